@@ -1,0 +1,59 @@
+import { z } from 'zod';
+
+// Typed configuration, validated once. Empty strings count as missing, so a blank line in .env
+// falls back to the local default instead of becoming an empty key.
+const emptyAsMissing = (value: unknown) => (value === '' ? undefined : value);
+const optionalString = z.preprocess(emptyAsMissing, z.string().optional());
+const stringWithDefault = (fallback: string) => z.preprocess(emptyAsMissing, z.string().default(fallback));
+const urlWithDefault = (fallback: string) => z.preprocess(emptyAsMissing, z.url().default(fallback));
+
+export const LOCAL_TASK_RUNNER_KEY = 'tr_local_dev_key';
+
+const envSchema = z.object({
+  NODE_ENV: z.preprocess(emptyAsMissing, z.enum(['development', 'production', 'test']).default('development')),
+  PORT: z.preprocess(emptyAsMissing, z.coerce.number().int().min(1).max(65535).default(3000)),
+  // Postgres (Supabase's in production). Without it: embedded PGlite persisted under PGLITE_DATA_DIR.
+  DATABASE_URL: optionalString,
+  PGLITE_DATA_DIR: stringWithDefault('.data/pglite'),
+  // Supabase Auth. The defaults point at the local auth server started by `npm run dev`.
+  NEXT_PUBLIC_SUPABASE_URL: urlWithDefault('http://127.0.0.1:54321'),
+  NEXT_PUBLIC_SUPABASE_ANON_KEY: stringWithDefault('sb_publishable_local_dev_key'),
+  SUPABASE_SERVICE_ROLE_KEY: stringWithDefault('sb_secret_local_dev_key'),
+  // Stripe. Without STRIPE_SECRET_KEY the app talks to the local Stripe at STRIPE_API_BASE.
+  STRIPE_SECRET_KEY: optionalString,
+  STRIPE_PUBLISHABLE_KEY: stringWithDefault('pk_test_local'),
+  STRIPE_WEBHOOK_SECRET: stringWithDefault('whsec_local_dev_secret'),
+  STRIPE_API_BASE: urlWithDefault('http://127.0.0.1:12111'),
+  STRIPE_STARTER_PRICE_ID: stringWithDefault('price_starter_plan_id'),
+  STRIPE_PRO_PRICE_ID: stringWithDefault('price_pro_plan_id'),
+  STRIPE_ENTERPRISE_PRICE_ID: stringWithDefault('price_enterprise_plan_id'),
+  // Server-to-server key of the AI task runner (Authorization: Bearer <key>).
+  TASK_RUNNER_API_KEY: z.preprocess(emptyAsMissing, z.string().min(16).default(LOCAL_TASK_RUNNER_KEY)),
+  // How long a usage reservation holds allowance before it lapses.
+  RESERVATION_TTL_SECONDS: z.preprocess(emptyAsMissing, z.coerce.number().int().min(10).max(86_400).default(900)),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+const isLoopback = (url: string) => /^https?:\/\/(127\.0\.0\.1|localhost|\[::1\])(:|\/|$)/.test(url);
+
+export function parseEnv(source: Record<string, string | undefined>): Env {
+  const parsed = envSchema.safeParse(source);
+  if (!parsed.success) {
+    const fields = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    throw new Error(`Invalid configuration: ${fields.join('; ')}`);
+  }
+  const env = parsed.data;
+  // The local defaults are public; refuse them once the app points at a real Supabase project.
+  if (!isLoopback(env.NEXT_PUBLIC_SUPABASE_URL) && env.TASK_RUNNER_API_KEY === LOCAL_TASK_RUNNER_KEY) {
+    throw new Error('Invalid configuration: TASK_RUNNER_API_KEY must be set when Supabase is not local');
+  }
+  return env;
+}
+
+let cached: Env | undefined;
+
+export function env(): Env {
+  cached ??= parseEnv(process.env);
+  return cached;
+}

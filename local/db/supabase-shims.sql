@@ -1,0 +1,48 @@
+-- Local-only stand-ins for what a Supabase database already provides: the API roles and the
+-- auth.uid() / auth.jwt() / auth.role() helpers that read PostgREST's request.jwt.claims.
+-- Applied by the migrator only to databases that lack auth.uid() (PGlite, a plain PostgreSQL);
+-- never part of supabase/migrations, so production keeps Supabase's own definitions.
+
+do $$
+declare
+  role_name text;
+begin
+  foreach role_name in array array['anon', 'authenticated', 'service_role'] loop
+    if not exists (select 1 from pg_roles where rolname = role_name) then
+      begin
+        execute format('create role %I nologin noinherit', role_name);
+      exception when duplicate_object or unique_violation then
+        null; -- another database of the same cluster created it at the same moment
+      end;
+    end if;
+  end loop;
+end $$;
+
+alter role service_role bypassrls;
+-- The connecting role switches to these with SET ROLE, as Supabase's authenticator does.
+grant anon, authenticated, service_role to current_user;
+
+create schema if not exists auth;
+grant usage on schema auth to anon, authenticated, service_role;
+grant usage on schema public to anon, authenticated, service_role;
+
+create or replace function auth.jwt() returns jsonb language sql stable as $$
+  select coalesce(
+    nullif(current_setting('request.jwt.claim', true), ''),
+    nullif(current_setting('request.jwt.claims', true), '')
+  )::jsonb
+$$;
+
+create or replace function auth.uid() returns uuid language sql stable as $$
+  select coalesce(
+    nullif(current_setting('request.jwt.claim.sub', true), ''),
+    (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub')
+  )::uuid
+$$;
+
+create or replace function auth.role() returns text language sql stable as $$
+  select coalesce(
+    nullif(current_setting('request.jwt.claim.role', true), ''),
+    (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'role')
+  )::text
+$$;

@@ -1,0 +1,25 @@
+import type { Route } from './http/router.js';
+import { invoiceRoutes } from './billing/invoice-routes.js';
+import { subscriptionRoutes } from './billing/subscriptions.js';
+import { catalogRoutes } from './resources/catalog.js';
+import { chargeRoutes } from './resources/charges.js';
+import { customerRoutes } from './resources/customers.js';
+import { eventRoutes } from './resources/events.js';
+import { paymentIntentRoutes } from './resources/payment-intents.js';
+import { paymentMethodRoutes } from './resources/payment-methods.js';
+import { testClockRoutes } from './resources/test-clocks.js';
+import { webhookEndpointRoutes } from './resources/webhook-endpoints.js';
+
+/** Every /v1 route the local Stripe answers. */
+export const ROUTES: Route[] = [
+  ...customerRoutes,
+  ...catalogRoutes,
+  ...paymentMethodRoutes,
+  ...paymentIntentRoutes,
+  ...chargeRoutes,
+  ...subscriptionRoutes,
+  ...invoiceRoutes,
+  ...eventRoutes,
+  ...webhookEndpointRoutes,
+  ...testClockRoutes,
+];
