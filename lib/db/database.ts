@@ -1,8 +1,9 @@
 import pg from 'pg';
 import type { JwtClaims } from '@/lib/auth/claims';
 
-// The one way the app reaches Postgres: a pg.Pool, over a real connection (DATABASE_URL) or over
-// embedded PGlite. Two kinds of transaction exist:
+// The one way the app reaches Postgres: a pg.Pool over a real connection (DATABASE_URL), or
+// embedded PGlite (real Postgres in WebAssembly) behind the same interface. Two kinds of
+// transaction exist:
 //   * user transactions run as role `authenticated` with `request.jwt.claims` set, exactly as
 //     PostgREST does, so row level security decides what the user's own queries see;
 //   * system work (webhooks, usage accounting, jobs) runs as the connecting owner role, which RLS
@@ -14,7 +15,8 @@ export interface Queryable {
 
 export interface Database extends Queryable {
   readonly kind: 'postgres' | 'pglite';
-  readonly pool: pg.Pool;
+  /** One session (not a transaction) for work that spans statements, e.g. advisory locks. */
+  withSession<T>(work: (session: Queryable) => Promise<T>): Promise<T>;
   systemTransaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T>;
   userTransaction<T>(claims: JwtClaims, work: (tx: Queryable) => Promise<T>): Promise<T>;
   close(): Promise<void>;
@@ -22,52 +24,62 @@ export interface Database extends Queryable {
 
 // bigint (int8) and numeric arrive as strings by default; every money column is bigint and fits
 // comfortably in a double below 2^53 micro-dollars ($9 billion), checked on the way in.
-pg.types.setTypeParser(pg.types.builtins.INT8, (value) => {
+function parseSafeInteger(value: string): number {
   const parsed = Number(value);
   if (!Number.isSafeInteger(parsed)) throw new Error(`int8 out of safe range: ${value}`);
   return parsed;
-});
+}
+pg.types.setTypeParser(pg.types.builtins.INT8, parseSafeInteger);
 
 const RETRYABLE_SQLSTATES = new Set(['40001', '40P01']); // serialization failure, deadlock
 const MAX_ATTEMPTS = 3;
 
-export function wrapPool(pool: pg.Pool, kind: Database['kind'], onClose?: () => Promise<void>): Database {
-  async function transaction<T>(begin: (client: pg.PoolClient) => Promise<void>, work: (tx: Queryable) => Promise<T>) {
+interface Session extends Queryable {
+  release(): void;
+}
+
+// Transactions and sessions over any source of sessions (a pg.Pool, or the single PGlite one).
+function buildDatabase(kind: Database['kind'], acquire: () => Promise<Session>, runQuery: Queryable['query'], close: () => Promise<void>): Database {
+  async function transaction<T>(begin: (session: Session) => Promise<void>, work: (tx: Queryable) => Promise<T>) {
     for (let attempt = 1; ; attempt++) {
-      const client = await pool.connect();
+      const session = await acquire();
       try {
-        await client.query('begin');
-        await begin(client);
-        const result = await work(client);
-        await client.query('commit');
+        await session.query('begin');
+        await begin(session);
+        const result = await work(session);
+        await session.query('commit');
         return result;
       } catch (error) {
-        await client.query('rollback').catch(() => undefined);
+        await session.query('rollback').catch(() => undefined);
         const code = (error as { code?: unknown }).code;
         if (attempt < MAX_ATTEMPTS && typeof code === 'string' && RETRYABLE_SQLSTATES.has(code)) continue;
         throw error;
       } finally {
-        client.release();
+        session.release();
       }
     }
   }
 
   return {
     kind,
-    pool,
-    query: (text, values) => pool.query(text, values),
+    query: runQuery,
+    withSession: async (work) => {
+      const session = await acquire();
+      try {
+        return await work(session);
+      } finally {
+        session.release();
+      }
+    },
     systemTransaction: (work) => transaction(async () => undefined, work),
     userTransaction: (claims, work) =>
-      transaction(async (client) => {
-        await client.query(
+      transaction(async (session) => {
+        await session.query(
           "select set_config('request.jwt.claims', $1, true), set_config('role', 'authenticated', true)",
           [JSON.stringify(claims)],
         );
       }, work),
-    close: async () => {
-      await pool.end();
-      await onClose?.();
-    },
+    close,
   };
 }
 
@@ -75,19 +87,58 @@ export function connectPostgres(connectionString: string, max = 10): Database {
   const pool = new pg.Pool({ connectionString, max });
   // An idle client's error (e.g. the server restarting) must not crash the process.
   pool.on('error', () => undefined);
-  return wrapPool(pool, 'postgres');
+  return buildDatabase('postgres', () => pool.connect(), (text, values) => pool.query(text, values), () => pool.end());
 }
 
-// PGlite is single-connection and takes no file lock: exactly one process may open a data
-// folder, and the pool must have one client (see STACK-NOTES.md).
+// PGlite is one single-user session and takes no file lock: exactly one process may open a
+// data folder (see STACK-NOTES.md). Work is queued so a transaction owns the session until it
+// ends, as a pool of size one would; PGlite's own API is used because its node-postgres adapter
+// loses sync with pg after a server-side error.
 export async function openPglite(dataDir: string | undefined): Promise<Database> {
-  const { PGlite } = await import('@electric-sql/pglite');
-  const { createPgConfig } = await import('@electric-sql/pglite/node-postgres');
+  const { PGlite, types } = await import('@electric-sql/pglite');
   if (dataDir) {
     const { mkdirSync } = await import('node:fs');
     mkdirSync(dataDir, { recursive: true });
   }
-  const pglite = await PGlite.create(dataDir ? { dataDir } : {});
-  const pool = new pg.Pool({ ...createPgConfig(pglite), max: 1 });
-  return wrapPool(pool, 'pglite', () => pglite.close());
+  const pglite = await PGlite.create({
+    ...(dataDir ? { dataDir } : {}),
+    parsers: { [types.INT8]: (value: string) => parseSafeInteger(value) },
+  });
+
+  let queue: Promise<void> = Promise.resolve();
+  const acquire = (): Promise<Session> =>
+    new Promise((resolveSession) => {
+      queue = queue.then(
+        () =>
+          new Promise<void>((release) => {
+            resolveSession({ query: (text, values) => runOnPglite(text, values), release: () => release() });
+          }),
+      );
+    });
+
+  async function runOnPglite<R extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
+    // Parameterless text may hold several statements (migrations); exec runs them all.
+    if (!values || values.length === 0) {
+      const results = await pglite.exec(text);
+      const last = results.at(-1);
+      return toPgResult<R>(last?.rows ?? [], last?.affectedRows);
+    }
+    const result = await pglite.query<R>(text, values);
+    return toPgResult<R>(result.rows, result.affectedRows);
+  }
+
+  const queryAlone: Queryable['query'] = async (text, values) => {
+    const session = await acquire();
+    try {
+      return await session.query(text, values);
+    } finally {
+      session.release();
+    }
+  };
+
+  return buildDatabase('pglite', acquire, queryAlone, () => pglite.close());
+}
+
+function toPgResult<R extends pg.QueryResultRow>(rows: unknown[], affectedRows: number | undefined): pg.QueryResult<R> {
+  return { rows: rows as R[], rowCount: affectedRows ?? rows.length, command: '', oid: 0, fields: [] };
 }

@@ -20,3 +20,8 @@ export function getDatabase(): Promise<Database> {
   });
   return holder.__billingDatabase;
 }
+
+/** Makes this process use an already opened database (scripts and tests that own their own). */
+export function useDatabase(db: Database): void {
+  holder.__billingDatabase = Promise.resolve(db);
+}

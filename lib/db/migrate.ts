@@ -21,43 +21,43 @@ export async function migrate(db: Database, options: MigrateOptions = {}): Promi
   const shimsFile = options.shimsFile ?? DEFAULT_SHIMS_FILE;
   const files = (await readdir(migrationsDir)).filter((name) => /^\d+_[\w-]+\.sql$/.test(name)).sort();
 
-  const client = await db.pool.connect();
-  const applied: string[] = [];
-  try {
-    await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
-    const { rows: auth } = await client.query<{ present: boolean }>(
-      "select to_regprocedure('auth.uid()') is not null as present",
-    );
-    if (!auth[0]?.present) await client.query(await readFile(shimsFile, 'utf8'));
+  return db.withSession(async (client) => {
+    const applied: string[] = [];
+    try {
+      await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+      const { rows: auth } = await client.query<{ present: boolean }>(
+        "select to_regprocedure('auth.uid()') is not null as present",
+      );
+      if (!auth[0]?.present) await client.query(await readFile(shimsFile, 'utf8'));
 
-    await client.query(`
-      create schema if not exists supabase_migrations;
-      create table if not exists supabase_migrations.schema_migrations (
-        version text primary key, statements text[], name text)`);
-    const { rows } = await client.query<{ version: string }>('select version from supabase_migrations.schema_migrations');
-    const done = new Set(rows.map((row) => row.version));
+      await client.query(`
+        create schema if not exists supabase_migrations;
+        create table if not exists supabase_migrations.schema_migrations (
+          version text primary key, statements text[], name text)`);
+      const { rows } = await client.query<{ version: string }>('select version from supabase_migrations.schema_migrations');
+      const done = new Set(rows.map((row) => row.version));
 
-    for (const file of files) {
-      const [version, ...rest] = file.replace(/\.sql$/, '').split('_');
-      if (!version || done.has(version)) continue;
-      const sql = await readFile(path.join(migrationsDir, file), 'utf8');
-      try {
-        await client.query('begin');
-        await client.query(sql);
-        await client.query('insert into supabase_migrations.schema_migrations (version, name) values ($1, $2)', [
-          version,
-          rest.join('_'),
-        ]);
-        await client.query('commit');
-      } catch (error) {
-        await client.query('rollback');
-        throw new Error(`Migration ${file} failed: ${(error as Error).message}`, { cause: error });
+      for (const file of files) {
+        const [version, ...rest] = file.replace(/\.sql$/, '').split('_');
+        if (!version || done.has(version)) continue;
+        const sql = await readFile(path.join(migrationsDir, file), 'utf8');
+        try {
+          await client.query('begin');
+          await client.query(sql);
+          await client.query('insert into supabase_migrations.schema_migrations (version, name) values ($1, $2)', [
+            version,
+            rest.join('_'),
+          ]);
+          await client.query('commit');
+        } catch (error) {
+          await client.query('rollback');
+          throw new Error(`Migration ${file} failed: ${(error as Error).message}`, { cause: error });
+        }
+        applied.push(file);
       }
-      applied.push(file);
+    } finally {
+      await client.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
     }
-  } finally {
-    await client.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
-    client.release();
-  }
-  return applied;
+    return applied;
+  });
 }

@@ -1,4 +1,5 @@
-import Stripe from 'stripe';
+import { wireDecimal } from '../core/decimal.js';
+import type Stripe from 'stripe';
 import type { Engine } from '../engine.js';
 import { newId } from '../core/ids.js';
 import { formatDate } from '../core/time.js';
@@ -90,7 +91,7 @@ function lineItem(engine: Engine, invoiceId: string, l: LineInput): Stripe.Invoi
       unit_amount_decimal: l.price.unit_amount_decimal,
     },
     quantity: l.quantity,
-    quantity_decimal: Stripe.Decimal.from(l.quantity),
+    quantity_decimal: wireDecimal(l.quantity),
     subscription: l.subscription,
     subtotal: l.amount,
     taxes: [],
@@ -267,7 +268,7 @@ export function createPendingItem(engine: Engine, customer: Stripe.Customer, lin
     proration: line.proration,
     proration_details: { credited_items: null, discount_amounts: [] },
     quantity: line.quantity,
-    quantity_decimal: Stripe.Decimal.from(line.quantity),
+    quantity_decimal: wireDecimal(line.quantity),
     tax_rates: [],
     test_clock: customer.test_clock ?? null,
   };

@@ -1,4 +1,5 @@
-import Stripe from 'stripe';
+import { wireDecimal } from '../core/decimal.js';
+import type Stripe from 'stripe';
 import type { Engine } from '../engine.js';
 import type { Route } from '../http/router.js';
 import { invalidParam, resourceMissing } from '../core/errors.js';
@@ -104,7 +105,7 @@ function buildPrice(p: PriceInput): Stripe.Price {
     type: p.recurring ? 'recurring' : 'one_time',
     unit_amount: p.unitAmount,
     // Serialises as Stripe's decimal string; after a reload it is that string.
-    unit_amount_decimal: Stripe.Decimal.from(p.unitAmount),
+    unit_amount_decimal: wireDecimal(p.unitAmount),
   };
 }
 

@@ -1,0 +1,80 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { JwtClaims } from '@/lib/auth/claims';
+import { accessTokenFromCookies, parseCookieHeader } from '@/lib/auth/session-cookie';
+import { createTokenVerifier, type TokenVerifier } from '@/lib/auth/verify';
+import type { Database } from '@/lib/db';
+import { env } from '@/lib/env';
+import { AppError } from '@/lib/http/errors';
+
+// Who is calling. A signed-in user (verified Supabase JWT, from `Authorization: Bearer` or the
+// session cookie) acts for themself; the AI task runner (server key) acts for the user it names.
+// Headers such as `user-id` are never read.
+export type Actor =
+  | { kind: 'user'; userId: string; claims: JwtClaims }
+  | { kind: 'task-runner'; userId: string; claims: null };
+
+export interface RequestCredentials {
+  authorization: string | null;
+  cookie: string | null;
+}
+
+export function credentialsOf(request: Request): RequestCredentials {
+  return { authorization: request.headers.get('authorization'), cookie: request.headers.get('cookie') };
+}
+
+function bearerToken(authorization: string | null): string | null {
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
+  return match?.[1] ?? null;
+}
+
+function sameSecret(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+const holder = globalThis as typeof globalThis & { __billingVerifier?: { url: string; verify: TokenVerifier } };
+
+function verifier(): TokenVerifier {
+  const url = env().NEXT_PUBLIC_SUPABASE_URL;
+  if (holder.__billingVerifier?.url !== url) holder.__billingVerifier = { url, verify: createTokenVerifier(url) };
+  return holder.__billingVerifier.verify;
+}
+
+/** The signed-in user, or an AppError 401. */
+export async function authenticateUser(credentials: RequestCredentials): Promise<Extract<Actor, { kind: 'user' }>> {
+  const config = env();
+  const token =
+    bearerToken(credentials.authorization) ??
+    (await accessTokenFromCookies(parseCookieHeader(credentials.cookie), config.NEXT_PUBLIC_SUPABASE_URL));
+  if (!token) throw new AppError('unauthorized', 'Sign in to continue');
+  const claims = await verifier()(token);
+  return { kind: 'user', userId: claims.sub, claims };
+}
+
+export function isTaskRunner(credentials: RequestCredentials): boolean {
+  const token = bearerToken(credentials.authorization);
+  return token !== null && sameSecret(token, env().TASK_RUNNER_API_KEY);
+}
+
+// Users are created from their first verified request; the per-database set spares a write on
+// later ones.
+const knownUsersByDatabase = new WeakMap<Database, Set<string>>();
+
+export async function ensureUserRow(db: Database, actor: Actor): Promise<void> {
+  let knownUsers = knownUsersByDatabase.get(db);
+  if (!knownUsers) knownUsersByDatabase.set(db, (knownUsers = new Set()));
+  if (knownUsers.has(actor.userId)) return;
+  if (actor.kind === 'user') {
+    await db.query(
+      `insert into public.users (id, email) values ($1, $2)
+       on conflict (id) do update set email = excluded.email where users.email is distinct from excluded.email`,
+      [actor.userId, actor.claims.email ?? ''],
+    );
+  } else {
+    const { rowCount } = await db.query('select 1 from public.users where id = $1', [actor.userId]);
+    if (!rowCount) throw new AppError('not_found', 'User not found');
+  }
+  if (knownUsers.size > 100_000) knownUsers.clear();
+  knownUsers.add(actor.userId);
+}

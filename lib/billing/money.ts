@@ -1,0 +1,43 @@
+import { z } from 'zod';
+
+// Exact conversions between the public dollar amounts of the specification (`"amount": 15.50`)
+// and the integers the system computes with. No floating-point arithmetic touches money: a
+// number is accepted only if it is exactly what its `maxDecimals`-digit decimal form says.
+
+export const MICROS_PER_DOLLAR = 1_000_000;
+export const MICROS_PER_CENT = 10_000;
+
+/** Integer units of 10^-maxDecimals dollars, or null if `value` has more precision than that. */
+export function dollarsToUnits(value: number, maxDecimals: number): number | null {
+  if (!Number.isFinite(value)) return null;
+  const fixed = value.toFixed(maxDecimals);
+  if (Number(fixed) !== value) return null;
+  const units = Number(fixed.replace('.', ''));
+  return Number.isSafeInteger(units) ? units : null;
+}
+
+interface DollarAmountOptions {
+  maxDecimals: 2 | 6;
+  /** Smallest accepted amount in dollars (inclusive). */
+  min: number;
+  /** Largest accepted amount in dollars (inclusive). */
+  max: number;
+  name: string;
+}
+
+/** A dollar amount from JSON, validated and converted to integer micro-dollars. */
+export function dollarAmountToMicros({ maxDecimals, min, max, name }: DollarAmountOptions) {
+  const unitsToMicros = MICROS_PER_DOLLAR / 10 ** maxDecimals;
+  return z
+    .number({ error: `${name} must be a number of dollars` })
+    .refine((value) => dollarsToUnits(value, maxDecimals) !== null, {
+      error: `${name} must have at most ${maxDecimals} decimal places`,
+    })
+    .refine((value) => value >= min && value <= max, { error: `${name} must be between ${min} and ${max} dollars` })
+    .transform((value) => (dollarsToUnits(value, maxDecimals) ?? 0) * unitsToMicros);
+}
+
+/** Whole cents a user still has: rounded down, so we never show money they cannot spend. */
+export const microsToCentsFloor = (micros: number) => Math.floor(micros / MICROS_PER_CENT);
+/** Whole cents needed to cover an amount: rounded up, so a payment always covers it. */
+export const microsToCentsCeil = (micros: number) => Math.ceil(micros / MICROS_PER_CENT);

@@ -1,0 +1,105 @@
+import { z } from 'zod';
+import { authenticateUser, credentialsOf, ensureUserRow, isTaskRunner, type Actor } from '@/lib/auth/actor';
+import { getDatabase, type Database } from '@/lib/db';
+import { AppError, errorResponse } from '@/lib/http/errors';
+
+// The small wrapper every route handler uses: authenticate, parse (zod), call one lib function,
+// answer `{ data }` or the shared error body. No business logic lives here.
+
+type AuthMode = 'user' | 'user-or-task-runner';
+
+interface RouteSpec<Body, Query> {
+  auth: AuthMode;
+  body?: z.ZodType<Body>;
+  query?: z.ZodType<Query>;
+}
+
+interface RouteContext<Body, Query> {
+  request: Request;
+  db: Database;
+  actor: Actor;
+  body: Body;
+  query: Query;
+  params: Record<string, string>;
+}
+
+interface NextRouteContext {
+  params: Promise<Record<string, string | string[]>>;
+}
+
+const MAX_BODY_BYTES = 64 * 1024;
+const onBehalfOfSchema = z.object({ userId: z.uuid({ error: 'userId must be a UUID' }) });
+
+export function validationError(error: z.ZodError): AppError {
+  const issue = error.issues[0];
+  const where = issue && issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
+  return new AppError('validation_failed', `${where}${issue?.message ?? 'Invalid request'}`, {
+    details: error.issues.map((item) => ({ path: item.path.join('.'), message: item.message })),
+  });
+}
+
+export function parseWith<T>(schema: z.ZodType<T>, input: unknown): T {
+  const result = schema.safeParse(input);
+  if (!result.success) throw validationError(result.error);
+  return result.data;
+}
+
+async function readJsonObject(request: Request): Promise<Record<string, unknown>> {
+  const text = await request.text();
+  if (text.length > MAX_BODY_BYTES) throw new AppError('validation_failed', 'Request body is too large');
+  let value: unknown;
+  try {
+    value = text === '' ? {} : JSON.parse(text);
+  } catch {
+    throw new AppError('invalid_json', 'Request body must be valid JSON');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new AppError('validation_failed', 'Request body must be a JSON object');
+  }
+  return value as Record<string, unknown>;
+}
+
+// Authentication comes before parsing, so an anonymous caller learns nothing about the body's
+// rules. The task runner names the user in the body (`userId`); a user may only name themself.
+async function authenticate(request: Request, mode: AuthMode): Promise<{ user: Actor | null; taskRunner: boolean }> {
+  const credentials = credentialsOf(request);
+  if (mode === 'user-or-task-runner' && isTaskRunner(credentials)) return { user: null, taskRunner: true };
+  return { user: await authenticateUser(credentials), taskRunner: false };
+}
+
+function actorFor(authenticated: { user: Actor | null }, body: Record<string, unknown>): Actor {
+  if (!authenticated.user) {
+    const { userId } = parseWith(onBehalfOfSchema, body);
+    return { kind: 'task-runner', userId, claims: null };
+  }
+  if (body.userId !== undefined && body.userId !== authenticated.user.userId) {
+    throw new AppError('forbidden', 'You can only act for your own account');
+  }
+  return authenticated.user;
+}
+
+export function route<Body = undefined, Query = undefined>(
+  spec: RouteSpec<Body, Query>,
+  handler: (context: RouteContext<Body, Query>) => Promise<unknown>,
+) {
+  return async (request: Request, next?: NextRouteContext): Promise<Response> => {
+    try {
+      const authenticated = await authenticate(request, spec.auth);
+      const rawBody = spec.body ? await readJsonObject(request) : {};
+      const actor = actorFor(authenticated, rawBody);
+      const { userId: _named, ...bodyFields } = rawBody;
+      const body = spec.body ? parseWith(spec.body, bodyFields) : (undefined as Body);
+      const searchParams = Object.fromEntries(new URL(request.url).searchParams);
+      const query = spec.query ? parseWith(spec.query, searchParams) : (undefined as Query);
+      const params = Object.fromEntries(
+        Object.entries((await next?.params) ?? {}).map(([key, value]) => [key, Array.isArray(value) ? value.join('/') : value]),
+      );
+      const db = await getDatabase();
+      await ensureUserRow(db, actor);
+      const data = await handler({ request, db, actor, body, query, params });
+      return data instanceof Response ? data : Response.json({ data });
+    } catch (error) {
+      return errorResponse(error);
+    }
+  };
+}
