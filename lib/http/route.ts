@@ -32,8 +32,10 @@ const onBehalfOfSchema = z.object({ userId: z.uuid({ error: 'userId must be a UU
 
 export function validationError(error: z.ZodError): AppError {
   const issue = error.issues[0];
-  const where = issue && issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
-  return new AppError('validation_failed', `${where}${issue?.message ?? 'Invalid request'}`, {
+  const field = issue?.path.join('.') ?? '';
+  const message = issue?.message ?? 'Invalid request';
+  // Our schemas' messages name their field already; zod's generic ones get it prefixed.
+  return new AppError('validation_failed', field && !message.startsWith(field) ? `${field}: ${message}` : message, {
     details: error.issues.map((item) => ({ path: item.path.join('.'), message: item.message })),
   });
 }

@@ -51,8 +51,9 @@ const USAGE = `usage: cli.ts <trigger|listen|fault|faults|chaos|resend> ...
   resend <evt_...>`;
 
 async function listen(api: string): Promise<never> {
+  // Like `stripe listen`, show only what happens from now on.
+  let after = (await deliveries(api, 0, 0)).reduce((max, d) => Math.max(max, d.seq), 0);
   console.log(`Ready! Listening to webhook deliveries of ${api} (^C to quit)`);
-  let after = 0;
   for (;;) {
     try {
       for (const d of await deliveries(api, after, 25_000)) {

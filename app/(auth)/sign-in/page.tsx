@@ -1,0 +1,14 @@
+import { Suspense } from 'react';
+import { AuthForm } from '@/app/_components/auth-form';
+import { publicConfig } from '@/app/_lib/public-config';
+
+export const dynamic = 'force-dynamic';
+export const metadata = { title: 'Sign in' };
+
+export default function SignInPage() {
+  return (
+    <Suspense>
+      <AuthForm mode="sign-in" config={publicConfig()} />
+    </Suspense>
+  );
+}

@@ -1,0 +1,64 @@
+import { redirect } from 'next/navigation';
+import { SignOutButton } from '@/app/_components/sign-out-button';
+import { publicConfig } from '@/app/_lib/public-config';
+import { currentUser } from '@/app/_lib/session';
+import { PLANS } from '@/lib/billing/plans';
+import { getUsageSnapshot } from '@/lib/billing/usage';
+import { getDatabase } from '@/lib/db';
+import { ensureUserRow } from '@/lib/auth/actor';
+
+export const dynamic = 'force-dynamic';
+
+const dollars = (cents: number) =>
+  (cents / 100).toLocaleString('en-US', { style: 'currency', currency: 'USD' });
+const day = (iso: string) => new Date(iso).toLocaleDateString('en-US', { dateStyle: 'medium', timeZone: 'UTC' });
+
+// The signed-in home: the user's plan and this period's usage, read through RLS as the user.
+export default async function HomePage() {
+  const user = await currentUser();
+  if (!user) redirect('/sign-in?next=/');
+  const db = await getDatabase();
+  await ensureUserRow(db, user);
+  const usage = await getUsageSnapshot(db, user);
+  const plan = PLANS[usage.planId];
+  const usedShare = Math.min(100, Math.round((usage.usedMicros / Math.max(1, usage.allowanceMicros)) * 100));
+
+  return (
+    <main>
+      <header className="top">
+        <h1>Your plan: {plan.name}</h1>
+        <SignOutButton config={publicConfig()} />
+      </header>
+      <p>Signed in as {user.claims.email}</p>
+      <section className="card" aria-labelledby="usage-heading">
+        <h2 id="usage-heading">Usage this period</h2>
+        <p>
+          {day(usage.periodStart)} to {day(usage.periodEnd)}
+        </p>
+        <div
+          className="meter"
+          role="meter"
+          aria-label="Allowance used"
+          aria-valuemin={0}
+          aria-valuemax={100}
+          aria-valuenow={usedShare}
+          aria-valuetext={`${usedShare}% of the allowance used`}
+        >
+          <span style={{ width: `${usedShare}%` }} />
+        </div>
+        <dl>
+          <dt>Monthly allowance</dt>
+          <dd data-testid="allowance">{dollars(usage.allowanceCents)}</dd>
+          <dt>Used</dt>
+          <dd data-testid="used">{dollars(usage.usageCents)}</dd>
+          <dt>Credits bought</dt>
+          <dd>{dollars(usage.creditsCents)}</dd>
+          <dt>Held by running tasks</dt>
+          <dd>{dollars(usage.reservedCents)}</dd>
+          <dt>Remaining</dt>
+          <dd data-testid="remaining">{dollars(usage.remainingCents)}</dd>
+        </dl>
+      </section>
+    </main>
+  );
+}

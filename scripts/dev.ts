@@ -1,0 +1,48 @@
+// npm run dev – the whole product on one machine: the local Supabase Auth (unless a real
+// Supabase URL is configured) and the Next.js app on PORT, with PGlite under .data/ unless
+// DATABASE_URL is set. `--production` serves a `next build` with `next start` instead.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { parseEnv } from '@/lib/env';
+import { startLocalAuth } from '@/local/auth/server';
+
+if (existsSync('.env')) process.loadEnvFile('.env');
+const config = parseEnv(process.env);
+const production = process.argv.includes('--production');
+const stops: Array<() => Promise<void>> = [];
+
+const supabaseUrl = new URL(config.NEXT_PUBLIC_SUPABASE_URL);
+if (['127.0.0.1', 'localhost'].includes(supabaseUrl.hostname)) {
+  const dataDir = path.resolve(process.env.LOCAL_DATA_DIR ?? '.data');
+  mkdirSync(dataDir, { recursive: true });
+  const auth = await startLocalAuth({
+    port: Number(supabaseUrl.port || 80),
+    host: supabaseUrl.hostname === 'localhost' ? '127.0.0.1' : supabaseUrl.hostname,
+    publicUrl: config.NEXT_PUBLIC_SUPABASE_URL.replace(/\/+$/, ''),
+    dataFile: path.join(dataDir, 'local-auth.json'),
+    anonKey: config.NEXT_PUBLIC_SUPABASE_ANON_KEY,
+    serviceRoleKey: config.SUPABASE_SERVICE_ROLE_KEY,
+  });
+  stops.push(auth.close);
+  console.log(`[dev] local Supabase Auth at ${auth.url}`);
+}
+
+const nextBin = path.join('node_modules', '.bin', 'next');
+const app = spawn(nextBin, [production ? 'start' : 'dev', '--port', String(config.PORT), '--hostname', '127.0.0.1'], {
+  stdio: 'inherit',
+  env: process.env,
+});
+console.log(`[dev] app at http://127.0.0.1:${config.PORT}`);
+
+let stopping = false;
+async function stop(code: number) {
+  if (stopping) return;
+  stopping = true;
+  if (app.exitCode === null) app.kill('SIGTERM');
+  await Promise.allSettled(stops.map((close) => close()));
+  process.exit(code);
+}
+app.on('exit', (code) => void stop(code ?? 0));
+process.on('SIGINT', () => void stop(0));
+process.on('SIGTERM', () => void stop(0));
