@@ -30,10 +30,13 @@ export function dollarAmountToMicros({ maxDecimals, min, max, name }: DollarAmou
   const unitsToMicros = MICROS_PER_DOLLAR / 10 ** maxDecimals;
   return z
     .number({ error: `${name} must be a number of dollars` })
+    .refine((value) => value >= min && value <= max, {
+      error: `${name} must be between ${min} and ${max} dollars`,
+      abort: true,
+    })
     .refine((value) => dollarsToUnits(value, maxDecimals) !== null, {
       error: `${name} must have at most ${maxDecimals} decimal places`,
     })
-    .refine((value) => value >= min && value <= max, { error: `${name} must be between ${min} and ${max} dollars` })
     .transform((value) => (dollarsToUnits(value, maxDecimals) ?? 0) * unitsToMicros);
 }
 

@@ -21,10 +21,20 @@ export const reserveUsageBodySchema = z.strictObject({
 
 export const commitUsageBodySchema = z.strictObject({
   reservationId: z.uuid({ error: 'reservationId must be a UUID' }).optional(),
-  agent: z.string({ error: 'agent is required' }).trim().min(1, { error: 'agent is required' }).max(100),
-  tokens: z.int({ error: 'tokens must be a whole number' }).min(0).max(1_000_000_000),
+  agent: z
+    .string({ error: 'agent is required' })
+    .trim()
+    .min(1, { error: 'agent is required' })
+    .max(100, { error: 'agent must be at most 100 characters' }),
+  tokens: z
+    .int({ error: 'tokens must be a whole number' })
+    .min(0, { error: 'tokens must be between 0 and 1000000000' })
+    .max(1_000_000_000, { error: 'tokens must be between 0 and 1000000000' }),
   // At most a day of execution per task.
-  executionMs: z.int({ error: 'executionMs must be a whole number' }).min(0).max(86_400_000),
+  executionMs: z
+    .int({ error: 'executionMs must be a whole number' })
+    .min(0, { error: 'executionMs must be between 0 and 86400000' })
+    .max(86_400_000, { error: 'executionMs must be between 0 and 86400000' }),
   idempotencyKey: idempotencyKeySchema,
 });
 

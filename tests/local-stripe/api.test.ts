@@ -140,6 +140,22 @@ describe('expansion', () => {
     const unexpanded = await h.stripe.paymentIntents.retrieve(pi.id);
     expect(unexpanded.customer).toBe(customer.id);
   });
+
+  it('refuses to expand a field the object does not have (e.g. the pre-basil invoice.payment_intent)', async () => {
+    const customer = await h.stripe.customers.create({});
+    const err = await stripeError(() =>
+      h.stripe.subscriptions.create({
+        customer: customer.id,
+        items: [{ price: 'price_starter_plan_id' }],
+        payment_behavior: 'default_incomplete',
+        expand: ['latest_invoice.payment_intent'],
+      }),
+    );
+    expect({ status: err.statusCode, message: err.message }).toEqual({
+      status: 400,
+      message: 'This property cannot be expanded (latest_invoice.payment_intent).',
+    });
+  });
 });
 
 describe('faults on demand', () => {

@@ -1,6 +1,6 @@
-import { wireDecimal } from '../core/decimal.js';
 import type Stripe from 'stripe';
 import type { Engine } from '../engine.js';
+import { wireDecimal } from '../core/decimal.js';
 import { newId } from '../core/ids.js';
 import { formatDate } from '../core/time.js';
 import { productName } from '../resources/catalog.js';

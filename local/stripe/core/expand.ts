@@ -2,6 +2,7 @@
 // "includable" fields Stripe only returns when asked (`expand[]=confirmation_secret`),
 // with ids replaced by objects along each `expand[]` path (`latest_invoice.confirmation_secret`,
 // `data.customer` on lists, `items.data.price.product`).
+import { invalidRequest } from './errors.js';
 
 /** A JSON object as seen by the renderer (stored Stripe objects are plain data). */
 type Json = Record<string, unknown>;
@@ -36,30 +37,33 @@ function stripIncludables(obj: Json, heads: Map<string, string[][]>): void {
   }
 }
 
-function expandValue(value: unknown, paths: string[][], resolve: Resolver): unknown {
+function expandValue(value: unknown, paths: string[][], resolve: Resolver, at: string): unknown {
   const deeper = paths.filter((p) => p.length > 0);
   if (typeof value === 'string') {
     const found = resolve(value);
-    return found === undefined ? value : applyPaths(structuredClone(found) as Json, deeper, resolve);
+    return found === undefined ? value : applyPaths(structuredClone(found) as Json, deeper, resolve, at);
   }
-  if (Array.isArray(value)) return value.map((v) => expandValue(v, paths, resolve));
+  if (Array.isArray(value)) return value.map((v) => expandValue(v, paths, resolve, at));
   if (isJson(value)) {
     if (value.object === 'list' && Array.isArray(value.data)) {
       // Paths under a list go through `data`: `items.data.price`.
       const inner = deeper.filter((p) => p[0] === 'data').map((p) => p.slice(1));
-      return { ...value, data: value.data.map((v) => (inner.length ? expandValue(v, inner, resolve) : v)) };
+      return { ...value, data: value.data.map((v) => (inner.length ? expandValue(v, inner, resolve, `${at}.data`) : v)) };
     }
-    return applyPaths(value, deeper, resolve);
+    return applyPaths(value, deeper, resolve, at);
   }
-  return value;
+  throw invalidRequest(`This property cannot be expanded (${at}).`);
 }
 
-function applyPaths(obj: Json, paths: string[][], resolve: Resolver): Json {
+function applyPaths(obj: Json, paths: string[][], resolve: Resolver, at = ''): Json {
   const heads = group(paths);
   stripIncludables(obj, heads);
   for (const [field, rest] of heads) {
-    if (obj[field] === undefined || obj[field] === null) continue;
-    obj[field] = expandValue(obj[field], rest, resolve);
+    const path = at ? `${at}.${field}` : field;
+    // Asking for a field the object does not have is an error (an old API habit, e.g. `latest_invoice.payment_intent`).
+    if (!(field in obj)) throw invalidRequest(`This property cannot be expanded (${path}).`);
+    if (obj[field] === null) continue;
+    obj[field] = expandValue(obj[field], rest, resolve, path);
   }
   return obj;
 }

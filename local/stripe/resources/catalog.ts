@@ -1,6 +1,6 @@
-import { wireDecimal } from '../core/decimal.js';
 import type Stripe from 'stripe';
 import type { Engine } from '../engine.js';
+import { wireDecimal } from '../core/decimal.js';
 import type { Route } from '../http/router.js';
 import { invalidParam, resourceMissing } from '../core/errors.js';
 import { newId } from '../core/ids.js';

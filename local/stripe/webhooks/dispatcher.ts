@@ -182,7 +182,13 @@ export class WebhookDispatcher {
   private record(d: Delivery): void {
     this.log.push(d);
     if (this.log.length > 5000) this.log.splice(0, this.log.length - 5000);
-    for (const l of this.listeners) l(d);
+    for (const l of this.listeners) {
+      try {
+        l(d);
+      } catch (e) {
+        console.error('[local-stripe] delivery listener failed:', e);
+      }
+    }
   }
 
   private done(): void {

@@ -1,0 +1,54 @@
+import { randomInt } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { taskCostMicros } from '@/lib/billing/cost';
+import { PLANS } from '@/lib/billing/plans';
+import type { Database } from '@/lib/db';
+import { migrate } from '@/lib/db/migrate';
+import { backends } from '@/tests/helpers/databases';
+
+describe.each(backends())('catalogue and migrations on $name', (backend) => {
+  let db: Database;
+  beforeAll(async () => {
+    db = await backend.open();
+  }, 60_000);
+  afterAll(async () => db.close());
+
+  it('seeds the same plans as lib/billing/plans.ts', async () => {
+    const { rows } = await db.query('select id, name, allowance_micros, token_rate_micros, minute_rate_micros from plans order by sort_order');
+    expect(rows).toEqual(
+      Object.values(PLANS).map((plan) => ({
+        id: plan.id,
+        name: plan.name,
+        allowance_micros: plan.allowanceMicros,
+        token_rate_micros: plan.tokenRateMicros,
+        minute_rate_micros: plan.minuteRateMicros,
+      })),
+    );
+  });
+
+  it('computes task cost in SQL exactly as in TypeScript', async () => {
+    const samples = Array.from({ length: 200 }, () => [randomInt(0, 1_000_000), randomInt(0, 86_400_000)] as const);
+    for (const plan of Object.values(PLANS)) {
+      const { rows } = await db.query<{ cost: number }>(
+        `select app_private.task_cost_micros(t.tokens, t.ms, $3, $4) as cost
+         from unnest($1::bigint[], $2::bigint[]) with ordinality as t(tokens, ms, n) order by n`,
+        [samples.map(([tokens]) => tokens), samples.map(([, ms]) => ms), plan.tokenRateMicros, plan.minuteRateMicros],
+      );
+      expect(rows.map((row) => row.cost)).toEqual(samples.map(([tokens, ms]) => taskCostMicros(plan, tokens, ms)));
+    }
+  });
+
+  it('applies each migration once: running the migrator again changes nothing', async () => {
+    expect(await migrate(db)).toEqual([]);
+    const { rows } = await db.query<{ version: string }>('select version from supabase_migrations.schema_migrations order by version');
+    expect(rows.map((row) => row.version)).toEqual(['20261125000000', '20261125000100']);
+  });
+
+  it('keeps the ledgers append-only, even for the system', async () => {
+    await expect(db.query('delete from usage_events')).resolves.toBeDefined(); // no rows yet: nothing to refuse
+    await db.query("insert into users (id, email) values ('00000000-0000-4000-8000-000000000001', 'l@example.test')");
+    await db.query("select * from app_private.commit_usage('00000000-0000-4000-8000-000000000001', null, 'a', 1, 0, 'k')");
+    await expect(db.query('update usage_events set cost_micros = 0')).rejects.toMatchObject({ code: '42501' });
+    await expect(db.query('delete from usage_events')).rejects.toMatchObject({ code: '42501' });
+  });
+});
