@@ -1,11 +1,14 @@
 // npm run dev – the whole product on one machine: the local Supabase Auth (unless a real
-// Supabase URL is configured) and the Next.js app on PORT, with PGlite under .data/ unless
-// DATABASE_URL is set. `--production` serves a `next build` with `next start` instead.
+// Supabase URL is configured), the local Stripe (unless STRIPE_SECRET_KEY is set) and the
+// Next.js app on PORT, with PGlite under .data/ unless DATABASE_URL is set. `--production`
+// serves a `next build` with `next start` instead.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { parseEnv } from '@/lib/env';
 import { startLocalAuth } from '@/local/auth/server';
+import { optionsFromEnv as localStripeOptions } from '@/local/stripe/config';
+import { startLocalStripe } from '@/local/stripe/server';
 
 if (existsSync('.env')) process.loadEnvFile('.env');
 const config = parseEnv(process.env);
@@ -26,6 +29,12 @@ if (['127.0.0.1', 'localhost'].includes(supabaseUrl.hostname)) {
   });
   stops.push(auth.close);
   console.log(`[dev] local Supabase Auth at ${auth.url}`);
+}
+
+if (!config.STRIPE_SECRET_KEY) {
+  const stripe = await startLocalStripe(localStripeOptions(process.env));
+  stops.push(stripe.close);
+  console.log(`[dev] local Stripe at ${stripe.url} (webhooks to this app)`);
 }
 
 const nextBin = path.join('node_modules', '.bin', 'next');

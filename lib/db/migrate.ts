@@ -3,7 +3,9 @@ import path from 'node:path';
 import type { Database } from '@/lib/db/database';
 
 // Applies supabase/migrations/*.sql in name order, each once, each in its own transaction,
-// recorded in the same table the Supabase CLI uses. A session advisory lock keeps two processes
+// recorded in the same table the Supabase CLI uses. The SQL files are read at run time (the
+// turbopackIgnore hints keep the bundler from tracing the whole project for them; next.config.js
+// ships the folders with the server output instead). A session advisory lock keeps two processes
 // (dev server and a script) from migrating the same database at once.
 
 export interface MigrateOptions {
@@ -19,7 +21,7 @@ const MIGRATION_LOCK_KEY = 727_001;
 export async function migrate(db: Database, options: MigrateOptions = {}): Promise<string[]> {
   const migrationsDir = options.migrationsDir ?? DEFAULT_MIGRATIONS_DIR;
   const shimsFile = options.shimsFile ?? DEFAULT_SHIMS_FILE;
-  const files = (await readdir(migrationsDir)).filter((name) => /^\d+_[\w-]+\.sql$/.test(name)).sort();
+  const files = (await readdir(/* turbopackIgnore: true */ migrationsDir)).filter((name) => /^\d+_[\w-]+\.sql$/.test(name)).sort();
 
   return db.withSession(async (client) => {
     const applied: string[] = [];
@@ -28,7 +30,7 @@ export async function migrate(db: Database, options: MigrateOptions = {}): Promi
       const { rows: auth } = await client.query<{ present: boolean }>(
         "select to_regprocedure('auth.uid()') is not null as present",
       );
-      if (!auth[0]?.present) await client.query(await readFile(shimsFile, 'utf8'));
+      if (!auth[0]?.present) await client.query(await readFile(/* turbopackIgnore: true */ shimsFile, 'utf8'));
 
       await client.query(`
         create schema if not exists supabase_migrations;
@@ -40,7 +42,7 @@ export async function migrate(db: Database, options: MigrateOptions = {}): Promi
       for (const file of files) {
         const [version, ...rest] = file.replace(/\.sql$/, '').split('_');
         if (!version || done.has(version)) continue;
-        const sql = await readFile(path.join(migrationsDir, file), 'utf8');
+        const sql = await readFile(/* turbopackIgnore: true */ path.join(migrationsDir, file), 'utf8');
         try {
           await client.query('begin');
           await client.query(sql);

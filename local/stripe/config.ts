@@ -23,7 +23,7 @@ function plansFromEnv(env: Env): PlanSeed[] {
 /**
  * Server options from the environment: `STRIPE_API_BASE` (where to listen),
  * `STRIPE_WEBHOOK_URL`, `STRIPE_WEBHOOK_SECRET`, `LOCAL_STRIPE_DATA_DIR`
- * (default `<repo>/.data/local-stripe`) and the plan price ids.
+ * (default `${LOCAL_DATA_DIR:-<repo>/.data}/local-stripe`) and the plan price ids.
  */
 export function optionsFromEnv(env: Env = process.env): LocalStripeOptions {
   const base = new URL(read(env, 'STRIPE_API_BASE') ?? DEFAULT_API_BASE);
@@ -31,7 +31,7 @@ export function optionsFromEnv(env: Env = process.env): LocalStripeOptions {
   return {
     host: base.hostname,
     port: Number(base.port || 80),
-    dataDir: read(env, 'LOCAL_STRIPE_DATA_DIR') ?? `${repoRoot}.data/local-stripe`,
+    dataDir: read(env, 'LOCAL_STRIPE_DATA_DIR') ?? `${read(env, 'LOCAL_DATA_DIR') ?? `${repoRoot}.data`}/local-stripe`,
     webhookUrl: read(env, 'STRIPE_WEBHOOK_URL') ?? `http://127.0.0.1:${read(env, 'PORT') ?? '3000'}/api/payments/webhook`,
     webhookSecret: read(env, 'STRIPE_WEBHOOK_SECRET') ?? DEFAULT_WEBHOOK_SECRET,
     plans: plansFromEnv(env),
