@@ -40,12 +40,14 @@ language sql stable as $$
 $$;
 
 -- Read-only view of a user's allowance in the period in force. Security invoker: called as
--- `authenticated`, RLS limits it to the caller's own rows.
+-- `authenticated`, RLS limits it to the caller's own rows. PL/pgSQL so its plan is cached.
 create or replace function app_private.usage_snapshot(p_user uuid)
 returns table (
   plan_id text, period_start timestamptz, period_end timestamptz, allowance_micros bigint,
   used_micros bigint, credits_micros bigint, reserved_micros bigint, remaining_micros bigint
-) language sql stable as $$
+) language plpgsql stable as $$
+begin
+  return query
   select p.plan_id, p.period_start, p.period_end, pl.allowance_micros,
          coalesce(u.used_micros, 0), coalesce(u.credits_micros, 0), coalesce(r.reserved, 0),
          pl.allowance_micros + coalesce(u.credits_micros, 0) - coalesce(u.used_micros, 0) - coalesce(r.reserved, 0)
@@ -56,125 +58,163 @@ returns table (
     select sum(res.amount_micros)::bigint as reserved
     from public.usage_reservations res
     where res.user_id = p_user and res.status = 'open' and res.expires_at > now()
-  ) r on true
-$$;
+  ) r on true;
+end $$;
 grant execute on function app_private.usage_snapshot(uuid) to authenticated, service_role;
 grant execute on function app_private.period_in_force(uuid, timestamptz) to authenticated, service_role;
 
 -- The user's user_usage row for the period in force, created on first use and locked FOR UPDATE
--- for the rest of the transaction. Keeps the row's plan and allowance in step with the plan.
-create or replace function app_private.lock_usage_period(p_user uuid)
-returns public.user_usage language plpgsql as $$
+-- for the rest of the transaction, with the rates of the plan in force. Keeps the row's plan and
+-- allowance in step with the plan. This lock is what serialises a user's usage operations.
+create or replace function app_private.lock_usage_period(
+  p_user uuid, out usage_row public.user_usage, out token_rate_micros bigint, out minute_rate_micros bigint
+) language plpgsql as $$
 declare
   p record;
-  plan public.plans;
-  usage_row public.user_usage;
 begin
-  select * into p from app_private.period_in_force(p_user);
-  select * into plan from public.plans where id = p.plan_id;
-  select * into usage_row from public.user_usage
-    where user_id = p_user and period_start = p.period_start for update;
+  select f.plan_id, f.period_start, f.period_end, pl.allowance_micros, pl.token_rate_micros, pl.minute_rate_micros
+    into p
+    from app_private.period_in_force(p_user) f join public.plans pl on pl.id = f.plan_id;
+  token_rate_micros := p.token_rate_micros;
+  minute_rate_micros := p.minute_rate_micros;
+  select * into usage_row from public.user_usage u
+    where u.user_id = p_user and u.period_start = p.period_start for update;
   if not found then
     insert into public.user_usage (user_id, period_start, period_end, plan_id, allowance_micros)
-      values (p_user, p.period_start, p.period_end, p.plan_id, plan.allowance_micros)
+      values (p_user, p.period_start, p.period_end, p.plan_id, p.allowance_micros)
       on conflict (user_id, period_start) do nothing;
-    select * into usage_row from public.user_usage
-      where user_id = p_user and period_start = p.period_start for update;
+    select * into usage_row from public.user_usage u
+      where u.user_id = p_user and u.period_start = p.period_start for update;
   end if;
   if usage_row.plan_id <> p.plan_id or usage_row.period_end <> p.period_end then
-    update public.user_usage
-      set plan_id = p.plan_id, allowance_micros = plan.allowance_micros, period_end = p.period_end
-      where id = usage_row.id
+    update public.user_usage u
+      set plan_id = p.plan_id, allowance_micros = p.allowance_micros, period_end = p.period_end, updated_at = now()
+      where u.id = usage_row.id
       returning * into usage_row;
   end if;
-  return usage_row;
 end $$;
 
--- Open, unexpired reservations of a user (called with the period row locked).
+-- Open, unexpired reservations of a user (called with the period row locked). PL/pgSQL rather
+-- than SQL because PostgreSQL 15 plans a non-inlinable SQL function anew on every call, and
+-- PL/pgSQL caches its plans: this sits on every commit.
 create or replace function app_private.open_reserved_micros(p_user uuid)
-returns bigint language sql stable as $$
-  select coalesce(sum(amount_micros), 0)::bigint from public.usage_reservations
-  where user_id = p_user and status = 'open' and expires_at > now()
-$$;
+returns bigint language plpgsql stable as $$
+begin
+  return (select coalesce(sum(amount_micros), 0)::bigint from public.usage_reservations
+          where user_id = p_user and status = 'open' and expires_at > now());
+end $$;
 
 -- Hold `p_amount_micros` of the user's allowance for `p_ttl_seconds`. Not allowed (and nothing
 -- written) when the remaining allowance is short. Replays the first answer for a repeated key.
 create or replace function app_private.reserve_usage(
-  p_user uuid, p_amount_micros bigint, p_idempotency_key text, p_ttl_seconds int
-) returns table (
-  reservation_id uuid, allowed boolean, duplicate boolean, amount_micros bigint,
-  remaining_micros bigint, shortfall_micros bigint, expires_at timestamptz
+  p_user uuid, p_amount_micros bigint, p_idempotency_key text, p_ttl_seconds int,
+  out reservation_id uuid, out allowed boolean, out duplicate boolean, out amount_micros bigint,
+  out remaining_micros bigint, out shortfall_micros bigint, out expires_at timestamptz
 ) language plpgsql as $$
 declare
-  usage_row public.user_usage;
+  locked record;
   existing public.usage_reservations;
   created public.usage_reservations;
+  reserved bigint;
+  has_lapsed boolean;
   remaining bigint;
 begin
-  usage_row := app_private.lock_usage_period(p_user);
+  locked := app_private.lock_usage_period(p_user);
 
+  select coalesce(sum(r.amount_micros) filter (where r.expires_at > now()), 0), coalesce(bool_or(r.expires_at <= now()), false)
+    into reserved, has_lapsed
+    from public.usage_reservations r where r.user_id = p_user and r.status = 'open';
+  if has_lapsed then
+    -- Lapsed holds no longer count; mark them so the rows say what happened.
+    update public.usage_reservations r set status = 'expired', settled_at = now()
+      where r.user_id = p_user and r.status = 'open' and r.expires_at <= now();
+  end if;
+  remaining := (locked.usage_row).allowance_micros + (locked.usage_row).credits_micros
+               - (locked.usage_row).used_micros - reserved;
+
+  if remaining >= p_amount_micros then
+    insert into public.usage_reservations as r (user_id, period_start, amount_micros, idempotency_key, expires_at)
+      values (p_user, (locked.usage_row).period_start, p_amount_micros, p_idempotency_key,
+              now() + make_interval(secs => p_ttl_seconds))
+      on conflict (user_id, idempotency_key) do nothing
+      returning * into created;
+    if found then
+      reservation_id := created.id; allowed := true; duplicate := false; amount_micros := created.amount_micros;
+      remaining_micros := remaining - p_amount_micros; shortfall_micros := 0; expires_at := created.expires_at;
+      return;
+    end if;
+  end if;
+
+  -- Short of allowance, or the key was used before: a retry gets the first answer back.
   select * into existing from public.usage_reservations r
     where r.user_id = p_user and r.idempotency_key = p_idempotency_key;
   if found then
     if existing.amount_micros <> p_amount_micros then
       raise exception 'idempotency key reused with a different amount' using errcode = 'BL409';
     end if;
-    remaining := usage_row.allowance_micros + usage_row.credits_micros - usage_row.used_micros
-                 - app_private.open_reserved_micros(p_user);
-    return query select existing.id, true, true, existing.amount_micros, remaining, 0::bigint, existing.expires_at;
+    reservation_id := existing.id; allowed := true; duplicate := true; amount_micros := existing.amount_micros;
+    remaining_micros := remaining; shortfall_micros := 0; expires_at := existing.expires_at;
     return;
   end if;
-
-  -- Lapsed holds no longer count; mark them so the rows say what happened.
-  update public.usage_reservations r set status = 'expired', settled_at = now()
-    where r.user_id = p_user and r.status = 'open' and r.expires_at <= now();
-
-  remaining := usage_row.allowance_micros + usage_row.credits_micros - usage_row.used_micros
-               - app_private.open_reserved_micros(p_user);
-  if remaining < p_amount_micros then
-    return query select null::uuid, false, false, p_amount_micros, remaining, p_amount_micros - remaining, null::timestamptz;
-    return;
-  end if;
-
-  insert into public.usage_reservations (user_id, period_start, amount_micros, idempotency_key, expires_at)
-    values (p_user, usage_row.period_start, p_amount_micros, p_idempotency_key,
-            now() + make_interval(secs => p_ttl_seconds))
-    returning * into created;
-  return query select created.id, true, false, created.amount_micros, remaining - p_amount_micros, 0::bigint, created.expires_at;
+  allowed := false; duplicate := false; amount_micros := p_amount_micros;
+  remaining_micros := remaining; shortfall_micros := p_amount_micros - remaining;
 end $$;
 
 -- Record a finished task: append it to the ledger at the rates of the plan in force, add its
 -- cost to the period, and settle its reservation. A repeated key returns the first event.
+-- Duplicates are serialised by the ledger's unique (user_id, idempotency_key) index: a retry
+-- racing the first call waits for it, then finds its event. Row locks are taken in the same
+-- order as reserve_usage (the period row, then the reservation), so the two cannot deadlock.
 create or replace function app_private.commit_usage(
   p_user uuid, p_reservation_id uuid, p_agent text, p_tokens bigint, p_execution_ms bigint,
-  p_idempotency_key text
-) returns table (
-  event_id uuid, duplicate boolean, cost_micros bigint, plan_id text, remaining_micros bigint
+  p_idempotency_key text,
+  out event_id uuid, out duplicate boolean, out cost_micros bigint, out plan_id text, out remaining_micros bigint
 ) language plpgsql as $$
 declare
+  p record;
   usage_row public.user_usage;
-  plan public.plans;
   event public.usage_events;
   reservation_status text;
   cost bigint;
 begin
-  usage_row := app_private.lock_usage_period(p_user);
+  select f.plan_id, f.period_start, pl.token_rate_micros, pl.minute_rate_micros
+    into p
+    from app_private.period_in_force(p_user) f join public.plans pl on pl.id = f.plan_id;
+  cost := app_private.task_cost_micros(p_tokens, p_execution_ms, p.token_rate_micros, p.minute_rate_micros);
 
-  select * into event from public.usage_events e
-    where e.user_id = p_user and e.idempotency_key = p_idempotency_key;
-  if found then
+  insert into public.usage_events as e (user_id, period_start, reservation_id, agent, tokens, execution_ms,
+      plan_id, token_rate_micros, minute_rate_micros, cost_micros, idempotency_key)
+    values (p_user, p.period_start, p_reservation_id, p_agent, p_tokens, p_execution_ms,
+      p.plan_id, p.token_rate_micros, p.minute_rate_micros, cost, p_idempotency_key)
+    on conflict (user_id, idempotency_key) do nothing
+    returning * into event;
+
+  if not found then
+    select * into event from public.usage_events e
+      where e.user_id = p_user and e.idempotency_key = p_idempotency_key;
     if event.tokens <> p_tokens or event.execution_ms <> p_execution_ms or event.agent <> p_agent
        or event.reservation_id is distinct from p_reservation_id then
       raise exception 'idempotency key reused with different usage' using errcode = 'BL409';
     end if;
-    return query select event.id, true, event.cost_micros, event.plan_id,
-      usage_row.allowance_micros + usage_row.credits_micros - usage_row.used_micros
-      - app_private.open_reserved_micros(p_user);
+    event_id := event.id; duplicate := true; cost_micros := event.cost_micros; plan_id := event.plan_id;
+    remaining_micros := (select s.remaining_micros from app_private.usage_snapshot(p_user) s);
     return;
+  end if;
+
+  -- Adding the cost locks the period row (created on the period's first use).
+  update public.user_usage u set used_micros = u.used_micros + cost, updated_at = now()
+    where u.user_id = p_user and u.period_start = p.period_start
+    returning * into usage_row;
+  if not found then
+    perform app_private.lock_usage_period(p_user);
+    update public.user_usage u set used_micros = u.used_micros + cost, updated_at = now()
+      where u.user_id = p_user and u.period_start = p.period_start
+      returning * into usage_row;
   end if;
 
   if p_reservation_id is not null then
     -- An expired hold can still be committed: the task ran, and its usage must be counted.
+    -- Raising below aborts the whole call, so the writes above are undone with it.
     update public.usage_reservations r set status = 'committed', settled_at = now()
       where r.id = p_reservation_id and r.user_id = p_user and r.status in ('open', 'expired')
       returning r.status into reservation_status;
@@ -188,18 +228,8 @@ begin
     end if;
   end if;
 
-  select * into plan from public.plans where id = usage_row.plan_id;
-  cost := app_private.task_cost_micros(p_tokens, p_execution_ms, plan.token_rate_micros, plan.minute_rate_micros);
-  insert into public.usage_events (user_id, period_start, reservation_id, agent, tokens, execution_ms,
-      plan_id, token_rate_micros, minute_rate_micros, cost_micros, idempotency_key)
-    values (p_user, usage_row.period_start, p_reservation_id, p_agent, p_tokens, p_execution_ms,
-      plan.id, plan.token_rate_micros, plan.minute_rate_micros, cost, p_idempotency_key)
-    returning * into event;
-  update public.user_usage u set used_micros = u.used_micros + cost
-    where u.id = usage_row.id
-    returning * into usage_row;
-  return query select event.id, false, cost, plan.id,
-    usage_row.allowance_micros + usage_row.credits_micros - usage_row.used_micros
+  event_id := event.id; duplicate := false; cost_micros := cost; plan_id := p.plan_id;
+  remaining_micros := usage_row.allowance_micros + usage_row.credits_micros - usage_row.used_micros
     - app_private.open_reserved_micros(p_user);
 end $$;
 
@@ -238,7 +268,7 @@ declare
   usage_row public.user_usage;
   grant_row public.credit_grants;
 begin
-  usage_row := app_private.lock_usage_period(p_user);
+  usage_row := (app_private.lock_usage_period(p_user)).usage_row;
   insert into public.credit_grants (user_id, period_start, amount_micros, source, source_id)
     values (p_user, usage_row.period_start, p_amount_micros, p_source, p_source_id)
     on conflict (source, source_id) do nothing
@@ -248,7 +278,8 @@ begin
       where c.source = p_source and c.source_id = p_source_id;
     return;
   end if;
-  update public.user_usage u set credits_micros = u.credits_micros + p_amount_micros where u.id = usage_row.id;
+  update public.user_usage u set credits_micros = u.credits_micros + p_amount_micros, updated_at = now()
+    where u.id = usage_row.id;
   insert into public.audit_log (user_id, actor, action, entity_type, entity_id, amount_micros, details)
     values (p_user, p_actor, 'credit.granted', p_source, p_source_id, p_amount_micros,
             jsonb_build_object('periodStart', usage_row.period_start));

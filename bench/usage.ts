@@ -1,0 +1,119 @@
+// npm run bench:usage – reserve+commit throughput and latency with 32 concurrent clients on a
+// real PostgreSQL, beside a baseline measured in the same run: the same number of bare
+// single-statement `UPDATE … SET x = x + $1` round trips. The machine is shared and noisy, so
+// the two are interleaved (baseline, usage, baseline, usage) and compared as ratios.
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { commitUsage, reserveUsage } from '@/lib/billing/usage';
+import { connectPostgres, type Database } from '@/lib/db/database';
+import { migrate } from '@/lib/db/migrate';
+import { startThrowawayPostgres, withDatabase, type ThrowawayPostgres } from '@/local/db/throwaway-postgres';
+
+const CLIENTS = 32;
+const OPERATIONS = Number(process.env.BENCH_OPERATIONS ?? 20_000); // per run; a task is 2 operations
+const USERS = 256;
+const ROUNDS = 2;
+
+interface RunResult {
+  opsPerSecond: number;
+  p50: number;
+  p99: number;
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
+}
+
+/** Runs `operations` calls of `step` spread over CLIENTS concurrent loops; `step` may do several. */
+async function measure(operations: number, step: (index: number, record: (ms: number) => void) => Promise<void>, perStep: number): Promise<RunResult> {
+  const latencies: number[] = [];
+  const record = (ms: number) => latencies.push(ms);
+  let next = 0;
+  const steps = operations / perStep;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: CLIENTS }, async () => {
+      while (next < steps) await step(next++, record);
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  return { opsPerSecond: latencies.length / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+}
+
+async function timed<T>(record: (ms: number) => void, work: () => Promise<T>): Promise<T> {
+  const started = performance.now();
+  const result = await work();
+  record(performance.now() - started);
+  return result;
+}
+
+async function main() {
+  let cluster: ThrowawayPostgres | undefined;
+  let serverUrl = process.env.DATABASE_URL;
+  if (!serverUrl) {
+    cluster = await startThrowawayPostgres();
+    serverUrl = cluster.url;
+  }
+  const name = `billing_bench_${randomUUID().slice(0, 8)}`;
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  const db: Database = connectPostgres(withDatabase(serverUrl, name), CLIENTS);
+  try {
+    await migrate(db);
+    const users = Array.from({ length: USERS }, () => randomUUID());
+    await db.query('insert into users (id, email) select id, id::text || \'@bench.test\' from unnest($1::uuid[]) as id', [users]);
+    await db.query('create table bench_counter (id int primary key, x bigint not null default 0)');
+    await db.query('insert into bench_counter (id) select generate_series(0, $1::int - 1)', [USERS]);
+
+    const baseline = () =>
+      measure(OPERATIONS, (i, record) => timed(record, () => db.query('update bench_counter set x = x + $1 where id = $2', [1, i % USERS])).then(() => undefined), 1);
+    const usage = () =>
+      measure(
+        OPERATIONS,
+        async (i, record) => {
+          const actor = { kind: 'task-runner', userId: users[i % USERS]!, claims: null } as const;
+          const key = randomUUID();
+          const hold = await timed(record, () => reserveUsage(db, actor, { estimatedCost: 1_000, idempotencyKey: key }, 900));
+          await timed(record, () =>
+            commitUsage(db, actor, { reservationId: hold.reservationId ?? undefined, agent: 'bench', tokens: 1, executionMs: 0, idempotencyKey: key }),
+          );
+        },
+        2,
+      );
+
+    await measure(2_000, (i, record) => timed(record, () => db.query('select 1')).then(() => undefined), 1); // warm-up
+    const baselines: RunResult[] = [];
+    const usages: RunResult[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      baselines.push(await baseline());
+      usages.push(await usage());
+    }
+    const mean = (runs: RunResult[], key: keyof RunResult) => runs.reduce((sum, run) => sum + run[key], 0) / runs.length;
+    const row = (label: string, runs: RunResult[]) =>
+      `${label.padEnd(34)} ${mean(runs, 'opsPerSecond').toFixed(0).padStart(8)} ops/s   p50 ${mean(runs, 'p50').toFixed(2).padStart(6)} ms   p99 ${mean(runs, 'p99').toFixed(2).padStart(6)} ms`;
+
+    console.log(`PostgreSQL, ${CLIENTS} concurrent clients, ${USERS} users, ${OPERATIONS} operations per run, ${ROUNDS} interleaved rounds`);
+    console.log(row('baseline: bare UPDATE x = x + $1', baselines));
+    console.log(row('reserve + commit (each an op)', usages));
+    console.log(`tasks (reserve+commit pairs) per second: ${(mean(usages, 'opsPerSecond') / 2).toFixed(0)}`);
+    const throughputRatio = mean(usages, 'opsPerSecond') / mean(baselines, 'opsPerSecond');
+    const p99Ratio = mean(usages, 'p99') / mean(baselines, 'p99');
+    console.log(`throughput ratio ${(throughputRatio * 100).toFixed(0)}% of baseline (target >= 40%): ${throughputRatio >= 0.4 ? 'met' : 'NOT met'}`);
+    console.log(`p99 ratio ${p99Ratio.toFixed(2)}x baseline (target <= 3x): ${p99Ratio <= 3 ? 'met' : 'NOT met'}`);
+
+    const { rows } = await db.query<{ used: number; events: number }>(
+      'select (select sum(used_micros) from user_usage)::bigint as used, (select sum(cost_micros) from usage_events)::bigint as events',
+    );
+    if (rows[0]?.used !== rows[0]?.events) throw new Error(`ledger mismatch after the benchmark: ${JSON.stringify(rows[0])}`);
+    console.log(`ledger check: usage counters equal the ledger (${rows[0]?.used} micro-dollars)`);
+  } finally {
+    await db.close();
+    await admin.query(`drop database if exists ${name} with (force)`);
+    await admin.end();
+    await cluster?.stop();
+  }
+}
+
+await main();
