@@ -51,7 +51,8 @@ async function waitUntilAccepting(url: string, server: ChildProcess, deadlineMs:
   }
 }
 
-export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
+/** `settings` are extra `-c name=value` server settings (e.g. for profiling). */
+export async function startThrowawayPostgres(settings: Record<string, string> = {}): Promise<ThrowawayPostgres> {
   const dir = mkdtempSync(path.join(tmpdir(), 'billing-pg-'));
   const dataDir = path.join(dir, 'data');
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
@@ -70,6 +71,7 @@ export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
     '-D', dataDir, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1',
     '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off',
     '-c', 'max_connections=300', '-c', 'shared_buffers=128MB',
+    ...Object.entries(settings).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
   ]);
   const server = spawn(cmd, args, { stdio: 'ignore' });
   const url = `postgresql://postgres@127.0.0.1:${port}/postgres`;

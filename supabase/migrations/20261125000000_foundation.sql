@@ -115,7 +115,7 @@ create table public.user_usage (
   created_at          timestamptz not null default now(),
   updated_at          timestamptz not null default now(),
   unique (user_id, period_start)
-);
+) with (fillfactor = 50); -- room on each page so the per-task counter update stays a HOT update
 comment on table public.user_usage is 'Owner: system (usage functions, webhooks). Readers: the user themself.';
 -- No touch trigger here: this row is updated on every task, so the usage functions set
 -- updated_at themselves and spare a trigger call on the hottest path.
@@ -127,11 +127,15 @@ create policy user_usage_select_own on public.user_usage for select to authentic
 
 -- ---------------------------------------------------------------------------------------------
 -- usage_reservations: allowance held by a running task until it commits, is released, or the
--- hold expires (a crashed task must not hold allowance forever).
+-- hold lapses at expires_at (a crashed task must not hold allowance forever).
 -- Owner: system. Readers: the user themself.
+-- No foreign keys on this table and on usage_events: they sit on the hottest path, and each
+-- key check is a row lock on the referenced row (the user's) taken by every task. Integrity
+-- comes from the usage functions, which only write for a user whose user_usage row (which does
+-- reference users) exists.
 create table public.usage_reservations (
   id              uuid primary key default gen_random_uuid(),
-  user_id         uuid not null references public.users (id) on delete cascade,
+  user_id         uuid not null,
   period_start    timestamptz not null,
   amount_micros   bigint not null check (amount_micros > 0),
   status          text not null default 'open' check (status in ('open', 'committed', 'released', 'expired')),
@@ -142,6 +146,8 @@ create table public.usage_reservations (
   unique (user_id, idempotency_key)
 );
 comment on table public.usage_reservations is 'Owner: system (usage functions). Readers: the user themself.';
+-- Only open holds are indexed for the per-reservation sum, so it stays small however many
+-- reservations a user has made.
 create index usage_reservations_open_idx on public.usage_reservations (user_id, expires_at) where status = 'open';
 alter table public.usage_reservations enable row level security;
 revoke all on public.usage_reservations from anon, authenticated;
@@ -155,13 +161,13 @@ create policy usage_reservations_select_own on public.usage_reservations for sel
 -- Owner: system. Readers: the user themself.
 create table public.usage_events (
   id                 uuid primary key default gen_random_uuid(),
-  user_id            uuid not null references public.users (id) on delete cascade,
+  user_id            uuid not null,
   period_start       timestamptz not null,
-  reservation_id     uuid references public.usage_reservations (id),
+  reservation_id     uuid,
   agent              text not null check (length(agent) between 1 and 100),
   tokens             bigint not null check (tokens >= 0),
   execution_ms       bigint not null check (execution_ms >= 0),
-  plan_id            text not null references public.plans (id),
+  plan_id            text not null check (plan_id in ('starter', 'pro', 'enterprise')),
   token_rate_micros  bigint not null,
   minute_rate_micros bigint not null,
   cost_micros        bigint not null check (cost_micros >= 0),

@@ -112,29 +112,29 @@ create or replace function app_private.reserve_usage(
   out remaining_micros bigint, out shortfall_micros bigint, out expires_at timestamptz
 ) language plpgsql as $$
 declare
-  locked record;
+  usage_row public.user_usage;
   existing public.usage_reservations;
   created public.usage_reservations;
   reserved bigint;
-  has_lapsed boolean;
   remaining bigint;
 begin
-  locked := app_private.lock_usage_period(p_user);
-
-  select coalesce(sum(r.amount_micros) filter (where r.expires_at > now()), 0), coalesce(bool_or(r.expires_at <= now()), false)
-    into reserved, has_lapsed
-    from public.usage_reservations r where r.user_id = p_user and r.status = 'open';
-  if has_lapsed then
-    -- Lapsed holds no longer count; mark them so the rows say what happened.
-    update public.usage_reservations r set status = 'expired', settled_at = now()
-      where r.user_id = p_user and r.status = 'open' and r.expires_at <= now();
+  -- Common case in one statement: the period row exists and matches the plan in force.
+  select u.* into usage_row
+    from app_private.period_in_force(p_user) f
+    join public.user_usage u on u.user_id = p_user and u.period_start = f.period_start
+      and u.plan_id = f.plan_id and u.period_end = f.period_end
+    for update of u;
+  if not found then
+    usage_row := (app_private.lock_usage_period(p_user)).usage_row;
   end if;
-  remaining := (locked.usage_row).allowance_micros + (locked.usage_row).credits_micros
-               - (locked.usage_row).used_micros - reserved;
+
+  select coalesce(sum(r.amount_micros), 0) into reserved from public.usage_reservations r
+    where r.user_id = p_user and r.status = 'open' and r.expires_at > now();
+  remaining := usage_row.allowance_micros + usage_row.credits_micros - usage_row.used_micros - reserved;
 
   if remaining >= p_amount_micros then
     insert into public.usage_reservations as r (user_id, period_start, amount_micros, idempotency_key, expires_at)
-      values (p_user, (locked.usage_row).period_start, p_amount_micros, p_idempotency_key,
+      values (p_user, usage_row.period_start, p_amount_micros, p_idempotency_key,
               now() + make_interval(secs => p_ttl_seconds))
       on conflict (user_id, idempotency_key) do nothing
       returning * into created;
@@ -171,21 +171,18 @@ create or replace function app_private.commit_usage(
   out event_id uuid, out duplicate boolean, out cost_micros bigint, out plan_id text, out remaining_micros bigint
 ) language plpgsql as $$
 declare
-  p record;
   usage_row public.user_usage;
   event public.usage_events;
   reservation_status text;
-  cost bigint;
 begin
-  select f.plan_id, f.period_start, pl.token_rate_micros, pl.minute_rate_micros
-    into p
-    from app_private.period_in_force(p_user) f join public.plans pl on pl.id = f.plan_id;
-  cost := app_private.task_cost_micros(p_tokens, p_execution_ms, p.token_rate_micros, p.minute_rate_micros);
-
+  -- The event is priced at the rates of the plan in force, found in the same statement.
   insert into public.usage_events as e (user_id, period_start, reservation_id, agent, tokens, execution_ms,
       plan_id, token_rate_micros, minute_rate_micros, cost_micros, idempotency_key)
-    values (p_user, p.period_start, p_reservation_id, p_agent, p_tokens, p_execution_ms,
-      p.plan_id, p.token_rate_micros, p.minute_rate_micros, cost, p_idempotency_key)
+    select p_user, f.period_start, p_reservation_id, p_agent, p_tokens, p_execution_ms,
+      f.plan_id, pl.token_rate_micros, pl.minute_rate_micros,
+      app_private.task_cost_micros(p_tokens, p_execution_ms, pl.token_rate_micros, pl.minute_rate_micros),
+      p_idempotency_key
+    from app_private.period_in_force(p_user) f join public.plans pl on pl.id = f.plan_id
     on conflict (user_id, idempotency_key) do nothing
     returning * into event;
 
@@ -202,13 +199,13 @@ begin
   end if;
 
   -- Adding the cost locks the period row (created on the period's first use).
-  update public.user_usage u set used_micros = u.used_micros + cost, updated_at = now()
-    where u.user_id = p_user and u.period_start = p.period_start
+  update public.user_usage u set used_micros = u.used_micros + event.cost_micros, updated_at = now()
+    where u.user_id = p_user and u.period_start = event.period_start
     returning * into usage_row;
   if not found then
     perform app_private.lock_usage_period(p_user);
-    update public.user_usage u set used_micros = u.used_micros + cost, updated_at = now()
-      where u.user_id = p_user and u.period_start = p.period_start
+    update public.user_usage u set used_micros = u.used_micros + event.cost_micros, updated_at = now()
+      where u.user_id = p_user and u.period_start = event.period_start
       returning * into usage_row;
   end if;
 
@@ -228,20 +225,22 @@ begin
     end if;
   end if;
 
-  event_id := event.id; duplicate := false; cost_micros := cost; plan_id := p.plan_id;
-  remaining_micros := usage_row.allowance_micros + usage_row.credits_micros - usage_row.used_micros
-    - app_private.open_reserved_micros(p_user);
+  event_id := event.id; duplicate := false; cost_micros := event.cost_micros; plan_id := event.plan_id;
+  select usage_row.allowance_micros + usage_row.credits_micros - usage_row.used_micros - coalesce(sum(r.amount_micros), 0)
+    into remaining_micros
+    from public.usage_reservations r where r.user_id = p_user and r.status = 'open' and r.expires_at > now();
 end $$;
 
 -- Give back a reservation a task no longer needs. Releasing twice is harmless; releasing a
--- committed reservation is a conflict.
+-- lapsed hold records it as expired; releasing a committed reservation is a conflict.
 create or replace function app_private.release_usage(p_user uuid, p_reservation_id uuid)
 returns table (reservation_id uuid, status text, duplicate boolean)
 language plpgsql as $$
 declare
   current_status text;
 begin
-  update public.usage_reservations r set status = 'released', settled_at = now()
+  update public.usage_reservations r
+    set status = case when r.expires_at > now() then 'released' else 'expired' end, settled_at = now()
     where r.id = p_reservation_id and r.user_id = p_user and r.status = 'open'
     returning r.status into current_status;
   if found then
@@ -258,6 +257,17 @@ begin
   end if;
   return query select p_reservation_id, current_status, true;
 end $$;
+
+-- Marks lapsed holds as expired (housekeeping: readers already ignore them). Returns how many.
+create or replace function app_private.sweep_lapsed_reservations() returns bigint
+language sql as $$
+  with swept as (
+    update public.usage_reservations set status = 'expired', settled_at = now()
+    where status = 'open' and expires_at <= now()
+    returning 1
+  )
+  select count(*) from swept
+$$;
 
 -- Credit exactly what was paid to the period in force, once per source (e.g. a PaymentIntent id).
 create or replace function app_private.grant_credit(

@@ -136,11 +136,22 @@ describe.each(backends())('usage core on $name', (backend) => {
     await db.query("update usage_reservations set expires_at = now() - interval '1 second' where id = $1", [hold.reservationId]);
     expect((await getUsageSnapshot(db, user)).reservedMicros).toBe(0);
     expect((await reserveUsage(db, user, { estimatedCost: 2_000_000, idempotencyKey: key() }, TTL)).allowed).toBe(true);
+    // Housekeeping records the lapse; readers already ignored it.
+    const { rows: swept } = await db.query<{ n: number }>('select app_private.sweep_lapsed_reservations() as n');
+    expect(swept[0]!.n).toBeGreaterThanOrEqual(1);
     const { rows } = await db.query('select status from usage_reservations where id = $1', [hold.reservationId]);
     expect(rows[0]).toEqual({ status: 'expired' });
     // The task did run after all: its usage still counts.
     const late = await commitUsage(db, user, { reservationId: hold.reservationId!, agent: 'a', tokens: 5, executionMs: 0, idempotencyKey: key() });
     expect(late.costMicros).toBe(5_000);
+  });
+
+  it('records the release of a lapsed hold as expired', async () => {
+    const user = await createUser(db);
+    const hold = await reserveUsage(db, user, { estimatedCost: 1_000_000, idempotencyKey: key() }, TTL);
+    await db.query("update usage_reservations set expires_at = now() - interval '1 second' where id = $1", [hold.reservationId]);
+    expect(await releaseUsage(db, user, { reservationId: hold.reservationId! })).toMatchObject({ status: 'expired', duplicate: false });
+    expect(await releaseUsage(db, user, { reservationId: hold.reservationId! })).toMatchObject({ status: 'expired', duplicate: true });
   });
 
   it('releases a reservation once, and refuses to commit it afterwards', async () => {
