@@ -96,3 +96,9 @@ async function currentUserId(page: Page): Promise<string> {
   const json = value.startsWith('base64-') ? Buffer.from(value.slice(7), 'base64url').toString('utf8') : decodeURIComponent(value);
   return (JSON.parse(json) as { user: { id: string } }).user.id;
 }
+
+test('pages load the local Stripe.js stand-in as window.Stripe in local mode', async ({ page }) => {
+  await page.goto('/sign-in');
+  expect(await page.evaluate(() => typeof (window as unknown as { Stripe?: unknown }).Stripe)).toBe('function');
+  expect(await page.locator('head script[src$="/js/stripe.js"]').getAttribute('src')).toBe(`${e2eEnv.STRIPE_API_BASE}/js/stripe.js`);
+});
