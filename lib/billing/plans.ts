@@ -1,7 +1,6 @@
-import { env } from '@/lib/env';
-
 // The plan catalogue of the specification, in integer micro-dollars (1 USD = 1,000,000).
-// The `plans` table is seeded with the same numbers; tests/unit/plans.test.ts keeps them equal.
+// The `plans` table is seeded with the same numbers; tests/integration/catalogue.test.ts keeps
+// them equal. The Stripe Price of each plan comes with the payments API.
 export const PLAN_IDS = ['starter', 'pro', 'enterprise'] as const;
 export type PlanId = (typeof PLAN_IDS)[number];
 
@@ -19,16 +18,3 @@ export const PLANS: Record<PlanId, Plan> = {
   pro: { id: 'pro', name: 'Pro', allowanceMicros: 50_000_000, tokenRateMicros: 500, minuteRateMicros: 50_000 },
   enterprise: { id: 'enterprise', name: 'Enterprise', allowanceMicros: 500_000_000, tokenRateMicros: 200, minuteRateMicros: 20_000 },
 };
-
-/** A user with no subscription in force is on this plan. */
-export const DEFAULT_PLAN_ID: PlanId = 'starter';
-
-export function stripePriceId(planId: PlanId): string {
-  const config = env();
-  const prices: Record<PlanId, string> = {
-    starter: config.STRIPE_STARTER_PRICE_ID,
-    pro: config.STRIPE_PRO_PRICE_ID,
-    enterprise: config.STRIPE_ENTERPRISE_PRICE_ID,
-  };
-  return prices[planId];
-}

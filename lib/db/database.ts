@@ -39,7 +39,22 @@ interface Session extends Queryable {
 }
 
 // Transactions and sessions over any source of sessions (a pg.Pool, or the single PGlite one).
-function buildDatabase(kind: Database['kind'], acquire: () => Promise<Session>, runQuery: Queryable['query'], close: () => Promise<void>): Database {
+// `runQuery` runs one statement on its own; by default it borrows a session for it.
+function buildDatabase(
+  kind: Database['kind'],
+  acquire: () => Promise<Session>,
+  close: () => Promise<void>,
+  runQuery?: Queryable['query'],
+): Database {
+  async function withSession<T>(work: (session: Queryable) => Promise<T>): Promise<T> {
+    const session = await acquire();
+    try {
+      return await work(session);
+    } finally {
+      session.release();
+    }
+  }
+
   async function transaction<T>(begin: (session: Session) => Promise<void>, work: (tx: Queryable) => Promise<T>) {
     for (let attempt = 1; ; attempt++) {
       const session = await acquire();
@@ -62,15 +77,8 @@ function buildDatabase(kind: Database['kind'], acquire: () => Promise<Session>, 
 
   return {
     kind,
-    query: runQuery,
-    withSession: async (work) => {
-      const session = await acquire();
-      try {
-        return await work(session);
-      } finally {
-        session.release();
-      }
-    },
+    query: runQuery ?? ((text, values) => withSession((session) => session.query(text, values))),
+    withSession,
     systemTransaction: (work) => transaction(async () => undefined, work),
     userTransaction: (claims, work) =>
       transaction(async (session) => {
@@ -87,7 +95,7 @@ export function connectPostgres(connectionString: string, max = 10): Database {
   const pool = new pg.Pool({ connectionString, max });
   // An idle client's error (e.g. the server restarting) must not crash the process.
   pool.on('error', () => undefined);
-  return buildDatabase('postgres', () => pool.connect(), (text, values) => pool.query(text, values), () => pool.end());
+  return buildDatabase('postgres', () => pool.connect(), () => pool.end(), (text, values) => pool.query(text, values));
 }
 
 // PGlite is one single-user session and takes no file lock: exactly one process may open a
@@ -127,16 +135,7 @@ export async function openPglite(dataDir: string | undefined): Promise<Database>
     return toPgResult<R>(result.rows, result.affectedRows);
   }
 
-  const queryAlone: Queryable['query'] = async (text, values) => {
-    const session = await acquire();
-    try {
-      return await session.query(text, values);
-    } finally {
-      session.release();
-    }
-  };
-
-  return buildDatabase('pglite', acquire, queryAlone, () => pglite.close());
+  return buildDatabase('pglite', acquire, () => pglite.close());
 }
 
 function toPgResult<R extends pg.QueryResultRow>(rows: unknown[], affectedRows: number | undefined): pg.QueryResult<R> {

@@ -10,6 +10,7 @@ export function translateDatabaseError(error: unknown): never {
     const kind = message.startsWith('idempotency key') ? 'idempotency_conflict' : 'conflict';
     throw new AppError(kind, capitalise(message), { cause: error });
   }
+  // The only foreign key a usage call can break is user_usage -> users: the named user is unknown.
   if (code === '23503') throw new AppError('not_found', 'User not found', { cause: error });
   throw error;
 }

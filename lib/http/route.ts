@@ -63,21 +63,22 @@ async function readJsonObject(request: Request): Promise<Record<string, unknown>
 
 // Authentication comes before parsing, so an anonymous caller learns nothing about the body's
 // rules. The task runner names the user in the body (`userId`); a user may only name themself.
-async function authenticate(request: Request, mode: AuthMode): Promise<{ user: Actor | null; taskRunner: boolean }> {
+// Null means the task runner, whose user is only known once the body is read.
+async function authenticate(request: Request, mode: AuthMode): Promise<Actor | null> {
   const credentials = credentialsOf(request);
-  if (mode === 'user-or-task-runner' && isTaskRunner(credentials)) return { user: null, taskRunner: true };
-  return { user: await authenticateUser(credentials), taskRunner: false };
+  if (mode === 'user-or-task-runner' && isTaskRunner(credentials)) return null;
+  return authenticateUser(credentials);
 }
 
-function actorFor(authenticated: { user: Actor | null }, body: Record<string, unknown>): Actor {
-  if (!authenticated.user) {
+function actorFor(user: Actor | null, body: Record<string, unknown>): Actor {
+  if (!user) {
     const { userId } = parseWith(onBehalfOfSchema, body);
     return { kind: 'task-runner', userId, claims: null };
   }
-  if (body.userId !== undefined && body.userId !== authenticated.user.userId) {
+  if (body.userId !== undefined && body.userId !== user.userId) {
     throw new AppError('forbidden', 'You can only act for your own account');
   }
-  return authenticated.user;
+  return user;
 }
 
 export function route<Body = undefined, Query = undefined>(
@@ -86,9 +87,9 @@ export function route<Body = undefined, Query = undefined>(
 ) {
   return async (request: Request, next?: NextRouteContext): Promise<Response> => {
     try {
-      const authenticated = await authenticate(request, spec.auth);
+      const user = await authenticate(request, spec.auth);
       const rawBody = spec.body ? await readJsonObject(request) : {};
-      const actor = actorFor(authenticated, rawBody);
+      const actor = actorFor(user, rawBody);
       const { userId: _named, ...bodyFields } = rawBody;
       const body = spec.body ? parseWith(spec.body, bodyFields) : (undefined as Body);
       const searchParams = Object.fromEntries(new URL(request.url).searchParams);

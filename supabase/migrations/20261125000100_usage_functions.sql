@@ -49,34 +49,28 @@ returns table (
 begin
   return query
   select p.plan_id, p.period_start, p.period_end, pl.allowance_micros,
-         coalesce(u.used_micros, 0), coalesce(u.credits_micros, 0), coalesce(r.reserved, 0),
-         pl.allowance_micros + coalesce(u.credits_micros, 0) - coalesce(u.used_micros, 0) - coalesce(r.reserved, 0)
+         coalesce(u.used_micros, 0), coalesce(u.credits_micros, 0), r.reserved,
+         pl.allowance_micros + coalesce(u.credits_micros, 0) - coalesce(u.used_micros, 0) - r.reserved
   from app_private.period_in_force(p_user) p
   join public.plans pl on pl.id = p.plan_id
   left join public.user_usage u on u.user_id = p_user and u.period_start = p.period_start
-  left join lateral (
-    select sum(res.amount_micros)::bigint as reserved
-    from public.usage_reservations res
-    where res.user_id = p_user and res.status = 'open' and res.expires_at > now()
-  ) r on true;
+  cross join (select app_private.open_reserved_micros(p_user) as reserved) r;
 end $$;
 grant execute on function app_private.usage_snapshot(uuid) to authenticated, service_role;
 grant execute on function app_private.period_in_force(uuid, timestamptz) to authenticated, service_role;
 
 -- The user's user_usage row for the period in force, created on first use and locked FOR UPDATE
--- for the rest of the transaction, with the rates of the plan in force. Keeps the row's plan and
--- allowance in step with the plan. This lock is what serialises a user's usage operations.
-create or replace function app_private.lock_usage_period(
-  p_user uuid, out usage_row public.user_usage, out token_rate_micros bigint, out minute_rate_micros bigint
-) language plpgsql as $$
+-- for the rest of the transaction. Keeps the row's plan and allowance in step with the plan.
+-- This lock is what serialises a user's usage operations.
+create or replace function app_private.lock_usage_period(p_user uuid)
+returns public.user_usage language plpgsql as $$
 declare
   p record;
+  usage_row public.user_usage;
 begin
-  select f.plan_id, f.period_start, f.period_end, pl.allowance_micros, pl.token_rate_micros, pl.minute_rate_micros
+  select f.plan_id, f.period_start, f.period_end, pl.allowance_micros
     into p
     from app_private.period_in_force(p_user) f join public.plans pl on pl.id = f.plan_id;
-  token_rate_micros := p.token_rate_micros;
-  minute_rate_micros := p.minute_rate_micros;
   select * into usage_row from public.user_usage u
     where u.user_id = p_user and u.period_start = p.period_start for update;
   if not found then
@@ -92,17 +86,20 @@ begin
       where u.id = usage_row.id
       returning * into usage_row;
   end if;
+  return usage_row;
 end $$;
 
--- Open, unexpired reservations of a user (called with the period row locked). PL/pgSQL rather
--- than SQL because PostgreSQL 15 plans a non-inlinable SQL function anew on every call, and
--- PL/pgSQL caches its plans: this sits on every commit.
+-- Open, unexpired reservations of a user: the one definition of "allowance on hold". PL/pgSQL
+-- rather than SQL because PostgreSQL 15 plans a non-inlinable SQL function anew on every call,
+-- and PL/pgSQL caches its plans: this sits on every reserve and commit.
 create or replace function app_private.open_reserved_micros(p_user uuid)
 returns bigint language plpgsql stable as $$
 begin
   return (select coalesce(sum(amount_micros), 0)::bigint from public.usage_reservations
           where user_id = p_user and status = 'open' and expires_at > now());
 end $$;
+-- usage_snapshot, which users call through RLS, uses it.
+grant execute on function app_private.open_reserved_micros(uuid) to authenticated, service_role;
 
 -- Hold `p_amount_micros` of the user's allowance for `p_ttl_seconds`. Not allowed (and nothing
 -- written) when the remaining allowance is short. Replays the first answer for a repeated key.
@@ -115,7 +112,6 @@ declare
   usage_row public.user_usage;
   existing public.usage_reservations;
   created public.usage_reservations;
-  reserved bigint;
   remaining bigint;
 begin
   -- Common case in one statement: the period row exists and matches the plan in force.
@@ -125,12 +121,11 @@ begin
       and u.plan_id = f.plan_id and u.period_end = f.period_end
     for update of u;
   if not found then
-    usage_row := (app_private.lock_usage_period(p_user)).usage_row;
+    usage_row := app_private.lock_usage_period(p_user);
   end if;
 
-  select coalesce(sum(r.amount_micros), 0) into reserved from public.usage_reservations r
-    where r.user_id = p_user and r.status = 'open' and r.expires_at > now();
-  remaining := usage_row.allowance_micros + usage_row.credits_micros - usage_row.used_micros - reserved;
+  remaining := usage_row.allowance_micros + usage_row.credits_micros - usage_row.used_micros
+               - app_private.open_reserved_micros(p_user);
 
   if remaining >= p_amount_micros then
     insert into public.usage_reservations as r (user_id, period_start, amount_micros, idempotency_key, expires_at)
@@ -226,9 +221,8 @@ begin
   end if;
 
   event_id := event.id; duplicate := false; cost_micros := event.cost_micros; plan_id := event.plan_id;
-  select usage_row.allowance_micros + usage_row.credits_micros - usage_row.used_micros - coalesce(sum(r.amount_micros), 0)
-    into remaining_micros
-    from public.usage_reservations r where r.user_id = p_user and r.status = 'open' and r.expires_at > now();
+  remaining_micros := usage_row.allowance_micros + usage_row.credits_micros - usage_row.used_micros
+                      - app_private.open_reserved_micros(p_user);
 end $$;
 
 -- Give back a reservation a task no longer needs. Releasing twice is harmless; releasing a
@@ -278,7 +272,7 @@ declare
   usage_row public.user_usage;
   grant_row public.credit_grants;
 begin
-  usage_row := (app_private.lock_usage_period(p_user)).usage_row;
+  usage_row := app_private.lock_usage_period(p_user);
   insert into public.credit_grants (user_id, period_start, amount_micros, source, source_id)
     values (p_user, usage_row.period_start, p_amount_micros, p_source, p_source_id)
     on conflict (source, source_id) do nothing
