@@ -27,6 +27,9 @@ const envSchema = z.object({
   STRIPE_STARTER_PRICE_ID: stringWithDefault('price_starter_plan_id'),
   STRIPE_PRO_PRICE_ID: stringWithDefault('price_pro_plan_id'),
   STRIPE_ENTERPRISE_PRICE_ID: stringWithDefault('price_enterprise_plan_id'),
+  // How long one Stripe call may take, and how often the SDK retries it (same idempotency key).
+  STRIPE_TIMEOUT_MS: z.preprocess(emptyAsMissing, z.coerce.number().int().min(100).max(80_000).default(10_000)),
+  STRIPE_MAX_NETWORK_RETRIES: z.preprocess(emptyAsMissing, z.coerce.number().int().min(0).max(5).default(2)),
   // Server-to-server key of the AI task runner (Authorization: Bearer <key>).
   TASK_RUNNER_API_KEY: z.preprocess(emptyAsMissing, z.string().min(16).default(LOCAL_TASK_RUNNER_KEY)),
   // How long a usage reservation holds allowance before it lapses.

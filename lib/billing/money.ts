@@ -44,3 +44,11 @@ export function dollarAmountToMicros({ maxDecimals, min, max, name }: DollarAmou
 export const microsToCentsFloor = (micros: number) => Math.floor(micros / MICROS_PER_CENT);
 /** Whole cents needed to cover an amount: rounded up, so a payment always covers it. */
 export const microsToCentsCeil = (micros: number) => Math.ceil(micros / MICROS_PER_CENT);
+
+/** A dollar amount from JSON with at most two decimals, validated and converted to integer cents. */
+export function dollarAmountToCents(options: Omit<DollarAmountOptions, 'maxDecimals'>) {
+  return dollarAmountToMicros({ ...options, maxDecimals: 2 }).transform((micros) => micros / MICROS_PER_CENT);
+}
+
+/** Integer cents as the specification's dollar number (1550 -> 15.5). */
+export const centsToDollars = (cents: number) => cents / 100;

@@ -8,19 +8,21 @@ import { AppError, errorResponse } from '@/lib/http/errors';
 
 type AuthMode = 'user' | 'user-or-task-runner';
 
-interface RouteSpec<Body, Query> {
+interface RouteSpec<Body, Query, Params> {
   auth: AuthMode;
   body?: z.ZodType<Body>;
   query?: z.ZodType<Query>;
+  /** Dynamic path segments, e.g. `[subscriptionId]`. */
+  params?: z.ZodType<Params>;
 }
 
-interface RouteContext<Body, Query> {
+interface RouteContext<Body, Query, Params> {
   request: Request;
   db: Database;
   actor: Actor;
   body: Body;
   query: Query;
-  params: Record<string, string>;
+  params: Params;
 }
 
 interface NextRouteContext {
@@ -81,9 +83,9 @@ function actorFor(user: Actor | null, body: Record<string, unknown>): Actor {
   return user;
 }
 
-export function route<Body = undefined, Query = undefined>(
-  spec: RouteSpec<Body, Query>,
-  handler: (context: RouteContext<Body, Query>) => Promise<unknown>,
+export function route<Body = undefined, Query = undefined, Params = undefined>(
+  spec: RouteSpec<Body, Query, Params>,
+  handler: (context: RouteContext<Body, Query, Params>) => Promise<unknown>,
 ) {
   return async (request: Request, next?: NextRouteContext): Promise<Response> => {
     try {
@@ -94,9 +96,10 @@ export function route<Body = undefined, Query = undefined>(
       const body = spec.body ? parseWith(spec.body, bodyFields) : (undefined as Body);
       const searchParams = Object.fromEntries(new URL(request.url).searchParams);
       const query = spec.query ? parseWith(spec.query, searchParams) : (undefined as Query);
-      const params = Object.fromEntries(
+      const rawParams = Object.fromEntries(
         Object.entries((await next?.params) ?? {}).map(([key, value]) => [key, Array.isArray(value) ? value.join('/') : value]),
       );
+      const params = spec.params ? parseWith(spec.params, rawParams) : (undefined as Params);
       const db = await getDatabase();
       await ensureUserRow(db, actor);
       const data = await handler({ request, db, actor, body, query, params });

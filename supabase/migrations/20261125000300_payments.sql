@@ -108,3 +108,9 @@ begin
             jsonb_build_object('periodStart', p_start, 'periodEnd', p_end, 'invoice', p_invoice, 'planId', sub.plan_id));
   return true;
 end $$;
+
+-- Order of invoice states: a mirrored invoice never moves to a lower rank (late events).
+create or replace function app_private.invoice_status_rank(p_status text) returns int
+language sql immutable as $$
+  select case p_status when 'draft' then 0 when 'open' then 1 when 'uncollectible' then 2 else 3 end
+$$;

@@ -1,8 +1,8 @@
 import { checkUsageLimitBodySchema } from '@/lib/billing/schemas';
-import { checkUsageLimit } from '@/lib/billing/usage';
 import { route } from '@/lib/http/route';
+import { checkUsageLimitOrRequestPayment } from '@/lib/payments/usage-payment';
 
-// POST /api/payments/check-usage-limit – can the user afford a task of this estimated cost?
+// POST /api/payments/check-usage-limit – can the user afford a task? If not, a payment for the shortfall
 export const POST = route({ auth: 'user-or-task-runner', body: checkUsageLimitBodySchema }, ({ db, actor, body }) =>
-  checkUsageLimit(db, actor, body.estimatedCost),
+  checkUsageLimitOrRequestPayment(db, actor, body.estimatedCost),
 );

@@ -1,0 +1,8 @@
+import { route } from '@/lib/http/route';
+import { createSubscriptionBodySchema } from '@/lib/payments/schemas';
+import { createSubscription } from '@/lib/payments/subscriptions';
+
+// POST /api/payments/subscriptions – subscribe; the page confirms the first payment
+export const POST = route({ auth: 'user', body: createSubscriptionBodySchema }, ({ db, actor, body }) =>
+  createSubscription(db, actor.userId, body.planId),
+);

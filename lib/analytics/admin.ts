@@ -1,0 +1,135 @@
+import { microsToCentsCeil } from '@/lib/billing/money';
+import { PLAN_IDS, type PlanId } from '@/lib/billing/plans';
+import type { Database } from '@/lib/db';
+import { adminAnalyticsSchema, type AdminAnalytics, type AdminAnalyticsQuery } from '@/lib/analytics/schemas';
+
+// The operators' figures for one calendar month (UTC), over all users. Runs as the system role:
+// the admin page that calls it does the access control. The statements are independent, so on
+// a pool they run side by side; each reads one table through an index made for it (see
+// supabase/migrations/20261125000400_analytics.sql).
+//
+// Definitions
+//   revenue        succeeded usage top-ups (by the day they succeeded) minus what was refunded of
+//                  any succeeded attempt (counted in the month of the payment: no refund date is
+//                  stored), plus paid invoices (by the day they were paid); in cents.
+//   payments       attempts created in the month: succeeded / (succeeded + failed); pending and
+//                  canceled attempts are neither.
+//   subscriptions  subscriptions created in the month, and how many of them reached active: now
+//                  active, past_due or unpaid (states only reached after activation), or with a
+//                  paid invoice of more than zero (covers those canceled since).
+//   usageByPlan    usage events of the month by the plan stored on each event.
+//   webhooks       events failing now, and events received but not yet processed (all months).
+
+const REVENUE_MONTHS = 12;
+
+// $1/$2: first day of the first month, first day of the month after the last (UTC dates).
+const FROM = `$1::date::timestamp at time zone 'UTC'`;
+const UNTIL = `$2::date::timestamp at time zone 'UTC'`;
+
+const TOP_UPS_SQL = `
+select to_char(coalesce(succeeded_at, created_at) at time zone 'UTC', 'YYYY-MM') as month,
+       coalesce(sum(amount_cents) filter (where kind = 'usage_topup'), 0)::bigint as top_up_cents,
+       sum(refunded_cents)::bigint as refunded_cents
+from public.payment_attempts
+where status = 'succeeded' and coalesce(succeeded_at, created_at) >= ${FROM} and coalesce(succeeded_at, created_at) < ${UNTIL}
+group by 1`;
+
+const INVOICES_SQL = `
+select to_char(coalesce(paid_at, stripe_created) at time zone 'UTC', 'YYYY-MM') as month,
+       sum(amount_paid_cents)::bigint as invoice_cents
+from public.invoices
+where status = 'paid' and coalesce(paid_at, stripe_created) >= ${FROM} and coalesce(paid_at, stripe_created) < ${UNTIL}
+group by 1`;
+
+const PAYMENTS_SQL = `
+select count(*) filter (where status = 'succeeded') as succeeded, count(*) filter (where status = 'failed') as failed
+from public.payment_attempts
+where created_at >= ${FROM} and created_at < ${UNTIL}`;
+
+const SUBSCRIPTIONS_SQL = `
+select count(*) as created,
+       count(*) filter (where s.status in ('active', 'past_due', 'unpaid')
+         or exists (select 1 from public.invoices i
+                    where i.subscription_id = s.id and i.status = 'paid' and i.amount_paid_cents > 0)) as converted
+from public.subscriptions s
+where s.created_at >= ${FROM} and s.created_at < ${UNTIL}`;
+
+const USAGE_SQL = `
+select plan_id, count(distinct user_id) as users, count(*) as tasks, sum(tokens)::bigint as tokens,
+       sum(execution_ms)::bigint as execution_ms, sum(cost_micros)::bigint as cost_micros
+from public.usage_events
+where created_at >= ${FROM} and created_at < ${UNTIL}
+group by plan_id`;
+
+const WEBHOOKS_SQL = `
+select count(*) filter (where status = 'failed') as failed, count(*) filter (where status = 'received') as pending
+from public.webhook_events
+where status in ('failed', 'received')`;
+
+/** `YYYY-MM` `offset` months after `month` (negative: before). */
+function shiftMonth(month: string, offset: number): string {
+  const index = Number(month.slice(0, 4)) * 12 + Number(month.slice(5, 7)) - 1 + offset;
+  return `${String(Math.floor(index / 12)).padStart(4, '0')}-${String((index % 12) + 1).padStart(2, '0')}`;
+}
+
+const firstDay = (month: string) => `${month}-01`;
+const ratio = (part: number, whole: number) => (whole === 0 ? null : Math.round((part / whole) * 10_000) / 10_000);
+
+export async function getAdminAnalytics(db: Database, query: AdminAnalyticsQuery): Promise<AdminAnalytics> {
+  const { month } = query;
+  const monthBounds = [firstDay(month), firstDay(shiftMonth(month, 1))];
+  const firstRevenueMonth = shiftMonth(month, 1 - REVENUE_MONTHS);
+  const revenueBounds = [firstDay(firstRevenueMonth), monthBounds[1]];
+
+  const [topUps, invoices, payments, subscriptions, usage, webhooks] = await Promise.all([
+    db.query<{ month: string; top_up_cents: number; refunded_cents: number }>(TOP_UPS_SQL, revenueBounds),
+    db.query<{ month: string; invoice_cents: number }>(INVOICES_SQL, revenueBounds),
+    db.query<{ succeeded: number; failed: number }>(PAYMENTS_SQL, monthBounds),
+    db.query<{ created: number; converted: number }>(SUBSCRIPTIONS_SQL, monthBounds),
+    db.query<{ plan_id: PlanId; users: number; tasks: number; tokens: number; execution_ms: number; cost_micros: number }>(
+      USAGE_SQL,
+      monthBounds,
+    ),
+    db.query<{ failed: number; pending: number }>(WEBHOOKS_SQL),
+  ]);
+
+  const byMonth = Array.from({ length: REVENUE_MONTHS }, (_, index) => {
+    const key = shiftMonth(firstRevenueMonth, index);
+    const topUp = topUps.rows.find((row) => row.month === key);
+    const invoiceCents = invoices.rows.find((row) => row.month === key)?.invoice_cents ?? 0;
+    const topUpCents = topUp?.top_up_cents ?? 0;
+    const refundedCents = topUp?.refunded_cents ?? 0;
+    return { month: key, topUpCents, refundedCents, invoiceCents, revenueCents: topUpCents - refundedCents + invoiceCents };
+  });
+
+  const paymentCounts = payments.rows[0] ?? { succeeded: 0, failed: 0 };
+  const subscriptionCounts = subscriptions.rows[0] ?? { created: 0, converted: 0 };
+  const answer: AdminAnalytics = {
+    month,
+    revenue: { byMonth, monthCents: byMonth.at(-1)?.revenueCents ?? 0 },
+    payments: {
+      succeeded: paymentCounts.succeeded,
+      failed: paymentCounts.failed,
+      successRate: ratio(paymentCounts.succeeded, paymentCounts.succeeded + paymentCounts.failed),
+    },
+    subscriptions: {
+      created: subscriptionCounts.created,
+      converted: subscriptionCounts.converted,
+      conversionRate: ratio(subscriptionCounts.converted, subscriptionCounts.created),
+    },
+    usageByPlan: PLAN_IDS.map((planId) => {
+      const row = usage.rows.find((item) => item.plan_id === planId);
+      return {
+        planId,
+        users: row?.users ?? 0,
+        tasks: row?.tasks ?? 0,
+        tokens: row?.tokens ?? 0,
+        executionMs: row?.execution_ms ?? 0,
+        costMicros: row?.cost_micros ?? 0,
+        costCents: microsToCentsCeil(row?.cost_micros ?? 0),
+      };
+    }),
+    webhooks: webhooks.rows[0] ?? { failed: 0, pending: 0 },
+  };
+  return adminAnalyticsSchema.parse(answer);
+}

@@ -1,0 +1,182 @@
+import type { Actor } from '@/lib/auth/actor';
+import type { Database, Queryable } from '@/lib/db';
+import { microsToCentsFloor } from '@/lib/billing/money';
+import { PLANS, type PlanId } from '@/lib/billing/plans';
+import { getUsageSnapshot } from '@/lib/billing/usage';
+import { AppError } from '@/lib/http/errors';
+import type { GetHistoryQuery } from '@/lib/payments/schemas';
+import { stripe } from '@/lib/stripe/client';
+
+// What the billing dashboard and GET /api/payments/billing|history show. Reads run as the user
+// (RLS); only the card summary comes from Stripe, and the page still works without it.
+
+export interface BillingOverview {
+  planId: PlanId;
+  planName: string;
+  subscription: {
+    id: string;
+    status: string;
+    cancelAtPeriodEnd: boolean;
+    currentPeriodStart: string;
+    currentPeriodEnd: string;
+  } | null;
+  periodStart: string;
+  periodEnd: string;
+  allowanceCents: number;
+  usageCents: number;
+  creditsCents: number;
+  reservedCents: number;
+  remainingCents: number;
+  /** The next renewal at the plan's price (prorations and credits are settled by Stripe). */
+  nextInvoice: { date: string; amountCents: number } | null;
+  paymentMethod: { brand: string; last4: string; expMonth: number; expYear: number } | null;
+}
+
+interface SubscriptionView {
+  id: string;
+  plan_id: PlanId;
+  status: string;
+  cancel_at_period_end: boolean;
+  current_period_start: Date;
+  current_period_end: Date;
+}
+
+const asUser = <T>(db: Database, actor: Actor, work: (tx: Queryable) => Promise<T>) =>
+  actor.claims ? db.userTransaction(actor.claims, work) : db.systemTransaction(work);
+
+async function cardSummary(customerId: string | null): Promise<BillingOverview['paymentMethod']> {
+  if (!customerId) return null;
+  try {
+    const methods = await stripe().customers.listPaymentMethods(customerId, { limit: 1, type: 'card' });
+    const card = methods.data[0]?.card;
+    return card ? { brand: card.brand, last4: card.last4, expMonth: card.exp_month, expYear: card.exp_year } : null;
+  } catch (error) {
+    console.warn('card summary unavailable', { error: error instanceof Error ? error.message : String(error) });
+    return null;
+  }
+}
+
+export async function getBillingOverview(db: Database, actor: Actor): Promise<BillingOverview> {
+  const [snapshot, { subscription, customerId }] = await Promise.all([
+    getUsageSnapshot(db, actor),
+    asUser(db, actor, async (tx) => {
+      const subs = await tx.query<SubscriptionView>(
+        `select id, plan_id, status, cancel_at_period_end, current_period_start, current_period_end
+         from public.subscriptions where user_id = $1 and status in ('active', 'trialing', 'past_due', 'incomplete')
+         order by (status = 'incomplete'), current_period_start desc limit 1`,
+        [actor.userId],
+      );
+      const users = await tx.query<{ stripe_customer_id: string | null }>('select stripe_customer_id from public.users where id = $1', [
+        actor.userId,
+      ]);
+      return { subscription: subs.rows[0] ?? null, customerId: users.rows[0]?.stripe_customer_id ?? null };
+    }),
+  ]);
+  const inForce = subscription && subscription.status !== 'incomplete' ? subscription : null;
+  return {
+    planId: snapshot.planId,
+    planName: PLANS[snapshot.planId].name,
+    subscription: subscription && {
+      id: subscription.id,
+      status: subscription.status,
+      cancelAtPeriodEnd: subscription.cancel_at_period_end,
+      currentPeriodStart: subscription.current_period_start.toISOString(),
+      currentPeriodEnd: subscription.current_period_end.toISOString(),
+    },
+    periodStart: snapshot.periodStart,
+    periodEnd: snapshot.periodEnd,
+    allowanceCents: snapshot.allowanceCents,
+    usageCents: snapshot.usageCents,
+    creditsCents: snapshot.creditsCents,
+    reservedCents: snapshot.reservedCents,
+    remainingCents: snapshot.remainingCents,
+    nextInvoice:
+      inForce && !inForce.cancel_at_period_end
+        ? { date: inForce.current_period_end.toISOString(), amountCents: microsToCentsFloor(PLANS[inForce.plan_id].allowanceMicros) }
+        : null,
+    paymentMethod: await cardSummary(customerId),
+  };
+}
+
+// ---- history ----------------------------------------------------------------------------
+
+export interface HistoryEntry {
+  kind: 'payment' | 'invoice';
+  id: string;
+  description: string;
+  amountCents: number;
+  refundedCents: number;
+  status: string;
+  failureMessage: string | null;
+  createdAt: string;
+}
+
+export interface HistoryPage {
+  entries: HistoryEntry[];
+  nextCursor: string | null;
+}
+
+interface HistoryRow {
+  kind: 'payment' | 'invoice';
+  id: string;
+  billing_reason: string | null;
+  amount_cents: number;
+  refunded_cents: number;
+  status: string;
+  failure_message: string | null;
+  created_at: Date;
+}
+
+const INVOICE_DESCRIPTIONS: Record<string, string> = {
+  subscription_create: 'Subscription, first payment',
+  subscription_cycle: 'Subscription renewal',
+  subscription_update: 'Plan change (prorated)',
+};
+
+// The cursor is the (time, id) of the last entry shown, opaque to clients.
+function encodeCursor(row: HistoryRow): string {
+  return Buffer.from(`${row.created_at.toISOString()}|${row.id}`).toString('base64url');
+}
+
+function decodeCursor(cursor: string): { at: Date; id: string } {
+  const [at, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
+  const date = new Date(at ?? '');
+  if (!id || Number.isNaN(date.getTime())) throw new AppError('validation_failed', 'cursor is not valid');
+  return { at: date, id };
+}
+
+/** Top-up payments and subscription invoices, newest first, a page at a time. */
+export async function getPaymentHistory(db: Database, actor: Actor, query: GetHistoryQuery): Promise<HistoryPage> {
+  const after = query.cursor ? decodeCursor(query.cursor) : null;
+  const rows = await asUser(db, actor, async (tx) => {
+    const result = await tx.query<HistoryRow>(
+      `select * from (
+         select 'payment' as kind, coalesce(payment_intent_id, id::text) as id, null as billing_reason, amount_cents,
+                refunded_cents, status, failure_message, created_at
+         from public.payment_attempts where user_id = $1 and kind = 'usage_topup'
+         union all
+         select 'invoice', id, billing_reason, amount_due_cents, 0, status, failure_message, stripe_created
+         from public.invoices where user_id = $1 and status <> 'draft'
+       ) entries
+       where $2::timestamptz is null or (created_at, id) < ($2::timestamptz, $3::text)
+       order by created_at desc, id desc
+       limit $4`,
+      [actor.userId, after?.at ?? null, after?.id ?? null, query.limit + 1],
+    );
+    return result.rows;
+  });
+  const page = rows.slice(0, query.limit);
+  return {
+    entries: page.map((row) => ({
+      kind: row.kind,
+      id: row.id,
+      description: row.kind === 'payment' ? 'Usage top-up' : (INVOICE_DESCRIPTIONS[row.billing_reason ?? ''] ?? 'Invoice'),
+      amountCents: row.amount_cents,
+      refundedCents: row.refunded_cents,
+      status: row.status,
+      failureMessage: row.failure_message,
+      createdAt: row.created_at.toISOString(),
+    })),
+    nextCursor: rows.length > query.limit ? encodeCursor(page[page.length - 1]!) : null,
+  };
+}

@@ -1,0 +1,63 @@
+import Stripe from 'stripe';
+import type { PlanId } from '@/lib/billing/plans';
+import { env } from '@/lib/env';
+
+// The one server-side Stripe client. Nothing else imports `stripe` (a test checks this). The API
+// version is pinned to the SDK's own, so an SDK upgrade is the only way the version changes.
+// Without STRIPE_SECRET_KEY the same SDK talks to the local Stripe at STRIPE_API_BASE: only the
+// endpoint and the key differ, never the code path.
+
+export const STRIPE_API_VERSION = '2026-10-28.endive' as const;
+const LOCAL_SECRET_KEY = 'sk_test_local';
+
+export type { Stripe };
+
+function createClient(): Stripe {
+  const config = env();
+  const options: Stripe.StripeConfig = {
+    apiVersion: STRIPE_API_VERSION,
+    timeout: config.STRIPE_TIMEOUT_MS,
+    maxNetworkRetries: config.STRIPE_MAX_NETWORK_RETRIES,
+    appInfo: { name: 'billing', version: '0.1.0' },
+  };
+  if (config.STRIPE_SECRET_KEY) return new Stripe(config.STRIPE_SECRET_KEY, options);
+  const base = new URL(config.STRIPE_API_BASE);
+  return new Stripe(LOCAL_SECRET_KEY, {
+    ...options,
+    host: base.hostname,
+    port: Number(base.port || (base.protocol === 'https:' ? 443 : 80)),
+    protocol: base.protocol === 'https:' ? 'https' : 'http',
+  });
+}
+
+const holder = globalThis as typeof globalThis & { __billingStripe?: { key: string; client: Stripe } };
+
+export function stripe(): Stripe {
+  const config = env();
+  const key = `${config.STRIPE_SECRET_KEY ?? ''}|${config.STRIPE_API_BASE}`;
+  if (holder.__billingStripe?.key !== key) holder.__billingStripe = { key, client: createClient() };
+  return holder.__billingStripe.client;
+}
+
+/** Verifies a webhook's signature on the raw body; throws Stripe's signature error otherwise. */
+export function verifyWebhookEvent(rawBody: string, signature: string, secret: string): Stripe.Event {
+  return Stripe.webhooks.constructEvent(rawBody, signature, secret);
+}
+
+export function isSignatureError(error: unknown): boolean {
+  return error instanceof Stripe.errors.StripeSignatureVerificationError;
+}
+
+// Plans and their Stripe Prices (from env, seeded by the local Stripe at the same ids).
+export function priceIdOf(planId: PlanId): string {
+  const config = env();
+  return { starter: config.STRIPE_STARTER_PRICE_ID, pro: config.STRIPE_PRO_PRICE_ID, enterprise: config.STRIPE_ENTERPRISE_PRICE_ID }[planId];
+}
+
+export function planIdOfPrice(priceId: string | undefined): PlanId | null {
+  if (!priceId) return null;
+  for (const planId of ['starter', 'pro', 'enterprise'] as const) if (priceIdOf(planId) === priceId) return planId;
+  return null;
+}
+
+export const stripeErrors = Stripe.errors;

@@ -1,0 +1,37 @@
+import { stripeErrors } from '@/lib/stripe/client';
+import { AppError } from '@/lib/http/errors';
+
+// Stripe failures as the answers our callers get. The SDK has already retried connection errors
+// and 5xx with the same idempotency key; what arrives here is final for this request, and a
+// retry of the whole request is safe because every create carries a deterministic key.
+export function toAppError(error: unknown): AppError | unknown {
+  if (error instanceof AppError) return error;
+  if (error instanceof stripeErrors.StripeConnectionError || error instanceof stripeErrors.StripeRateLimitError) {
+    return new AppError('service_unavailable', 'The payment provider is not answering right now. Please try again in a moment.', {
+      cause: error,
+    });
+  }
+  if (error instanceof stripeErrors.StripeIdempotencyError) {
+    return new AppError('conflict', 'Another request for this payment is in progress. Please try again.', { cause: error });
+  }
+  if (error instanceof stripeErrors.StripeCardError) {
+    return new AppError('unprocessable', error.message, { cause: error });
+  }
+  if (error instanceof stripeErrors.StripeError) {
+    // API errors, bad requests we made, authentication: our side or theirs, never the user's.
+    console.error('stripe call failed', { type: error.type, code: error.code, requestId: error.requestId, status: error.statusCode });
+    return new AppError('payment_provider_error', 'The payment provider could not complete the request. Please try again.', {
+      cause: error,
+    });
+  }
+  return error;
+}
+
+/** Runs one Stripe call, turning its failures into AppErrors. */
+export async function stripeCall<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw toAppError(error);
+  }
+}

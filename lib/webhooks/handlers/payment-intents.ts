@@ -1,0 +1,116 @@
+import type { Queryable } from '@/lib/db';
+import { writeAudit } from '@/lib/billing/audit';
+import { MICROS_PER_CENT } from '@/lib/billing/money';
+import { TOP_UP_PURPOSE } from '@/lib/payments/payment-intents';
+import type { Stripe } from '@/lib/stripe/client';
+import { formatDollars, notify } from '@/lib/webhooks/notifications';
+import type { HandlerResult } from '@/lib/webhooks/types';
+
+// Usage top-ups. Only intents we created for a top-up (metadata.purpose) touch credits; the
+// intents of subscription invoices are accounted for by the invoice handlers.
+
+const ACTOR = 'stripe-webhook';
+
+/** The top-up's user, if the intent is a top-up of a user we know (and their customer matches). */
+async function topUpUser(tx: Queryable, intent: Stripe.PaymentIntent): Promise<string | null> {
+  if (intent.metadata?.purpose !== TOP_UP_PURPOSE || !intent.metadata.userId) return null;
+  const customerId = typeof intent.customer === 'string' ? intent.customer : (intent.customer?.id ?? null);
+  const { rows } = await tx.query<{ id: string }>(
+    'select id from public.users where id::text = $1 and (stripe_customer_id is null or stripe_customer_id = $2)',
+    [intent.metadata.userId, customerId],
+  );
+  return rows[0]?.id ?? null;
+}
+
+async function ensureAttempt(tx: Queryable, userId: string, intent: Stripe.PaymentIntent): Promise<void> {
+  await tx.query(
+    `insert into public.payment_attempts (user_id, amount_cents, payment_intent_id, kind, status)
+     values ($1, $2, $3, 'usage_topup', 'pending') on conflict (payment_intent_id) do nothing`,
+    [userId, intent.amount, intent.id],
+  );
+}
+
+/** Marks the attempt succeeded and credits exactly what was received, once per intent. */
+export async function onPaymentIntentSucceeded(tx: Queryable, intent: Stripe.PaymentIntent, eventCreated: Date): Promise<HandlerResult> {
+  const userId = await topUpUser(tx, intent);
+  if (!userId) return { outcome: 'ignored', userId: null };
+  await ensureAttempt(tx, userId, intent);
+  await tx.query(
+    `update public.payment_attempts set status = 'succeeded', succeeded_at = $2, failure_code = null, failure_message = null
+     where payment_intent_id = $1 and status <> 'succeeded'`,
+    [intent.id, eventCreated],
+  );
+  // Exactly once per intent: credit_grants is unique by (source, source_id).
+  await tx.query("select * from app_private.grant_credit($1, $2, 'payment_intent', $3, $4)", [
+    userId,
+    intent.amount_received * MICROS_PER_CENT,
+    intent.id,
+    ACTOR,
+  ]);
+  return { outcome: 'processed', userId };
+}
+
+/** Records why a payment failed and tells the user, with a way to try again. Never undoes a success. */
+export async function onPaymentIntentFailed(
+  tx: Queryable,
+  intent: Stripe.PaymentIntent,
+  eventId: string,
+): Promise<HandlerResult> {
+  const userId = await topUpUser(tx, intent);
+  if (!userId) return { outcome: 'ignored', userId: null };
+  await ensureAttempt(tx, userId, intent);
+  const error = intent.last_payment_error;
+  const reason = error?.decline_code ?? error?.code ?? 'payment_failed';
+  const message = error?.message ?? 'The payment could not be completed.';
+  const { rowCount } = await tx.query(
+    `update public.payment_attempts set status = 'failed', failure_code = $2, failure_message = $3
+     where payment_intent_id = $1 and status in ('pending', 'failed')`,
+    [intent.id, reason, message],
+  );
+  if (!rowCount) return { outcome: 'processed', userId };
+  console.warn('payment failed', { paymentIntent: intent.id, userId, reason });
+  await notify(tx, {
+    userId,
+    kind: 'payment_failed',
+    title: `Your payment of ${formatDollars(intent.amount)} did not go through`,
+    body: `${message} No money was taken. You can try again with the same or another card.`,
+    data: { paymentIntentId: intent.id, amountCents: intent.amount, reason, retryUrl: `/billing/checkout?paymentIntent=${intent.id}` },
+    dedupeKey: `payment_failed:${eventId}`,
+  });
+  return { outcome: 'processed', userId };
+}
+
+export async function onPaymentIntentCanceled(tx: Queryable, intent: Stripe.PaymentIntent): Promise<HandlerResult> {
+  const userId = await topUpUser(tx, intent);
+  if (!userId) return { outcome: 'ignored', userId: null };
+  await tx.query(
+    "update public.payment_attempts set status = 'canceled' where payment_intent_id = $1 and status in ('pending', 'failed')",
+    [intent.id],
+  );
+  return { outcome: 'processed', userId };
+}
+
+/** A refund is recorded on the attempt and audited (the allowance it bought is not taken back). */
+export async function onChargeRefunded(tx: Queryable, charge: Stripe.Charge): Promise<HandlerResult> {
+  const intentId = typeof charge.payment_intent === 'string' ? charge.payment_intent : charge.payment_intent?.id;
+  if (!intentId) return { outcome: 'ignored', userId: null };
+  const { rows } = await tx.query<{ user_id: string; before: number }>(
+    `with before as (select id, refunded_cents from public.payment_attempts where payment_intent_id = $1 for update)
+     update public.payment_attempts a set refunded_cents = least(a.amount_cents, greatest(a.refunded_cents, $2))
+     from before where a.id = before.id and before.refunded_cents < $2
+     returning a.user_id, before.refunded_cents as before`,
+    [intentId, charge.amount_refunded],
+  );
+  const row = rows[0];
+  if (!row) return { outcome: 'ignored', userId: null };
+  await writeAudit(tx, {
+    userId: row.user_id,
+    actor: ACTOR,
+    action: 'refund.recorded',
+    entityType: 'payment_intent',
+    entityId: intentId,
+    amountMicros: (charge.amount_refunded - row.before) * MICROS_PER_CENT,
+    details: { charge: charge.id, refundedCents: charge.amount_refunded },
+  });
+  return { outcome: 'processed', userId: row.user_id };
+}

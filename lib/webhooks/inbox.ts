@@ -1,0 +1,117 @@
+import type { Database } from '@/lib/db';
+import { AppError } from '@/lib/http/errors';
+import { isSignatureError, verifyWebhookEvent, type Stripe } from '@/lib/stripe/client';
+import { dispatch, needsPrefetch, prefetch, type Prefetched } from '@/lib/webhooks/dispatcher';
+
+// The webhook inbox. Each event is recorded by id and handled in ONE database transaction
+// together with its inbox row: either the event's whole effect and "processed" commit, or
+// nothing does and the failure is recorded (status failed, attempts, last error) for Stripe's
+// retry, `npm run webhooks -- replay`, or the admin's replay button. A processed event's id
+// makes every later delivery of it a no-op answered 200.
+
+export type WebhookOutcome = 'processed' | 'ignored' | 'duplicate';
+
+export interface WebhookAnswer {
+  received: true;
+  eventId: string;
+  outcome: WebhookOutcome;
+}
+
+/** Verifies the signature on the raw body; a failure is a 400 and nothing is written. */
+export function verifyEvent(rawBody: string, signature: string | null, secret: string): Stripe.Event {
+  if (!signature) throw new AppError('invalid_signature', 'Missing Stripe-Signature header');
+  try {
+    return verifyWebhookEvent(rawBody, signature, secret);
+  } catch (error) {
+    if (isSignatureError(error)) throw new AppError('invalid_signature', 'Webhook signature verification failed');
+    throw error;
+  }
+}
+
+async function alreadyDone(db: Database, eventId: string): Promise<boolean> {
+  const { rows } = await db.query<{ status: string }>('select status from public.webhook_events where id = $1', [eventId]);
+  return rows[0]?.status === 'processed' || rows[0]?.status === 'ignored';
+}
+
+const describe = (error: unknown) =>
+  error instanceof AppError ? `${error.code}: ${error.message}` : error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+
+/** Handles one verified event exactly once. Throws (after recording the failure) when it fails. */
+export async function processEvent(db: Database, event: Stripe.Event): Promise<WebhookAnswer> {
+  try {
+    let fetched: Prefetched = { subscription: null };
+    if (needsPrefetch(event)) {
+      if (await alreadyDone(db, event.id)) return { received: true, eventId: event.id, outcome: 'duplicate' };
+      fetched = await prefetch(event);
+    }
+    const outcome = await db.systemTransaction(async (tx): Promise<WebhookOutcome> => {
+      // Claims the event: a concurrent delivery of the same id waits on this row, then sees it done.
+      const claimed = await tx.query(
+        `insert into public.webhook_events as w (id, type, stripe_created, payload, attempts)
+         values ($1, $2, to_timestamp($3), $4, 1)
+         on conflict (id) do update set attempts = w.attempts + 1 where w.status not in ('processed', 'ignored')
+         returning w.id`,
+        [event.id, event.type, event.created, JSON.stringify(event)],
+      );
+      if (!claimed.rowCount) return 'duplicate';
+      const result = await dispatch(tx, event, fetched);
+      await tx.query(
+        `update public.webhook_events set status = $2, user_id = $3, processed_at = now(), last_error = null where id = $1`,
+        [event.id, result.outcome, result.userId],
+      );
+      return result.outcome;
+    });
+    return { received: true, eventId: event.id, outcome };
+  } catch (error) {
+    console.error('webhook event failed', { event: event.id, type: event.type, error: describe(error) });
+    await db
+      .query(
+        `insert into public.webhook_events as w (id, type, stripe_created, payload, status, attempts, last_error)
+         values ($1, $2, to_timestamp($3), $4, 'failed', 1, $5)
+         on conflict (id) do update set status = 'failed', attempts = w.attempts + 1, last_error = excluded.last_error
+           where w.status not in ('processed', 'ignored')`,
+        [event.id, event.type, event.created, JSON.stringify(event), describe(error).slice(0, 1000)],
+      )
+      .catch((recordError: unknown) => console.error('could not record the webhook failure', describe(recordError)));
+    throw error;
+  }
+}
+
+/** POST /api/payments/webhook: verify, then process. */
+export async function receiveWebhook(db: Database, rawBody: string, signature: string | null, secret: string): Promise<WebhookAnswer> {
+  return processEvent(db, verifyEvent(rawBody, signature, secret));
+}
+
+export interface StoredEvent {
+  id: string;
+  type: string;
+  status: string;
+  attempts: number;
+  lastError: string | null;
+  receivedAt: string;
+}
+
+/** Events that failed or were never finished, oldest first (operators' view). */
+export async function listUnfinishedEvents(db: Database, limit = 100): Promise<StoredEvent[]> {
+  const { rows } = await db.query<{ id: string; type: string; status: string; attempts: number; last_error: string | null; received_at: Date }>(
+    `select id, type, status, attempts, last_error, received_at from public.webhook_events
+     where status in ('failed', 'received') order by received_at limit $1`,
+    [limit],
+  );
+  return rows.map((row) => ({
+    id: row.id,
+    type: row.type,
+    status: row.status,
+    attempts: row.attempts,
+    lastError: row.last_error,
+    receivedAt: row.received_at.toISOString(),
+  }));
+}
+
+/** Runs a stored event again from its recorded payload (it was verified when it arrived). */
+export async function replayEvent(db: Database, eventId: string): Promise<WebhookAnswer> {
+  const { rows } = await db.query<{ payload: Stripe.Event }>('select payload from public.webhook_events where id = $1', [eventId]);
+  const payload = rows[0]?.payload;
+  if (!payload) throw new AppError('not_found', 'Webhook event not found');
+  return processEvent(db, payload);
+}

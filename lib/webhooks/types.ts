@@ -1,0 +1,4 @@
+export interface HandlerResult {
+  outcome: 'processed' | 'ignored';
+  userId: string | null;
+}
