@@ -67,14 +67,14 @@ create or replace function app_private.hit_rate_limit(
   out allowed boolean, out hits int, out retry_after_seconds int
 ) language plpgsql as $$
 declare
-  window_start timestamptz := to_timestamp(floor(extract(epoch from now()) / p_window_seconds) * p_window_seconds);
+  current_window timestamptz := to_timestamp(floor(extract(epoch from now()) / p_window_seconds) * p_window_seconds);
 begin
   insert into public.rate_limits as r (user_id, action, window_start, hits)
-    values (p_user, p_action, window_start, 1)
-    on conflict (user_id, action, window_start) do update set hits = r.hits + 1
+    values (p_user, p_action, current_window, 1)
+    on conflict on constraint rate_limits_pkey do update set hits = r.hits + 1
     returning r.hits into hits;
   allowed := hits <= p_limit;
-  retry_after_seconds := greatest(1, ceil(extract(epoch from (window_start + make_interval(secs => p_window_seconds) - now())))::int);
+  retry_after_seconds := greatest(1, ceil(extract(epoch from (current_window + make_interval(secs => p_window_seconds) - now())))::int);
 end $$;
 
 -- ---------------------------------------------------------------------------------------------
