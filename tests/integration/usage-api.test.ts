@@ -9,6 +9,8 @@ import { POST as checkUsageLimit } from '@/app/api/payments/check-usage-limit/ro
 import { POST as reserve } from '@/app/api/usage/reserve/route';
 import { POST as commit } from '@/app/api/usage/commit/route';
 import { POST as release } from '@/app/api/usage/release/route';
+import { POST as webhook } from '@/app/api/payments/webhook/route';
+import { startTestStripe, type TestStripe } from '@/tests/helpers/stripe';
 
 // The task runner's HTTP API, called in-process with real Requests: real JWTs from the local
 // Supabase Auth, real databases, exact response bodies.
@@ -58,12 +60,18 @@ const INVALID_BODIES: Array<[Path, unknown, string]> = [
 
 // One auth server per file: the app reads its URL from the environment once per process.
 let auth: TestAuth;
+let stripeServer: TestStripe;
 beforeAll(async () => {
   auth = await startTestAuth();
   process.env.NEXT_PUBLIC_SUPABASE_URL = auth.url;
   process.env.TASK_RUNNER_API_KEY = TASK_RUNNER_KEY;
+  // A short allowance answers with a PaymentIntent for the shortfall, from the local Stripe.
+  stripeServer = await startTestStripe(webhook);
 });
-afterAll(async () => auth.close());
+afterAll(async () => {
+  await stripeServer.close();
+  await auth.close();
+});
 
 describe.each(backends())('usage API on $name', (backend) => {
   let db: Database;
@@ -100,6 +108,8 @@ describe.each(backends())('usage API on $name', (backend) => {
           shortfallCents: 1500,
           estimatedCostMicros: 25_000_000,
           planId: 'starter',
+          requiresPayment: true,
+          paymentIntent: expect.objectContaining({ amountCents: 1500, amount: 15, status: 'requires_payment_method' }),
         }),
       },
     });
