@@ -86,10 +86,12 @@ alter table public.subscriptions
 -- webhook_events: who it concerns (for operators), and fast lookup of failed events to replay.
 alter table public.webhook_events add column user_id uuid;
 
--- Starts the paid period `[p_start, p_end)` of a subscription when a renewal (or first) invoice
--- is paid. Moves forward only, so a late or repeated invoice event never rewinds the period.
--- Returns whether the period moved. The new period's user_usage row starts empty: usage of the
--- old period stays on the old row (nothing is "reset", nothing is lost).
+-- Starts the paid period `[p_start, p_end)` of a subscription when its first or a renewal
+-- invoice is paid (the invoice is recorded as paid before this is called). The period moves
+-- forward only, except off a period no paid invoice covers (a row first created from Stripe's
+-- state while a renewal was unpaid), so late, repeated or reordered invoice events all end at
+-- the newest paid period. Returns whether the period moved. The new period's user_usage row
+-- starts empty: usage of the old period stays on the old row (nothing is "reset" or lost).
 create or replace function app_private.start_paid_period(
   p_subscription text, p_start timestamptz, p_end timestamptz, p_actor text, p_invoice text
 ) returns boolean language plpgsql as $$
@@ -98,7 +100,10 @@ declare
 begin
   update public.subscriptions s
     set current_period_start = p_start, current_period_end = p_end
-    where s.id = p_subscription and s.current_period_start < p_start
+    where s.id = p_subscription and s.current_period_start <> p_start
+      and (s.current_period_start < p_start
+           or not exists (select 1 from public.invoices i
+                          where i.subscription_id = s.id and i.status = 'paid' and i.period_start = s.current_period_start))
     returning * into sub;
   if not found then
     return false;

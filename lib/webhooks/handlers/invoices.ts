@@ -72,12 +72,13 @@ export async function onInvoiceUpdated(tx: Queryable, invoice: Stripe.Invoice, s
   return { outcome: 'processed', userId };
 }
 
-/** invoice.paid / invoice.payment_succeeded: a paid renewal starts the next usage period. */
+/** invoice.paid / invoice.payment_succeeded: a paid first or renewal invoice starts its usage period. */
 export async function onInvoicePaid(tx: Queryable, invoice: Stripe.Invoice, subscription: Stripe.Subscription | null): Promise<HandlerResult> {
   const result = await onInvoiceUpdated(tx, invoice, subscription);
   const subscriptionId = subscriptionIdOf(invoice);
   const period = billedPeriod(invoice);
-  if (result.userId && subscriptionId && period && invoice.billing_reason === 'subscription_cycle') {
+  const startsPeriod = invoice.billing_reason === 'subscription_cycle' || invoice.billing_reason === 'subscription_create';
+  if (result.userId && subscriptionId && period && startsPeriod) {
     await tx.query('select app_private.start_paid_period($1, $2, $3, $4, $5)', [
       subscriptionId,
       toDate(period.start),
