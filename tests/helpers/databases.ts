@@ -13,7 +13,8 @@ export interface Backend {
   open(): Promise<Database>;
 }
 
-export async function openPostgresClone(poolSize = 20): Promise<Database> {
+/** A fresh clone of the migrated template database: its URL, and how to drop it. */
+export async function createPostgresClone(): Promise<{ url: string; drop(): Promise<void> }> {
   const serverUrl = inject('postgresServerUrl');
   if (!serverUrl) throw new Error('PostgreSQL is not available');
   const name = `billing_test_${randomUUID().replaceAll('-', '')}`;
@@ -21,16 +22,26 @@ export async function openPostgresClone(poolSize = 20): Promise<Database> {
   await admin.connect();
   await admin.query(`create database ${name} template ${inject('postgresTemplate')}`);
   await admin.end();
-  const db = connectPostgres(withDatabase(serverUrl, name), poolSize);
+  return {
+    url: withDatabase(serverUrl, name),
+    async drop() {
+      const cleanup = new pg.Client({ connectionString: serverUrl });
+      await cleanup.connect();
+      await cleanup.query(`drop database if exists ${name} with (force)`);
+      await cleanup.end();
+    },
+  };
+}
+
+export async function openPostgresClone(poolSize = 20): Promise<Database> {
+  const clone = await createPostgresClone();
+  const db = connectPostgres(clone.url, poolSize);
   const close = db.close.bind(db);
   return {
     ...db,
     close: async () => {
       await close();
-      const cleanup = new pg.Client({ connectionString: serverUrl });
-      await cleanup.connect();
-      await cleanup.query(`drop database if exists ${name} with (force)`);
-      await cleanup.end();
+      await clone.drop();
     },
   };
 }
