@@ -61,6 +61,17 @@ const TABLES: Record<string, { owner: string; insertForB: (b: string) => [string
     owner: 'user_id',
     insertForB: (b) => ["insert into notifications (user_id, kind, title, body, dedupe_key) values ($1, 'x', 'x', 'x', 'forged')", [b]],
   },
+  invoices: {
+    owner: 'user_id',
+    insertForB: (b) => [
+      "insert into invoices (id, user_id, status, amount_due_cents, amount_paid_cents, stripe_created) values ('in_forged', $1, 'paid', 100, 100, now())",
+      [b],
+    ],
+  },
+  rate_limits: {
+    owner: 'user_id',
+    insertForB: (b) => ["insert into rate_limits (user_id, action, window_start, hits) values ($1, 'payment_intent', now() + interval '1 day', 1000)", [b]],
+  },
   audit_log: {
     owner: 'user_id',
     insertForB: (b) => ["insert into audit_log (user_id, actor, action, entity_type, entity_id) values ($1, 'x', 'x', 'x', 'x')", [b]],
@@ -79,6 +90,11 @@ async function seedRowsOf(db: Database, userId: string) {
   ]);
   await db.query('insert into budgets (user_id, monthly_budget_cents) values ($1, 2000)', [userId]);
   await db.query("insert into notifications (user_id, kind, title, body, dedupe_key) values ($1, 'budget', 't', 'b', 'k')", [userId]);
+  await db.query("insert into invoices (id, user_id, status, amount_due_cents, amount_paid_cents, stripe_created) values ($1, $2, 'paid', 5000, 5000, now())", [
+    `in_${userId}`,
+    userId,
+  ]);
+  await db.query("select * from app_private.hit_rate_limit($1, 'payment_intent', 600, 10)", [userId]);
 }
 
 /** Runs one statement as the user; a refusal by the database counts as "changed nothing". */
@@ -139,7 +155,7 @@ describe.each(backends())('row level security on $name', (backend) => {
       });
     expect(seen.theirs).toBe(0);
     for (const row of seen.all) expect(String(row[owner === 'id' ? 'id' : 'user_id'])).toBe(users.a.userId);
-    if (!['webhook_events', 'audit_log'].includes(table)) expect(seen.all.length).toBeGreaterThan(0);
+    if (!['webhook_events', 'audit_log', 'rate_limits'].includes(table)) expect(seen.all.length).toBeGreaterThan(0);
   });
 
   it.each(Object.keys(TABLES))("lets A insert, update or delete none of B's rows in %s", async (table) => {
@@ -164,6 +180,9 @@ describe.each(backends())('row level security on $name', (backend) => {
       ["insert into credit_grants (user_id, period_start, amount_micros, source, source_id) values ($1, now(), 1, 'manual', 'mine')", [own]],
       ["update subscriptions set plan_id = 'enterprise' where user_id = $1", [own]],
       ["update payment_attempts set status = 'succeeded' where user_id = $1", [own]],
+      ["update invoices set status = 'paid', amount_paid_cents = 0 where user_id = $1", [own]],
+      ['delete from rate_limits where user_id = $1', [own]],
+      ["select * from app_private.start_paid_period('sub_x', now(), now() + interval '1 month', 'me', 'in_x')", []],
       ["select * from app_private.grant_credit($1, 100000000, 'manual', 'self', 'me')", [own]],
     ] as const;
     for (const [sql, values] of forged) expect(await attempt(db, users, sql, [...values])).toMatch(/^refused/);
