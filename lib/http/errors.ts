@@ -47,7 +47,11 @@ export function errorBody(error: AppError): ErrorBody {
 }
 
 export function errorResponse(error: unknown): Response {
-  if (error instanceof AppError) return Response.json(errorBody(error), { status: error.status });
+  if (error instanceof AppError) {
+    const retryAfter = (error.details as { retryAfterSeconds?: unknown } | undefined)?.retryAfterSeconds;
+    const headers = typeof retryAfter === 'number' ? { 'retry-after': String(retryAfter) } : undefined;
+    return Response.json(errorBody(error), { status: error.status, headers });
+  }
   console.error('unhandled error', error);
   const internal = new AppError('internal_error', 'Something went wrong on our side. Please try again.');
   return Response.json(errorBody(internal), { status: internal.status });

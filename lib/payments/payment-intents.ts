@@ -48,13 +48,15 @@ async function reusableIntent(db: Database, userId: string, amountCents: number)
 /** A top-up PaymentIntent of `amountCents` (at least Stripe's minimum charge). */
 export async function createTopUpIntent(db: Database, userId: string, amountCents: number): Promise<PaymentIntentAnswer> {
   const amount = Math.max(amountCents, MIN_CHARGE_CENTS);
+  // Counted before looking for a reusable intent: a concurrent request either finished first
+  // (then it is found below) or sees the same count (then Stripe answers both with one intent).
+  const { rows } = await db.query<{ n: number }>('select count(*)::int as n from public.payment_attempts where user_id = $1', [userId]);
+  const sequence = rows[0]?.n ?? 0;
   const reused = await reusableIntent(db, userId, amount);
   if (reused) return answer(reused, true);
 
   await enforceRateLimit(db, userId, 'payment_intent');
   const customerId = await ensureCustomerId(db, userId);
-  const { rows } = await db.query<{ n: number }>('select count(*)::int as n from public.payment_attempts where user_id = $1', [userId]);
-  const sequence = rows[0]?.n ?? 0;
   const intent = await stripeCall(() =>
     stripe().paymentIntents.create(
       {

@@ -180,6 +180,9 @@ export async function createSubscription(db: Database, userId: string, planId: P
   if (current) {
     throw new AppError('conflict', `You already have an active ${PLANS[current.plan_id].name} subscription. Change its plan instead.`);
   }
+  // Counted before looking for a pending one, for the same reason as in createTopUpIntent.
+  const { rows: counted } = await db.query<{ n: number }>('select count(*)::int as n from public.subscriptions where user_id = $1', [userId]);
+  const sequence = counted[0]?.n ?? 0;
   const { rows: pending } = await db.query<SubscriptionRow>(
     `select * from public.subscriptions where user_id = $1 and status = 'incomplete' order by created_at desc`,
     [userId],
@@ -191,8 +194,6 @@ export async function createSubscription(db: Database, userId: string, planId: P
 
   await enforceRateLimit(db, userId, 'subscription');
   const customerId = await ensureCustomerId(db, userId);
-  const { rows: counted } = await db.query<{ n: number }>('select count(*)::int as n from public.subscriptions where user_id = $1', [userId]);
-  const sequence = counted[0]?.n ?? 0;
   const subscription = await stripeCall(() =>
     stripe().subscriptions.create(
       {

@@ -33,6 +33,10 @@ async function alreadyDone(db: Database, eventId: string): Promise<boolean> {
   return rows[0]?.status === 'processed' || rows[0]?.status === 'ignored';
 }
 
+// Events carry client secrets (PaymentIntents, invoices' confirmation secrets); those are never
+// stored. The handlers do not need them, so a replay from the stored payload works the same.
+const storedPayload = (event: Stripe.Event) => JSON.stringify(event, (key, value: unknown) => (key === 'client_secret' ? undefined : value));
+
 const describe = (error: unknown) =>
   error instanceof AppError ? `${error.code}: ${error.message}` : error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 
@@ -51,7 +55,7 @@ export async function processEvent(db: Database, event: Stripe.Event): Promise<W
          values ($1, $2, to_timestamp($3), $4, 1)
          on conflict (id) do update set attempts = w.attempts + 1 where w.status not in ('processed', 'ignored')
          returning w.id`,
-        [event.id, event.type, event.created, JSON.stringify(event)],
+        [event.id, event.type, event.created, storedPayload(event)],
       );
       if (!claimed.rowCount) return 'duplicate';
       const result = await dispatch(tx, event, fetched);
@@ -70,7 +74,7 @@ export async function processEvent(db: Database, event: Stripe.Event): Promise<W
          values ($1, $2, to_timestamp($3), $4, 'failed', 1, $5)
          on conflict (id) do update set status = 'failed', attempts = w.attempts + 1, last_error = excluded.last_error
            where w.status not in ('processed', 'ignored')`,
-        [event.id, event.type, event.created, JSON.stringify(event), describe(error).slice(0, 1000)],
+        [event.id, event.type, event.created, storedPayload(event), describe(error).slice(0, 1000)],
       )
       .catch((recordError: unknown) => console.error('could not record the webhook failure', describe(recordError)));
     throw error;
