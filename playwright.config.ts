@@ -42,7 +42,8 @@ export default defineConfig({
   projects: [{ name: 'chromium', use: { browserName: 'chromium' } }],
   webServer: {
     command: 'node_modules/.bin/tsx scripts/dev.ts --production',
-    url: `http://127.0.0.1:${APP_PORT}/sign-in`,
+    // Ready once the database is open and migrated, so the first test does not pay for it.
+    url: `http://127.0.0.1:${APP_PORT}/api/health`,
     env: { ...process.env, ...e2eEnv } as Record<string, string>,
     reuseExistingServer: false,
     timeout: 120_000,

@@ -34,6 +34,7 @@ export interface SubscriptionRow {
 }
 
 const toDate = (seconds: number) => new Date(seconds * 1000);
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function firstItem(subscription: Stripe.Subscription): Stripe.SubscriptionItem {
   const item = subscription.items.data[0];
@@ -65,9 +66,10 @@ function answerFor(subscription: Stripe.Subscription): SubscriptionAnswer {
 /** The user of a Stripe subscription: from its metadata, else through the customer id. */
 export async function userOfSubscription(db: Queryable, subscription: Stripe.Subscription): Promise<string | null> {
   const customerId = typeof subscription.customer === 'string' ? subscription.customer : subscription.customer.id;
+  const named = subscription.metadata?.userId;
   const { rows } = await db.query<{ id: string }>(
-    'select id from public.users where id::text = $1 or stripe_customer_id = $2 order by (id::text = $1) desc limit 1',
-    [subscription.metadata?.userId ?? '', customerId],
+    'select id from public.users where id = $1::uuid or stripe_customer_id = $2 order by (id = $1::uuid) desc limit 1',
+    [named && UUID.test(named) ? named : null, customerId],
   );
   return rows[0]?.id ?? null;
 }

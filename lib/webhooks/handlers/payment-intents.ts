@@ -11,15 +11,35 @@ import type { HandlerResult } from '@/lib/webhooks/types';
 
 const ACTOR = 'stripe-webhook';
 
-/** The top-up's user, if the intent is a top-up of a user we know (and their customer matches). */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const customerOf = (intent: Stripe.PaymentIntent) => (typeof intent.customer === 'string' ? intent.customer : (intent.customer?.id ?? null));
+
+/** The user a top-up intent names, if it is one of our top-ups (no database read). */
+export function topUpUserId(intent: Stripe.PaymentIntent): string | null {
+  const userId = intent.metadata?.userId;
+  return intent.metadata?.purpose === TOP_UP_PURPOSE && userId && UUID.test(userId) ? userId : null;
+}
+
+/** The top-up's user, if we know them and, once linked, they own the intent's customer. */
 async function topUpUser(tx: Queryable, intent: Stripe.PaymentIntent): Promise<string | null> {
-  if (intent.metadata?.purpose !== TOP_UP_PURPOSE || !intent.metadata.userId) return null;
-  const customerId = typeof intent.customer === 'string' ? intent.customer : (intent.customer?.id ?? null);
+  const userId = topUpUserId(intent);
+  if (!userId) return null;
   const { rows } = await tx.query<{ id: string }>(
-    'select id from public.users where id::text = $1 and (stripe_customer_id is null or stripe_customer_id = $2)',
-    [intent.metadata.userId, customerId],
+    'select id from public.users where id = $1::uuid and (stripe_customer_id is null or stripe_customer_id = $2)',
+    [userId, customerOf(intent)],
   );
   return rows[0]?.id ?? null;
+}
+
+/** What app_private.settle_top_up needs to know of an intent. */
+export function topUpFields(intent: Stripe.PaymentIntent) {
+  return {
+    intentId: intent.id,
+    userId: topUpUserId(intent),
+    customerId: customerOf(intent),
+    amountCents: intent.amount,
+    receivedCents: intent.amount_received,
+  };
 }
 
 async function ensureAttempt(tx: Queryable, userId: string, intent: Stripe.PaymentIntent): Promise<void> {
@@ -30,24 +50,20 @@ async function ensureAttempt(tx: Queryable, userId: string, intent: Stripe.Payme
   );
 }
 
-/** Marks the attempt succeeded and credits exactly what was received, once per intent. */
+/** Marks the attempt succeeded and credits exactly what was received, once per intent (in SQL). */
 export async function onPaymentIntentSucceeded(tx: Queryable, intent: Stripe.PaymentIntent, eventCreated: Date): Promise<HandlerResult> {
-  const userId = await topUpUser(tx, intent);
-  if (!userId) return { outcome: 'ignored', userId: null };
-  await ensureAttempt(tx, userId, intent);
-  await tx.query(
-    `update public.payment_attempts set status = 'succeeded', succeeded_at = $2, failure_code = null, failure_message = null
-     where payment_intent_id = $1 and status <> 'succeeded'`,
-    [intent.id, eventCreated],
-  );
-  // Exactly once per intent: credit_grants is unique by (source, source_id).
-  await tx.query("select * from app_private.grant_credit($1, $2, 'payment_intent', $3, $4)", [
-    userId,
-    intent.amount_received * MICROS_PER_CENT,
-    intent.id,
+  const topUp = topUpFields(intent);
+  const { rows } = await tx.query<{ user_id: string | null }>('select app_private.settle_top_up($1, $2, $3, $4, $5, $6, $7) as user_id', [
+    topUp.intentId,
+    topUp.userId,
+    topUp.customerId,
+    topUp.amountCents,
+    topUp.receivedCents,
+    eventCreated,
     ACTOR,
   ]);
-  return { outcome: 'processed', userId };
+  const userId = rows[0]?.user_id ?? null;
+  return userId ? { outcome: 'processed', userId } : { outcome: 'ignored', userId: null };
 }
 
 /** Records why a payment failed and tells the user, with a way to try again. Never undoes a success. */
