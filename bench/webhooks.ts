@@ -2,7 +2,8 @@
 // a real PostgreSQL, 10% of them re-deliveries of earlier event ids, with 32 concurrent clients,
 // beside a baseline measured in the same run: per event, the bare signature check plus one
 // single-row insert into a scratch table. The machine is shared and noisy, so the two are
-// interleaved (baseline, route, baseline, route) and compared as ratios. Every event is a
+// interleaved (baseline, route, baseline, route) and compared as ratios. Then the route alone at
+// the target rate (1,000 events/s offered, open loop) for the latency target at that rate. Every event is a
 // `payment_intent.succeeded` top-up (no Stripe API call); at the end the money is checked: each
 // distinct event credited exactly once. CPU time per event of this process and of its database
 // backends is printed too: on a shared machine it varies far less than events per second.
@@ -24,6 +25,7 @@ const ROUNDS = 2;
 const PER_ROUND = Math.ceil(EVENTS / ROUNDS);
 const DUPLICATE_SHARE = 0.1;
 const WARM_UP_EVENTS = 500;
+const PACED_EVENTS = Number(process.env.BENCH_PACED_EVENTS ?? 10_000); // 10 s at the target rate
 const TARGET_EVENTS_PER_SECOND = 1_000;
 const TARGET_P99_MS = 50;
 const SECRET = 'whsec_bench_webhooks_secret';
@@ -167,6 +169,27 @@ async function measure(deliveries: Delivery[], step: (delivery: Delivery) => Pro
   };
 }
 
+/**
+ * Open loop at a fixed offered rate: delivery i is due at start + i/rate, whatever happened to the
+ * earlier ones, and its latency counts from when it was due (so time spent queued behind a slow
+ * moment counts too). This is "p99 at that rate"; `measure` above gives the saturation rate.
+ */
+async function measureAtRate(deliveries: Delivery[], perSecond: number, step: (delivery: Delivery) => Promise<void>) {
+  const latencies: number[] = [];
+  const inFlight: Array<Promise<void>> = [];
+  const started = performance.now();
+  for (let i = 0; i < deliveries.length; i++) {
+    const due = started + (i * 1000) / perSecond;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+    inFlight.push(step(deliveries[i]!).then(() => void latencies.push(performance.now() - due)));
+  }
+  await Promise.all(inFlight);
+  const seconds = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  return { eventsPerSecond: latencies.length / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+}
+
 /** One delivery through the route handler, exactly as Next.js would call it. Anything but 200 aborts. */
 async function throughRoute(delivery: Delivery): Promise<void> {
   const response = await POST(
@@ -229,6 +252,10 @@ async function main() {
       routes.push(await measure(deliveries, throughRoute));
     }
 
+    // The latency target is at the target rate: offer exactly that, open loop.
+    const pacedDeliveries = buildDeliveries(PACED_EVENTS, users);
+    const paced = await measureAtRate(pacedDeliveries, TARGET_EVENTS_PER_SECOND, throughRoute);
+
     const mean = (runs: RunResult[], key: keyof RunResult) => runs.reduce((sum, run) => sum + run[key], 0) / runs.length;
     const row = (label: string, runs: RunResult[]) =>
       `${label.padEnd(40)} ${mean(runs, 'eventsPerSecond').toFixed(0).padStart(7)} events/s   p50 ${mean(runs, 'p50').toFixed(2).padStart(6)} ms   p99 ${mean(runs, 'p99').toFixed(2).padStart(6)} ms` +
@@ -246,6 +273,9 @@ async function main() {
     const p50Ratio = mean(routes, 'p50') / mean(baselines, 'p50');
     const p99Ratio = mean(routes, 'p99') / mean(baselines, 'p99');
     console.log(`ratios to baseline: throughput ${(throughputRatio * 100).toFixed(0)}%, p50 ${p50Ratio.toFixed(2)}x, p99 ${p99Ratio.toFixed(2)}x`);
+    console.log(
+      `route at ${TARGET_EVENTS_PER_SECOND} events/s offered (${PACED_EVENTS} deliveries, open loop): achieved ${paced.eventsPerSecond.toFixed(0)} events/s, p50 ${paced.p50.toFixed(2)} ms, p99 ${paced.p99.toFixed(2)} ms`,
+    );
     console.log(`route outcomes: ${[...outcomes].map(([outcome, count]) => `${outcome} ${count}`).join(', ')}`);
 
     // Money: every distinct event credited exactly once, for exactly its amount.
@@ -282,11 +312,11 @@ async function main() {
     );
 
     const rate = mean(routes, 'eventsPerSecond');
-    const p99 = mean(routes, 'p99');
+    const p99 = paced.p99;
     const pass = rate >= TARGET_EVENTS_PER_SECOND && p99 < TARGET_P99_MS;
     console.log(
-      `${pass ? 'PASS' : 'FAIL'}: route ${rate.toFixed(0)} events/s (target >= ${TARGET_EVENTS_PER_SECOND}: ${rate >= TARGET_EVENTS_PER_SECOND ? 'met' : 'NOT met'}), ` +
-        `p99 ${p99.toFixed(2)} ms (target < ${TARGET_P99_MS} ms: ${p99 < TARGET_P99_MS ? 'met' : 'NOT met'})`,
+      `${pass ? 'PASS' : 'FAIL'}: route ${rate.toFixed(0)} events/s at saturation (target >= ${TARGET_EVENTS_PER_SECOND}: ${rate >= TARGET_EVENTS_PER_SECOND ? 'met' : 'NOT met'}), ` +
+        `p99 ${p99.toFixed(2)} ms at ${TARGET_EVENTS_PER_SECOND}/s offered (target < ${TARGET_P99_MS} ms: ${p99 < TARGET_P99_MS ? 'met' : 'NOT met'})`,
     );
     if (!pass) process.exitCode = 1;
   } finally {
