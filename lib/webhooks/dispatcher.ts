@@ -1,4 +1,4 @@
-import type { Database, Queryable } from '@/lib/db';
+import type { Queryable } from '@/lib/db';
 import { stripe, type Stripe } from '@/lib/stripe/client';
 import { stripeCall } from '@/lib/stripe/errors';
 import { onInvoicePaid, onInvoicePaymentFailed, onInvoiceUpdated, subscriptionIdOf } from '@/lib/webhooks/handlers/invoices';
@@ -70,4 +70,3 @@ export async function dispatch(tx: Queryable, event: Stripe.Event, fetched: Pref
   }
 }
 
-export type { Database };
