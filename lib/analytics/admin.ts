@@ -1,12 +1,15 @@
+import type { QueryResultRow } from 'pg';
 import { microsToCentsCeil } from '@/lib/billing/money';
 import { PLAN_IDS, type PlanId } from '@/lib/billing/plans';
-import type { Database } from '@/lib/db';
+import type { Queryable } from '@/lib/db';
 import { adminAnalyticsSchema, type AdminAnalytics, type AdminAnalyticsQuery } from '@/lib/analytics/schemas';
 
-// The operators' figures for one calendar month (UTC), over all users. Runs as the system role:
-// the admin page that calls it does the access control. The statements are independent, so on
-// a pool they run side by side; each reads one table through an index made for it (see
-// supabase/migrations/20261125000400_analytics.sql).
+// The operators' figures for one calendar month (UTC), over all users. Runs on whatever it is
+// given: the system role (a Database: jobs, bench, tests), or an admin's RLS transaction, where
+// the admin policies let it see every user's rows (lib/analytics/admin-access.ts, which the
+// admin page uses). The statements are independent, so on a pool they run side by side (in a
+// transaction, one after the other on its connection); each reads one table through an index
+// made for it (see supabase/migrations/20261125000400_analytics.sql).
 //
 // Definitions
 //   revenue        succeeded usage top-ups (by the day they succeeded) minus what was refunded of
@@ -79,10 +82,27 @@ function shiftMonth(month: string, offset: number): string {
   return `${String(Math.floor(index / 12)).padStart(4, '0')}-${String((index % 12) + 1).padStart(2, '0')}`;
 }
 
+/**
+ * A Database runs each statement on its own pooled connection, side by side. A transaction is one
+ * connection, on which statements must not overlap (pg queues them but deprecates it): queue them.
+ */
+function oneAtATime(db: Queryable): Queryable {
+  if ('withSession' in db) return db;
+  let tail: Promise<unknown> = Promise.resolve();
+  return {
+    query<R extends QueryResultRow>(text: string, values?: unknown[]) {
+      const result = tail.then(() => db.query<R>(text, values));
+      tail = result.catch(() => undefined);
+      return result;
+    },
+  };
+}
+
 const firstDay = (month: string) => `${month}-01`;
 const ratio = (part: number, whole: number) => (whole === 0 ? null : Math.round((part / whole) * 10_000) / 10_000);
 
-export async function getAdminAnalytics(db: Database, query: AdminAnalyticsQuery): Promise<AdminAnalytics> {
+export async function getAdminAnalytics(queryable: Queryable, query: AdminAnalyticsQuery): Promise<AdminAnalytics> {
+  const db = oneAtATime(queryable);
   const { month } = query;
   const monthBounds = [firstDay(month), firstDay(shiftMonth(month, 1))];
   const firstRevenueMonth = shiftMonth(month, 1 - REVENUE_MONTHS);
