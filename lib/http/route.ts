@@ -95,7 +95,8 @@ export function route<Body = undefined, Query = undefined, Params = undefined>(
       const { userId: _named, ...bodyFields } = rawBody;
       const body = spec.body ? parseWith(spec.body, bodyFields) : (undefined as Body);
       const searchParams = Object.fromEntries(new URL(request.url).searchParams);
-      const query = spec.query ? parseWith(spec.query, searchParams) : (undefined as Query);
+      // Without a query schema no parameter is expected, and an unknown one is an error.
+      const query = spec.query ? parseWith(spec.query, searchParams) : (parseWith(z.strictObject({}), searchParams), undefined as Query);
       const rawParams = Object.fromEntries(
         Object.entries((await next?.params) ?? {}).map(([key, value]) => [key, Array.isArray(value) ? value.join('/') : value]),
       );

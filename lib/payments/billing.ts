@@ -151,11 +151,12 @@ export async function getPaymentHistory(db: Database, actor: Actor, query: GetHi
   const rows = await asUser(db, actor, async (tx) => {
     const result = await tx.query<HistoryRow>(
       `select * from (
+         -- Times at millisecond precision, as the cursor carries them (a JavaScript Date).
          select 'payment' as kind, coalesce(payment_intent_id, id::text) as id, null as billing_reason, amount_cents,
-                refunded_cents, status, failure_message, created_at
+                refunded_cents, status, failure_message, date_trunc('milliseconds', created_at) as created_at
          from public.payment_attempts where user_id = $1 and kind = 'usage_topup'
          union all
-         select 'invoice', id, billing_reason, amount_due_cents, 0, status, failure_message, stripe_created
+         select 'invoice', id, billing_reason, amount_due_cents, 0, status, failure_message, date_trunc('milliseconds', stripe_created)
          from public.invoices where user_id = $1 and status <> 'draft'
        ) entries
        where $2::timestamptz is null or (created_at, id) < ($2::timestamptz, $3::text)

@@ -1,8 +1,9 @@
 import type { Database } from '@/lib/db';
+import { AppError } from '@/lib/http/errors';
 import { centsToDollars } from '@/lib/billing/money';
 import { ensureCustomerId } from '@/lib/payments/customers';
 import { enforceRateLimit } from '@/lib/payments/rate-limit';
-import { MIN_CHARGE_CENTS, paymentIntentAnswerSchema, type PaymentIntentAnswer } from '@/lib/payments/schemas';
+import { MAX_TOP_UP_DOLLARS, MIN_CHARGE_CENTS, paymentIntentAnswerSchema, type PaymentIntentAnswer } from '@/lib/payments/schemas';
 import { stripe, type Stripe } from '@/lib/stripe/client';
 import { stripeCall } from '@/lib/stripe/errors';
 
@@ -31,13 +32,15 @@ function answer(intent: Stripe.PaymentIntent, reused: boolean): PaymentIntentAns
   });
 }
 
-async function reusableIntent(db: Database, userId: string, amountCents: number): Promise<Stripe.PaymentIntent | null> {
+/** A recent still-payable intent of exactly `amountCents`, or (coverAtLeast) the smallest of at least that. */
+async function reusableIntent(db: Database, userId: string, amountCents: number, coverAtLeast: boolean): Promise<Stripe.PaymentIntent | null> {
   const { rows } = await db.query<{ payment_intent_id: string }>(
     `select payment_intent_id from public.payment_attempts
-     where user_id = $1 and kind = 'usage_topup' and amount_cents = $2 and status in ('pending', 'failed')
+     where user_id = $1 and kind = 'usage_topup' and status in ('pending', 'failed')
+       and (amount_cents = $2 or ($4 and amount_cents >= $2 and amount_cents <= $5))
        and payment_intent_id is not null and created_at > now() - make_interval(mins => $3)
-     order by created_at desc limit 1`,
-    [userId, amountCents, REUSE_MINUTES],
+     order by amount_cents, created_at desc limit 1`,
+    [userId, amountCents, REUSE_MINUTES, coverAtLeast, MAX_TOP_UP_DOLLARS * 100],
   );
   const id = rows[0]?.payment_intent_id;
   if (!id) return null;
@@ -45,14 +48,18 @@ async function reusableIntent(db: Database, userId: string, amountCents: number)
   return PAYABLE.has(intent.status) ? intent : null;
 }
 
-/** A top-up PaymentIntent of `amountCents` (at least Stripe's minimum charge). */
-export async function createTopUpIntent(db: Database, userId: string, amountCents: number): Promise<PaymentIntentAnswer> {
-  const amount = Math.max(amountCents, MIN_CHARGE_CENTS);
+/**
+ * A top-up PaymentIntent of `amountCents` (at least Stripe's minimum charge, at most our maximum).
+ * `coverAtLeast`: any open intent of at least that amount will do (a shortfall asked about again
+ * after a few cents more usage keeps its intent).
+ */
+export async function createTopUpIntent(db: Database, userId: string, amountCents: number, coverAtLeast = false): Promise<PaymentIntentAnswer> {
+  const amount = Math.min(Math.max(amountCents, MIN_CHARGE_CENTS), MAX_TOP_UP_DOLLARS * 100);
   // Counted before looking for a reusable intent: a concurrent request either finished first
   // (then it is found below) or sees the same count (then Stripe answers both with one intent).
   const { rows } = await db.query<{ n: number }>('select count(*)::int as n from public.payment_attempts where user_id = $1', [userId]);
   const sequence = rows[0]?.n ?? 0;
-  const reused = await reusableIntent(db, userId, amount);
+  const reused = await reusableIntent(db, userId, amount, coverAtLeast);
   if (reused) return answer(reused, true);
 
   await enforceRateLimit(db, userId, 'payment_intent');
@@ -82,4 +89,21 @@ export async function recordAttempt(db: Database, userId: string, intent: Stripe
      on conflict (payment_intent_id) do nothing`,
     [userId, intent.amount, intent.id],
   );
+}
+
+export type CheckoutIntent =
+  | { state: 'payable'; intentId: string; clientSecret: string; amountCents: number }
+  | { state: 'paid' | 'processing' | 'canceled'; intentId: string; amountCents: number };
+
+/** One of the user's own top-up intents, to pay (again) on the checkout page. */
+export async function getTopUpForCheckout(db: Database, userId: string, intentId: string): Promise<CheckoutIntent> {
+  const { rowCount } = await db.query('select 1 from public.payment_attempts where payment_intent_id = $1 and user_id = $2', [intentId, userId]);
+  // Someone else's intent is answered exactly like a missing one.
+  if (!rowCount) throw new AppError('not_found', 'Payment not found');
+  const intent = await stripeCall(() => stripe().paymentIntents.retrieve(intentId));
+  if (PAYABLE.has(intent.status) && intent.client_secret) {
+    return { state: 'payable', intentId, clientSecret: intent.client_secret, amountCents: intent.amount };
+  }
+  const state = intent.status === 'succeeded' ? 'paid' : intent.status === 'canceled' ? 'canceled' : 'processing';
+  return { state, intentId, amountCents: intent.amount };
 }

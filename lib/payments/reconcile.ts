@@ -66,6 +66,8 @@ const SUBSCRIPTION_FIELDS = 'plan_id, status, cancel_at_period_end, canceled_at,
 
 async function healSubscriptions(db: Database, report: ReconcileReport) {
   const subscriptions: Stripe.Subscription[] = [];
+  // Every snapshot is as old as the listing: a webhook handled meanwhile with fresher data wins.
+  const fetchedAt = new Date();
   await stripeCall(async () => {
     for await (const subscription of stripe().subscriptions.list({ status: 'all', limit: 100 })) subscriptions.push(subscription);
   });
@@ -73,7 +75,7 @@ async function healSubscriptions(db: Database, report: ReconcileReport) {
     const changed = await db.systemTransaction(async (tx) => {
       if (!(await userOfSubscription(tx, subscription))) return null;
       const before = await tx.query(`select ${SUBSCRIPTION_FIELDS} from public.subscriptions where id = $1`, [subscription.id]);
-      await syncSubscription(tx, subscription, ACTOR);
+      await syncSubscription(tx, { subscription, fetchedAt }, ACTOR);
       const after = await tx.query(`select ${SUBSCRIPTION_FIELDS} from public.subscriptions where id = $1`, [subscription.id]);
       return JSON.stringify(before.rows) !== JSON.stringify(after.rows);
     });

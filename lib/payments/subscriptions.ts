@@ -74,25 +74,39 @@ export async function userOfSubscription(db: Queryable, subscription: Stripe.Sub
   return rows[0]?.id ?? null;
 }
 
+/** A subscription as Stripe had it, and when we asked (taken before the request was sent). */
+export interface SubscriptionSnapshot {
+  subscription: Stripe.Subscription;
+  fetchedAt: Date;
+}
+
+/** Reads a subscription from Stripe, remembering when. */
+export async function fetchSubscription(id: string): Promise<SubscriptionSnapshot> {
+  const fetchedAt = new Date();
+  return { subscription: await stripeCall(() => stripe().subscriptions.retrieve(id)), fetchedAt };
+}
+
 /**
- * Brings the local row in step with Stripe's subscription object: status, plan, cancellation.
- * An ended subscription is never revived by an older object. A new row takes the object's
- * period; an existing row keeps its paid period (only a paid invoice moves it). Plan changes
- * are audited. Returns the row, or null when the subscription is not one of our users'.
+ * Brings the local row in step with a snapshot of Stripe's subscription: status, plan,
+ * cancellation. Never backwards: a snapshot older than the one the row was last written from is
+ * skipped (two webhooks, or a webhook and a user's plan change, may finish in either order), and
+ * an ended subscription is never revived. A new row takes the snapshot's period; an existing row
+ * keeps its paid period (only a paid invoice moves it). Plan changes are audited. Returns the
+ * row, or null when the subscription is not one of our users' plans.
  */
-export async function syncSubscription(
-  tx: Queryable,
-  subscription: Stripe.Subscription,
-  actor: string,
-  eventCreated: Date | null = null,
-): Promise<SubscriptionRow | null> {
+export async function syncSubscription(tx: Queryable, snapshot: SubscriptionSnapshot, actor: string): Promise<SubscriptionRow | null> {
+  const { subscription, fetchedAt } = snapshot;
   const userId = await userOfSubscription(tx, subscription);
-  if (!userId) return null;
+  const planId = planIdOfPrice(subscription.items.data[0]?.price.id);
+  if (!userId || !planId) return null;
   const item = firstItem(subscription);
-  const planId = planOf(subscription);
   const customerId = typeof subscription.customer === 'string' ? subscription.customer : subscription.customer.id;
-  const before = await tx.query<SubscriptionRow>('select * from public.subscriptions where id = $1 for update', [subscription.id]);
+  const before = await tx.query<SubscriptionRow & { stripe_updated_at: Date | null }>(
+    'select * from public.subscriptions where id = $1 for update',
+    [subscription.id],
+  );
   const previous = before.rows[0];
+  if (previous?.stripe_updated_at && previous.stripe_updated_at > fetchedAt) return previous;
   if (previous && ENDED_STATUSES.has(previous.status) && !ENDED_STATUSES.has(subscription.status)) return previous;
 
   const { rows } = await tx.query<SubscriptionRow>(
@@ -102,7 +116,7 @@ export async function syncSubscription(
      on conflict (id) do update set plan_id = excluded.plan_id, status = excluded.status,
        cancel_at_period_end = excluded.cancel_at_period_end, canceled_at = excluded.canceled_at,
        ended_at = excluded.ended_at, stripe_item_id = excluded.stripe_item_id,
-       stripe_updated_at = greatest(subscriptions.stripe_updated_at, excluded.stripe_updated_at),
+       stripe_updated_at = excluded.stripe_updated_at,
        -- The first paid period starts when the first invoice is paid: until then the row follows Stripe's.
        current_period_start = case when subscriptions.status = 'incomplete' then excluded.current_period_start
                                    else subscriptions.current_period_start end,
@@ -121,7 +135,7 @@ export async function syncSubscription(
       subscription.ended_at ? toDate(subscription.ended_at) : null,
       item.id,
       customerId,
-      eventCreated,
+      fetchedAt,
     ],
   );
   const row = rows[0]!;
@@ -189,13 +203,23 @@ export async function createSubscription(db: Database, userId: string, planId: P
     `select * from public.subscriptions where user_id = $1 and status = 'incomplete' order by created_at desc`,
     [userId],
   );
+  const stillUnpaid: string[] = [];
   for (const row of pending) {
+    const fetchedAt = new Date();
     const subscription = await retrieveWithSecret(row.id);
-    if (subscription.status === 'incomplete' && row.plan_id === planId) return answerFor(subscription);
+    if ((IN_FORCE_STATUSES as readonly string[]).includes(subscription.status)) {
+      // Paid meanwhile, and its webhook has not arrived yet: it is the subscription in force.
+      await db.systemTransaction((tx) => syncSubscription(tx, { subscription, fetchedAt }, 'user'));
+      throw new AppError('conflict', `You already have an active ${PLANS[planOf(subscription)].name} subscription. Change its plan instead.`);
+    }
+    if (subscription.status !== 'incomplete') continue;
+    if (row.plan_id === planId) return answerFor(subscription);
+    stillUnpaid.push(row.id);
   }
 
   await enforceRateLimit(db, userId, 'subscription');
   const customerId = await ensureCustomerId(db, userId);
+  const fetchedAt = new Date();
   const subscription = await stripeCall(() =>
     stripe().subscriptions.create(
       {
@@ -209,12 +233,11 @@ export async function createSubscription(db: Database, userId: string, planId: P
       { idempotencyKey: `subscription:${userId}:${sequence}` },
     ),
   );
-  await db.systemTransaction((tx) => syncSubscription(tx, subscription, 'user'));
-  // An unpaid subscription for another plan is superseded by this one.
-  for (const row of pending) {
-    if (row.id !== subscription.id && row.plan_id !== planId) {
-      await stripeCall(() => stripe().subscriptions.cancel(row.id)).catch(() => undefined);
-    }
+  await db.systemTransaction((tx) => syncSubscription(tx, { subscription, fetchedAt }, 'user'));
+  // An unpaid subscription for another plan is superseded by this one (Stripe refuses to
+  // cancel one that got paid in the meantime; that one then shows up as in force).
+  for (const id of stillUnpaid) {
+    if (id !== subscription.id) await stripeCall(() => stripe().subscriptions.cancel(id)).catch(() => undefined);
   }
   return answerFor(subscription);
 }
@@ -245,6 +268,7 @@ export async function changePlan(
   subscriptionId: string,
   planId: PlanId,
   previewOnly = false,
+  cancelAtPeriodEnd?: boolean,
 ): Promise<PlanChange> {
   const row = await ownedSubscription(db, userId, subscriptionId);
   if (!(IN_FORCE_STATUSES as readonly string[]).includes(row.status)) {
@@ -266,6 +290,7 @@ export async function changePlan(
   const preview = previewOf(upcoming, planOf(current), planId, prorationDate);
   if (previewOnly) return { preview, subscription: null };
 
+  const fetchedAt = new Date();
   const updated = await stripeCall(() =>
     stripe().subscriptions.update(subscriptionId, {
       items,
@@ -273,9 +298,10 @@ export async function changePlan(
       proration_date: prorationDate,
       payment_behavior: 'error_if_incomplete',
       metadata: { userId, planId },
+      ...(cancelAtPeriodEnd === undefined ? {} : { cancel_at_period_end: cancelAtPeriodEnd }),
     }),
   );
-  await db.systemTransaction((tx) => syncSubscription(tx, updated, 'user'));
+  await db.systemTransaction((tx) => syncSubscription(tx, { subscription: updated, fetchedAt }, 'user'));
   return { preview, subscription: answerFor(updated) };
 }
 
@@ -283,21 +309,28 @@ export async function changePlan(
 export async function cancelSubscription(db: Database, userId: string, subscriptionId: string, immediately: boolean) {
   const row = await ownedSubscription(db, userId, subscriptionId);
   if (ENDED_STATUSES.has(row.status)) throw new AppError('conflict', 'This subscription has already ended');
-  const updated = await stripeCall(() =>
-    immediately
-      ? stripe().subscriptions.cancel(subscriptionId)
-      : stripe().subscriptions.update(subscriptionId, { cancel_at_period_end: true }),
-  );
-  await db.systemTransaction((tx) => syncSubscription(tx, updated, 'user'));
-  return answerFor(updated);
+  let snapshot = await fetchSubscription(subscriptionId);
+  // Already ended at Stripe (e.g. an earlier cancel whose local write failed): just record it.
+  if (!ENDED_STATUSES.has(snapshot.subscription.status)) {
+    const fetchedAt = new Date();
+    const updated = await stripeCall(() =>
+      immediately
+        ? stripe().subscriptions.cancel(subscriptionId)
+        : stripe().subscriptions.update(subscriptionId, { cancel_at_period_end: true }),
+    );
+    snapshot = { subscription: updated, fetchedAt };
+  }
+  await db.systemTransaction((tx) => syncSubscription(tx, snapshot, 'user'));
+  return answerFor(snapshot.subscription);
 }
 
 /** Undo a cancellation at period end while the subscription is still running. */
 export async function resumeSubscription(db: Database, userId: string, subscriptionId: string) {
   const row = await ownedSubscription(db, userId, subscriptionId);
   if (ENDED_STATUSES.has(row.status)) throw new AppError('conflict', 'This subscription has already ended; subscribe again instead');
+  const fetchedAt = new Date();
   const updated = await stripeCall(() => stripe().subscriptions.update(subscriptionId, { cancel_at_period_end: false }));
-  await db.systemTransaction((tx) => syncSubscription(tx, updated, 'user'));
+  await db.systemTransaction((tx) => syncSubscription(tx, { subscription: updated, fetchedAt }, 'user'));
   return answerFor(updated);
 }
 
@@ -308,11 +341,13 @@ export async function updateSubscription(
   subscriptionId: string,
   body: { planId?: PlanId | undefined; cancelAtPeriodEnd?: boolean | undefined },
 ) {
-  let change: PlanChange | null = null;
-  if (body.planId) change = await changePlan(db, userId, subscriptionId, body.planId);
-  if (body.cancelAtPeriodEnd === true) return { ...(await cancelSubscription(db, userId, subscriptionId, false)), preview: change?.preview ?? null };
-  if (body.cancelAtPeriodEnd === false) return { ...(await resumeSubscription(db, userId, subscriptionId)), preview: change?.preview ?? null };
-  return { ...change!.subscription!, preview: change!.preview };
+  // Both in one Stripe call, so a failure cannot leave half the request done.
+  if (body.planId) {
+    const change = await changePlan(db, userId, subscriptionId, body.planId, false, body.cancelAtPeriodEnd);
+    return { ...change.subscription!, preview: change.preview };
+  }
+  if (body.cancelAtPeriodEnd) return { ...(await cancelSubscription(db, userId, subscriptionId, false)), preview: null };
+  return { ...(await resumeSubscription(db, userId, subscriptionId)), preview: null };
 }
 
 /**
@@ -335,4 +370,27 @@ export async function upgradePlan(db: Database, userId: string, planId: PlanId, 
   });
   if (previewOnly) return { preview, subscription: null };
   return { preview, subscription: await createSubscription(db, userId, planId) };
+}
+
+export interface SubscriptionCheckout {
+  subscriptionId: string;
+  planId: PlanId;
+  status: string;
+  clientSecret: string | null;
+  amountCents: number;
+}
+
+/** The first payment of one of the user's own subscriptions, to confirm on the checkout page. */
+export async function getSubscriptionForCheckout(db: Database, userId: string, subscriptionId: string): Promise<SubscriptionCheckout> {
+  await ownedSubscription(db, userId, subscriptionId);
+  const subscription = await retrieveWithSecret(subscriptionId);
+  const answer = answerFor(subscription);
+  const invoice = typeof subscription.latest_invoice === 'object' ? subscription.latest_invoice : null;
+  return {
+    subscriptionId,
+    planId: answer.planId,
+    status: answer.status,
+    clientSecret: answer.clientSecret,
+    amountCents: invoice?.amount_due ?? PLANS[answer.planId].allowanceMicros / 10_000,
+  };
 }

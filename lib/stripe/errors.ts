@@ -12,10 +12,16 @@ export function toAppError(error: unknown): AppError | unknown {
     });
   }
   if (error instanceof stripeErrors.StripeIdempotencyError) {
-    return new AppError('conflict', 'Another request for this payment is in progress. Please try again.', { cause: error });
+    // The same idempotency key with other parameters: a concurrent request for another amount or plan.
+    return new AppError('idempotency_conflict', 'Another payment request of yours was just made. Please try again.', { cause: error });
   }
   if (error instanceof stripeErrors.StripeCardError) {
-    return new AppError('unprocessable', error.message, { cause: error });
+    // Our own words, not Stripe's message (which is not ours to show).
+    const message =
+      error.decline_code === 'insufficient_funds'
+        ? 'Your card has insufficient funds, so the change was not made.'
+        : 'Your card was declined, so the change was not made. Please update your card and try again.';
+    return new AppError('unprocessable', message, { cause: error });
   }
   if (error instanceof stripeErrors.StripeError) {
     // API errors, bad requests we made, authentication: our side or theirs, never the user's.

@@ -1,6 +1,6 @@
 import type { Queryable } from '@/lib/db';
-import { stripe, type Stripe } from '@/lib/stripe/client';
-import { stripeCall } from '@/lib/stripe/errors';
+import { fetchSubscription, type SubscriptionSnapshot } from '@/lib/payments/subscriptions';
+import type { Stripe } from '@/lib/stripe/client';
 import { onInvoicePaid, onInvoicePaymentFailed, onInvoiceUpdated, subscriptionIdOf } from '@/lib/webhooks/handlers/invoices';
 import {
   onChargeRefunded,
@@ -15,7 +15,7 @@ import type { HandlerResult } from '@/lib/webhooks/types';
 // state is re-read from Stripe before the transaction (never inside it, so no transaction waits
 // on the network): the event says *that* something changed, Stripe says what it is now.
 
-export type Prefetched = { subscription: Stripe.Subscription | null };
+export type Prefetched = { subscription: SubscriptionSnapshot | null };
 
 const SUBSCRIPTION_EVENTS = new Set(['customer.subscription.created', 'customer.subscription.updated', 'customer.subscription.deleted']);
 const INVOICE_EVENTS = new Set(['invoice.paid', 'invoice.payment_succeeded', 'invoice.payment_failed', 'invoice.finalized']);
@@ -35,8 +35,7 @@ export async function prefetch(event: Stripe.Event): Promise<Prefetched> {
   if (SUBSCRIPTION_EVENTS.has(event.type)) subscriptionId = (event.data.object as Stripe.Subscription).id;
   if (INVOICE_EVENTS.has(event.type)) subscriptionId = subscriptionIdOf(event.data.object as Stripe.Invoice);
   if (!subscriptionId) return { subscription: null };
-  const id = subscriptionId;
-  return { subscription: await stripeCall(() => stripe().subscriptions.retrieve(id)) };
+  return { subscription: await fetchSubscription(subscriptionId) };
 }
 
 export function needsPrefetch(event: Stripe.Event): boolean {
@@ -57,7 +56,7 @@ export async function dispatch(tx: Queryable, event: Stripe.Event, fetched: Pref
     case 'customer.subscription.created':
     case 'customer.subscription.updated':
     case 'customer.subscription.deleted':
-      return onSubscriptionChanged(tx, fetched.subscription ?? event.data.object, created);
+      return onSubscriptionChanged(tx, fetched.subscription ?? { subscription: event.data.object, fetchedAt: created });
     case 'invoice.paid':
     case 'invoice.payment_succeeded':
       return onInvoicePaid(tx, event.data.object, fetched.subscription);

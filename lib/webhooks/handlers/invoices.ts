@@ -1,5 +1,5 @@
 import type { Queryable } from '@/lib/db';
-import { syncSubscription } from '@/lib/payments/subscriptions';
+import { syncSubscription, type SubscriptionSnapshot } from '@/lib/payments/subscriptions';
 import type { Stripe } from '@/lib/stripe/client';
 import { formatDollars, notify } from '@/lib/webhooks/notifications';
 import type { HandlerResult } from '@/lib/webhooks/types';
@@ -42,7 +42,8 @@ async function upsertInvoice(tx: Queryable, userId: string, invoice: Stripe.Invo
                      then excluded.status else i.status end,
        amount_paid_cents = greatest(i.amount_paid_cents, excluded.amount_paid_cents),
        attempt_count = greatest(i.attempt_count, excluded.attempt_count),
-       failure_message = case when i.status = 'paid' then null else coalesce(excluded.failure_message, i.failure_message) end,
+       failure_message = case when i.status = 'paid' or excluded.status = 'paid' then null
+                              else coalesce(excluded.failure_message, i.failure_message) end,
        paid_at = coalesce(i.paid_at, excluded.paid_at)`,
     [
       invoice.id,
@@ -64,7 +65,7 @@ async function upsertInvoice(tx: Queryable, userId: string, invoice: Stripe.Invo
 }
 
 /** invoice.finalized and other updates: keep the mirror current. */
-export async function onInvoiceUpdated(tx: Queryable, invoice: Stripe.Invoice, subscription: Stripe.Subscription | null): Promise<HandlerResult> {
+export async function onInvoiceUpdated(tx: Queryable, invoice: Stripe.Invoice, subscription: SubscriptionSnapshot | null): Promise<HandlerResult> {
   if (subscription) await syncSubscription(tx, subscription, 'stripe-webhook');
   const userId = await userOfInvoice(tx, invoice);
   if (!userId) return { outcome: 'ignored', userId: null };
@@ -73,7 +74,7 @@ export async function onInvoiceUpdated(tx: Queryable, invoice: Stripe.Invoice, s
 }
 
 /** invoice.paid / invoice.payment_succeeded: a paid first or renewal invoice starts its usage period. */
-export async function onInvoicePaid(tx: Queryable, invoice: Stripe.Invoice, subscription: Stripe.Subscription | null): Promise<HandlerResult> {
+export async function onInvoicePaid(tx: Queryable, invoice: Stripe.Invoice, subscription: SubscriptionSnapshot | null): Promise<HandlerResult> {
   const result = await onInvoiceUpdated(tx, invoice, subscription);
   const subscriptionId = subscriptionIdOf(invoice);
   const period = billedPeriod(invoice);
@@ -94,7 +95,7 @@ export async function onInvoicePaid(tx: Queryable, invoice: Stripe.Invoice, subs
 export async function onInvoicePaymentFailed(
   tx: Queryable,
   invoice: Stripe.Invoice,
-  subscription: Stripe.Subscription | null,
+  subscription: SubscriptionSnapshot | null,
 ): Promise<HandlerResult> {
   if (subscription) await syncSubscription(tx, subscription, 'stripe-webhook');
   const userId = await userOfInvoice(tx, invoice);

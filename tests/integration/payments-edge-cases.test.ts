@@ -1,0 +1,124 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '@/lib/db';
+import { useDatabase } from '@/lib/db';
+import { fetchSubscription, syncSubscription } from '@/lib/payments/subscriptions';
+import { stripe } from '@/lib/stripe/client';
+import { openPostgresClone } from '@/tests/helpers/databases';
+import { startTestAuth, type TestAuth } from '@/tests/helpers/auth';
+import { api } from '@/tests/helpers/api';
+import { startTestStripe, type TestStripe } from '@/tests/helpers/stripe';
+import { POST as postSubscription } from '@/app/api/payments/subscriptions/route';
+import { PUT as putSubscription } from '@/app/api/payments/subscriptions/[subscriptionId]/route';
+import { GET as getBilling } from '@/app/api/payments/billing/route';
+import { POST as checkUsageLimit } from '@/app/api/payments/check-usage-limit/route';
+import { POST as postPaymentIntent } from '@/app/api/payments/payment-intent/route';
+import { POST as postWebhook } from '@/app/api/payments/webhook/route';
+
+// The awkward moments: a payment whose webhook has not arrived yet, snapshots applied out of
+// order, a shortfall that grows while the user decides, two changes in one request.
+
+let auth: TestAuth;
+let local: TestStripe;
+let db: Database;
+
+beforeAll(async () => {
+  auth = await startTestAuth();
+  process.env.NEXT_PUBLIC_SUPABASE_URL = auth.url;
+  local = await startTestStripe(postWebhook);
+  db = await openPostgresClone();
+  useDatabase(db);
+}, 60_000);
+afterAll(async () => {
+  await local?.close();
+  await db?.close();
+  await auth?.close();
+});
+
+const intentIdOf = (clientSecret: string) => clientSecret.split('_secret_')[0]!;
+
+describe('subscriptions before their webhooks arrive', () => {
+  it('refuses a second subscription (same or other plan) once the first is paid, and cancels nothing', async () => {
+    const user = await auth.signUp();
+    const created = await api(postSubscription, 'POST', '/api/payments/subscriptions', { token: user.accessToken, body: { planId: 'pro' } });
+    await local.idle();
+    local.local.webhooks.pause();
+    try {
+      await stripe().paymentIntents.confirm(intentIdOf(created.body.data.clientSecret), { payment_method: 'pm_card_visa' });
+      for (const planId of ['pro', 'enterprise']) {
+        const again = await api(postSubscription, 'POST', '/api/payments/subscriptions', { token: user.accessToken, body: { planId } });
+        expect(again).toEqual({
+          status: 409,
+          body: { error: { code: 'conflict', message: 'You already have an active Pro subscription. Change its plan instead.' } },
+        });
+      }
+      const customer = (await db.query<{ c: string }>('select stripe_customer_id as c from users where id = $1', [user.userId])).rows[0]!.c;
+      const atStripe = await stripe().subscriptions.list({ customer, status: 'all' });
+      expect(atStripe.data.map((subscription) => [subscription.id, subscription.status])).toEqual([[created.body.data.subscriptionId, 'active']]);
+    } finally {
+      local.local.webhooks.resume();
+      await local.idle();
+    }
+  });
+
+  it('never applies an older snapshot over a newer one', async () => {
+    const user = await auth.signUp();
+    const created = await api(postSubscription, 'POST', '/api/payments/subscriptions', { token: user.accessToken, body: { planId: 'pro' } });
+    const id: string = created.body.data.subscriptionId;
+    const stale = await fetchSubscription(id); // incomplete, read now ...
+    await stripe().paymentIntents.confirm(intentIdOf(created.body.data.clientSecret), { payment_method: 'pm_card_visa' });
+    await local.idle(); // ... while the webhooks record it as active
+    await db.systemTransaction((tx) => syncSubscription(tx, stale, 'test'));
+    expect((await db.query('select status from subscriptions where id = $1', [id])).rows).toEqual([{ status: 'active' }]);
+  });
+
+  it('changes the plan and schedules the cancellation in one request', async () => {
+    const user = await auth.signUp();
+    const created = await api(postSubscription, 'POST', '/api/payments/subscriptions', { token: user.accessToken, body: { planId: 'pro' } });
+    await stripe().paymentIntents.confirm(intentIdOf(created.body.data.clientSecret), { payment_method: 'pm_card_visa' });
+    await local.idle();
+    const subscriptionId: string = created.body.data.subscriptionId;
+    const both = await api(putSubscription, 'PUT', `/api/payments/subscriptions/${subscriptionId}`, {
+      token: user.accessToken,
+      body: { planId: 'starter', cancelAtPeriodEnd: true },
+      params: { subscriptionId },
+    });
+    expect(both.body.data).toMatchObject({ planId: 'starter', cancelAtPeriodEnd: true });
+    expect(both.body.data.preview).toMatchObject({ fromPlanId: 'pro', toPlanId: 'starter' });
+    const atStripe = await stripe().subscriptions.retrieve(subscriptionId);
+    expect([atStripe.items.data[0]?.price.id, atStripe.cancel_at_period_end]).toEqual(['price_starter_plan_id', true]);
+  });
+});
+
+describe('shortfall payments', () => {
+  it('keeps the same intent while it still covers a shortfall that changed, and a larger one gets a new intent', async () => {
+    const user = await auth.signUp();
+    const check = (estimatedCost: number) =>
+      api(checkUsageLimit, 'POST', '/api/payments/check-usage-limit', { token: user.accessToken, body: { estimatedCost } });
+    const first = await check(12); // short by $2.00
+    const smaller = await check(11.5); // short by $1.50: the $2.00 intent covers it
+    expect(smaller.body.data.paymentIntent).toMatchObject({ id: first.body.data.paymentIntent.id, amountCents: 200, reused: true });
+    const larger = await check(13); // short by $3.00
+    expect(larger.body.data.paymentIntent).toMatchObject({ amountCents: 300, reused: false });
+  });
+
+  it('still answers the limit check when the user made too many intents, without one', async () => {
+    const user = await auth.signUp();
+    for (let amount = 1; amount <= 10; amount++) {
+      expect((await api(postPaymentIntent, 'POST', '/api/payments/payment-intent', { token: user.accessToken, body: { amount } })).status).toBe(200);
+    }
+    const check = await api(checkUsageLimit, 'POST', '/api/payments/check-usage-limit', { token: user.accessToken, body: { estimatedCost: 500 } });
+    expect(check.status).toBe(200);
+    expect(check.body.data).toMatchObject({ allowed: false, requiresPayment: true, paymentIntent: null, shortfallCents: 49_000 });
+  });
+});
+
+describe('query parameters', () => {
+  it('refuses parameters an endpoint does not take', async () => {
+    const user = await auth.signUp();
+    const answer = await api(getBilling, 'GET', '/api/payments/billing?debug=1', { token: user.accessToken });
+    expect(answer).toEqual({
+      status: 400,
+      body: { error: { code: 'validation_failed', message: 'Unrecognized key: "debug"', details: [{ path: '', message: 'Unrecognized key: "debug"' }] } },
+    });
+  });
+});
