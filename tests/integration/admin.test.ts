@@ -13,6 +13,8 @@ import { authenticateUser, type Actor } from '@/lib/auth/actor';
 import { isAdmin, requireAdmin, type UserActor } from '@/lib/auth/admin';
 import type { JwtClaims } from '@/lib/auth/claims';
 import type { Database } from '@/lib/db';
+import { AppError } from '@/lib/http/errors';
+import { replayFailed, replaySucceeded } from '@/app/admin/billing/replay-outcome';
 import { ANON_KEY, SERVICE_ROLE_KEY, startTestAuth, type TestAuth } from '@/tests/helpers/auth';
 import { backends } from '@/tests/helpers/databases';
 import { asTaskRunner, createUser } from '@/tests/helpers/users';
@@ -393,5 +395,29 @@ describe('becoming an admin (local auth server)', () => {
     const promoted = await actorOf(signedIn.data.session!.access_token);
     expect(promoted.claims.app_metadata).toMatchObject({ role: 'admin' });
     expect(isAdmin(promoted)).toBe(true);
+  });
+});
+
+describe('the replay button tells the operator what happened, in words', () => {
+  it('says what each outcome and error means, never the raw error', () => {
+    expect(replaySucceeded({ received: true, eventId: 'evt_1', outcome: 'processed' })).toEqual({
+      status: 'success',
+      eventId: 'evt_1',
+      message: 'Event evt_1 was replayed and processed.',
+    });
+    expect(replaySucceeded({ received: true, eventId: 'evt_1', outcome: 'duplicate' }).message).toBe(
+      'Event evt_1 had already been processed; nothing was done again.',
+    );
+    expect(replaySucceeded({ received: true, eventId: 'evt_1', outcome: 'ignored' }).message).toBe(
+      'Event evt_1 was replayed; it needed no action and is now marked ignored.',
+    );
+    expect(replayFailed('evt_1', new AppError('not_found', 'Webhook event not found'))).toEqual({
+      status: 'error',
+      eventId: 'evt_1',
+      message: 'Event evt_1 was not found. Reload the page to see the current list.',
+    });
+    expect(replayFailed('evt_1', new Error('relation "payment_attempts" violates check constraint')).message).toBe(
+      'Replaying event evt_1 failed. Its last error in the table below says why; fix the cause, then replay it.',
+    );
   });
 });
