@@ -129,15 +129,18 @@ export async function openPglite(dataDir: string | undefined): Promise<Database>
     if (!values || values.length === 0) {
       const results = await pglite.exec(text);
       const last = results.at(-1);
-      return toPgResult<R>(last?.rows ?? [], last?.affectedRows);
+      return toPgResult<R>(last?.rows ?? [], last?.affectedRows, (last?.fields.length ?? 0) > 0);
     }
     const result = await pglite.query<R>(text, values);
-    return toPgResult<R>(result.rows, result.affectedRows);
+    return toPgResult<R>(result.rows, result.affectedRows, result.fields.length > 0);
   }
 
   return buildDatabase('pglite', acquire, () => pglite.close());
 }
 
-function toPgResult<R extends pg.QueryResultRow>(rows: unknown[], affectedRows: number | undefined): pg.QueryResult<R> {
-  return { rows: rows as R[], rowCount: affectedRows ?? rows.length, command: '', oid: 0, fields: [] };
+// pg's rowCount: rows returned by a SELECT (or RETURNING), rows changed otherwise. PGlite's
+// affectedRows is 0 for a plain SELECT, so row-returning statements count their rows.
+function toPgResult<R extends pg.QueryResultRow>(rows: unknown[], affectedRows: number | undefined, returnsRows: boolean): pg.QueryResult<R> {
+  const rowCount = returnsRows ? Math.max(rows.length, affectedRows ?? 0) : (affectedRows ?? rows.length);
+  return { rows: rows as R[], rowCount, command: '', oid: 0, fields: [] };
 }
