@@ -1,18 +1,34 @@
 import { createServerClient } from '@supabase/ssr';
 import { NextResponse, type NextRequest } from 'next/server';
 import { env } from '@/lib/env';
+import { newNonce, securityHeaders } from '@/lib/http/security-headers';
 
-// Keeps the Supabase session cookie fresh on page requests (Supabase's SSR pattern): an expired
-// access token is refreshed here, once, and the new cookies go to both the page and the browser.
+// On every page request: the security headers with a fresh CSP nonce (Next.js reads it from the
+// request's Content-Security-Policy and puts it on its own scripts; the layout reads x-nonce),
+// and the Supabase session cookie kept fresh (Supabase's SSR pattern): an expired access token
+// is refreshed here, once, and the new cookies go to both the page and the browser.
 export async function proxy(request: NextRequest) {
-  let response = NextResponse.next({ request });
   const config = env();
+  const headers = securityHeaders({
+    nonce: newNonce(),
+    supabaseUrl: config.NEXT_PUBLIC_SUPABASE_URL,
+    localStripeUrl: config.STRIPE_SECRET_KEY ? null : config.STRIPE_API_BASE,
+    production: process.env.NODE_ENV === 'production',
+  });
+  const nonce = /'nonce-([^']+)'/.exec(headers['content-security-policy'] ?? '')?.[1] ?? '';
+  request.headers.set('x-nonce', nonce);
+  request.headers.set('content-security-policy', headers['content-security-policy']!);
+  const withHeaders = (next: NextResponse) => {
+    for (const [name, value] of Object.entries(headers)) next.headers.set(name, value);
+    return next;
+  };
+  let response = withHeaders(NextResponse.next({ request }));
   const supabase = createServerClient(config.NEXT_PUBLIC_SUPABASE_URL, config.NEXT_PUBLIC_SUPABASE_ANON_KEY, {
     cookies: {
       getAll: () => request.cookies.getAll(),
       setAll: (cookiesToSet) => {
         for (const { name, value } of cookiesToSet) request.cookies.set(name, value);
-        response = NextResponse.next({ request });
+        response = withHeaders(NextResponse.next({ request }));
         for (const { name, value, options } of cookiesToSet) response.cookies.set(name, value, options);
       },
     },

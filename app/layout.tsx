@@ -1,3 +1,4 @@
+import { headers } from 'next/headers';
 import type { ReactNode } from 'react';
 import { env } from '@/lib/env';
 import './globals.css';
@@ -12,11 +13,13 @@ function stripeStandInUrl(): string | null {
   return config.STRIPE_SECRET_KEY ? null : `${config.STRIPE_API_BASE.replace(/\/+$/, '')}/js/stripe.js`;
 }
 
-export default function RootLayout({ children }: { children: ReactNode }) {
+export default async function RootLayout({ children }: { children: ReactNode }) {
   const standIn = stripeStandInUrl();
+  // The per-request CSP nonce set by proxy.ts.
+  const nonce = (await headers()).get('x-nonce') ?? undefined;
   return (
     <html lang="en">
-      <head>{standIn ? <script src={standIn} /> : null}</head>
+      <head>{standIn ? <script src={standIn} nonce={nonce} /> : null}</head>
       <body>{children}</body>
     </html>
   );

@@ -1,6 +1,6 @@
+import Link from 'next/link';
 import { redirect } from 'next/navigation';
-import { SignOutButton } from '@/app/_components/sign-out-button';
-import { publicConfig } from '@/app/_lib/public-config';
+import { SignOutForm } from '@/app/_components/sign-out-form';
 import { currentUser } from '@/app/_lib/session';
 import { PLANS } from '@/lib/billing/plans';
 import { getUsageSnapshot } from '@/lib/billing/usage';
@@ -27,9 +27,12 @@ export default async function HomePage() {
     <main>
       <header className="top">
         <h1>Your plan: {plan.name}</h1>
-        <SignOutButton config={publicConfig()} />
+        <SignOutForm />
       </header>
       <p>Signed in as {user.claims.email}</p>
+      <p>
+        <Link href="/billing">Billing: plans, payments and usage</Link>
+      </p>
       <section className="card" aria-labelledby="usage-heading">
         <h2 id="usage-heading">Usage this period</h2>
         <p>

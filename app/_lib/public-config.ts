@@ -6,9 +6,14 @@ import { env } from '@/lib/env';
 export interface PublicConfig {
   supabaseUrl: string;
   supabaseAnonKey: string;
+  stripePublishableKey: string;
 }
 
 export function publicConfig(): PublicConfig {
   const config = env();
-  return { supabaseUrl: config.NEXT_PUBLIC_SUPABASE_URL, supabaseAnonKey: config.NEXT_PUBLIC_SUPABASE_ANON_KEY };
+  return {
+    supabaseUrl: config.NEXT_PUBLIC_SUPABASE_URL,
+    supabaseAnonKey: config.NEXT_PUBLIC_SUPABASE_ANON_KEY,
+    stripePublishableKey: config.STRIPE_PUBLISHABLE_KEY,
+  };
 }

@@ -107,3 +107,28 @@ export async function getTopUpForCheckout(db: Database, userId: string, intentId
   const state = intent.status === 'succeeded' ? 'paid' : intent.status === 'canceled' ? 'canceled' : 'processing';
   return { state, intentId, amountCents: intent.amount };
 }
+
+export interface PaymentOutcome {
+  intentId: string;
+  status: Stripe.PaymentIntent.Status;
+  amountCents: number;
+  /** Why it failed, in Stripe's code (e.g. card_declined), if it did. */
+  failureCode: string | null;
+}
+
+/**
+ * What became of a payment after a redirect (3-D Secure), read from Stripe. Only the user's own:
+ * a top-up attempt of theirs, or an intent of their Stripe customer (a subscription invoice).
+ */
+export async function getPaymentOutcome(db: Database, userId: string, intentId: string): Promise<PaymentOutcome> {
+  const { rows } = await db.query<{ stripe_customer_id: string | null }>('select stripe_customer_id from public.users where id = $1', [userId]);
+  const intent = await stripeCall(() => stripe().paymentIntents.retrieve(intentId)).catch((error: unknown) => {
+    if (error instanceof AppError && error.code === 'payment_provider_error') throw new AppError('not_found', 'Payment not found');
+    throw error;
+  });
+  const customer = typeof intent.customer === 'string' ? intent.customer : (intent.customer?.id ?? null);
+  const owned = (customer !== null && customer === rows[0]?.stripe_customer_id) || intent.metadata?.userId === userId;
+  if (!owned) throw new AppError('not_found', 'Payment not found');
+  const error = intent.last_payment_error;
+  return { intentId, status: intent.status, amountCents: intent.amount, failureCode: error?.decline_code ?? error?.code ?? null };
+}

@@ -1,0 +1,225 @@
+import Link from 'next/link';
+import { day, dollars, monthName } from '@/app/_lib/format';
+import { requireUser } from '@/app/_lib/require-user';
+import { getAnalyticsQuerySchema } from '@/lib/analytics/schemas';
+import { getUserAnalytics } from '@/lib/analytics/user';
+import { listUnreadNotifications } from '@/lib/billing/notifications';
+import { getBillingOverview, getPaymentHistory } from '@/lib/payments/billing';
+import { getHistoryQuerySchema } from '@/lib/payments/schemas';
+import { BarChart } from './_components/bar-chart';
+import { BudgetCard } from './_components/budget-card';
+import { dismissNotificationAction } from './actions';
+import styles from './dashboard.module.css';
+
+export const dynamic = 'force-dynamic';
+export const metadata = { title: 'Billing' };
+
+const STATUS_TEXT: Record<string, [string, string]> = {
+  succeeded: ['Paid', styles.ok!],
+  paid: ['Paid', styles.ok!],
+  pending: ['Awaiting payment', styles.neutral!],
+  open: ['Open', styles.warn!],
+  failed: ['Failed', styles.bad!],
+  canceled: ['Canceled', styles.neutral!],
+  void: ['Void', styles.neutral!],
+  uncollectible: ['Uncollectible', styles.bad!],
+  active: ['Active', styles.ok!],
+  past_due: ['Payment overdue', styles.bad!],
+  incomplete: ['Awaiting first payment', styles.warn!],
+  trialing: ['Trial', styles.ok!],
+};
+
+function Badge({ status }: { status: string }) {
+  const [text, tone] = STATUS_TEXT[status] ?? [status, styles.neutral!];
+  return <span className={`${styles.badge} ${tone}`}>{text}</span>;
+}
+
+/** The last six calendar months, this one included, as an analytics query. */
+function lastSixMonths() {
+  const now = new Date();
+  const start = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 5, 1));
+  return getAnalyticsQuerySchema.parse({ startDate: start.toISOString().slice(0, 10), endDate: now.toISOString().slice(0, 10) });
+}
+
+// The billing dashboard: everything read on the server, as the user (RLS), in one round of
+// parallel reads, so the page arrives complete without client-side fetches.
+export default async function BillingDashboard({ searchParams }: { searchParams: Promise<Record<string, string | undefined>> }) {
+  const { user, db } = await requireUser('/billing');
+  const params = await searchParams;
+  const historyQuery = getHistoryQuerySchema.safeParse({ limit: '10', ...(params.cursor ? { cursor: params.cursor } : {}) });
+  const [billing, analytics, notifications, history] = await Promise.all([
+    getBillingOverview(db, user),
+    getUserAnalytics(db, user, lastSixMonths()),
+    listUnreadNotifications(db, user),
+    getPaymentHistory(db, user, historyQuery.success ? historyQuery.data : { limit: 10 }),
+  ]);
+  const capacity = Math.max(1, billing.allowanceCents + billing.creditsCents);
+  const usedShare = Math.min(100, (billing.usageCents / capacity) * 100);
+  const heldShare = Math.min(100 - usedShare, (billing.reservedCents / capacity) * 100);
+
+  return (
+    <main style={{ maxWidth: "none" }}>
+      <h1>Billing</h1>
+      {notifications.length > 0 ? (
+        <section aria-labelledby="notices-heading">
+          <h2 id="notices-heading" className="sr-only">
+            Notifications
+          </h2>
+          {notifications.map((notice) => (
+            <div key={notice.id} className={styles.notice} role="status">
+              <h3>{notice.title}</h3>
+              <p>{notice.body}</p>
+              <div className={styles.actions}>
+                {notice.actionUrl ? (
+                  <Link className={styles.button} href={notice.actionUrl}>
+                    {notice.kind === 'payment_failed' ? 'Try the payment again' : 'Fix it'}
+                  </Link>
+                ) : null}
+                <form action={dismissNotificationAction}>
+                  <input type="hidden" name="id" value={notice.id} />
+                  <button type="submit" className={styles.secondary}>
+                    Dismiss
+                  </button>
+                </form>
+              </div>
+            </div>
+          ))}
+        </section>
+      ) : null}
+
+      <div className={styles.grid}>
+        <section className={styles.card} aria-labelledby="plan-heading">
+          <h2 id="plan-heading">Plan</h2>
+          <p className={styles.big} data-testid="plan-name">
+            {billing.planName}
+          </p>
+          <p>
+            {billing.subscription ? <Badge status={billing.subscription.status} /> : <span className={`${styles.badge} ${styles.neutral}`}>Free allowance</span>}
+            {billing.subscription?.cancelAtPeriodEnd ? <span> Ends on {day(billing.subscription.currentPeriodEnd)}</span> : null}
+          </p>
+          <p className={styles.muted}>
+            {billing.nextInvoice
+              ? `Renews on ${day(billing.nextInvoice.date)} for ${dollars(billing.nextInvoice.amountCents)}`
+              : billing.subscription
+                ? 'No further renewals'
+                : `Allowance renews on ${day(billing.periodEnd)}`}
+          </p>
+          {billing.paymentMethod ? (
+            <p className={styles.muted}>
+              Card: {billing.paymentMethod.brand} ending {billing.paymentMethod.last4}, expires {billing.paymentMethod.expMonth}/{billing.paymentMethod.expYear}
+            </p>
+          ) : null}
+          <Link href="/billing/plans">Change plan</Link>
+        </section>
+
+        <section className={styles.card} aria-labelledby="usage-heading">
+          <h2 id="usage-heading">This period</h2>
+          <p className={styles.muted}>
+            {day(billing.periodStart)} to {day(billing.periodEnd)}
+          </p>
+          <p className={styles.big} data-testid="remaining">
+            {dollars(billing.remainingCents)} <span className={styles.muted} style={{ fontSize: '1rem', fontWeight: 400 }}>remaining</span>
+          </p>
+          <div
+            className={styles.bar}
+            role="meter"
+            aria-label="Allowance used"
+            aria-valuemin={0}
+            aria-valuemax={100}
+            aria-valuenow={Math.round(usedShare)}
+            aria-valuetext={`${dollars(billing.usageCents)} used and ${dollars(billing.reservedCents)} held of ${dollars(capacity)}`}
+          >
+            <span className={styles.used} style={{ width: `${usedShare}%` }} />
+            <span className={styles.held} style={{ width: `${heldShare}%` }} />
+          </div>
+          <ul className={styles.legend}>
+            <li>
+              <span className={`${styles.swatch} ${styles.used}`} />
+              Used <strong data-testid="used">{dollars(billing.usageCents)}</strong>
+            </li>
+            <li>
+              <span className={`${styles.swatch} ${styles.held}`} />
+              Held by running tasks <strong data-testid="held">{dollars(billing.reservedCents)}</strong>
+            </li>
+          </ul>
+          <dl style={{ marginTop: '.75rem' }}>
+            <dt>Monthly allowance</dt>
+            <dd data-testid="allowance">{dollars(billing.allowanceCents)}</dd>
+            <dt>Credits bought</dt>
+            <dd data-testid="credits">{dollars(billing.creditsCents)}</dd>
+          </dl>
+          <p>
+            <Link href="/billing/checkout">Add credit</Link>
+          </p>
+        </section>
+
+        <BudgetCard budget={analytics.budget} />
+
+        <section className={`${styles.card} ${styles.wide}`} aria-labelledby="trend-heading">
+          <h2 id="trend-heading">Spending, last six months</h2>
+          <BarChart
+            title="Usage cost by month"
+            emptyText="No usage in the last six months."
+            bars={analytics.byMonth.map((month) => ({ label: monthName(month.month), value: month.costCents, text: dollars(month.costCents) }))}
+          />
+          {analytics.insights.cheapestPlan.savingsCents > 0 ? (
+            <p data-testid="plan-insight">
+              At this usage the {analytics.insights.cheapestPlan.planId} plan would have cost you{' '}
+              {dollars(analytics.insights.cheapestPlan.savingsCents)} less. <Link href="/billing/plans">Compare plans</Link>
+            </p>
+          ) : null}
+        </section>
+
+        <section className={`${styles.card} ${styles.wide}`} aria-labelledby="agents-heading">
+          <h2 id="agents-heading">Cost by agent, last six months</h2>
+          <BarChart
+            title="Usage cost by agent"
+            emptyText="No tasks yet."
+            bars={analytics.byAgent.slice(0, 8).map((agent) => ({ label: agent.agent, value: agent.costMicros, text: `${dollars(agent.costCents)} · ${agent.tasks} tasks` }))}
+          />
+        </section>
+
+        <section className={`${styles.card} ${styles.wide}`} aria-labelledby="history-heading">
+          <h2 id="history-heading">Payment history</h2>
+          {history.entries.length === 0 ? (
+            <p className={styles.muted}>No payments yet.</p>
+          ) : (
+            <table className={styles.table}>
+              <caption className="sr-only">Payments and invoices, newest first</caption>
+              <thead>
+                <tr>
+                  <th scope="col">Date</th>
+                  <th scope="col">Description</th>
+                  <th scope="col" className={styles.num}>
+                    Amount
+                  </th>
+                  <th scope="col">Status</th>
+                </tr>
+              </thead>
+              <tbody>
+                {history.entries.map((entry) => (
+                  <tr key={`${entry.kind}-${entry.id}`}>
+                    <td>{day(entry.createdAt)}</td>
+                    <td>
+                      {entry.description}
+                      {entry.refundedCents > 0 ? <span className={styles.muted}> (refunded {dollars(entry.refundedCents)})</span> : null}
+                    </td>
+                    <td className={styles.num}>{dollars(entry.amountCents)}</td>
+                    <td>
+                      <Badge status={entry.status} />
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+          <nav className={styles.pager} aria-label="Payment history pages">
+            {params.cursor ? <Link href="/billing">Newest</Link> : <span />}
+            {history.nextCursor ? <Link href={`/billing?cursor=${history.nextCursor}`}>Older payments</Link> : null}
+          </nav>
+        </section>
+      </div>
+      <p className={styles.muted}>Signed in as {user.claims.email}</p>
+    </main>
+  );
+}

@@ -1,0 +1,186 @@
+import { randomUUID } from 'node:crypto';
+import AxeBuilder from '@axe-core/playwright';
+import { expect, test, type Page } from '@playwright/test';
+
+// The billing pages in Debian's Chromium against the production build, the local Supabase Auth
+// and the local Stripe (real <PaymentElement> on the Stripe.js stand-in, real signed webhooks).
+
+const PASSWORD = 'correct-horse-1';
+
+/** A new user, signed up from the billing page's sign-in redirect, back on /billing. */
+async function signUpAtBilling(page: Page) {
+  await page.goto('/billing');
+  await expect(page).toHaveURL(/\/sign-in\?next=%2Fbilling$/);
+  await page.getByRole('link', { name: 'Create an account' }).click();
+  // Both pages have Email and Password fields: fill them only once the sign-up page is there.
+  await expect(page.getByRole('heading', { name: 'Create your account' })).toBeVisible();
+  await page.getByLabel('Email').fill(`e2e-${randomUUID()}@example.test`);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Create your account' }).click();
+  // The first render of a new user's dashboard opens their rows; give a loaded machine time.
+  await expect(page).toHaveURL(/\/billing$/, { timeout: 20_000 });
+  await expect(page.getByRole('heading', { name: 'Billing', level: 1 })).toBeVisible();
+}
+
+async function fillCard(page: Page, number: string) {
+  await page.getByLabel('Card number').fill(number);
+  await page.getByLabel('Expiry').fill('12 / 34');
+  await page.getByLabel('CVC').fill('123');
+}
+
+async function expectNoSeriousAxeViolations(page: Page) {
+  const results = await new AxeBuilder({ page }).analyze();
+  const serious = results.violations.filter((violation) => violation.impact === 'serious' || violation.impact === 'critical');
+  expect(serious.map((violation) => `${violation.id}: ${violation.nodes.map((node) => node.target.join(' ')).join(', ')}`)).toEqual([]);
+}
+
+/** The shortfall PaymentIntent the task runner would get back, asked with the user's session. */
+async function shortfallIntent(page: Page, estimatedCost: number): Promise<string> {
+  const answer = await page.evaluate(async (cost) => {
+    const response = await fetch('/api/payments/check-usage-limit', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ estimatedCost: cost }),
+    });
+    return (await response.json()) as { data: { allowed: boolean; paymentIntent: { id: string } | null } };
+  }, estimatedCost);
+  expect(answer.data.allowed).toBe(false);
+  return answer.data.paymentIntent!.id;
+}
+
+async function subscribeToPro(page: Page) {
+  await page.goto('/billing/plans');
+  await page.getByRole('link', { name: 'Subscribe to Pro' }).click();
+  await expect(page.getByRole('heading', { name: 'Subscribe to Pro' })).toBeVisible();
+  await expect(page.getByTestId('due-now')).toHaveText('Due today: $50.00');
+  await page.getByRole('button', { name: 'Continue to payment' }).click();
+  await expect(page).toHaveURL(/\/billing\/checkout\?subscription=sub_/);
+  await expect(page.getByRole('heading', { name: 'Subscribe to Pro' })).toBeVisible();
+  await fillCard(page, '4242 4242 4242 4242');
+  await page.getByRole('button', { name: 'Pay $50.00' }).click();
+  await expect(page).toHaveURL(/\/billing\?paid=1$/, { timeout: 30_000 });
+}
+
+test('a signed-out visitor is sent to sign in and back; the dashboard shows Starter', async ({ page }) => {
+  await signUpAtBilling(page);
+  await expect(page.getByTestId('plan-name')).toHaveText('Starter');
+  await expect(page.getByTestId('allowance')).toHaveText('$10.00');
+  await expect(page.getByTestId('remaining')).toContainText('$10.00');
+  await expectNoSeriousAxeViolations(page);
+});
+
+test('subscribes to Pro with 4242 through the PaymentElement; the webhook makes the dashboard show Pro', async ({ page }) => {
+  await signUpAtBilling(page);
+  await page.goto('/billing/plans');
+  await page.screenshot({ path: 'test-results/plans.png', fullPage: true });
+  await expectNoSeriousAxeViolations(page);
+  await page.getByRole('link', { name: 'Subscribe to Pro' }).click();
+  await page.getByRole('button', { name: 'Continue to payment' }).click();
+  await fillCard(page, '4242 4242 4242 4242');
+  await page.screenshot({ path: 'test-results/checkout-subscription.png', fullPage: true });
+  await expectNoSeriousAxeViolations(page);
+  await page.getByRole('button', { name: 'Pay $50.00' }).click();
+  await expect(page).toHaveURL(/\/billing\?paid=1$/, { timeout: 30_000 });
+  await expect(page.getByTestId('plan-name')).toHaveText('Pro');
+  await expect(page.getByTestId('allowance')).toHaveText('$50.00');
+  await expect(page.getByText('Subscription, first payment')).toBeVisible();
+  await page.screenshot({ path: 'test-results/dashboard-pro.png', fullPage: true });
+});
+
+test('hits the limit, pays the shortfall with 4242, and the allowance is restored', async ({ page }) => {
+  await signUpAtBilling(page);
+  const intentId = await shortfallIntent(page, 25);
+  await page.goto(`/billing/checkout?paymentIntent=${intentId}&reason=usage-limit`);
+  await expect(page.getByRole('heading', { name: 'Your task needs more allowance' })).toBeVisible();
+  await expect(page.getByRole('link', { name: 'upgrade your plan' })).toBeVisible();
+  await fillCard(page, '4242 4242 4242 4242');
+  await page.screenshot({ path: 'test-results/checkout-shortfall.png', fullPage: true });
+  // A double click pays once: the button is disabled while the payment is in flight.
+  await page.getByRole('button', { name: 'Pay $15.00' }).dblclick();
+  await expect(page).toHaveURL(/\/billing\?paid=1$/, { timeout: 30_000 });
+  await expect(page.getByTestId('credits')).toHaveText('$15.00');
+  await expect(page.getByTestId('remaining')).toContainText('$25.00');
+  const allowed = await page.evaluate(async () => {
+    const response = await fetch('/api/payments/check-usage-limit', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ estimatedCost: 25 }) });
+    return ((await response.json()) as { data: { allowed: boolean } }).data.allowed;
+  });
+  expect(allowed).toBe(true);
+  await page.screenshot({ path: 'test-results/dashboard-after-top-up.png', fullPage: true });
+});
+
+for (const [card, message] of [
+  ['4000 0000 0000 0002', 'Your card was declined, so nothing was charged. Try another card or contact your bank.'],
+  ['4000 0000 0000 9995', 'Your card has insufficient funds. Try another card, or a smaller amount.'],
+] as const) {
+  test(`a decline with ${card} is explained, offers a retry, and credits nothing`, async ({ page }) => {
+    await signUpAtBilling(page);
+    const intentId = await shortfallIntent(page, 12);
+    await page.goto(`/billing/checkout?paymentIntent=${intentId}&reason=usage-limit`);
+    await fillCard(page, card);
+    await page.getByRole('button', { name: 'Pay $2.00' }).click();
+    await expect(page.getByText(message)).toBeVisible();
+    await expect(page.getByRole('button', { name: 'Try again: pay $2.00' })).toBeEnabled();
+    await page.goto('/billing');
+    await expect(page.getByTestId('credits')).toHaveText('$0.00');
+    // The failure is also an in-app notification with the way to retry.
+    await expect(page.getByRole('link', { name: 'Try the payment again' })).toHaveAttribute('href', `/billing/checkout?paymentIntent=${intentId}`);
+  });
+}
+
+test('4000 0025 0000 3155 passes the authentication challenge and credits the payment', async ({ page }) => {
+  await signUpAtBilling(page);
+  const intentId = await shortfallIntent(page, 11);
+  await page.goto(`/billing/checkout?paymentIntent=${intentId}`);
+  await fillCard(page, '4000 0025 0000 3155');
+  await page.getByRole('button', { name: 'Pay $1.00' }).click();
+  await page.getByRole('dialog', { name: '3D Secure authentication' }).getByRole('button', { name: 'Complete' }).click();
+  await expect(page).toHaveURL(/\/billing\?paid=1$/, { timeout: 30_000 });
+  await expect(page.getByTestId('credits')).toHaveText('$1.00');
+});
+
+test('upgrades with a proration preview, downgrades, cancels at period end and resumes', async ({ page }) => {
+  await signUpAtBilling(page);
+  await subscribeToPro(page);
+  await page.goto('/billing/plans');
+  await page.getByRole('link', { name: 'Upgrade to Enterprise' }).click();
+  await expect(page.getByRole('heading', { name: 'Switch from Pro to Enterprise' })).toBeVisible();
+  await expect(page.getByTestId('due-now')).toHaveText(/^Due today: \$4\d\d\.\d\d$/);
+  await page.screenshot({ path: 'test-results/plans-proration-preview.png', fullPage: true });
+  await page.getByRole('button', { name: 'Confirm: switch to Enterprise' }).click();
+  await expect(page.getByRole('status')).toHaveText(/You are now on the Enterprise plan/);
+  await expect(page.getByRole('region', { name: 'Enterprise' }).getByText('Current plan')).toBeVisible();
+
+  await page.getByRole('link', { name: 'Downgrade to Starter' }).click();
+  await expect(page.getByTestId('due-now')).toHaveText(/^Credit towards your next invoice: \$\d+\.\d\d$/);
+  await page.getByRole('button', { name: 'Confirm: switch to Starter' }).click();
+  await expect(page.getByRole('region', { name: 'Starter' }).getByText('Current plan')).toBeVisible();
+
+  await page.getByRole('button', { name: 'Cancel at period end' }).click();
+  await expect(page.getByRole('status')).toHaveText(/will end at the end of the current period/);
+  await page.getByRole('button', { name: 'Resume subscription' }).click();
+  await expect(page.getByRole('status')).toHaveText('Your subscription will renew as usual.');
+  await page.goto('/billing');
+  await expect(page.getByTestId('plan-name')).toHaveText('Starter');
+});
+
+test('every page carries the security headers; checkout runs without CSP violations', async ({ page }) => {
+  const violations: string[] = [];
+  page.on('console', (message) => {
+    if (/Content Security Policy|Refused to/i.test(message.text())) violations.push(message.text());
+  });
+  await signUpAtBilling(page);
+  for (const path of ['/billing', '/billing/plans', '/billing/checkout', '/sign-in']) {
+    const response = await page.goto(path);
+    const csp = response!.headers()['content-security-policy'] ?? '';
+    expect(csp, path).toMatch(/script-src 'self' 'nonce-[A-Za-z0-9+/=]+' 'strict-dynamic' https:\/\/js\.stripe\.com http:\/\/127\.0\.0\.1:\d+/);
+    expect(csp, path).toContain("frame-ancestors 'none'");
+    expect(response!.headers()['x-content-type-options'], path).toBe('nosniff');
+  }
+  await page.goto('/billing/checkout');
+  await page.getByRole('button', { name: 'Continue to payment' }).click();
+  await fillCard(page, '4242 4242 4242 4242');
+  await page.getByRole('button', { name: 'Pay $10.00' }).click();
+  await expect(page).toHaveURL(/\/billing\?paid=1$/, { timeout: 30_000 });
+  await expect(page.getByTestId('credits')).toHaveText('$10.00');
+  expect(violations).toEqual([]);
+});
