@@ -6,5 +6,8 @@ export const day = (iso: string) => new Date(iso).toLocaleDateString('en-US', { 
 export const monthName = (yyyyMm: string) =>
   new Date(`${yyyyMm}-01T00:00:00Z`).toLocaleDateString('en-US', { month: 'short', year: 'numeric', timeZone: 'UTC' });
 
-/** A usage rate in micro-dollars as dollars, e.g. 500 per token -> "$0.0005". */
-export const rate = (micros: number) => `$${(micros / 1_000_000).toFixed(micros % 1000 === 0 ? 3 : 4).replace(/0+$/, '').replace(/\.$/, '')}`;
+/** A usage rate in micro-dollars as dollars, at least to the cent: 500 -> "$0.0005", 100000 -> "$0.10". */
+export function rate(micros: number): string {
+  const [whole, fraction = ''] = (micros / 1_000_000).toFixed(6).split('.');
+  return `$${whole}.${fraction.replace(/0+$/, '').padEnd(2, '0')}`;
+}

@@ -4,6 +4,7 @@ import { requireUser } from '@/app/_lib/require-user';
 import { getAnalyticsQuerySchema } from '@/lib/analytics/schemas';
 import { getUserAnalytics } from '@/lib/analytics/user';
 import { listUnreadNotifications } from '@/lib/billing/notifications';
+import { PLANS } from '@/lib/billing/plans';
 import { getBillingOverview, getPaymentHistory } from '@/lib/payments/billing';
 import { getHistoryQuerySchema } from '@/lib/payments/schemas';
 import { BarChart } from './_components/bar-chart';
@@ -162,9 +163,9 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
             emptyText="No usage in the last six months."
             bars={analytics.byMonth.map((month) => ({ label: monthName(month.month), value: month.costCents, text: dollars(month.costCents) }))}
           />
-          {analytics.insights.cheapestPlan.savingsCents > 0 ? (
+          {analytics.totals.tasks > 0 && analytics.insights.cheapestPlan.savingsCents > 0 ? (
             <p data-testid="plan-insight">
-              At this usage the {analytics.insights.cheapestPlan.planId} plan would have cost you{' '}
+              For your usage over these months, the {PLANS[analytics.insights.cheapestPlan.planId].name} plan would have cost{' '}
               {dollars(analytics.insights.cheapestPlan.savingsCents)} less. <Link href="/billing/plans">Compare plans</Link>
             </p>
           ) : null}
