@@ -108,6 +108,11 @@ export async function syncSubscription(tx: Queryable, snapshot: SubscriptionSnap
   const previous = before.rows[0];
   if (previous?.stripe_updated_at && previous.stripe_updated_at > fetchedAt) return previous;
   if (previous && ENDED_STATUSES.has(previous.status) && !ENDED_STATUSES.has(subscription.status)) return previous;
+  const inForce = (status: string) => (IN_FORCE_STATUSES as readonly string[]).includes(status);
+  // A plan change within the paid period prorates that period's allowance (see the
+  // prorated_allowance migration): the period's row is pinned to the old plan first.
+  const planChangesInPeriod = previous !== undefined && inForce(previous.status) && inForce(subscription.status) && previous.plan_id !== planId;
+  if (planChangesInPeriod) await tx.query('select app_private.lock_usage_period($1)', [userId]);
 
   const { rows } = await tx.query<SubscriptionRow>(
     `insert into public.subscriptions (id, user_id, plan_id, status, current_period_start, current_period_end,
@@ -139,8 +144,9 @@ export async function syncSubscription(tx: Queryable, snapshot: SubscriptionSnap
     ],
   );
   const row = rows[0]!;
-  const wasInForce = previous !== undefined && (IN_FORCE_STATUSES as readonly string[]).includes(previous.status);
-  const isInForce = (IN_FORCE_STATUSES as readonly string[]).includes(row.status);
+  if (planChangesInPeriod) await tx.query('select app_private.lock_usage_period($1)', [userId]);
+  const wasInForce = previous !== undefined && inForce(previous.status);
+  const isInForce = inForce(row.status);
   if (previous && wasInForce && isInForce && previous.plan_id !== row.plan_id) {
     await writeAudit(tx, {
       userId,

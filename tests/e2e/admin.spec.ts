@@ -30,7 +30,7 @@ async function createUser(admin: boolean) {
 
 async function signIn(page: Page, email: string) {
   await page.goto('/admin/billing');
-  await expect(page).toHaveURL(/\/sign-in\?next=%2Fadmin%2Fbilling$/);
+  await expect(page).toHaveURL(/\/sign-in\?next=(%2F|\/)admin(%2F|\/)billing$/);
   await page.getByLabel('Email').fill(email);
   await page.getByLabel('Password').fill(PASSWORD);
   await page.getByRole('button', { name: 'Sign in' }).click();

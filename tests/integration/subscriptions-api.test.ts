@@ -143,7 +143,10 @@ describe('PUT and DELETE /api/payments/subscriptions/:id', () => {
     const audit = await db.query("select details from audit_log where user_id = $1 and action = 'plan.changed' order by id", [user.userId]);
     expect(audit.rows.map((row) => row.details)).toEqual([{ from: 'starter', to: 'pro', status: 'active' }, { from: 'pro', to: 'enterprise' }]);
     const billing = await api(getBilling, 'GET', '/api/payments/billing', { token: user.accessToken });
-    expect(billing.body.data).toMatchObject({ planId: 'enterprise', allowanceCents: 50_000 });
+    // Almost the whole period is left, so almost the whole Enterprise allowance (prorated).
+    expect(billing.body.data.planId).toBe('enterprise');
+    expect(billing.body.data.allowanceCents).toBeGreaterThanOrEqual(49_900);
+    expect(billing.body.data.allowanceCents).toBeLessThanOrEqual(50_000);
 
     const same = await api(putSubscription, 'PUT', subPath(subscriptionId), { token: user.accessToken, body: { planId: 'enterprise' }, params: { subscriptionId } });
     expect(same).toEqual({ status: 409, body: { error: { code: 'conflict', message: 'You are already on the Enterprise plan' } } });
@@ -248,5 +251,26 @@ describe('GET /api/payments/plans, history and upgrade-plan', () => {
     expect(answer.status).toBe(200);
     expect(answer.body.data.preview).toMatchObject({ fromPlanId: 'starter', toPlanId: 'pro', amountDueNowCents: 5000 });
     expect(answer.body.data.subscription).toMatchObject({ planId: 'pro', status: 'incomplete' });
+  });
+});
+
+describe('allowance after a plan change', () => {
+  it('prorates the new allowance by the time left in the period, as the price is prorated', async () => {
+    const { user, subscriptionId } = await subscribed('pro');
+    // Nine tenths of the paid period are over (a 30-day period with 3 days left).
+    const { rows } = await db.query(
+      "update subscriptions set current_period_start = now() - interval '27 days', current_period_end = now() + interval '3 days' where id = $1 returning id",
+      [subscriptionId],
+    );
+    expect(rows).toHaveLength(1);
+    const before = await api(getBilling, 'GET', '/api/payments/billing', { token: user.accessToken });
+    expect(before.body.data).toMatchObject({ planId: 'pro', allowanceCents: 5000 });
+    const changed = await api(putSubscription, 'PUT', subPath(subscriptionId), { token: user.accessToken, body: { planId: 'enterprise' }, params: { subscriptionId } });
+    expect(changed.status).toBe(200);
+    const after = await api(getBilling, 'GET', '/api/payments/billing', { token: user.accessToken });
+    // $50 + a tenth of the $450 difference (to the cent; a few seconds pass between the calls).
+    expect(after.body.data.planId).toBe('enterprise');
+    expect(after.body.data.allowanceCents).toBeGreaterThanOrEqual(9_490);
+    expect(after.body.data.allowanceCents).toBeLessThanOrEqual(9_500);
   });
 });
