@@ -1,6 +1,8 @@
 type Handler = (request: Request) => Promise<Response>;
 
 export interface CallOptions {
+  /** HTTP method; POST unless given. */
+  method?: string;
   body?: unknown;
   /** A raw body, sent as is (for malformed JSON). */
   rawBody?: string;
@@ -13,6 +15,6 @@ export async function call(handler: Handler, path: string, options: CallOptions 
   const headers = new Headers({ 'content-type': 'application/json', ...options.headers });
   if (options.token) headers.set('authorization', `Bearer ${options.token}`);
   const body = options.rawBody ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
-  const response = await handler(new Request(`http://app.test${path}`, { method: 'POST', headers, body }));
+  const response = await handler(new Request(`http://app.test${path}`, { method: options.method ?? 'POST', headers, body }));
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }
