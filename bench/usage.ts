@@ -2,6 +2,8 @@
 // real PostgreSQL, beside a baseline measured in the same run: the same number of bare
 // single-statement `UPDATE … SET x = x + $1` round trips. The machine is shared and noisy, so
 // the two are interleaved (baseline, usage, baseline, usage) and compared as ratios.
+// BENCH_WITH_BUDGETS=1 gives every user a budget the run goes past, so commits also take the
+// budget-alert path, and checks at the end that each threshold reached alerted exactly once.
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { commitUsage, reserveUsage } from '@/lib/billing/usage';
@@ -13,6 +15,9 @@ const CLIENTS = 32;
 const OPERATIONS = Number(process.env.BENCH_OPERATIONS ?? 20_000); // per run; a task is 2 operations
 const USERS = 256;
 const ROUNDS = 2;
+const WITH_BUDGETS = process.env.BENCH_WITH_BUDGETS === '1';
+// Five cents: each user's ~80 one-token tasks ($0.001 each) pass 80% and 100% during the run.
+const BUDGET_CENTS = 5;
 
 interface RunResult {
   opsPerSecond: number;
@@ -64,6 +69,9 @@ async function main() {
     await migrate(db);
     const users = Array.from({ length: USERS }, () => randomUUID());
     await db.query('insert into users (id, email) select id, id::text || \'@bench.test\' from unnest($1::uuid[]) as id', [users]);
+    if (WITH_BUDGETS) {
+      await db.query('insert into budgets (user_id, monthly_budget_cents) select id, $2 from unnest($1::uuid[]) as id', [users, BUDGET_CENTS]);
+    }
     await db.query('create table bench_counter (id int primary key, x bigint not null default 0)');
     await db.query('insert into bench_counter (id) select generate_series(0, $1::int - 1)', [USERS]);
 
@@ -94,7 +102,10 @@ async function main() {
     const row = (label: string, runs: RunResult[]) =>
       `${label.padEnd(34)} ${mean(runs, 'opsPerSecond').toFixed(0).padStart(8)} ops/s   p50 ${mean(runs, 'p50').toFixed(2).padStart(6)} ms   p99 ${mean(runs, 'p99').toFixed(2).padStart(6)} ms`;
 
-    console.log(`PostgreSQL, ${CLIENTS} concurrent clients, ${USERS} users, ${OPERATIONS} operations per run, ${ROUNDS} interleaved rounds`);
+    console.log(
+      `PostgreSQL, ${CLIENTS} concurrent clients, ${USERS} users, ${OPERATIONS} operations per run, ${ROUNDS} interleaved rounds` +
+        (WITH_BUDGETS ? `, every user with a ${BUDGET_CENTS}-cent budget` : ''),
+    );
     console.log(row('baseline: bare UPDATE x = x + $1', baselines));
     console.log(row('reserve + commit (each an op)', usages));
     console.log(`tasks (reserve+commit pairs) per second: ${(mean(usages, 'opsPerSecond') / 2).toFixed(0)}`);
@@ -108,6 +119,21 @@ async function main() {
     );
     if (rows[0]?.used !== rows[0]?.events) throw new Error(`ledger mismatch after the benchmark: ${JSON.stringify(rows[0])}`);
     console.log(`ledger check: usage counters equal the ledger (${rows[0]?.used} micro-dollars)`);
+
+    if (WITH_BUDGETS) {
+      // Every threshold a user's usage reached alerted exactly once; none it did not reach.
+      const { rows: wrong } = await db.query<{ user_id: string }>(
+        `select u.user_id from user_usage u
+         where (select count(*) from notifications n where n.user_id = u.user_id and n.kind = 'budget_80')
+                 <> (u.used_micros >= $1::bigint * 8000)::int
+            or (select count(*) from notifications n where n.user_id = u.user_id and n.kind = 'budget_100')
+                 <> (u.used_micros >= $1::bigint * 10000)::int`,
+        [BUDGET_CENTS],
+      );
+      if (wrong.length > 0) throw new Error(`budget alerts wrong for ${wrong.length} users after the benchmark`);
+      const { rows: sent } = await db.query<{ n: number }>("select count(*)::int as n from notifications where kind like 'budget%'");
+      console.log(`budget check: each threshold reached alerted once (${sent[0]?.n} alerts for ${USERS} users)`);
+    }
   } finally {
     await db.close();
     await admin.query(`drop database if exists ${name} with (force)`);
