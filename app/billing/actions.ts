@@ -3,10 +3,12 @@
 import { revalidatePath } from 'next/cache';
 import { redirect } from 'next/navigation';
 import { currentUser } from '@/app/_lib/session';
+import { setBudgetBodySchema } from '@/lib/billing/budget-schemas';
+import { clearBudget, setBudget } from '@/lib/billing/budgets';
 import { dismissNotification, dismissNotificationSchema } from '@/lib/billing/notifications';
 import { getDatabase } from '@/lib/db';
 
-// Server actions of the dashboard: parse the form with the shared schema, call lib/, refresh.
+// Server actions of the dashboard: parse the form with the API's schema, call lib/, refresh.
 
 export async function dismissNotificationAction(form: FormData): Promise<void> {
   const user = await currentUser();
@@ -14,4 +16,23 @@ export async function dismissNotificationAction(form: FormData): Promise<void> {
   const parsed = dismissNotificationSchema.safeParse({ id: form.get('id') });
   if (parsed.success) await dismissNotification(await getDatabase(), user, parsed.data.id).catch(() => undefined);
   revalidatePath('/billing');
+}
+
+export async function setBudgetAction(form: FormData): Promise<void> {
+  const user = await currentUser();
+  if (!user) redirect('/sign-in?next=/billing');
+  const raw = String(form.get('monthlyBudget') ?? '').trim();
+  const parsed = setBudgetBodySchema.safeParse({ monthlyBudget: raw === '' ? undefined : Number(raw) });
+  if (!parsed.success) redirect('/billing?budgetError=1#budget');
+  await setBudget(await getDatabase(), user, parsed.data);
+  revalidatePath('/billing');
+  redirect('/billing#budget');
+}
+
+export async function clearBudgetAction(): Promise<void> {
+  const user = await currentUser();
+  if (!user) redirect('/sign-in?next=/billing');
+  await clearBudget(await getDatabase(), user);
+  revalidatePath('/billing');
+  redirect('/billing#budget');
 }

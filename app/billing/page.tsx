@@ -3,6 +3,7 @@ import { day, dollars, monthName } from '@/app/_lib/format';
 import { requireUser } from '@/app/_lib/require-user';
 import { getAnalyticsQuerySchema } from '@/lib/analytics/schemas';
 import { getUserAnalytics } from '@/lib/analytics/user';
+import { getBudget } from '@/lib/billing/budgets';
 import { listUnreadNotifications } from '@/lib/billing/notifications';
 import { PLANS } from '@/lib/billing/plans';
 import { getBillingOverview, getPaymentHistory } from '@/lib/payments/billing';
@@ -48,11 +49,12 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
   const { user, db } = await requireUser('/billing');
   const params = await searchParams;
   const historyQuery = getHistoryQuerySchema.safeParse({ limit: '10', ...(params.cursor ? { cursor: params.cursor } : {}) });
-  const [billing, analytics, notifications, history] = await Promise.all([
+  const [billing, analytics, notifications, history, budget] = await Promise.all([
     getBillingOverview(db, user),
     getUserAnalytics(db, user, lastSixMonths()),
     listUnreadNotifications(db, user),
     getPaymentHistory(db, user, historyQuery.success ? historyQuery.data : { limit: 10 }),
+    getBudget(db, user),
   ]);
   const capacity = Math.max(1, billing.allowanceCents + billing.creditsCents);
   const usedShare = Math.min(100, (billing.usageCents / capacity) * 100);
@@ -73,7 +75,11 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
               <div className={styles.actions}>
                 {notice.actionUrl ? (
                   <Link className={styles.button} href={notice.actionUrl}>
-                    {notice.kind === 'payment_failed' ? 'Try the payment again' : 'Fix it'}
+                    {notice.kind === 'payment_failed' ? 'Try the payment again' : 'Update your card'}
+                  </Link>
+                ) : notice.kind.startsWith('budget_') ? (
+                  <Link className={styles.button} href="#budget">
+                    Review your budget
                   </Link>
                 ) : null}
                 <form action={dismissNotificationAction}>
@@ -154,7 +160,7 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
           </p>
         </section>
 
-        <BudgetCard budget={analytics.budget} />
+        <BudgetCard budget={budget} problem={params.budgetError ? 'Enter a budget from $1 to $1,000,000, with at most two decimals.' : null} />
 
         <section className={`${styles.card} ${styles.wide}`} aria-labelledby="trend-heading">
           <h2 id="trend-heading">Spending, last six months</h2>

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { expect, test, type Page } from '@playwright/test';
 import { e2eEnv } from '@/playwright.config';
+import { currentUserId } from './session';
 
 const PASSWORD = 'correct-horse-1';
 
@@ -86,16 +87,6 @@ test('the API refuses a user-id header without a session', async ({ request }) =
   expect(await response.json()).toEqual({ error: { code: 'unauthorized', message: 'Sign in to continue' } });
 });
 
-async function currentUserId(page: Page): Promise<string> {
-  const cookies = await page.context().cookies();
-  const value = cookies
-    .filter((cookie) => /-auth-token(\.\d+)?$/.test(cookie.name))
-    .sort((a, b) => a.name.localeCompare(b.name))
-    .map((cookie) => cookie.value)
-    .join('');
-  const json = value.startsWith('base64-') ? Buffer.from(value.slice(7), 'base64url').toString('utf8') : decodeURIComponent(value);
-  return (JSON.parse(json) as { user: { id: string } }).user.id;
-}
 
 test('pages load the local Stripe.js stand-in as window.Stripe in local mode', async ({ page }) => {
   await page.goto('/sign-in');

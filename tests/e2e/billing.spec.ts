@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import AxeBuilder from '@axe-core/playwright';
 import { expect, test, type Page } from '@playwright/test';
+import { e2eEnv } from '@/playwright.config';
+import { currentUserId } from './session';
 
 // The billing pages in Debian's Chromium against the production build, the local Supabase Auth
 // and the local Stripe (real <PaymentElement> on the Stripe.js stand-in, real signed webhooks).
@@ -122,8 +124,11 @@ for (const [card, message] of [
     await expect(page.getByRole('button', { name: 'Try again: pay $2.00' })).toBeEnabled();
     await page.goto('/billing');
     await expect(page.getByTestId('credits')).toHaveText('$0.00');
-    // The failure is also an in-app notification with the way to retry.
-    await expect(page.getByRole('link', { name: 'Try the payment again' })).toHaveAttribute('href', `/billing/checkout?paymentIntent=${intentId}`);
+    // The failure is also an in-app notification with the way to retry, once its webhook is in.
+    await expect(async () => {
+      await page.reload();
+      await expect(page.getByRole('link', { name: 'Try the payment again' })).toHaveAttribute('href', `/billing/checkout?paymentIntent=${intentId}`, { timeout: 1000 });
+    }).toPass({ timeout: 20_000 });
   });
 }
 
@@ -183,4 +188,31 @@ test('every page carries the security headers; checkout runs without CSP violati
   await expect(page).toHaveURL(/\/billing\?paid=1$/, { timeout: 30_000 });
   await expect(page.getByTestId('credits')).toHaveText('$10.00');
   expect(violations).toEqual([]);
+});
+
+test('budget alerts appear at 80% and at 100% of the budget', async ({ page, request }) => {
+  await signUpAtBilling(page);
+  await page.getByLabel('Monthly budget in US dollars').fill('5');
+  await page.getByRole('button', { name: 'Set budget' }).click();
+  await expect(page.getByTestId('budget-state')).toHaveText('Within budget');
+  const userId = await currentUserId(page);
+  // The task runner records usage: 4,000 tokens on Starter = $4.00, then 1,000 more = $5.00.
+  for (const [tokens, key] of [[4_000, 'first'], [1_000, 'second']] as const) {
+    const commit = await request.post('/api/usage/commit', {
+      headers: { authorization: `Bearer ${e2eEnv.TASK_RUNNER_API_KEY}` },
+      data: { userId, agent: 'researcher', tokens, executionMs: 0, idempotencyKey: `${key}-${userId}` },
+    });
+    expect(commit.status()).toBe(200);
+    await page.goto('/billing');
+    if (key === 'first') {
+      await expect(page.getByRole('heading', { name: 'You have used 80% of your monthly budget' })).toBeVisible();
+      await expect(page.getByTestId('budget-state')).toHaveText('Over 80% of your budget');
+    } else {
+      await expect(page.getByRole('heading', { name: 'You have reached your monthly budget' })).toBeVisible();
+      await expect(page.getByTestId('budget-state')).toHaveText('Budget reached');
+    }
+  }
+  await expect(page.getByRole('heading', { name: 'You have used 80% of your monthly budget' })).toHaveCount(1);
+  await page.screenshot({ path: 'test-results/dashboard-budget-alerts.png', fullPage: true });
+  await expectNoSeriousAxeViolations(page);
 });
