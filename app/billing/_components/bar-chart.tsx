@@ -19,7 +19,7 @@ export function BarChart({ title, bars, emptyText }: { title: string; bars: Bar[
     <figure style={{ margin: 0 }}>
       <svg className={styles.chart} viewBox={`0 0 ${width} ${bars.length * rowHeight}`} aria-hidden="true" focusable="false">
         {bars.map((bar, index) => {
-          const barWidth = Math.max(2, ((width - labelWidth - 80) * bar.value) / max);
+          const barWidth = Math.max(2, ((width - labelWidth - 150) * bar.value) / max);
           const y = index * rowHeight;
           return (
             <g key={bar.label}>
