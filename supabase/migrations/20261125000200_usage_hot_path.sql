@@ -9,7 +9,7 @@
 --     functions; raw SQL that uses one untyped parameter both as one of these columns and as a
 --     plain bigint/text must cast it.
 --   * period_in_force finds the newest in-force subscription with one index probe (a partial
---     index in start order, so no sort) in a plan of four nodes instead of eight.
+--     index in start order, so no sort): four plan nodes instead of six.
 --   * reserve_usage: no nested function call for the held sum.
 --   * commit_usage of a reservation counts the task in the reservation's period at the rates of
 --     the plan on that period row, which reserve_usage brought in step with the plan in force
