@@ -1,12 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Database } from '@/lib/db';
-import { useDatabase } from '@/lib/db';
+import { describe, expect, it } from 'vitest';
 import { fetchSubscription, syncSubscription } from '@/lib/payments/subscriptions';
 import { stripe } from '@/lib/stripe/client';
-import { openPostgresClone } from '@/tests/helpers/databases';
-import { startTestAuth, type TestAuth } from '@/tests/helpers/auth';
 import { api } from '@/tests/helpers/api';
-import { startTestStripe, type TestStripe } from '@/tests/helpers/stripe';
+import { paymentsHarness } from '@/tests/helpers/payments-harness';
 import { POST as postSubscription } from '@/app/api/payments/subscriptions/route';
 import { PUT as putSubscription } from '@/app/api/payments/subscriptions/[subscriptionId]/route';
 import { GET as getBilling } from '@/app/api/payments/billing/route';
@@ -17,31 +13,16 @@ import { POST as postWebhook } from '@/app/api/payments/webhook/route';
 // The awkward moments: a payment whose webhook has not arrived yet, snapshots applied out of
 // order, a shortfall that grows while the user decides, two changes in one request.
 
-let auth: TestAuth;
-let local: TestStripe;
-let db: Database;
-
-beforeAll(async () => {
-  auth = await startTestAuth();
-  process.env.NEXT_PUBLIC_SUPABASE_URL = auth.url;
-  local = await startTestStripe(postWebhook);
-  db = await openPostgresClone();
-  useDatabase(db);
-}, 60_000);
-afterAll(async () => {
-  await local?.close();
-  await db?.close();
-  await auth?.close();
-});
+const h = paymentsHarness();
 
 const intentIdOf = (clientSecret: string) => clientSecret.split('_secret_')[0]!;
 
 describe('subscriptions before their webhooks arrive', () => {
   it('refuses a second subscription (same or other plan) once the first is paid, and cancels nothing', async () => {
-    const user = await auth.signUp();
+    const user = await h.auth.signUp();
     const created = await api(postSubscription, 'POST', '/api/payments/subscriptions', { token: user.accessToken, body: { planId: 'pro' } });
-    await local.idle();
-    local.local.webhooks.pause();
+    await h.local.idle();
+    h.local.local.webhooks.pause();
     try {
       await stripe().paymentIntents.confirm(intentIdOf(created.body.data.clientSecret), { payment_method: 'pm_card_visa' });
       for (const planId of ['pro', 'enterprise']) {
@@ -51,31 +32,31 @@ describe('subscriptions before their webhooks arrive', () => {
           body: { error: { code: 'conflict', message: 'You already have an active Pro subscription. Change its plan instead.' } },
         });
       }
-      const customer = (await db.query<{ c: string }>('select stripe_customer_id as c from users where id = $1', [user.userId])).rows[0]!.c;
+      const customer = (await h.db.query<{ c: string }>('select stripe_customer_id as c from users where id = $1', [user.userId])).rows[0]!.c;
       const atStripe = await stripe().subscriptions.list({ customer, status: 'all' });
       expect(atStripe.data.map((subscription) => [subscription.id, subscription.status])).toEqual([[created.body.data.subscriptionId, 'active']]);
     } finally {
-      local.local.webhooks.resume();
-      await local.idle();
+      h.local.local.webhooks.resume();
+      await h.local.idle();
     }
   });
 
   it('never applies an older snapshot over a newer one', async () => {
-    const user = await auth.signUp();
+    const user = await h.auth.signUp();
     const created = await api(postSubscription, 'POST', '/api/payments/subscriptions', { token: user.accessToken, body: { planId: 'pro' } });
     const id: string = created.body.data.subscriptionId;
     const stale = await fetchSubscription(id); // incomplete, read now ...
     await stripe().paymentIntents.confirm(intentIdOf(created.body.data.clientSecret), { payment_method: 'pm_card_visa' });
-    await local.idle(); // ... while the webhooks record it as active
-    await db.systemTransaction((tx) => syncSubscription(tx, stale, 'test'));
-    expect((await db.query('select status from subscriptions where id = $1', [id])).rows).toEqual([{ status: 'active' }]);
+    await h.local.idle(); // ... while the webhooks record it as active
+    await h.db.systemTransaction((tx) => syncSubscription(tx, stale, 'test'));
+    expect((await h.db.query('select status from subscriptions where id = $1', [id])).rows).toEqual([{ status: 'active' }]);
   });
 
   it('changes the plan and schedules the cancellation in one request', async () => {
-    const user = await auth.signUp();
+    const user = await h.auth.signUp();
     const created = await api(postSubscription, 'POST', '/api/payments/subscriptions', { token: user.accessToken, body: { planId: 'pro' } });
     await stripe().paymentIntents.confirm(intentIdOf(created.body.data.clientSecret), { payment_method: 'pm_card_visa' });
-    await local.idle();
+    await h.local.idle();
     const subscriptionId: string = created.body.data.subscriptionId;
     const both = await api(putSubscription, 'PUT', `/api/payments/subscriptions/${subscriptionId}`, {
       token: user.accessToken,
@@ -91,7 +72,7 @@ describe('subscriptions before their webhooks arrive', () => {
 
 describe('shortfall payments', () => {
   it('keeps the same intent while it still covers a shortfall that changed, and a larger one gets a new intent', async () => {
-    const user = await auth.signUp();
+    const user = await h.auth.signUp();
     const check = (estimatedCost: number) =>
       api(checkUsageLimit, 'POST', '/api/payments/check-usage-limit', { token: user.accessToken, body: { estimatedCost } });
     const first = await check(12); // short by $2.00
@@ -102,7 +83,7 @@ describe('shortfall payments', () => {
   });
 
   it('still answers the limit check when the user made too many intents, without one', async () => {
-    const user = await auth.signUp();
+    const user = await h.auth.signUp();
     for (let amount = 1; amount <= 10; amount++) {
       expect((await api(postPaymentIntent, 'POST', '/api/payments/payment-intent', { token: user.accessToken, body: { amount } })).status).toBe(200);
     }
@@ -114,7 +95,7 @@ describe('shortfall payments', () => {
 
 describe('query parameters', () => {
   it('refuses parameters an endpoint does not take', async () => {
-    const user = await auth.signUp();
+    const user = await h.auth.signUp();
     const answer = await api(getBilling, 'GET', '/api/payments/billing?debug=1', { token: user.accessToken });
     expect(answer).toEqual({
       status: 400,

@@ -1,11 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Database } from '@/lib/db';
-import { useDatabase } from '@/lib/db';
+import { describe, expect, it } from 'vitest';
 import { stripe } from '@/lib/stripe/client';
-import { openPostgresClone } from '@/tests/helpers/databases';
-import { startTestAuth, type TestAuth } from '@/tests/helpers/auth';
 import { api } from '@/tests/helpers/api';
-import { startTestStripe, type TestStripe } from '@/tests/helpers/stripe';
+import { paymentsHarness } from '@/tests/helpers/payments-harness';
 import { POST as postCustomer } from '@/app/api/payments/customers/route';
 import { POST as postPaymentIntent } from '@/app/api/payments/payment-intent/route';
 import { POST as postSubscription } from '@/app/api/payments/subscriptions/route';
@@ -21,22 +17,7 @@ import { POST as postWebhook } from '@/app/api/payments/webhook/route';
 // timeouts): the shared error body, nothing written, and a retry afterwards that does not
 // create anything twice.
 
-let auth: TestAuth;
-let local: TestStripe;
-let db: Database;
-
-beforeAll(async () => {
-  auth = await startTestAuth();
-  process.env.NEXT_PUBLIC_SUPABASE_URL = auth.url;
-  local = await startTestStripe(postWebhook);
-  db = await openPostgresClone();
-  useDatabase(db);
-}, 60_000);
-afterAll(async () => {
-  await local?.close();
-  await db?.close();
-  await auth?.close();
-});
+const h = paymentsHarness();
 
 type Handler = Parameters<typeof api>[0];
 type Call = [name: string, handler: Handler, method: string, path: string, body?: unknown, params?: Record<string, string>];
@@ -57,7 +38,7 @@ const ALL_ENDPOINTS: Call[] = [
 
 describe.each(ALL_ENDPOINTS)('%s without a valid token', (_name, handler, method, path, body, params) => {
   it('answers 401 with the shared error body', async () => {
-    const expired = await auth.signWithServerKey({ sub: crypto.randomUUID(), aud: 'authenticated', role: 'authenticated', exp: Math.floor(Date.now() / 1000) - 60 });
+    const expired = await h.auth.signWithServerKey({ sub: crypto.randomUUID(), aud: 'authenticated', role: 'authenticated', exp: Math.floor(Date.now() / 1000) - 60 });
     for (const token of [undefined, expired]) {
       const answer = await api(handler, method, path, { token, body, params });
       expect(answer.status).toBe(401);
@@ -67,7 +48,7 @@ describe.each(ALL_ENDPOINTS)('%s without a valid token', (_name, handler, method
 });
 
 async function moneyState() {
-  const query = async (sql: string) => (await db.query(sql)).rows;
+  const query = async (sql: string) => (await h.db.query(sql)).rows;
   return {
     customers: await query('select id, stripe_customer_id from users order by id'),
     subscriptions: await query('select id, plan_id, status, cancel_at_period_end from subscriptions order by id'),
@@ -80,12 +61,12 @@ async function moneyState() {
 describe('when Stripe fails', () => {
   it('answers 502 for 500s and 503 for timeouts on every Stripe-backed endpoint, writes nothing, and retries cleanly', async () => {
     // A user with an active Pro subscription, and a fresh one with nothing yet.
-    const subscriber = await auth.signUp();
+    const subscriber = await h.auth.signUp();
     const created = await api(postSubscription, 'POST', '/api/payments/subscriptions', { token: subscriber.accessToken, body: { planId: 'pro' } });
     await stripe().paymentIntents.confirm(created.body.data.clientSecret.split('_secret_')[0], { payment_method: 'pm_card_visa' });
-    await local.idle();
+    await h.local.idle();
     const subscriptionId: string = created.body.data.subscriptionId;
-    const fresh = await auth.signUp();
+    const fresh = await h.auth.signUp();
     await api(getHistory, 'GET', '/api/payments/history', { token: fresh.accessToken }); // creates the user row only
 
     const calls: Array<[string, () => ReturnType<typeof api>]> = [
@@ -104,7 +85,7 @@ describe('when Stripe fails', () => {
       ['500', 502, 'payment_provider_error'],
       ['timeout', 503, 'service_unavailable'],
     ] as const) {
-      local.local.faults.inject({ type, count: 1000 });
+      h.local.local.faults.inject({ type, count: 1000 });
       try {
         for (const [name, send] of calls) {
           const answer = await send();
@@ -115,9 +96,9 @@ describe('when Stripe fails', () => {
         const billing = await api(getBilling, 'GET', '/api/payments/billing', { token: subscriber.accessToken });
         expect(billing.body.data).toMatchObject({ planId: 'pro', paymentMethod: null });
       } finally {
-        local.local.faults.clear();
+        h.local.local.faults.clear();
       }
-      await local.idle();
+      await h.local.idle();
       expect(await moneyState()).toEqual(before);
     }
 
@@ -126,13 +107,13 @@ describe('when Stripe fails', () => {
       const answer = await send();
       expect([name, answer.status]).toEqual([name, 200]);
     }
-    await local.idle();
-    const freshCustomer = (await db.query<{ c: string }>('select stripe_customer_id as c from users where id = $1', [fresh.userId])).rows[0]!.c;
+    await h.local.idle();
+    const freshCustomer = (await h.db.query<{ c: string }>('select stripe_customer_id as c from users where id = $1', [fresh.userId])).rows[0]!.c;
     const customers = await stripe().customers.list({ limit: 100 });
     expect(customers.data.filter((customer) => customer.metadata.userId === fresh.userId).map((customer) => customer.id)).toEqual([freshCustomer]);
     expect((await stripe().paymentIntents.list({ customer: freshCustomer })).data.filter((intent) => intent.metadata.purpose === 'usage_topup')).toHaveLength(1);
     expect((await stripe().subscriptions.list({ customer: freshCustomer, status: 'all' })).data).toHaveLength(1);
-    expect((await db.query('select plan_id, cancel_at_period_end from subscriptions where id = $1', [subscriptionId])).rows).toEqual([
+    expect((await h.db.query('select plan_id, cancel_at_period_end from subscriptions where id = $1', [subscriptionId])).rows).toEqual([
       { plan_id: 'enterprise', cancel_at_period_end: true },
     ]);
   }, 120_000);

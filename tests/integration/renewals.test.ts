@@ -1,12 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Database } from '@/lib/db';
-import { useDatabase } from '@/lib/db';
 import { stripe, type Stripe } from '@/lib/stripe/client';
 import { processEvent } from '@/lib/webhooks/inbox';
-import { openPostgresClone } from '@/tests/helpers/databases';
-import { startTestAuth, type TestAuth } from '@/tests/helpers/auth';
 import { api } from '@/tests/helpers/api';
-import { startTestStripe, type TestStripe } from '@/tests/helpers/stripe';
+import { paymentsHarness } from '@/tests/helpers/payments-harness';
+import { openPostgresClone } from '@/tests/helpers/databases';
 import { GET as getBilling } from '@/app/api/payments/billing/route';
 import { POST as postPaymentIntent } from '@/app/api/payments/payment-intent/route';
 import { POST as postSubscription } from '@/app/api/payments/subscriptions/route';
@@ -17,51 +15,36 @@ import { POST as postWebhook } from '@/app/api/payments/webhook/route';
 // order and shuffled into two fresh databases, which must end in the same state.
 
 const DAY = 86_400;
-let auth: TestAuth;
-let local: TestStripe;
-let db: Database;
-
-beforeAll(async () => {
-  auth = await startTestAuth();
-  process.env.NEXT_PUBLIC_SUPABASE_URL = auth.url;
-  local = await startTestStripe(postWebhook);
-  db = await openPostgresClone();
-  useDatabase(db);
-}, 60_000);
-afterAll(async () => {
-  await local?.close();
-  await db?.close();
-  await auth?.close();
-});
+const h = paymentsHarness();
 
 /**
  * A user subscribed to Pro with 4242 on a test clock that started 33 days ago, so the first
  * period has ended by the real "now" and advancing the clock to now renews it.
  */
 async function proUserOnClock() {
-  const user = await auth.signUp();
+  const user = await h.auth.signUp();
   const clock = await stripe().testHelpers.testClocks.create({ frozen_time: Math.floor(Date.now() / 1000) - 33 * DAY });
   const customer = await stripe().customers.create({ email: user.email, test_clock: clock.id, metadata: { userId: user.userId } });
-  await db.query('insert into users (id, email, stripe_customer_id) values ($1, $2, $3)', [user.userId, user.email, customer.id]);
+  await h.db.query('insert into users (id, email, stripe_customer_id) values ($1, $2, $3)', [user.userId, user.email, customer.id]);
   const created = await api(postSubscription, 'POST', '/api/payments/subscriptions', { token: user.accessToken, body: { planId: 'pro' } });
   await stripe().paymentIntents.confirm(created.body.data.clientSecret.split('_secret_')[0], { payment_method: 'pm_card_visa' });
-  await local.idle();
+  await h.local.idle();
   return { user, clock, customer, subscriptionId: created.body.data.subscriptionId as string };
 }
 
 async function advanceToNow(clockId: string) {
   let clock = await stripe().testHelpers.testClocks.advance(clockId, { frozen_time: Math.floor(Date.now() / 1000) - 60 });
   while (clock.status !== 'ready') clock = await stripe().testHelpers.testClocks.retrieve(clockId);
-  await local.idle();
+  await h.local.idle();
 }
 
 const subscriptionRow = async (id: string) =>
-  (await db.query<{ status: string; current_period_start: Date }>('select status, current_period_start from subscriptions where id = $1', [id])).rows[0]!;
+  (await h.db.query<{ status: string; current_period_start: Date }>('select status, current_period_start from subscriptions where id = $1', [id])).rows[0]!;
 
 describe('renewals', () => {
   it('a paid renewal invoice starts a new usage period, audited; usage of the old period stays on it', async () => {
     const { user, clock, subscriptionId } = await proUserOnClock();
-    await db.query("select * from app_private.commit_usage($1, null, 'writer', 10000, 0, 'before-renewal')", [user.userId]);
+    await h.db.query("select * from app_private.commit_usage($1, null, 'writer', 10000, 0, 'before-renewal')", [user.userId]);
     const firstStart = (await subscriptionRow(subscriptionId)).current_period_start;
     await advanceToNow(clock.id);
 
@@ -70,11 +53,11 @@ describe('renewals', () => {
     expect(renewed.current_period_start.getTime()).toBeGreaterThan(firstStart.getTime());
     const billing = await api(getBilling, 'GET', '/api/payments/billing', { token: user.accessToken });
     expect(billing.body.data).toMatchObject({ planId: 'pro', periodStart: renewed.current_period_start.toISOString(), usageCents: 0, remainingCents: 5000 });
-    const old = await db.query('select used_micros from user_usage where user_id = $1 and period_start = $2', [user.userId, firstStart]);
+    const old = await h.db.query('select used_micros from user_usage where user_id = $1 and period_start = $2', [user.userId, firstStart]);
     expect(old.rows).toEqual([{ used_micros: 5_000_000 }]);
-    const audit = await db.query("select details->>'invoice' as invoice from audit_log where user_id = $1 and action = 'usage_period.started'", [user.userId]);
+    const audit = await h.db.query("select details->>'invoice' as invoice from audit_log where user_id = $1 and action = 'usage_period.started'", [user.userId]);
     expect(audit.rows).toHaveLength(1);
-    const invoices = await db.query("select billing_reason, status, amount_paid_cents from invoices where user_id = $1 order by stripe_created", [user.userId]);
+    const invoices = await h.db.query("select billing_reason, status, amount_paid_cents from invoices where user_id = $1 order by stripe_created", [user.userId]);
     expect(invoices.rows).toEqual([
       { billing_reason: 'subscription_create', status: 'paid', amount_paid_cents: 5000 },
       { billing_reason: 'subscription_cycle', status: 'paid', amount_paid_cents: 5000 },
@@ -85,15 +68,15 @@ describe('renewals', () => {
     const { user, clock, customer, subscriptionId } = await proUserOnClock();
     const failing = await stripe().paymentMethods.attach('pm_card_chargeCustomerFail', { customer: customer.id });
     await stripe().subscriptions.update(subscriptionId, { default_payment_method: failing.id });
-    await local.idle();
+    await h.local.idle();
     const before = (await subscriptionRow(subscriptionId)).current_period_start;
     await advanceToNow(clock.id);
 
     const row = await subscriptionRow(subscriptionId);
     expect(row).toEqual({ status: 'past_due', current_period_start: before });
-    const notes = await db.query<{ kind: string; title: string }>('select kind, title from notifications where user_id = $1', [user.userId]);
+    const notes = await h.db.query<{ kind: string; title: string }>('select kind, title from notifications where user_id = $1', [user.userId]);
     expect(notes.rows).toEqual([{ kind: 'invoice_payment_failed', title: 'We could not collect $50.00 for your subscription' }]);
-    const invoice = await db.query("select status, attempt_count from invoices where user_id = $1 and billing_reason = 'subscription_cycle'", [user.userId]);
+    const invoice = await h.db.query("select status, attempt_count from invoices where user_id = $1 and billing_reason = 'subscription_cycle'", [user.userId]);
     expect(invoice.rows).toEqual([{ status: 'open', attempt_count: 1 }]);
   });
 });
@@ -118,8 +101,8 @@ describe('event order', () => {
   it('200+ events applied shuffled end in the same state as in order', async () => {
     // More activity: top-ups that succeed, fail, fail then succeed, or are abandoned.
     const cards = ['pm_card_visa', 'pm_card_visa_chargeDeclined', 'pm_card_visa_chargeDeclinedInsufficientFunds'];
-    for (let index = 0; local.local.events().length < 220; index++) {
-      const user = await auth.signUp();
+    for (let index = 0; h.local.local.events().length < 220; index++) {
+      const user = await h.auth.signUp();
       for (let payment = 0; payment < 3; payment++) {
         const created = await api(postPaymentIntent, 'POST', '/api/payments/payment-intent', {
           token: user.accessToken,
@@ -132,11 +115,11 @@ describe('event order', () => {
         }
       }
     }
-    await local.idle();
+    await h.local.idle();
 
-    const events: Stripe.Event[] = local.local.events();
+    const events: Stripe.Event[] = h.local.local.events();
     expect(events.length).toBeGreaterThanOrEqual(200);
-    const users = (await db.query('select id, email, stripe_customer_id from users')).rows;
+    const users = (await h.db.query('select id, email, stripe_customer_id from users')).rows;
     const inOrder = await openPostgresClone(4);
     const shuffled = await openPostgresClone(4);
     try {
@@ -151,7 +134,7 @@ describe('event order', () => {
       expect(expected.subscriptions.length).toBe(2);
       expect(await stateOf(shuffled)).toEqual(expected);
       // And the same as what the live deliveries produced.
-      expect(await stateOf(db)).toEqual(expected);
+      expect(await stateOf(h.db)).toEqual(expected);
     } finally {
       await inOrder.close();
       await shuffled.close();

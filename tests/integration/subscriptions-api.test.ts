@@ -1,11 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Database } from '@/lib/db';
-import { useDatabase } from '@/lib/db';
+import { describe, expect, it } from 'vitest';
 import { stripe } from '@/lib/stripe/client';
-import { openPostgresClone } from '@/tests/helpers/databases';
-import { startTestAuth, type TestAuth } from '@/tests/helpers/auth';
 import { api } from '@/tests/helpers/api';
-import { startTestStripe, type TestStripe } from '@/tests/helpers/stripe';
+import { paymentsHarness } from '@/tests/helpers/payments-harness';
 import { POST as postSubscription } from '@/app/api/payments/subscriptions/route';
 import { PUT as putSubscription, DELETE as deleteSubscription } from '@/app/api/payments/subscriptions/[subscriptionId]/route';
 import { GET as getBilling } from '@/app/api/payments/billing/route';
@@ -16,44 +12,29 @@ import { POST as postPaymentIntent } from '@/app/api/payments/payment-intent/rou
 import { POST as postWebhook } from '@/app/api/payments/webhook/route';
 import { replayEvent } from '@/lib/webhooks/inbox';
 
-// Subscriptions, plan changes, cancellation and the read endpoints, against the local Stripe
+// Subscriptions, plan changes, cancellation and the read endpoints, against the h.local Stripe
 // (real SDK over HTTP, real signed webhooks into the route) and PostgreSQL 15.
 
-let auth: TestAuth;
-let local: TestStripe;
-let db: Database;
-
-beforeAll(async () => {
-  auth = await startTestAuth();
-  process.env.NEXT_PUBLIC_SUPABASE_URL = auth.url;
-  local = await startTestStripe(postWebhook);
-  db = await openPostgresClone();
-  useDatabase(db);
-}, 60_000);
-afterAll(async () => {
-  await local?.close();
-  await db?.close();
-  await auth?.close();
-});
+const h = paymentsHarness();
 
 const intentIdOf = (clientSecret: string) => clientSecret.split('_secret_')[0]!;
 const subPath = (id: string) => `/api/payments/subscriptions/${id}`;
 
 async function subscribed(planId: 'starter' | 'pro' | 'enterprise' = 'pro') {
-  const user = await auth.signUp();
+  const user = await h.auth.signUp();
   const created = await api(postSubscription, 'POST', '/api/payments/subscriptions', { token: user.accessToken, body: { planId } });
   expect(created.status).toBe(200);
   await stripe().paymentIntents.confirm(intentIdOf(created.body.data.clientSecret), { payment_method: 'pm_card_visa' });
-  await local.idle();
+  await h.local.idle();
   return { user, subscriptionId: created.body.data.subscriptionId as string };
 }
 
 const localSubscription = async (id: string) =>
-  (await db.query('select plan_id, status, cancel_at_period_end from subscriptions where id = $1', [id])).rows[0];
+  (await h.db.query('select plan_id, status, cancel_at_period_end from subscriptions where id = $1', [id])).rows[0];
 
 describe('POST /api/payments/subscriptions', () => {
   it('creates an incomplete subscription with a client secret; paying it makes the user Pro through the webhooks', async () => {
-    const user = await auth.signUp();
+    const user = await h.auth.signUp();
     const created = await api(postSubscription, 'POST', '/api/payments/subscriptions', { token: user.accessToken, body: { planId: 'pro' } });
     expect(created.status).toBe(200);
     expect(created.body.data).toMatchObject({ planId: 'pro', status: 'incomplete', cancelAtPeriodEnd: false });
@@ -62,7 +43,7 @@ describe('POST /api/payments/subscriptions', () => {
     expect(again.body.data.subscriptionId).toBe(created.body.data.subscriptionId);
 
     await stripe().paymentIntents.confirm(intentIdOf(created.body.data.clientSecret), { payment_method: 'pm_card_visa' });
-    await local.idle();
+    await h.local.idle();
     expect(await localSubscription(created.body.data.subscriptionId)).toEqual({ plan_id: 'pro', status: 'active', cancel_at_period_end: false });
     const billing = await api(getBilling, 'GET', '/api/payments/billing', { token: user.accessToken });
     expect(billing.body.data).toMatchObject({
@@ -76,7 +57,7 @@ describe('POST /api/payments/subscriptions', () => {
       nextInvoice: { amountCents: 5000 },
       paymentMethod: { brand: 'visa', last4: '4242' },
     });
-    const audit = await db.query("select action, details->>'to' as to from audit_log where user_id = $1 order by id", [user.userId]);
+    const audit = await h.db.query("select action, details->>'to' as to from audit_log where user_id = $1 order by id", [user.userId]);
     expect(audit.rows).toEqual([{ action: 'plan.changed', to: 'pro' }]);
   });
 
@@ -94,27 +75,27 @@ describe('POST /api/payments/subscriptions', () => {
     [{ planId: 'gold' }, 'planId must be one of starter, pro, enterprise'],
     [{ planId: 'pro', trial: true }, 'Unrecognized key: "trial"'],
   ])('refuses %j with 400 and creates nothing', async (body, message) => {
-    const user = await auth.signUp();
+    const user = await h.auth.signUp();
     const answer = await api(postSubscription, 'POST', '/api/payments/subscriptions', { token: user.accessToken, body });
     expect(answer.status).toBe(400);
     expect(answer.body.error).toMatchObject({ code: 'validation_failed', message });
-    expect((await db.query('select 1 from subscriptions where user_id = $1', [user.userId])).rowCount).toBe(0);
+    expect((await h.db.query('select 1 from subscriptions where user_id = $1', [user.userId])).rowCount).toBe(0);
   });
 
   it('maps a Stripe outage to 503, and the retry gets the one subscription Stripe made', async () => {
-    const user = await auth.signUp();
+    const user = await h.auth.signUp();
     // Stripe creates the subscription but both answers are lost; only its own webhook tells us.
-    local.local.faults.inject({ type: 'timeout', count: 2, path: '/v1/subscriptions', method: 'POST', afterProcessing: true });
+    h.local.local.faults.inject({ type: 'timeout', count: 2, path: '/v1/subscriptions', method: 'POST', afterProcessing: true });
     const failed = await api(postSubscription, 'POST', '/api/payments/subscriptions', { token: user.accessToken, body: { planId: 'pro' } });
     expect(failed.status).toBe(503);
     expect(failed.body.error?.code).toBe('service_unavailable');
-    await local.idle();
+    await h.local.idle();
     const retried = await api(postSubscription, 'POST', '/api/payments/subscriptions', { token: user.accessToken, body: { planId: 'pro' } });
     expect(retried.status).toBe(200);
-    const customer = (await db.query<{ c: string }>('select stripe_customer_id as c from users where id = $1', [user.userId])).rows[0]!.c;
+    const customer = (await h.db.query<{ c: string }>('select stripe_customer_id as c from users where id = $1', [user.userId])).rows[0]!.c;
     const atStripe = await stripe().subscriptions.list({ customer, status: 'all' });
     expect(atStripe.data.map((subscription) => subscription.id)).toEqual([retried.body.data.subscriptionId]);
-    const mirrored = await db.query<{ id: string }>('select id from subscriptions where user_id = $1', [user.userId]);
+    const mirrored = await h.db.query<{ id: string }>('select id from subscriptions where user_id = $1', [user.userId]);
     expect(mirrored.rows).toEqual([{ id: retried.body.data.subscriptionId }]);
   });
 });
@@ -131,16 +112,16 @@ describe('PUT and DELETE /api/payments/subscriptions/:id', () => {
     expect(preview.body.data.preview.amountDueNowCents).toBeLessThanOrEqual(45_000);
     expect(await localSubscription(subscriptionId)).toMatchObject({ plan_id: 'pro' });
 
-    const stranger = await auth.signUp();
+    const stranger = await h.auth.signUp();
     const foreign = await api(putSubscription, 'PUT', subPath(subscriptionId), { token: stranger.accessToken, body: { planId: 'starter' }, params: { subscriptionId } });
     expect(foreign).toEqual({ status: 404, body: { error: { code: 'not_found', message: 'Subscription not found' } } });
 
     const changed = await api(putSubscription, 'PUT', subPath(subscriptionId), { token: user.accessToken, body: { planId: 'enterprise' }, params: { subscriptionId } });
     expect(changed.status).toBe(200);
     expect(changed.body.data).toMatchObject({ planId: 'enterprise', status: 'active' });
-    await local.idle();
+    await h.local.idle();
     expect(await localSubscription(subscriptionId)).toMatchObject({ plan_id: 'enterprise', status: 'active' });
-    const audit = await db.query("select details from audit_log where user_id = $1 and action = 'plan.changed' order by id", [user.userId]);
+    const audit = await h.db.query("select details from audit_log where user_id = $1 and action = 'plan.changed' order by id", [user.userId]);
     expect(audit.rows.map((row) => row.details)).toEqual([{ from: 'starter', to: 'pro', status: 'active' }, { from: 'pro', to: 'enterprise' }]);
     const billing = await api(getBilling, 'GET', '/api/payments/billing', { token: user.accessToken });
     // Almost the whole period is left, so almost the whole Enterprise allowance (prorated).
@@ -157,14 +138,14 @@ describe('PUT and DELETE /api/payments/subscriptions/:id', () => {
     [{ planId: 'platinum' }, 'planId must be one of starter, pro, enterprise'],
     [{ cancelAtPeriodEnd: 'yes' }, 'cancelAtPeriodEnd must be true or false'],
   ])('refuses the body %j with 400', async (body, message) => {
-    const user = await auth.signUp();
+    const user = await h.auth.signUp();
     const answer = await api(putSubscription, 'PUT', subPath('sub_x'), { token: user.accessToken, body, params: { subscriptionId: 'sub_x' } });
     expect(answer.status).toBe(400);
     expect(answer.body.error).toMatchObject({ code: 'validation_failed', message });
   });
 
   it('refuses a malformed subscription id with 400 and an unknown one with 404', async () => {
-    const user = await auth.signUp();
+    const user = await h.auth.signUp();
     const malformed = await api(deleteSubscription, 'DELETE', subPath('x;drop'), { token: user.accessToken, params: { subscriptionId: 'x;drop' } });
     expect(malformed.body.error).toMatchObject({ code: 'validation_failed', message: 'subscriptionId is not valid' });
     const unknown = await api(deleteSubscription, 'DELETE', subPath('sub_nope'), { token: user.accessToken, params: { subscriptionId: 'sub_nope' } });
@@ -179,20 +160,20 @@ describe('PUT and DELETE /api/payments/subscriptions/:id', () => {
     expect(atEnd.body.data).toMatchObject({ status: 'active', cancelAtPeriodEnd: true });
     const resumed = await api(putSubscription, 'PUT', subPath(subscriptionId), { token: user.accessToken, body: { cancelAtPeriodEnd: false }, params: { subscriptionId } });
     expect(resumed.body.data).toMatchObject({ status: 'active', cancelAtPeriodEnd: false });
-    await local.idle();
+    await h.local.idle();
     expect(await localSubscription(subscriptionId)).toEqual({ plan_id: 'pro', status: 'active', cancel_at_period_end: false });
 
     const now = await api(deleteSubscription, 'DELETE', `${subPath(subscriptionId)}?immediately=true`, { token: user.accessToken, params: { subscriptionId } });
     expect(now.body.data).toMatchObject({ status: 'canceled' });
-    await local.idle();
+    await h.local.idle();
     expect(await localSubscription(subscriptionId)).toMatchObject({ status: 'canceled' });
     // Replay an older "updated" event (status active) after the deletion.
-    const { rows } = await db.query<{ id: string }>(
+    const { rows } = await h.db.query<{ id: string }>(
       "select id from webhook_events where type = 'customer.subscription.updated' and payload->'data'->'object'->>'id' = $1 order by stripe_created limit 1",
       [subscriptionId],
     );
-    await db.query("update webhook_events set status = 'failed' where id = $1", [rows[0]!.id]);
-    await replayEvent(db, rows[0]!.id);
+    await h.db.query("update webhook_events set status = 'failed' where id = $1", [rows[0]!.id]);
+    await replayEvent(h.db, rows[0]!.id);
     expect(await localSubscription(subscriptionId)).toMatchObject({ status: 'canceled' });
     const billing = await api(getBilling, 'GET', '/api/payments/billing', { token: user.accessToken });
     expect(billing.body.data).toMatchObject({ planId: 'starter', subscription: null, nextInvoice: null });
@@ -201,7 +182,7 @@ describe('PUT and DELETE /api/payments/subscriptions/:id', () => {
 
 describe('GET /api/payments/plans, history and upgrade-plan', () => {
   it('lists the three plans with their Stripe prices', async () => {
-    const user = await auth.signUp();
+    const user = await h.auth.signUp();
     const answer = await api(getPlans, 'GET', '/api/payments/plans', { token: user.accessToken });
     expect(answer.body.data.map((plan: { id: string; priceCents: number; allowanceCents: number; tokenRateMicros: number }) => [plan.id, plan.priceCents, plan.allowanceCents, plan.tokenRateMicros])).toEqual([
       ['starter', 1000, 1000, 1000],
@@ -246,7 +227,7 @@ describe('GET /api/payments/plans, history and upgrade-plan', () => {
   });
 
   it('upgrade-plan without a subscription subscribes', async () => {
-    const user = await auth.signUp();
+    const user = await h.auth.signUp();
     const answer = await api(postUpgrade, 'POST', '/api/payments/upgrade-plan', { token: user.accessToken, body: { planId: 'pro' } });
     expect(answer.status).toBe(200);
     expect(answer.body.data.preview).toMatchObject({ fromPlanId: 'starter', toPlanId: 'pro', amountDueNowCents: 5000 });
@@ -258,7 +239,7 @@ describe('allowance after a plan change', () => {
   it('prorates the new allowance by the time left in the period, as the price is prorated', async () => {
     const { user, subscriptionId } = await subscribed('pro');
     // Nine tenths of the paid period are over (a 30-day period with 3 days left).
-    const { rows } = await db.query(
+    const { rows } = await h.db.query(
       "update subscriptions set current_period_start = now() - interval '27 days', current_period_end = now() + interval '3 days' where id = $1 returning id",
       [subscriptionId],
     );

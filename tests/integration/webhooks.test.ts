@@ -1,39 +1,21 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Database } from '@/lib/db';
-import { useDatabase } from '@/lib/db';
+import { describe, expect, it } from 'vitest';
 import { stripe, type Stripe } from '@/lib/stripe/client';
 import { processEvent } from '@/lib/webhooks/inbox';
 import { signatureHeader } from '@/local/stripe/webhooks/sign';
-import { openPostgresClone } from '@/tests/helpers/databases';
-import { startTestAuth, type TestAuth } from '@/tests/helpers/auth';
 import { api } from '@/tests/helpers/api';
-import { startTestStripe, TEST_WEBHOOK_SECRET, type TestStripe } from '@/tests/helpers/stripe';
+import { paymentsHarness } from '@/tests/helpers/payments-harness';
+import { TEST_WEBHOOK_SECRET } from '@/tests/helpers/stripe';
 import { POST as checkUsageLimit } from '@/app/api/payments/check-usage-limit/route';
 import { POST as postPaymentIntent } from '@/app/api/payments/payment-intent/route';
 import { POST as postSubscription } from '@/app/api/payments/subscriptions/route';
 import { PUT as putSubscription, DELETE as deleteSubscription } from '@/app/api/payments/subscriptions/[subscriptionId]/route';
 import { POST as postWebhook } from '@/app/api/payments/webhook/route';
 
-// Webhook processing against the local Stripe's real signed events and PostgreSQL 15: the full
+// Webhook processing against the h.local Stripe's real signed events and PostgreSQL 15: the full
 // pay-the-shortfall flows with test cards, forgery, duplicates, reordering, and a crash mid-event.
 
-let auth: TestAuth;
-let local: TestStripe;
-let db: Database;
-
-beforeAll(async () => {
-  auth = await startTestAuth();
-  process.env.NEXT_PUBLIC_SUPABASE_URL = auth.url;
-  local = await startTestStripe(postWebhook);
-  db = await openPostgresClone();
-  useDatabase(db);
-}, 60_000);
-afterAll(async () => {
-  await local?.close();
-  await db?.close();
-  await auth?.close();
-});
+const h = paymentsHarness();
 
 const intentIdOf = (clientSecret: string) => clientSecret.split('_secret_')[0]!;
 
@@ -43,7 +25,7 @@ async function confirm(intentId: string, paymentMethod: string) {
     .catch((error: { type?: string }) => {
       if (error.type !== 'StripeCardError') throw error;
     });
-  await local.idle();
+  await h.local.idle();
 }
 
 function deliver(event: Stripe.Event | string, options: { secret?: string; timestamp?: number; tamper?: boolean } = {}) {
@@ -56,11 +38,11 @@ function deliver(event: Stripe.Event | string, options: { secret?: string; times
 }
 
 const creditsOf = async (userId: string) =>
-  (await db.query<{ n: number; total: number }>('select count(*)::int as n, coalesce(sum(amount_micros), 0)::bigint as total from credit_grants where user_id = $1', [userId])).rows[0];
+  (await h.db.query<{ n: number; total: number }>('select count(*)::int as n, coalesce(sum(amount_micros), 0)::bigint as total from credit_grants where user_id = $1', [userId])).rows[0];
 
 describe('paying a shortfall with test cards', () => {
   it('4242: over the limit -> requiresPayment -> pay -> webhook -> allowed, credited exactly the shortfall', async () => {
-    const user = await auth.signUp();
+    const user = await h.auth.signUp();
     const check = () => api(checkUsageLimit, 'POST', '/api/payments/check-usage-limit', { token: user.accessToken, body: { estimatedCost: 25 } });
     const short = await check();
     expect(short.body.data).toMatchObject({ allowed: false, requiresPayment: true, shortfallCents: 1500, paymentIntent: { amountCents: 1500 } });
@@ -68,9 +50,9 @@ describe('paying a shortfall with test cards', () => {
     const after = await check();
     expect(after.body.data).toMatchObject({ allowed: true, requiresPayment: false, paymentIntent: null, remainingCents: 2500 });
     expect(await creditsOf(user.userId)).toEqual({ n: 1, total: 15_000_000 });
-    const attempt = await db.query('select status, amount_cents from payment_attempts where user_id = $1', [user.userId]);
+    const attempt = await h.db.query('select status, amount_cents from payment_attempts where user_id = $1', [user.userId]);
     expect(attempt.rows).toEqual([{ status: 'succeeded', amount_cents: 1500 }]);
-    const audit = await db.query("select action, amount_micros from audit_log where user_id = $1 and action = 'credit.granted'", [user.userId]);
+    const audit = await h.db.query("select action, amount_micros from audit_log where user_id = $1 and action = 'credit.granted'", [user.userId]);
     expect(audit.rows).toEqual([{ action: 'credit.granted', amount_micros: 15_000_000 }]);
   });
 
@@ -78,14 +60,14 @@ describe('paying a shortfall with test cards', () => {
     ['4000 0000 0000 0002', 'pm_card_visa_chargeDeclined', 'generic_decline'],
     ['4000 0000 0000 9995', 'pm_card_visa_chargeDeclinedInsufficientFunds', 'insufficient_funds'],
   ])('%s: the decline is recorded and notified, nothing credited; a retry with 4242 then credits once', async (_card, paymentMethod, reason) => {
-    const user = await auth.signUp();
+    const user = await h.auth.signUp();
     const short = await api(checkUsageLimit, 'POST', '/api/payments/check-usage-limit', { token: user.accessToken, body: { estimatedCost: 12 } });
     const intentId: string = short.body.data.paymentIntent.id;
     await confirm(intentId, paymentMethod);
-    const attempt = await db.query('select status, failure_code from payment_attempts where payment_intent_id = $1', [intentId]);
+    const attempt = await h.db.query('select status, failure_code from payment_attempts where payment_intent_id = $1', [intentId]);
     expect(attempt.rows).toEqual([{ status: 'failed', failure_code: reason }]);
     expect(await creditsOf(user.userId)).toEqual({ n: 0, total: 0 });
-    const notes = await db.query<{ kind: string; title: string; data: { retryUrl: string; reason: string } }>(
+    const notes = await h.db.query<{ kind: string; title: string; data: { retryUrl: string; reason: string } }>(
       'select kind, title, data from notifications where user_id = $1',
       [user.userId],
     );
@@ -108,17 +90,17 @@ describe('paying a shortfall with test cards', () => {
 
 describe('webhook route', () => {
   async function succeededEventWhilePaused() {
-    const user = await auth.signUp();
+    const user = await h.auth.signUp();
     const created = await api(postPaymentIntent, 'POST', '/api/payments/payment-intent', { token: user.accessToken, body: { amount: 3 } });
-    await local.idle();
-    local.local.webhooks.pause();
+    await h.local.idle();
+    h.local.local.webhooks.pause();
     await stripe().paymentIntents.confirm(created.body.data.id, { payment_method: 'pm_card_visa' });
-    const event = local.local.events('payment_intent.succeeded').find((candidate) => (candidate.data.object as { id: string }).id === created.body.data.id)!;
+    const event = h.local.local.events('payment_intent.succeeded').find((candidate) => (candidate.data.object as { id: string }).id === created.body.data.id)!;
     return { user, event };
   }
   const resume = async () => {
-    local.local.webhooks.resume();
-    await local.idle();
+    h.local.local.webhooks.resume();
+    await h.local.idle();
   };
 
   it('credits once when the same event arrives 10 times at once', async () => {
@@ -139,11 +121,11 @@ describe('webhook route', () => {
     ['a 10-minute-old timestamp', { timestamp: Math.floor(Date.now() / 1000) - 600 }],
   ])('rejects %s with 400 and writes nothing', async (_name, options) => {
     const { user, event } = await succeededEventWhilePaused();
-    const before = await db.query<{ n: number }>('select count(*)::int as n from webhook_events');
+    const before = await h.db.query<{ n: number }>('select count(*)::int as n from webhook_events');
     try {
       const answer = await deliver(event, options);
       expect(answer).toEqual({ status: 400, body: { error: { code: 'invalid_signature', message: 'Webhook signature verification failed' } } });
-      expect((await db.query('select count(*)::int as n from webhook_events')).rows).toEqual(before.rows);
+      expect((await h.db.query('select count(*)::int as n from webhook_events')).rows).toEqual(before.rows);
       expect(await creditsOf(user.userId)).toEqual({ n: 0, total: 0 });
     } finally {
       await resume();
@@ -165,23 +147,23 @@ describe('webhook route', () => {
   it('leaves no partial state when a handler fails mid-event; the retry then succeeds once', async () => {
     const { user, event } = await succeededEventWhilePaused();
     // A real database failure after the credit is written: the audit row is refused.
-    await db.query("alter table audit_log add constraint crash_on_credit check (action <> 'credit.granted') not valid");
+    await h.db.query("alter table audit_log add constraint crash_on_credit check (action <> 'credit.granted') not valid");
     try {
       const failed = await deliver(event);
       expect(failed.status).toBe(500);
       expect(failed.body).toEqual({ error: { code: 'internal_error', message: 'Something went wrong on our side. Please try again.' } });
       expect(await creditsOf(user.userId)).toEqual({ n: 0, total: 0 });
-      expect((await db.query('select status from payment_attempts where user_id = $1', [user.userId])).rows).toEqual([{ status: 'pending' }]);
-      const inbox = await db.query<{ status: string; attempts: number; last_error: string }>('select status, attempts, last_error from webhook_events where id = $1', [event.id]);
+      expect((await h.db.query('select status from payment_attempts where user_id = $1', [user.userId])).rows).toEqual([{ status: 'pending' }]);
+      const inbox = await h.db.query<{ status: string; attempts: number; last_error: string }>('select status, attempts, last_error from webhook_events where id = $1', [event.id]);
       expect(inbox.rows[0]).toMatchObject({ status: 'failed', attempts: 1 });
       expect(inbox.rows[0]?.last_error).toContain('crash_on_credit');
     } finally {
-      await db.query('alter table audit_log drop constraint crash_on_credit');
+      await h.db.query('alter table audit_log drop constraint crash_on_credit');
     }
     const retried = await deliver(event);
     expect(retried.body).toMatchObject({ outcome: 'processed' });
     await resume();
     expect(await creditsOf(user.userId)).toEqual({ n: 1, total: 3_000_000 });
-    expect((await db.query('select status, attempts from webhook_events where id = $1', [event.id])).rows).toEqual([{ status: 'processed', attempts: 2 }]);
+    expect((await h.db.query('select status, attempts from webhook_events where id = $1', [event.id])).rows).toEqual([{ status: 'processed', attempts: 2 }]);
   });
 });
