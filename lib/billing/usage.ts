@@ -122,7 +122,7 @@ export async function reserveUsage(
   ttlSeconds: number,
 ): Promise<Reservation> {
   const { rows } = await db
-    .query<ReserveRow>('select * from app_private.reserve_usage($1, $2, $3, $4)', [
+    .prepared<ReserveRow>('reserve_usage', 'select * from app_private.reserve_usage($1, $2, $3, $4)', [
       actor.userId,
       request.estimatedCost,
       request.idempotencyKey,
@@ -164,7 +164,7 @@ interface CommitRow {
 /** Record a finished task at the rates of the plan in force. A repeated key counts once. */
 export async function commitUsage(db: Database, actor: Actor, request: CommitUsageBody): Promise<CommittedUsage> {
   const { rows } = await db
-    .query<CommitRow>('select * from app_private.commit_usage($1, $2, $3, $4, $5, $6)', [
+    .prepared<CommitRow>('commit_usage', 'select * from app_private.commit_usage($1, $2, $3, $4, $5, $6)', [
       actor.userId,
       request.reservationId ?? null,
       request.agent,

@@ -15,6 +15,11 @@ export interface Queryable {
 
 export interface Database extends Queryable {
   readonly kind: 'postgres' | 'pglite';
+  /**
+   * One statement as a named prepared statement: parsed and planned once per connection, not on
+   * every call (the usage hot path). On PGlite, a plain query.
+   */
+  prepared<R extends pg.QueryResultRow = pg.QueryResultRow>(name: string, text: string, values: unknown[]): Promise<pg.QueryResult<R>>;
   /** One session (not a transaction) for work that spans statements, e.g. advisory locks. */
   withSession<T>(work: (session: Queryable) => Promise<T>): Promise<T>;
   systemTransaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T>;
@@ -45,6 +50,7 @@ function buildDatabase(
   acquire: () => Promise<Session>,
   close: () => Promise<void>,
   runQuery?: Queryable['query'],
+  runPrepared?: Database['prepared'],
 ): Database {
   async function withSession<T>(work: (session: Queryable) => Promise<T>): Promise<T> {
     const session = await acquire();
@@ -78,6 +84,7 @@ function buildDatabase(
   return {
     kind,
     query: runQuery ?? ((text, values) => withSession((session) => session.query(text, values))),
+    prepared: runPrepared ?? ((_name, text, values) => withSession((session) => session.query(text, values))),
     withSession,
     systemTransaction: (work) => transaction(async () => undefined, work),
     userTransaction: (claims, work) =>
@@ -95,7 +102,13 @@ export function connectPostgres(connectionString: string, max = 10): Database {
   const pool = new pg.Pool({ connectionString, max });
   // An idle client's error (e.g. the server restarting) must not crash the process.
   pool.on('error', () => undefined);
-  return buildDatabase('postgres', () => pool.connect(), () => pool.end(), (text, values) => pool.query(text, values));
+  return buildDatabase(
+    'postgres',
+    () => pool.connect(),
+    () => pool.end(),
+    (text, values) => pool.query(text, values),
+    (name, text, values) => pool.query({ name, text, values }),
+  );
 }
 
 // PGlite is one single-user session and takes no file lock: exactly one process may open a
