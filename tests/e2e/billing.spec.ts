@@ -69,6 +69,14 @@ test('a signed-out visitor is sent to sign in and back; the dashboard shows Star
   await expect(page.getByTestId('allowance')).toHaveText('$10.00');
   await expect(page.getByTestId('remaining')).toContainText('$10.00');
   await expectNoSeriousAxeViolations(page);
+  // On a phone: nothing wider than the screen.
+  await page.setViewportSize({ width: 390, height: 844 });
+  for (const path of ['/billing', '/billing/plans', '/billing/checkout']) {
+    await page.goto(path);
+    expect(await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth), path).toBeLessThanOrEqual(0);
+  }
+  await page.goto('/billing');
+  await page.screenshot({ path: 'test-results/dashboard-phone.png', fullPage: true });
 });
 
 test('subscribes to Pro with 4242 through the PaymentElement; the webhook makes the dashboard show Pro', async ({ page }) => {
@@ -108,6 +116,10 @@ test('hits the limit, pays the shortfall with 4242, and the allowance is restore
   });
   expect(allowed).toBe(true);
   await page.screenshot({ path: 'test-results/dashboard-after-top-up.png', fullPage: true });
+  // Stripe's return_url after a redirect reads the outcome from Stripe.
+  await page.goto(`/payment-success?payment_intent=${intentId}`);
+  await expect(page.getByRole('heading', { name: 'Payment received' })).toBeVisible();
+  await expect(page.getByTestId('payment-outcome')).toHaveText('Thank you: $15.00 was paid. It shows on your dashboard within a few seconds.');
 });
 
 for (const [card, message] of [
@@ -122,6 +134,9 @@ for (const [card, message] of [
     await page.getByRole('button', { name: 'Pay $2.00' }).click();
     await expect(page.getByText(message)).toBeVisible();
     await expect(page.getByRole('button', { name: 'Try again: pay $2.00' })).toBeEnabled();
+    await page.goto(`/payment-success?payment_intent=${intentId}`);
+    await expect(page.getByRole('heading', { name: 'The payment did not go through' })).toBeVisible();
+    await expect(page.getByRole('link', { name: 'Try again' })).toHaveAttribute('href', `/billing/checkout?paymentIntent=${intentId}`);
     await page.goto('/billing');
     await expect(page.getByTestId('credits')).toHaveText('$0.00');
     // The failure is also an in-app notification with the way to retry, once its webhook is in.
