@@ -10,10 +10,11 @@ import { stripeCall } from '@/lib/stripe/errors';
 // Usage top-ups: a PaymentIntent for the user's customer, recorded in payment_attempts as
 // pending; the payment_intent.succeeded webhook credits exactly what was paid.
 //
-// Never two intents for one click: a still-payable intent of the same amount from the last
-// REUSE_MINUTES is handed back instead of a new one, and a new one is created with the
-// idempotency key `topup:<user>:<number of attempts so far>`, so concurrent requests (which see
-// the same number) get the same intent from Stripe, and the attempt row is written once.
+// Never two intents for one click: a still-payable intent of the same amount (for a shortfall,
+// of at least the amount) from the last REUSE_MINUTES is handed back instead of a new one, and a
+// new one is created with the idempotency key `topup:<user>:<number of attempts so far>`, so
+// concurrent requests (which see the same number) get the same intent from Stripe, and the
+// attempt row is written once.
 // The client secret goes back to the caller and is never stored or logged.
 
 const REUSE_MINUTES = 30;
