@@ -2,6 +2,7 @@
 
 import { createBrowserClient } from '@supabase/ssr';
 import Link from 'next/link';
+import { safeLocalPath } from '@/app/_lib/safe-path';
 import { useRouter, useSearchParams } from 'next/navigation';
 import { useState, type FormEvent } from 'react';
 import type { PublicConfig } from '@/app/_lib/public-config';
@@ -18,14 +19,11 @@ const MESSAGES: Record<string, string> = {
   over_request_rate_limit: 'Too many attempts. Wait a minute and try again.',
 };
 
-function safeNext(value: string | null): string {
-  // Only same-site paths, so the sign-in page cannot be used to redirect elsewhere.
-  return value && value.startsWith('/') && !value.startsWith('//') ? value : '/';
-}
 
 export function AuthForm({ mode, config }: { mode: Mode; config: PublicConfig }) {
   const router = useRouter();
-  const next = safeNext(useSearchParams().get('next'));
+  // Only same-site paths, so the sign-in page cannot be used to redirect elsewhere.
+  const next = safeLocalPath(useSearchParams().get('next'));
   const [error, setError] = useState<string | null>(null);
   const [pending, setPending] = useState(false);
 

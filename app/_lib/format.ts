@@ -11,3 +11,11 @@ export function rate(micros: number): string {
   const [whole, fraction = ''] = (micros / 1_000_000).toFixed(6).split('.');
   return `$${whole}.${fraction.replace(/0+$/, '').padEnd(2, '0')}`;
 }
+
+export const count = (value: number) => value.toLocaleString('en-US');
+
+/** A 0..1 ratio as a percentage with one decimal, or null when there was nothing to divide. */
+export const percent = (ratio: number | null) => (ratio === null ? null : `${(ratio * 100).toFixed(1)}%`);
+
+export const minutes = (executionMs: number) =>
+  (executionMs / 60_000).toLocaleString('en-US', { maximumFractionDigits: 1 });

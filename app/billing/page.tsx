@@ -4,6 +4,7 @@ import { requireUser } from '@/app/_lib/require-user';
 import { getAnalyticsQuerySchema } from '@/lib/analytics/schemas';
 import { getUserAnalytics } from '@/lib/analytics/user';
 import { getBudget } from '@/lib/billing/budgets';
+import { AppError } from '@/lib/http/errors';
 import { listUnreadNotifications } from '@/lib/billing/notifications';
 import { PLANS } from '@/lib/billing/plans';
 import { getBillingOverview, getPaymentHistory } from '@/lib/payments/billing';
@@ -49,11 +50,16 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
   const { user, db } = await requireUser('/billing');
   const params = await searchParams;
   const historyQuery = getHistoryQuerySchema.safeParse({ limit: '10', ...(params.cursor ? { cursor: params.cursor } : {}) });
+  // A cursor that does not decode shows the first page rather than an error.
+  const firstPage = { limit: 10 };
   const [billing, analytics, notifications, history, budget] = await Promise.all([
     getBillingOverview(db, user),
     getUserAnalytics(db, user, lastSixMonths()),
     listUnreadNotifications(db, user),
-    getPaymentHistory(db, user, historyQuery.success ? historyQuery.data : { limit: 10 }),
+    getPaymentHistory(db, user, historyQuery.success ? historyQuery.data : firstPage).catch((error: unknown) => {
+      if (error instanceof AppError && error.code === 'validation_failed') return getPaymentHistory(db, user, firstPage);
+      throw error;
+    }),
     getBudget(db, user),
   ]);
   const capacity = Math.max(1, billing.allowanceCents + billing.creditsCents);
@@ -63,6 +69,11 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
   return (
     <main style={{ maxWidth: "none" }}>
       <h1>Billing</h1>
+      {params.paid === 'pending' ? (
+        <p className={styles.notice} role="status">
+          Your payment is being processed. It appears here as soon as it is recorded; there is no need to pay again.
+        </p>
+      ) : null}
       {notifications.length > 0 ? (
         <section aria-labelledby="notices-heading">
           <h2 id="notices-heading" className="sr-only">
@@ -73,9 +84,9 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
               <h3>{notice.title}</h3>
               <p>{notice.body}</p>
               <div className={styles.actions}>
-                {notice.actionUrl ? (
+                {notice.actionUrl && notice.actionUrl !== '/billing' ? (
                   <Link className={styles.button} href={notice.actionUrl}>
-                    {notice.kind === 'payment_failed' ? 'Try the payment again' : 'Update your card'}
+                    {notice.kind === 'payment_failed' ? 'Try the payment again' : 'Review'}
                   </Link>
                 ) : notice.kind.startsWith('budget_') ? (
                   <Link className={styles.button} href="#budget">

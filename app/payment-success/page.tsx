@@ -2,6 +2,7 @@ import Link from 'next/link';
 import { notFound } from 'next/navigation';
 import { z } from 'zod';
 import { dollars } from '@/app/_lib/format';
+import { describePaymentError } from '@/app/_lib/payment-errors';
 import { requireUser } from '@/app/_lib/require-user';
 import { AppError } from '@/lib/http/errors';
 import { getPaymentOutcome } from '@/lib/payments/payment-intents';
@@ -13,12 +14,6 @@ export const metadata = { title: 'Payment' };
 // ?payment_intent=pi_…; the outcome is read from Stripe on the server, never from the URL.
 const querySchema = z.object({ payment_intent: z.string().regex(/^pi_[A-Za-z0-9_]+$/) });
 
-const FAILURE_WORDS: Record<string, string> = {
-  insufficient_funds: 'Your card has insufficient funds.',
-  payment_intent_authentication_failure: 'Your bank could not confirm it was you.',
-  card_declined: 'Your card was declined.',
-  generic_decline: 'Your card was declined.',
-};
 
 export default async function PaymentSuccessPage({ searchParams }: { searchParams: Promise<Record<string, string | undefined>> }) {
   const params = await searchParams;
@@ -64,9 +59,10 @@ export default async function PaymentSuccessPage({ searchParams }: { searchParam
     <main>
       <h1>The payment did not go through</h1>
       <p data-testid="payment-outcome">
-        {FAILURE_WORDS[outcome.failureCode ?? ''] ?? 'The payment was not completed.'} Nothing was charged.
+        {outcome.failureCode ? describePaymentError({ code: outcome.failureCode }) : 'The payment was not completed, so nothing was charged.'}
       </p>
-      <Link href={`/billing/checkout?paymentIntent=${outcome.intentId}`}>Try again</Link>
+      {/* A top-up is paid again on the checkout page; a subscription's first payment from the plans page. */}
+      <Link href={outcome.topUp ? `/billing/checkout?paymentIntent=${outcome.intentId}` : '/billing/plans'}>Try again</Link>
     </main>
   );
 }

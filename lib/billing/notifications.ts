@@ -18,7 +18,8 @@ export interface UserNotification {
 
 export const dismissNotificationSchema = z.strictObject({ id: z.uuid({ error: 'id must be a UUID' }) });
 
-const LOCAL_PATH = /^\/[A-Za-z0-9/_?=&.-]*$/;
+// Our own paths only (not `//host`), in the characters our links use.
+const LOCAL_PATH = /^\/(?![/\\])[A-Za-z0-9/_?=&.-]*$/;
 
 export async function listUnreadNotifications(db: Database, actor: Extract<Actor, { kind: 'user' }>, limit = 10): Promise<UserNotification[]> {
   const { rows } = await db.userTransaction(actor.claims, (tx) =>

@@ -11,8 +11,8 @@ export interface SecurityHeaderOptions {
   production: boolean;
 }
 
-const STRIPE_SCRIPTS = ['https://js.stripe.com'];
-const STRIPE_FRAMES = ['https://js.stripe.com', 'https://hooks.stripe.com'];
+const STRIPE_SCRIPTS = ['https://js.stripe.com', 'https://*.js.stripe.com'];
+const STRIPE_FRAMES = ['https://js.stripe.com', 'https://*.js.stripe.com', 'https://hooks.stripe.com'];
 const STRIPE_CONNECT = ['https://api.stripe.com', 'https://m.stripe.network'];
 
 export function contentSecurityPolicy({ nonce, supabaseUrl, localStripeUrl, production }: SecurityHeaderOptions): string {

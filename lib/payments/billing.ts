@@ -4,6 +4,7 @@ import { microsToCentsFloor } from '@/lib/billing/money';
 import { PLANS, type PlanId } from '@/lib/billing/plans';
 import { getUsageSnapshot } from '@/lib/billing/usage';
 import { AppError } from '@/lib/http/errors';
+import { listPlanOffers } from '@/lib/payments/catalog';
 import type { GetHistoryQuery } from '@/lib/payments/schemas';
 import { stripe } from '@/lib/stripe/client';
 
@@ -44,6 +45,12 @@ interface SubscriptionView {
 const asUser = <T>(db: Database, actor: Actor, work: (tx: Queryable) => Promise<T>) =>
   actor.claims ? db.userTransaction(actor.claims, work) : db.systemTransaction(work);
 
+/** The plan's Stripe price (cached); its allowance, which the prices are set at, if Stripe is down. */
+async function renewalPriceCents(planId: PlanId): Promise<number> {
+  const offers = await listPlanOffers().catch(() => []);
+  return offers.find((offer) => offer.id === planId)?.priceCents ?? microsToCentsFloor(PLANS[planId].allowanceMicros);
+}
+
 async function cardSummary(customerId: string | null): Promise<BillingOverview['paymentMethod']> {
   if (!customerId) return null;
   try {
@@ -73,6 +80,7 @@ export async function getBillingOverview(db: Database, actor: Actor): Promise<Bi
     }),
   ]);
   const inForce = subscription && subscription.status !== 'incomplete' ? subscription : null;
+  const renewalCents = inForce ? await renewalPriceCents(inForce.plan_id) : 0;
   return {
     planId: snapshot.planId,
     planName: PLANS[snapshot.planId].name,
@@ -92,7 +100,7 @@ export async function getBillingOverview(db: Database, actor: Actor): Promise<Bi
     remainingCents: snapshot.remainingCents,
     nextInvoice:
       inForce && !inForce.cancel_at_period_end
-        ? { date: inForce.current_period_end.toISOString(), amountCents: microsToCentsFloor(PLANS[inForce.plan_id].allowanceMicros) }
+        ? { date: inForce.current_period_end.toISOString(), amountCents: renewalCents }
         : null,
     paymentMethod: await cardSummary(customerId),
   };

@@ -98,7 +98,10 @@ export type CheckoutIntent =
 
 /** One of the user's own top-up intents, to pay (again) on the checkout page. */
 export async function getTopUpForCheckout(db: Database, userId: string, intentId: string): Promise<CheckoutIntent> {
-  const { rowCount } = await db.query('select 1 from public.payment_attempts where payment_intent_id = $1 and user_id = $2', [intentId, userId]);
+  const { rowCount } = await db.query(
+    "select 1 from public.payment_attempts where payment_intent_id = $1 and user_id = $2 and kind = 'usage_topup'",
+    [intentId, userId],
+  );
   // Someone else's intent is answered exactly like a missing one.
   if (!rowCount) throw new AppError('not_found', 'Payment not found');
   const intent = await stripeCall(() => stripe().paymentIntents.retrieve(intentId));
@@ -115,6 +118,8 @@ export interface PaymentOutcome {
   amountCents: number;
   /** Why it failed, in Stripe's code (e.g. card_declined), if it did. */
   failureCode: string | null;
+  /** A usage top-up (retried on the checkout page), or a subscription invoice's payment. */
+  topUp: boolean;
 }
 
 /**
@@ -124,12 +129,20 @@ export interface PaymentOutcome {
 export async function getPaymentOutcome(db: Database, userId: string, intentId: string): Promise<PaymentOutcome> {
   const { rows } = await db.query<{ stripe_customer_id: string | null }>('select stripe_customer_id from public.users where id = $1', [userId]);
   const intent = await stripeCall(() => stripe().paymentIntents.retrieve(intentId)).catch((error: unknown) => {
-    if (error instanceof AppError && error.code === 'payment_provider_error') throw new AppError('not_found', 'Payment not found');
+    // An id Stripe does not know is a missing payment; an outage stays an outage.
+    const cause = error instanceof AppError ? (error.cause as { code?: string } | undefined) : undefined;
+    if (cause?.code === 'resource_missing') throw new AppError('not_found', 'Payment not found');
     throw error;
   });
   const customer = typeof intent.customer === 'string' ? intent.customer : (intent.customer?.id ?? null);
   const owned = (customer !== null && customer === rows[0]?.stripe_customer_id) || intent.metadata?.userId === userId;
   if (!owned) throw new AppError('not_found', 'Payment not found');
   const error = intent.last_payment_error;
-  return { intentId, status: intent.status, amountCents: intent.amount, failureCode: error?.decline_code ?? error?.code ?? null };
+  return {
+    intentId,
+    status: intent.status,
+    amountCents: intent.amount,
+    failureCode: error?.decline_code ?? error?.code ?? null,
+    topUp: intent.metadata?.purpose === TOP_UP_PURPOSE,
+  };
 }

@@ -2,6 +2,8 @@ import type { Database, Queryable } from '@/lib/db';
 import { writeAudit } from '@/lib/billing/audit';
 import { PLANS, type PlanId } from '@/lib/billing/plans';
 import { AppError } from '@/lib/http/errors';
+import { microsToCentsFloor } from '@/lib/billing/money';
+import { listPlanOffers } from '@/lib/payments/catalog';
 import { ensureCustomerId } from '@/lib/payments/customers';
 import { enforceRateLimit } from '@/lib/payments/rate-limit';
 import {
@@ -209,7 +211,8 @@ export async function createSubscription(db: Database, userId: string, planId: P
     `select * from public.subscriptions where user_id = $1 and status = 'incomplete' order by created_at desc`,
     [userId],
   );
-  const stillUnpaid: string[] = [];
+  // An unpaid subscription for another plan is left to expire (Stripe does so after 23 hours);
+  // cancelling it could race with its payment landing right now.
   for (const row of pending) {
     const fetchedAt = new Date();
     const subscription = await retrieveWithSecret(row.id);
@@ -218,9 +221,7 @@ export async function createSubscription(db: Database, userId: string, planId: P
       await db.systemTransaction((tx) => syncSubscription(tx, { subscription, fetchedAt }, 'user'));
       throw new AppError('conflict', `You already have an active ${PLANS[planOf(subscription)].name} subscription. Change its plan instead.`);
     }
-    if (subscription.status !== 'incomplete') continue;
-    if (row.plan_id === planId) return answerFor(subscription);
-    stillUnpaid.push(row.id);
+    if (subscription.status === 'incomplete' && row.plan_id === planId) return answerFor(subscription);
   }
 
   await enforceRateLimit(db, userId, 'subscription');
@@ -240,11 +241,6 @@ export async function createSubscription(db: Database, userId: string, planId: P
     ),
   );
   await db.systemTransaction((tx) => syncSubscription(tx, { subscription, fetchedAt }, 'user'));
-  // An unpaid subscription for another plan is superseded by this one (Stripe refuses to
-  // cancel one that got paid in the meantime; that one then shows up as in force).
-  for (const id of stillUnpaid) {
-    if (id !== subscription.id) await stripeCall(() => stripe().subscriptions.cancel(id)).catch(() => undefined);
-  }
   return answerFor(subscription);
 }
 
@@ -366,7 +362,8 @@ export async function upgradePlan(db: Database, userId: string, planId: PlanId, 
     const change = await changePlan(db, userId, current.id, planId, previewOnly);
     return { preview: change.preview, subscription: change.subscription };
   }
-  const price = PLANS[planId].allowanceMicros / 10_000;
+  const offer = (await listPlanOffers()).find((candidate) => candidate.id === planId);
+  const price = offer?.priceCents ?? microsToCentsFloor(PLANS[planId].allowanceMicros);
   const preview = prorationPreviewSchema.parse({
     fromPlanId: 'starter',
     toPlanId: planId,
@@ -397,6 +394,6 @@ export async function getSubscriptionForCheckout(db: Database, userId: string, s
     planId: answer.planId,
     status: answer.status,
     clientSecret: answer.clientSecret,
-    amountCents: invoice?.amount_due ?? PLANS[answer.planId].allowanceMicros / 10_000,
+    amountCents: invoice?.amount_due ?? microsToCentsFloor(PLANS[answer.planId].allowanceMicros),
   };
 }

@@ -124,7 +124,7 @@ test('hits the limit, pays the shortfall with 4242, and the allowance is restore
 
 for (const [card, message] of [
   ['4000 0000 0000 0002', 'Your card was declined, so nothing was charged. Try another card or contact your bank.'],
-  ['4000 0000 0000 9995', 'Your card has insufficient funds. Try another card, or a smaller amount.'],
+  ['4000 0000 0000 9995', 'Your card has insufficient funds, so nothing was charged. Try another card, or a smaller amount.'],
 ] as const) {
   test(`a decline with ${card} is explained, offers a retry, and credits nothing`, async ({ page }) => {
     await signUpAtBilling(page);
@@ -192,7 +192,7 @@ test('every page carries the security headers; checkout runs without CSP violati
   for (const path of ['/billing', '/billing/plans', '/billing/checkout', '/sign-in']) {
     const response = await page.goto(path);
     const csp = response!.headers()['content-security-policy'] ?? '';
-    expect(csp, path).toMatch(/script-src 'self' 'nonce-[A-Za-z0-9+/=]+' 'strict-dynamic' https:\/\/js\.stripe\.com http:\/\/127\.0\.0\.1:\d+/);
+    expect(csp, path).toMatch(/script-src 'self' 'nonce-[A-Za-z0-9+/=]+' 'strict-dynamic' https:\/\/js\.stripe\.com https:\/\/\*\.js\.stripe\.com http:\/\/127\.0\.0\.1:\d+/);
     expect(csp, path).toContain("frame-ancestors 'none'");
     expect(response!.headers()['x-content-type-options'], path).toBe('nosniff');
   }

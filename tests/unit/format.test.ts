@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { dollars, rate } from '@/app/_lib/format';
+import { safeLocalPath } from '@/app/_lib/safe-path';
 
 describe('page formatting', () => {
   it.each([
@@ -16,5 +17,15 @@ describe('page formatting', () => {
 
   it('shows cents as dollars', () => {
     expect([dollars(0), dollars(1550), dollars(5_000_000)]).toEqual(['$0.00', '$15.50', '$50,000.00']);
+  });
+});
+
+describe('safe local paths', () => {
+  // Query values arrive decoded (`?next=/%5Cevil` reads as `/\evil`), so these are the decoded forms.
+  it.each(['/', '/billing', '/billing/checkout?paymentIntent=pi_1&reason=usage-limit', '/admin/billing', '/%5Cstays-encoded'])('accepts %s', (path) => {
+    expect(safeLocalPath(path)).toBe(path);
+  });
+  it.each(['//evil.example', '/\\evil.example', '/\t/evil.example', '/ evil', 'https://evil.example', 'evil', '', null])('refuses %j', (path) => {
+    expect(safeLocalPath(path, '/fallback')).toBe('/fallback');
   });
 });

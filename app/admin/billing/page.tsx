@@ -7,7 +7,7 @@ import { isAdmin } from '@/lib/auth/admin';
 import { PLANS } from '@/lib/billing/plans';
 import { getDatabase } from '@/lib/db';
 import styles from './admin.module.css';
-import { count, dollars, minutes, monthName, percent } from './format';
+import { count, dollars, minutes, monthName, percent } from '@/app/_lib/format';
 import { RevenueChart } from './revenue-chart';
 import { WebhookEvents } from './webhook-events';
 

@@ -1,6 +1,6 @@
 import type { AdminAnalytics } from '@/lib/analytics/schemas';
 import styles from './admin.module.css';
-import { dollars, monthName } from './format';
+import { dollars, monthName } from '@/app/_lib/format';
 
 type RevenueMonth = AdminAnalytics['revenue']['byMonth'][number];
 

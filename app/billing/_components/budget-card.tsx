@@ -31,6 +31,7 @@ export function BudgetCard({ budget, problem }: { budget: BudgetState; problem: 
         <label>
           Monthly budget in US dollars
           <input name="monthlyBudget" type="number" inputMode="decimal" min="1" max="1000000" step="0.01" required
+            aria-invalid={problem !== null} aria-describedby={problem ? 'budget-error' : undefined}
             defaultValue={budget.monthlyBudgetCents !== null ? (budget.monthlyBudgetCents / 100).toFixed(2) : ''} />
         </label>
         <button type="submit">{budget.monthlyBudgetCents !== null ? 'Update budget' : 'Set budget'}</button>
@@ -43,7 +44,7 @@ export function BudgetCard({ budget, problem }: { budget: BudgetState; problem: 
         </form>
       ) : null}
       {problem ? (
-        <p className="error" role="alert">
+        <p className="error" role="alert" id="budget-error">
           {problem}
         </p>
       ) : null}

@@ -1,9 +1,11 @@
 'use client';
 
 import { Elements, PaymentElement, useElements, useStripe } from '@stripe/react-stripe-js';
-import { loadStripe, type Stripe, type StripeError } from '@stripe/stripe-js';
+import { loadStripe, type Stripe } from '@stripe/stripe-js';
 import { useRouter } from 'next/navigation';
 import { useRef, useState } from 'react';
+import { dollars } from '@/app/_lib/format';
+import { describePaymentError } from '@/app/_lib/payment-errors';
 
 // Pays one PaymentIntent (a top-up, a usage shortfall, or a subscription's first invoice) with
 // the real <PaymentElement>. Guards against double charges twice over: the button is disabled
@@ -26,22 +28,8 @@ const stripeFor = (publishableKey: string) => {
   return stripes.get(publishableKey)!;
 };
 
-const dollars = (cents: number) => (cents / 100).toLocaleString('en-US', { style: 'currency', currency: 'USD' });
 
-/** Stripe's error, in words a person can act on. */
-export function describePaymentError(error: Pick<StripeError, 'type' | 'code' | 'decline_code' | 'message'>): string {
-  if (error.decline_code === 'insufficient_funds') return 'Your card has insufficient funds. Try another card, or a smaller amount.';
-  if (error.code === 'payment_intent_authentication_failure') {
-    return 'Your bank could not confirm it was you, so nothing was charged. Try again, or use another card.';
-  }
-  if (error.code === 'expired_card') return 'Your card has expired. Please use another card.';
-  if (error.code === 'incorrect_cvc') return 'The security code (CVC) is not right. Please check it and try again.';
-  if (error.code === 'card_declined') return 'Your card was declined, so nothing was charged. Try another card or contact your bank.';
-  if (error.type === 'validation_error') return error.message ?? 'Please check the card details.';
-  return 'The payment could not be completed, so nothing was charged. Please try again.';
-}
-
-type Phase = 'loading' | 'ready' | 'processing' | 'recording' | 'done' | 'failed';
+type Phase = 'loading' | 'ready' | 'processing' | 'recording' | 'done' | 'pending' | 'failed' | 'unavailable';
 
 async function waitForRecord(target: CheckoutTarget): Promise<boolean> {
   for (let attempt = 0; attempt < 40; attempt++) {
@@ -91,29 +79,54 @@ function PayForm({ target }: { target: CheckoutTarget }) {
         setPhase('failed');
         return;
       }
+      if (result.paymentIntent.status !== 'succeeded') {
+        // e.g. processing: the bank has not answered yet; the dashboard shows it when it does.
+        setPhase('pending');
+        return;
+      }
       setPhase('recording');
-      const recorded = await waitForRecord(target);
+      const recorded = await waitForRecord(target).catch(() => false);
       setPhase('done');
       router.push(recorded ? '/billing?paid=1' : '/billing?paid=pending');
       router.refresh();
+    } catch {
+      setMessage(describePaymentError({}));
+      setPhase('failed');
     } finally {
       inFlight.current = false;
     }
   }
 
-  const busy = phase === 'processing' || phase === 'recording' || phase === 'done';
+  const busy = phase === 'processing' || phase === 'recording' || phase === 'done' || phase === 'pending';
   return (
     <form onSubmit={pay} aria-describedby="checkout-status" style={{ maxWidth: '28rem' }}>
       {phase === 'loading' ? <p>Loading the secure card form…</p> : null}
-      <PaymentElement onReady={() => setPhase((current) => (current === 'loading' ? 'ready' : current))} />
-      <button type="submit" disabled={!stripe || phase === 'loading' || busy}>
+      <PaymentElement
+        onReady={() => setPhase((current) => (current === 'loading' ? 'ready' : current))}
+        onLoadError={() => setPhase('unavailable')}
+      />
+      <button type="submit" disabled={!stripe || phase === 'loading' || phase === 'unavailable' || busy}>
         {phase === 'processing' ? 'Processing…' : phase === 'failed' ? `Try again: pay ${dollars(target.amountCents)}` : `Pay ${dollars(target.amountCents)}`}
       </button>
       <div id="checkout-status" role="status" aria-live="polite">
-        {phase === 'failed' && message ? <p className="error">{message}</p> : null}
         {phase === 'recording' ? <p>Payment received. Updating your account…</p> : null}
         {phase === 'done' ? <p>Payment complete. Opening your dashboard…</p> : null}
+        {phase === 'pending' ? (
+          <p>
+            Your bank is still processing the payment. Nothing more to do here: your <a href="/billing">dashboard</a> shows it once it completes.
+          </p>
+        ) : null}
       </div>
+      {phase === 'failed' && message ? (
+        <p className="error" role="alert">
+          {message}
+        </p>
+      ) : null}
+      {phase === 'unavailable' ? (
+        <p className="error" role="alert">
+          The card form could not be loaded. Please reload the page, or try again in a minute.
+        </p>
+      ) : null}
     </form>
   );
 }

@@ -27,12 +27,24 @@ export function TopUpStart({
   return (
     <form action={action}>
       <label htmlFor="amount">Amount in US dollars</label>
-      <input id="amount" name="amount" type="number" inputMode="decimal" min="0.50" max="10000" step="0.01" defaultValue={initialAmount} required />
+      <input
+        id="amount"
+        name="amount"
+        type="number"
+        inputMode="decimal"
+        min="0.50"
+        max="10000"
+        step="0.01"
+        defaultValue={initialAmount}
+        required
+        aria-invalid={state.status === 'error'}
+        aria-describedby={state.status === 'error' ? 'amount-error' : undefined}
+      />
       <button type="submit" disabled={pending}>
         {pending ? 'Preparing…' : 'Continue to payment'}
       </button>
       {state.status === 'error' ? (
-        <p className="error" role="alert">
+        <p className="error" role="alert" id="amount-error">
           {state.message}
         </p>
       ) : null}

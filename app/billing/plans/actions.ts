@@ -17,26 +17,31 @@ async function signedIn() {
   return user;
 }
 
+/** A fixed code for the page to put into words (never text from the URL shown as is). */
 function failure(error: unknown): never {
-  if (error instanceof AppError) {
-    const message = error.status >= 500 ? 'Payments are unavailable right now. Please try again in a minute.' : error.message;
-    redirect(`/billing/plans?error=${encodeURIComponent(message)}`);
-  }
-  throw error;
+  if (!(error instanceof AppError)) throw error;
+  let code = 'not-possible';
+  if (error.code === 'rate_limited') code = 'rate-limited';
+  else if (error.code === 'unprocessable') code = 'card-declined';
+  else if (error.status >= 500) code = 'unavailable';
+  else if (error.code === 'not_found') code = 'not-found';
+  else if (error.message.startsWith('You already have an active')) code = 'already-subscribed';
+  else if (error.message.startsWith('You are already on')) code = 'same-plan';
+  redirect(`/billing/plans?error=${code}`);
 }
 
 /** Subscribe (then pay on the checkout page), or change the plan of the subscription in force. */
 export async function choosePlanAction(form: FormData): Promise<void> {
   const user = await signedIn();
   const parsed = upgradePlanBodySchema.safeParse({ planId: form.get('planId') });
-  if (!parsed.success) redirect('/billing/plans?error=Please%20choose%20one%20of%20the%20plans.');
+  if (!parsed.success) redirect('/billing/plans?error=not-possible');
   let target: string;
   try {
     const result = await upgradePlan(await getDatabase(), user.userId, parsed.data.planId, false);
     target =
       result.subscription?.status === 'incomplete'
         ? `/billing/checkout?subscription=${result.subscription.subscriptionId}`
-        : `/billing/plans?changed=${parsed.data.planId}`;
+        : `/billing/plans?${result.preview.amountDueNowCents > 0 ? 'upgraded' : 'downgraded'}=${parsed.data.planId}`;
   } catch (error) {
     failure(error);
   }
@@ -46,7 +51,7 @@ export async function choosePlanAction(form: FormData): Promise<void> {
 export async function cancelAtPeriodEndAction(form: FormData): Promise<void> {
   const user = await signedIn();
   const parsed = subscriptionParamsSchema.safeParse({ subscriptionId: form.get('subscriptionId') });
-  if (!parsed.success) redirect('/billing/plans?error=That%20subscription%20was%20not%20found.');
+  if (!parsed.success) redirect('/billing/plans?error=not-found');
   try {
     await cancelSubscription(await getDatabase(), user.userId, parsed.data.subscriptionId, false);
   } catch (error) {
@@ -58,7 +63,7 @@ export async function cancelAtPeriodEndAction(form: FormData): Promise<void> {
 export async function resumeAction(form: FormData): Promise<void> {
   const user = await signedIn();
   const parsed = subscriptionParamsSchema.safeParse({ subscriptionId: form.get('subscriptionId') });
-  if (!parsed.success) redirect('/billing/plans?error=That%20subscription%20was%20not%20found.');
+  if (!parsed.success) redirect('/billing/plans?error=not-found');
   try {
     await resumeSubscription(await getDatabase(), user.userId, parsed.data.subscriptionId);
   } catch (error) {

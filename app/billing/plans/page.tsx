@@ -7,16 +7,29 @@ import { getBillingOverview } from '@/lib/payments/billing';
 import { listPlanOffers, type PlanOffer } from '@/lib/payments/catalog';
 import { planIdSchema } from '@/lib/payments/schemas';
 import { upgradePlan } from '@/lib/payments/subscriptions';
+import { SubmitButton } from '@/app/_components/submit-button';
 import { cancelAtPeriodEndAction, choosePlanAction, resumeAction } from './actions';
 import styles from './plans.module.css';
 
 export const dynamic = 'force-dynamic';
 export const metadata = { title: 'Plans' };
 
+const planName = (value: string) => PLANS[planIdSchema.catch('starter').parse(value)].name;
 const NOTICES: Record<string, (value: string) => string> = {
-  changed: (planId) => `You are now on the ${PLANS[planIdSchema.catch('starter').parse(planId)].name} plan. The prorated difference is charged to your card.`,
+  upgraded: (planId) => `You are now on the ${planName(planId)} plan. The prorated difference was charged to your card.`,
+  downgraded: (planId) => `You are now on the ${planName(planId)} plan. The unused part of your old plan is credited to your next invoice.`,
   canceled: () => 'Your subscription will end at the end of the current period. You can resume it until then.',
   resumed: () => 'Your subscription will renew as usual.',
+};
+
+const ERRORS: Record<string, string> = {
+  'rate-limited': 'Too many attempts. Please wait a few minutes and try again.',
+  'card-declined': 'Your card was declined, so the change was not made. Please try another card.',
+  unavailable: 'Payments are unavailable right now. Please try again in a minute.',
+  'not-found': 'That subscription was not found.',
+  'already-subscribed': 'You already have a subscription. Change its plan instead.',
+  'same-plan': 'You are already on that plan.',
+  'not-possible': 'That change is not possible right now.',
 };
 
 // The three plans side by side. Choosing another plan first shows what the change costs today
@@ -51,7 +64,7 @@ export default async function PlansPage({ searchParams }: { searchParams: Promis
       ) : null}
       {params.error ? (
         <p className={styles.problem} role="alert">
-          {params.error}
+          {ERRORS[params.error] ?? ERRORS['not-possible']}
         </p>
       ) : null}
       <p>
@@ -90,7 +103,7 @@ export default async function PlansPage({ searchParams }: { searchParams: Promis
           <div className={styles.row}>
             <form action={choosePlanAction}>
               <input type="hidden" name="planId" value={preview.toPlanId} />
-              <button type="submit">{currentPlan ? `Confirm: switch to ${PLANS[preview.toPlanId].name}` : 'Continue to payment'}</button>
+              <SubmitButton pendingText="Working…">{currentPlan ? `Confirm: switch to ${PLANS[preview.toPlanId].name}` : 'Continue to payment'}</SubmitButton>
             </form>
             <Link className={styles.link} href="/billing/plans">
               Keep my plan
@@ -123,17 +136,17 @@ export default async function PlansPage({ searchParams }: { searchParams: Promis
                 subscription?.cancelAtPeriodEnd ? (
                   <form action={resumeAction}>
                     <input type="hidden" name="subscriptionId" value={subscription.id} />
-                    <button type="submit">Resume subscription</button>
+                    <SubmitButton pendingText="Resuming…">Resume subscription</SubmitButton>
                   </form>
                 ) : (
                   <form action={cancelAtPeriodEndAction}>
                     <input type="hidden" name="subscriptionId" value={subscription!.id} />
-                    <button type="submit" className={styles.secondary}>
+                    <SubmitButton pendingText="Cancelling…" className={styles.secondary}>
                       Cancel at period end
-                    </button>
+                    </SubmitButton>
                   </form>
                 )
-              ) : (
+              ) : !currentPlan && offer.id === 'starter' ? null : (
                 <Link className={styles.link} href={`/billing/plans?preview=${offer.id}`}>
                   {currentPlan ? (offer.allowanceCents > PLANS[currentPlan].allowanceMicros / 10_000 ? 'Upgrade' : 'Downgrade') : 'Subscribe'} to {offer.name}
                 </Link>
