@@ -37,12 +37,12 @@ function Unavailable({ children }: { children: React.ReactNode }) {
 // Checkout: pay a usage shortfall (a task is blocked), a top-up of any amount, or a new
 // subscription's first invoice. Which one comes from the query; each is checked to be the user's.
 export default async function CheckoutPage({ searchParams }: { searchParams: Promise<Record<string, string | undefined>> }) {
-  const params = await searchParams;
-  const returnTo = `/billing/checkout${params.paymentIntent ? `?paymentIntent=${params.paymentIntent}` : params.subscription ? `?subscription=${params.subscription}` : ''}`;
-  const { user, db } = await requireUser(returnTo);
-  const query = checkoutQuerySchema.safeParse(params);
+  const query = checkoutQuerySchema.safeParse(await searchParams);
+  // Back here after signing in, with the same (validated) query.
+  const returnTo = `/billing/checkout${query.success ? `?${new URLSearchParams(Object.entries(query.data).filter((entry): entry is [string, string] => entry[1] !== undefined))}` : ''}`;
+  const { user, db } = await requireUser(returnTo.replace(/\?$/, ''));
   if (!query.success) notFound();
-  const { publishableKey } = { publishableKey: publicConfig().stripePublishableKey };
+  const publishableKey = publicConfig().stripePublishableKey;
 
   try {
     if (query.data.subscription) {
