@@ -1,11 +1,12 @@
 import type { Database } from '@/lib/db';
 import { AppError } from '@/lib/http/errors';
 import type { CreateCustomerBody } from '@/lib/payments/schemas';
+import { customerKey } from '@/lib/payments/idempotency';
 import { stripe } from '@/lib/stripe/client';
 import { stripeCall } from '@/lib/stripe/errors';
 
 // One Stripe customer per user, even under concurrent calls: the create carries the idempotency
-// key `customer:<userId>` with parameters that depend only on the stored user, so every
+// key `customer:<userId>:<hour>` (lib/payments/idempotency.ts) with parameters that depend only on the stored user, so every
 // concurrent or retried call gets the same customer back, and the first write of its id wins.
 
 export interface CustomerAnswer {
@@ -34,7 +35,7 @@ export async function ensureCustomerId(db: Database, userId: string): Promise<st
   const customer = await stripeCall(() =>
     stripe().customers.create(
       { email: user.email || undefined, metadata: { userId } },
-      { idempotencyKey: `customer:${userId}` },
+      { idempotencyKey: customerKey(userId) },
     ),
   );
   const { rows } = await db.query<{ stripe_customer_id: string }>(

@@ -2,6 +2,7 @@ import type { Database } from '@/lib/db';
 import { AppError } from '@/lib/http/errors';
 import { centsToDollars } from '@/lib/billing/money';
 import { ensureCustomerId } from '@/lib/payments/customers';
+import { topUpKey } from '@/lib/payments/idempotency';
 import { enforceRateLimit } from '@/lib/payments/rate-limit';
 import { MAX_TOP_UP_DOLLARS, MIN_CHARGE_CENTS, paymentIntentAnswerSchema, type PaymentIntentAnswer } from '@/lib/payments/schemas';
 import { stripe, type Stripe } from '@/lib/stripe/client';
@@ -12,9 +13,9 @@ import { stripeCall } from '@/lib/stripe/errors';
 //
 // Never two intents for one click: a still-payable intent of the same amount (for a shortfall,
 // of at least the amount) from the last REUSE_MINUTES is handed back instead of a new one, and a
-// new one is created with the idempotency key `topup:<user>:<number of attempts so far>`, so
-// concurrent requests (which see the same number) get the same intent from Stripe, and the
-// attempt row is written once.
+// new one is created with the idempotency key `topup:<user>:<number of attempts so far>:<amount>:<hour>`
+// (lib/payments/idempotency.ts), so concurrent requests (which see the same number) get the same
+// intent from Stripe, and the attempt row is written once.
 // The client secret goes back to the caller and is never stored or logged.
 
 const REUSE_MINUTES = 30;
@@ -75,7 +76,7 @@ export async function createTopUpIntent(db: Database, userId: string, amountCent
         description: 'Usage top-up',
         metadata: { userId, purpose: TOP_UP_PURPOSE, sequence: String(sequence) },
       },
-      { idempotencyKey: `topup:${userId}:${sequence}` },
+      { idempotencyKey: topUpKey(userId, sequence, amount) },
     ),
   );
   await recordAttempt(db, userId, intent);

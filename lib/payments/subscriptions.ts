@@ -5,6 +5,7 @@ import { AppError } from '@/lib/http/errors';
 import { microsToCentsFloor } from '@/lib/billing/money';
 import { listPlanOffers } from '@/lib/payments/catalog';
 import { ensureCustomerId } from '@/lib/payments/customers';
+import { subscriptionKey } from '@/lib/payments/idempotency';
 import { enforceRateLimit } from '@/lib/payments/rate-limit';
 import {
   prorationPreviewSchema,
@@ -237,7 +238,7 @@ export async function createSubscription(db: Database, userId: string, planId: P
         expand: ['latest_invoice.confirmation_secret'],
         metadata: { userId, planId },
       },
-      { idempotencyKey: `subscription:${userId}:${sequence}` },
+      { idempotencyKey: subscriptionKey(userId, sequence) },
     ),
   );
   await db.systemTransaction((tx) => syncSubscription(tx, { subscription, fetchedAt }, 'user'));

@@ -41,6 +41,19 @@ describe('subscriptions before their webhooks arrive', () => {
     }
   });
 
+  it('makes one subscription when two plans are asked for at the same moment', async () => {
+    const user = await h.auth.signUp();
+    const answers = await Promise.all(
+      (['pro', 'enterprise'] as const).map((planId) => api(postSubscription, 'POST', '/api/payments/subscriptions', { token: user.accessToken, body: { planId } })),
+    );
+    const customer = (await h.db.query<{ c: string }>('select stripe_customer_id as c from users where id = $1', [user.userId])).rows[0]!.c;
+    const atStripe = await stripe().subscriptions.list({ customer, status: 'all' });
+    expect(atStripe.data).toHaveLength(1);
+    // Both started together, so they share one idempotency key: Stripe refuses the other plan.
+    expect(answers.map((answer) => answer.status).sort()).toEqual([200, 409]);
+    expect(answers.find((answer) => answer.status === 409)?.body.error?.code).toBe('idempotency_conflict');
+  });
+
   it('never applies an older snapshot over a newer one', async () => {
     const user = await h.auth.signUp();
     const created = await api(postSubscription, 'POST', '/api/payments/subscriptions', { token: user.accessToken, body: { planId: 'pro' } });
