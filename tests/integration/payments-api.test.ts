@@ -4,33 +4,15 @@ import { api } from '@/tests/helpers/api';
 import { paymentsHarness } from '@/tests/helpers/payments-harness';
 import { POST as postCustomer } from '@/app/api/payments/customers/route';
 import { POST as postPaymentIntent } from '@/app/api/payments/payment-intent/route';
-import { POST as postSubscription } from '@/app/api/payments/subscriptions/route';
-import { PUT as putSubscription, DELETE as deleteSubscription } from '@/app/api/payments/subscriptions/[subscriptionId]/route';
-import { GET as getBilling } from '@/app/api/payments/billing/route';
-import { GET as getHistory } from '@/app/api/payments/history/route';
-import { GET as getPlans } from '@/app/api/payments/plans/route';
-import { POST as postUpgrade } from '@/app/api/payments/upgrade-plan/route';
-import { POST as postWebhook } from '@/app/api/payments/webhook/route';
 
-// The payments API end to end in one process: real JWTs from the h.local Supabase Auth, the real
-// `stripe` SDK against the h.local Stripe over HTTP, its signed webhooks delivered over HTTP to the
+// The payments API end to end in one process: real JWTs from the local Supabase Auth, the real
+// `stripe` SDK against the local Stripe over HTTP, its signed webhooks delivered over HTTP to the
 // webhook route, and a real PostgreSQL 15.
 
 const h = paymentsHarness();
 beforeEach(() => h.local.local.faults.clear());
 
 const count = async (sql: string, values: unknown[]) => (await h.db.query<{ n: number }>(sql, values)).rows[0]?.n ?? -1;
-const intentIdOf = (clientSecret: string) => clientSecret.split('_secret_')[0]!;
-
-/** Pays a client secret's intent with a test card, as the PaymentElement would, and waits for the webhooks. */
-async function pay(clientSecret: string, paymentMethod: string) {
-  await stripe()
-    .paymentIntents.confirm(intentIdOf(clientSecret), { payment_method: paymentMethod })
-    .catch((error: { type?: string }) => {
-      if (error.type !== 'StripeCardError') throw error;
-    });
-  await h.local.idle();
-}
 
 describe('POST /api/payments/customers', () => {
   it('creates one customer per user, even for ten concurrent calls, and stores it', async () => {

@@ -8,7 +8,6 @@ import { PUT as putSubscription } from '@/app/api/payments/subscriptions/[subscr
 import { GET as getBilling } from '@/app/api/payments/billing/route';
 import { POST as checkUsageLimit } from '@/app/api/payments/check-usage-limit/route';
 import { POST as postPaymentIntent } from '@/app/api/payments/payment-intent/route';
-import { POST as postWebhook } from '@/app/api/payments/webhook/route';
 
 // The awkward moments: a payment whose webhook has not arrived yet, snapshots applied out of
 // order, a shortfall that grows while the user decides, two changes in one request.

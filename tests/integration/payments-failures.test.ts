@@ -11,7 +11,6 @@ import { GET as getHistory } from '@/app/api/payments/history/route';
 import { GET as getPlans } from '@/app/api/payments/plans/route';
 import { POST as postUpgrade } from '@/app/api/payments/upgrade-plan/route';
 import { POST as checkUsageLimit } from '@/app/api/payments/check-usage-limit/route';
-import { POST as postWebhook } from '@/app/api/payments/webhook/route';
 
 // Every payments endpoint when the caller is not signed in, and when Stripe fails (500s, then
 // timeouts): the shared error body, nothing written, and a retry afterwards that does not

@@ -5,10 +5,9 @@ import { api } from '@/tests/helpers/api';
 import { paymentsHarness } from '@/tests/helpers/payments-harness';
 import { POST as postPaymentIntent } from '@/app/api/payments/payment-intent/route';
 import { POST as postSubscription } from '@/app/api/payments/subscriptions/route';
-import { POST as postWebhook } from '@/app/api/payments/webhook/route';
 
 // Reconcile heals drift between the database and Stripe (lost webhooks, a customer never
-// linked, a tampered h.local row) and a second run changes nothing.
+// linked, a tampered local row) and a second run changes nothing.
 
 const h = paymentsHarness();
 
@@ -32,7 +31,7 @@ describe('npm run reconcile', () => {
     const stranger = await h.auth.signUp();
     await h.db.query('insert into users (id, email) values ($1, $2)', [stranger.userId, stranger.email]);
     const strangerCustomer = await stripe().customers.create({ email: stranger.email, metadata: { userId: stranger.userId } });
-    // ... and a h.local row is tampered with.
+    // ... and a local row is tampered with.
     const subscriptionId: string = created.body.data.subscriptionId;
 
     const first = await reconcile(h.db, since());

@@ -8,7 +8,6 @@ import { openPostgresClone } from '@/tests/helpers/databases';
 import { GET as getBilling } from '@/app/api/payments/billing/route';
 import { POST as postPaymentIntent } from '@/app/api/payments/payment-intent/route';
 import { POST as postSubscription } from '@/app/api/payments/subscriptions/route';
-import { POST as postWebhook } from '@/app/api/payments/webhook/route';
 
 // Renewals on Stripe test clocks (a paid renewal starts a new usage period, a failed one makes
 // the subscription past_due and tells the user), then every event of this file replayed in

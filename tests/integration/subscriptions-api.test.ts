@@ -9,10 +9,9 @@ import { GET as getHistory } from '@/app/api/payments/history/route';
 import { GET as getPlans } from '@/app/api/payments/plans/route';
 import { POST as postUpgrade } from '@/app/api/payments/upgrade-plan/route';
 import { POST as postPaymentIntent } from '@/app/api/payments/payment-intent/route';
-import { POST as postWebhook } from '@/app/api/payments/webhook/route';
 import { replayEvent } from '@/lib/webhooks/inbox';
 
-// Subscriptions, plan changes, cancellation and the read endpoints, against the h.local Stripe
+// Subscriptions, plan changes, cancellation and the read endpoints, against the local Stripe
 // (real SDK over HTTP, real signed webhooks into the route) and PostgreSQL 15.
 
 const h = paymentsHarness();

@@ -1,23 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { stripe, type Stripe } from '@/lib/stripe/client';
-import { processEvent } from '@/lib/webhooks/inbox';
 import { signatureHeader } from '@/local/stripe/webhooks/sign';
 import { api } from '@/tests/helpers/api';
 import { paymentsHarness } from '@/tests/helpers/payments-harness';
 import { TEST_WEBHOOK_SECRET } from '@/tests/helpers/stripe';
 import { POST as checkUsageLimit } from '@/app/api/payments/check-usage-limit/route';
 import { POST as postPaymentIntent } from '@/app/api/payments/payment-intent/route';
-import { POST as postSubscription } from '@/app/api/payments/subscriptions/route';
-import { PUT as putSubscription, DELETE as deleteSubscription } from '@/app/api/payments/subscriptions/[subscriptionId]/route';
 import { POST as postWebhook } from '@/app/api/payments/webhook/route';
 
-// Webhook processing against the h.local Stripe's real signed events and PostgreSQL 15: the full
+// Webhook processing against the local Stripe's real signed events and PostgreSQL 15: the full
 // pay-the-shortfall flows with test cards, forgery, duplicates, reordering, and a crash mid-event.
 
 const h = paymentsHarness();
-
-const intentIdOf = (clientSecret: string) => clientSecret.split('_secret_')[0]!;
 
 async function confirm(intentId: string, paymentMethod: string) {
   await stripe()
