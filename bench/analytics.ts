@@ -3,14 +3,10 @@
 // operators' figures for a month over all users. Each is measured beside a baseline taken in the
 // same run, interleaved call by call because the machine is shared and noisy: a primary-key
 // lookup round trip (`select … from users where id = $1`). Ratios are what to compare.
-import { randomUUID } from 'node:crypto';
-import pg from 'pg';
 import { getAdminAnalytics } from '@/lib/analytics/admin';
 import { getUserAnalytics } from '@/lib/analytics/user';
 import type { Actor } from '@/lib/auth/actor';
-import { connectPostgres, type Database } from '@/lib/db/database';
-import { migrate } from '@/lib/db/migrate';
-import { startThrowawayPostgres, withDatabase, type ThrowawayPostgres } from '@/local/db/throwaway-postgres';
+import { percentile, withBenchDatabase } from './support';
 
 const USERS = 1_000;
 const AGENTS = 20;
@@ -115,7 +111,7 @@ interface Stats {
 
 function stats(samples: number[]): Stats {
   const sorted = [...samples].sort((a, b) => a - b);
-  const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
+  const at = (p: number) => percentile(sorted, p);
   return { p50: at(50), p95: at(95), max: sorted.at(-1) ?? 0 };
 }
 
@@ -140,19 +136,7 @@ const ms = (value: number) => `${value.toFixed(2).padStart(7)} ms`;
 
 async function main() {
   const wallStart = performance.now();
-  let cluster: ThrowawayPostgres | undefined;
-  let serverUrl = process.env.DATABASE_URL;
-  if (!serverUrl) {
-    cluster = await startThrowawayPostgres();
-    serverUrl = cluster.url;
-  }
-  const name = `billing_bench_${randomUUID().slice(0, 8)}`;
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  const db: Database = connectPostgres(withDatabase(serverUrl, name), 10);
-  try {
-    await migrate(db);
+  await withBenchDatabase(10, async (db) => {
     const now = new Date();
     const firstMonth = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - (MONTHS - 1), 1));
     const seedStart = performance.now();
@@ -221,12 +205,7 @@ async function main() {
     report('(b) admin figures for a month, all users', operators, ADMIN_SAMPLES, TARGET_ADMIN_P95_MS);
     console.log(`admin usage-by-plan scan: ${scan}`);
     console.log(`whole bench: ${((performance.now() - wallStart) / 1000).toFixed(0)} s`);
-  } finally {
-    await db.close();
-    await admin.query(`drop database if exists ${name} with (force)`);
-    await admin.end();
-    await cluster?.stop();
-  }
+  });
 }
 
 await main();

@@ -5,11 +5,8 @@
 // BENCH_WITH_BUDGETS=1 gives every user a budget the run goes past, so commits also take the
 // budget-alert path, and checks at the end that each threshold reached alerted exactly once.
 import { randomUUID } from 'node:crypto';
-import pg from 'pg';
 import { commitUsage, reserveUsage } from '@/lib/billing/usage';
-import { connectPostgres, type Database } from '@/lib/db/database';
-import { migrate } from '@/lib/db/migrate';
-import { startThrowawayPostgres, withDatabase, type ThrowawayPostgres } from '@/local/db/throwaway-postgres';
+import { percentile, withBenchDatabase } from './support';
 
 const CLIENTS = 32;
 const OPERATIONS = Number(process.env.BENCH_OPERATIONS ?? 20_000); // per run; a task is 2 operations
@@ -25,9 +22,6 @@ interface RunResult {
   p99: number;
 }
 
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
-}
 
 /** Runs `operations` calls of `step` spread over CLIENTS concurrent loops; `step` may do several. */
 async function measure(operations: number, step: (index: number, record: (ms: number) => void) => Promise<void>, perStep: number): Promise<RunResult> {
@@ -54,19 +48,7 @@ async function timed<T>(record: (ms: number) => void, work: () => Promise<T>): P
 }
 
 async function main() {
-  let cluster: ThrowawayPostgres | undefined;
-  let serverUrl = process.env.DATABASE_URL;
-  if (!serverUrl) {
-    cluster = await startThrowawayPostgres();
-    serverUrl = cluster.url;
-  }
-  const name = `billing_bench_${randomUUID().slice(0, 8)}`;
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  const db: Database = connectPostgres(withDatabase(serverUrl, name), CLIENTS);
-  try {
-    await migrate(db);
+  await withBenchDatabase(CLIENTS, async (db) => {
     const users = Array.from({ length: USERS }, () => randomUUID());
     await db.query('insert into users (id, email) select id, id::text || \'@bench.test\' from unnest($1::uuid[]) as id', [users]);
     if (WITH_BUDGETS) {
@@ -134,12 +116,7 @@ async function main() {
       const { rows: sent } = await db.query<{ n: number }>("select count(*)::int as n from notifications where kind like 'budget%'");
       console.log(`budget check: each threshold reached alerted once (${sent[0]?.n} alerts for ${USERS} users)`);
     }
-  } finally {
-    await db.close();
-    await admin.query(`drop database if exists ${name} with (force)`);
-    await admin.end();
-    await cluster?.stop();
-  }
+  });
 }
 
 await main();

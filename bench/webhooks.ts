@@ -9,14 +9,11 @@
 // backends is printed too: on a shared machine it varies far less than events per second.
 import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import pg from 'pg';
 import { POST } from '@/app/api/payments/webhook/route';
 import { useDatabase } from '@/lib/db';
-import { connectPostgres, type Database } from '@/lib/db/database';
-import { migrate } from '@/lib/db/migrate';
 import { verifyWebhookEvent } from '@/lib/stripe/client';
-import { startThrowawayPostgres, withDatabase, type ThrowawayPostgres } from '@/local/db/throwaway-postgres';
 import { signatureHeader } from '@/local/stripe/webhooks/sign';
+import { percentile, withBenchDatabase } from './support';
 
 const CLIENTS = 32;
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 20_000); // route deliveries in all (10% re-deliveries), split over the rounds
@@ -59,9 +56,6 @@ interface Seeded {
 const delivered = new Map<string, number>();
 const outcomes = new Map<string, number>();
 
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
-}
 
 /** `count` signed deliveries; every tenth is a re-delivery (same payload) of a recent earlier one. */
 function buildDeliveries(count: number, users: Seeded[]): Delivery[] {
@@ -208,21 +202,9 @@ async function throughRoute(delivery: Delivery): Promise<void> {
 }
 
 async function main() {
-  let cluster: ThrowawayPostgres | undefined;
-  let serverUrl = process.env.DATABASE_URL;
-  if (!serverUrl) {
-    cluster = await startThrowawayPostgres();
-    serverUrl = cluster.url;
-  }
-  const name = `billing_bench_${randomUUID().slice(0, 8)}`;
-  databaseName = name;
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  const db: Database = connectPostgres(withDatabase(serverUrl, name), CLIENTS);
-  useDatabase(db); // the route's getDatabase() now answers this pool
-  try {
-    await migrate(db);
+  await withBenchDatabase(CLIENTS, async (db, name) => {
+    databaseName = name;
+    useDatabase(db); // the route's getDatabase() now answers this pool
     // Half the users already have a Stripe customer (the intent names it), half not (customer null).
     const users: Seeded[] = Array.from({ length: USERS }, (_, i) => ({
       id: randomUUID(),
@@ -319,12 +301,7 @@ async function main() {
         `p99 ${p99.toFixed(2)} ms at ${TARGET_EVENTS_PER_SECOND}/s offered (target < ${TARGET_P99_MS} ms: ${p99 < TARGET_P99_MS ? 'met' : 'NOT met'})`,
     );
     if (!pass) process.exitCode = 1;
-  } finally {
-    await db.close();
-    await admin.query(`drop database if exists ${name} with (force)`);
-    await admin.end();
-    await cluster?.stop();
-  }
+  });
 }
 
 await main();
