@@ -1,4 +1,4 @@
-import type { Actor } from '@/lib/auth/actor';
+import { asActor, type Actor } from '@/lib/auth/actor';
 import { microsToCentsCeil, MICROS_PER_CENT } from '@/lib/billing/money';
 import { PLAN_IDS, PLANS, type PlanId } from '@/lib/billing/plans';
 import type { Database, Queryable } from '@/lib/db';
@@ -243,7 +243,5 @@ async function readAnalytics(tx: Queryable, userId: string, query: AnalyticsQuer
 
 /** The actor's spending over the range (a signed-in user reads it through RLS). */
 export function getUserAnalytics(db: Database, actor: Actor, query: AnalyticsQuery): Promise<UserAnalytics> {
-  return actor.claims
-    ? db.userTransaction(actor.claims, (tx) => readAnalytics(tx, actor.userId, query))
-    : readAnalytics(db, actor.userId, query);
+  return asActor(db, actor, (tx) => readAnalytics(tx, actor.userId, query));
 }

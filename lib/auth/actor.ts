@@ -2,7 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { JwtClaims } from '@/lib/auth/claims';
 import { accessTokenFromCookies, parseCookieHeader } from '@/lib/auth/session-cookie';
 import { createTokenVerifier, type TokenVerifier } from '@/lib/auth/verify';
-import type { Database } from '@/lib/db';
+import type { Database, Queryable } from '@/lib/db';
 import { env } from '@/lib/env';
 import { AppError } from '@/lib/http/errors';
 
@@ -55,6 +55,11 @@ export async function authenticateUser(credentials: RequestCredentials): Promise
 export function isTaskRunner(credentials: RequestCredentials): boolean {
   const token = bearerToken(credentials.authorization);
   return token !== null && sameSecret(token, env().TASK_RUNNER_API_KEY);
+}
+
+/** Runs `work` as the actor: a signed-in user inside their RLS transaction, the task runner as the system. */
+export function asActor<T>(db: Database, actor: Actor, work: (tx: Queryable) => Promise<T>): Promise<T> {
+  return actor.claims ? db.userTransaction(actor.claims, work) : work(db);
 }
 
 // Users are created from their first verified request; the per-database set spares a write on

@@ -1,7 +1,7 @@
-import type { Actor } from '@/lib/auth/actor';
+import { asActor, type Actor } from '@/lib/auth/actor';
 import { budgetStateSchema, type BudgetState, type SetBudgetBody } from '@/lib/billing/budget-schemas';
 import { MICROS_PER_CENT, microsToCentsCeil } from '@/lib/billing/money';
-import type { Database, Queryable } from '@/lib/db';
+import type { Database } from '@/lib/db';
 
 // The user's monthly budget: a limit on this usage period's usage cost, with in-app alerts when
 // committed usage first reaches 80% and 100% of it (once per period each). Budgets belong to the
@@ -42,10 +42,6 @@ function onlyRow(rows: BudgetRow[], source: string): BudgetRow {
   return row;
 }
 
-/** Runs `work` as the signed-in user (RLS decides), or as the system for the task runner. */
-function asActor<T>(db: Database, actor: Actor, work: (tx: Queryable) => Promise<T>): Promise<T> {
-  return actor.claims ? db.userTransaction(actor.claims, work) : work(db);
-}
 
 /** The actor's budget against the usage of the period in force (read-only). */
 export async function getBudget(db: Database, actor: Actor): Promise<BudgetState> {

@@ -1,4 +1,4 @@
-import type { Actor } from '@/lib/auth/actor';
+import { asActor, type Actor } from '@/lib/auth/actor';
 import { microsToCentsCeil, microsToCentsFloor } from '@/lib/billing/money';
 import type { PlanId } from '@/lib/billing/plans';
 import type { CommitUsageBody, ReleaseUsageBody, ReserveUsageBody } from '@/lib/billing/schemas';
@@ -59,9 +59,7 @@ async function readSnapshot(tx: Queryable, userId: string): Promise<UsageSnapsho
 
 /** The actor's allowance in the period in force (a user reads it through RLS). */
 export function getUsageSnapshot(db: Database, actor: Actor): Promise<UsageSnapshot> {
-  return actor.claims
-    ? db.userTransaction(actor.claims, (tx) => readSnapshot(tx, actor.userId))
-    : readSnapshot(db, actor.userId);
+  return asActor(db, actor, (tx) => readSnapshot(tx, actor.userId));
 }
 
 export interface UsageLimitCheck {

@@ -1,5 +1,5 @@
-import type { Actor } from '@/lib/auth/actor';
-import type { Database, Queryable } from '@/lib/db';
+import { asActor, type Actor } from '@/lib/auth/actor';
+import type { Database } from '@/lib/db';
 import { microsToCentsFloor } from '@/lib/billing/money';
 import { PLANS, type PlanId } from '@/lib/billing/plans';
 import { getUsageSnapshot } from '@/lib/billing/usage';
@@ -42,8 +42,6 @@ interface SubscriptionView {
   current_period_end: Date;
 }
 
-const asUser = <T>(db: Database, actor: Actor, work: (tx: Queryable) => Promise<T>) =>
-  actor.claims ? db.userTransaction(actor.claims, work) : db.systemTransaction(work);
 
 /** The plan's Stripe price (cached); its allowance, which the prices are set at, if Stripe is down. */
 async function renewalPriceCents(planId: PlanId): Promise<number> {
@@ -66,7 +64,7 @@ async function cardSummary(customerId: string | null): Promise<BillingOverview['
 export async function getBillingOverview(db: Database, actor: Actor): Promise<BillingOverview> {
   const [snapshot, { subscription, customerId }] = await Promise.all([
     getUsageSnapshot(db, actor),
-    asUser(db, actor, async (tx) => {
+    asActor(db, actor, async (tx) => {
       const subs = await tx.query<SubscriptionView>(
         `select id, plan_id, status, cancel_at_period_end, current_period_start, current_period_end
          from public.subscriptions where user_id = $1 and status in ('active', 'trialing', 'past_due', 'incomplete')
@@ -156,7 +154,7 @@ function decodeCursor(cursor: string): { at: Date; id: string } {
 /** Top-up payments and subscription invoices, newest first, a page at a time. */
 export async function getPaymentHistory(db: Database, actor: Actor, query: GetHistoryQuery): Promise<HistoryPage> {
   const after = query.cursor ? decodeCursor(query.cursor) : null;
-  const rows = await asUser(db, actor, async (tx) => {
+  const rows = await asActor(db, actor, async (tx) => {
     const result = await tx.query<HistoryRow>(
       `select * from (
          -- Times at millisecond precision, as the cursor carries them (a JavaScript Date).
