@@ -6,7 +6,6 @@ import {
   onChargeRefunded,
   onPaymentIntentCanceled,
   onPaymentIntentFailed,
-  onPaymentIntentSucceeded,
 } from '@/lib/webhooks/handlers/payment-intents';
 import { onSubscriptionChanged } from '@/lib/webhooks/handlers/subscriptions';
 import type { HandlerResult } from '@/lib/webhooks/types';
@@ -45,8 +44,8 @@ export function needsPrefetch(event: Stripe.Event): boolean {
 export async function dispatch(tx: Queryable, event: Stripe.Event, fetched: Prefetched): Promise<HandlerResult> {
   const created = new Date(event.created * 1000);
   switch (event.type) {
-    case 'payment_intent.succeeded':
-      return onPaymentIntentSucceeded(tx, event.data.object, created);
+    // payment_intent.succeeded never gets here: processEvent (inbox.ts) handles it in one
+    // statement, claim included (app_private.process_top_up_succeeded).
     case 'payment_intent.payment_failed':
       return onPaymentIntentFailed(tx, event.data.object, event.id);
     case 'payment_intent.canceled':

@@ -1,4 +1,4 @@
-type Handler = (request: Request) => Promise<Response>;
+type Handler = (request: Request, context: { params: Promise<Record<string, string>> }) => Promise<Response>;
 
 export interface CallOptions {
   /** HTTP method; POST unless given. */
@@ -8,13 +8,23 @@ export interface CallOptions {
   rawBody?: string;
   token?: string;
   headers?: Record<string, string>;
+  /** Dynamic path segments, as Next.js passes them (e.g. `{ subscriptionId }`). */
+  params?: Record<string, string>;
 }
 
-/** Calls a route handler in-process with a real Request, as Next.js would. */
+/** Calls a route handler in-process with a real Request and Next's route context, as Next.js would. */
 export async function call(handler: Handler, path: string, options: CallOptions = {}) {
   const headers = new Headers({ 'content-type': 'application/json', ...options.headers });
   if (options.token) headers.set('authorization', `Bearer ${options.token}`);
   const body = options.rawBody ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
-  const response = await handler(new Request(`http://app.test${path}`, { method: options.method ?? 'POST', headers, body }));
+  const response = await handler(new Request(`http://app.test${path}`, { method: options.method ?? 'POST', headers, body }), {
+    params: Promise.resolve(options.params ?? {}),
+  });
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+/** `call` with the method first, and the answer's `data` loosely typed for terse assertions. */
+export async function api(handler: Handler, method: string, path: string, options: Omit<CallOptions, 'method'> = {}) {
+  const answer = await call(handler, path, { ...options, method });
+  return answer as { status: number; body: { data?: any; error?: { code: string; message: string } } };
 }

@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { stripe } from '@/lib/stripe/client';
-import { api } from '@/tests/helpers/api';
+import { api } from '@/tests/helpers/http';
 import { paymentsHarness } from '@/tests/helpers/payments-harness';
 import { POST as postCustomer } from '@/app/api/payments/customers/route';
 import { POST as postPaymentIntent } from '@/app/api/payments/payment-intent/route';

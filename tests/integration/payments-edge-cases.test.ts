@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { fetchSubscription, syncSubscription } from '@/lib/payments/subscriptions';
 import { stripe } from '@/lib/stripe/client';
-import { api } from '@/tests/helpers/api';
+import { api } from '@/tests/helpers/http';
 import { paymentsHarness } from '@/tests/helpers/payments-harness';
 import { POST as postSubscription } from '@/app/api/payments/subscriptions/route';
 import { PUT as putSubscription } from '@/app/api/payments/subscriptions/[subscriptionId]/route';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { reconcile } from '@/lib/payments/reconcile';
 import { stripe } from '@/lib/stripe/client';
-import { api } from '@/tests/helpers/api';
+import { api } from '@/tests/helpers/http';
 import { paymentsHarness } from '@/tests/helpers/payments-harness';
 import { POST as postPaymentIntent } from '@/app/api/payments/payment-intent/route';
 import { POST as postSubscription } from '@/app/api/payments/subscriptions/route';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Database } from '@/lib/db';
 import { stripe, type Stripe } from '@/lib/stripe/client';
 import { processEvent } from '@/lib/webhooks/inbox';
-import { api } from '@/tests/helpers/api';
+import { api } from '@/tests/helpers/http';
 import { paymentsHarness } from '@/tests/helpers/payments-harness';
 import { openPostgresClone } from '@/tests/helpers/databases';
 import { GET as getBilling } from '@/app/api/payments/billing/route';

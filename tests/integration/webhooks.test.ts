@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { stripe, type Stripe } from '@/lib/stripe/client';
 import { signatureHeader } from '@/local/stripe/webhooks/sign';
-import { api } from '@/tests/helpers/api';
+import { api } from '@/tests/helpers/http';
 import { paymentsHarness } from '@/tests/helpers/payments-harness';
 import { TEST_WEBHOOK_SECRET } from '@/tests/helpers/stripe';
 import { POST as checkUsageLimit } from '@/app/api/payments/check-usage-limit/route';
