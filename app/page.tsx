@@ -1,24 +1,15 @@
 import Link from 'next/link';
-import { redirect } from 'next/navigation';
 import { SignOutForm } from '@/app/_components/sign-out-form';
-import { currentUser } from '@/app/_lib/session';
+import { day, dollars } from '@/app/_lib/format';
+import { requireUser } from '@/app/_lib/require-user';
 import { PLANS } from '@/lib/billing/plans';
 import { getUsageSnapshot } from '@/lib/billing/usage';
-import { getDatabase } from '@/lib/db';
-import { ensureUserRow } from '@/lib/auth/actor';
 
 export const dynamic = 'force-dynamic';
 
-const dollars = (cents: number) =>
-  (cents / 100).toLocaleString('en-US', { style: 'currency', currency: 'USD' });
-const day = (iso: string) => new Date(iso).toLocaleDateString('en-US', { dateStyle: 'medium', timeZone: 'UTC' });
-
 // The signed-in home: the user's plan and this period's usage, read through RLS as the user.
 export default async function HomePage() {
-  const user = await currentUser();
-  if (!user) redirect('/sign-in?next=/');
-  const db = await getDatabase();
-  await ensureUserRow(db, user);
+  const { user, db } = await requireUser('/');
   const usage = await getUsageSnapshot(db, user);
   const plan = PLANS[usage.planId];
   const usedShare = Math.min(100, Math.round((usage.usedMicros / Math.max(1, usage.allowanceMicros)) * 100));
