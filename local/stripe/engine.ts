@@ -11,6 +11,30 @@ export type EventType = Stripe.Event['type'];
 /** The `data.object` type of the event named `T`. */
 export type EventObject<T extends EventType> = Extract<Stripe.Event, { type: T }>['data']['object'];
 
+/**
+ * Points where billing reacts to what resources do. Resources fire them;
+ * billing registers its handlers at start (`registerBilling`), so resources
+ * never import billing and the dependency runs one way only.
+ */
+export interface EngineHooks {
+  /** A PaymentIntent succeeded, failed or needs 3-D Secure (billing settles the invoice it pays). */
+  intentSucceeded: (pi: Stripe.PaymentIntent, pm: Stripe.PaymentMethod) => void;
+  intentFailed: (pi: Stripe.PaymentIntent) => void;
+  intentRequiresAction: (pi: Stripe.PaymentIntent) => void;
+  /** An invoice was paid / a payment attempt on it failed (subscriptions follow their invoices). */
+  invoicePaid: (invoice: Stripe.Invoice, pm: Stripe.PaymentMethod | null) => void;
+  invoicePaymentFailed: (invoice: Stripe.Invoice) => void;
+  /** A customer is about to be deleted (billing ends its subscriptions). */
+  customerDeleting: (customer: Stripe.Customer) => void;
+  /**
+   * Time moves to `until` for the customers `inScope` picks: run what falls due
+   * on the way, calling `setTime` before each action. Returns how many ran.
+   */
+  advanceTime: (inScope: (customer: string) => boolean, until: number, setTime?: (t: number) => void) => number;
+}
+
+type HookLists = { [K in keyof EngineHooks]: Array<EngineHooks[K]> };
+
 export interface RequestInfo {
   id: string;
   idempotencyKey: string | null;
@@ -39,11 +63,35 @@ export class Engine {
   /** The request being served, stamped on emitted events (`event.request`). */
   request: RequestInfo | null = null;
 
+  private readonly hooks: HookLists = {
+    intentSucceeded: [],
+    intentFailed: [],
+    intentRequiresAction: [],
+    invoicePaid: [],
+    invoicePaymentFailed: [],
+    customerDeleting: [],
+    advanceTime: [],
+  };
+
   constructor(
     readonly store: Store,
     readonly dispatcher: WebhookDispatcher,
     public baseUrl: string,
   ) {}
+
+  on<K extends keyof EngineHooks>(name: K, fn: EngineHooks[K]): void {
+    this.hooks[name].push(fn);
+  }
+
+  /** Calls every handler registered for `name`; returns the sum of numeric results. */
+  fire<K extends keyof EngineHooks>(name: K, ...args: Parameters<EngineHooks[K]>): number {
+    let total = 0;
+    for (const fn of this.hooks[name]) {
+      const r: unknown = (fn as (...a: Parameters<EngineHooks[K]>) => unknown)(...args);
+      if (typeof r === 'number') total += r;
+    }
+    return total;
+  }
 
   get state(): State {
     return this.store.state;

@@ -5,14 +5,10 @@ import { invalidRequest, resourceMissing } from '../core/errors.js';
 import { newId, randomToken } from '../core/ids.js';
 import { LIST_PARAMS, matchesCreated, newestFirst, paginate } from '../core/list.js';
 import { mergeMetadata, type Params } from '../core/params.js';
+import { requireCustomer } from './lookup.js';
 import { attachPaymentMethod, resolvePaymentMethod } from './payment-methods.js';
-import { cancelSubscription } from '../billing/subscriptions.js';
 
-export function requireCustomer(engine: Engine, id: string, param = 'id'): Stripe.Customer {
-  const customer = engine.state.customers[id];
-  if (!customer) throw resourceMissing('customer', id, param);
-  return customer;
-}
+export { requireCustomer };
 
 const WRITABLE = [
   'email',
@@ -126,12 +122,8 @@ export function updateCustomer(engine: Engine, customer: Stripe.Customer, p: Par
 }
 
 function deleteCustomer(engine: Engine, customer: Stripe.Customer): Stripe.DeletedCustomer {
-  // Deleting a customer ends its subscriptions immediately.
-  for (const sub of Object.values(engine.state.subscriptions)) {
-    if (sub.customer === customer.id && sub.status !== 'canceled' && sub.status !== 'incomplete_expired') {
-      cancelSubscription(engine, sub, 'cancellation_requested');
-    }
-  }
+  // Deleting a customer ends its subscriptions immediately (billing's hook).
+  engine.fire('customerDeleting', customer);
   delete engine.state.customers[customer.id];
   engine.state.deletedCustomers[customer.id] = true;
   engine.store.touch();

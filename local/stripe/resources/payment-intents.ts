@@ -9,7 +9,6 @@ import { declineFor } from '../cards.js';
 import { createCharge } from './charges.js';
 import { requireCustomer } from './customers.js';
 import { cardBehaviour, createCardPaymentMethod, resolvePaymentMethod } from './payment-methods.js';
-import { onInvoiceIntentFailed, onInvoiceIntentRequiresAction, onInvoiceIntentSucceeded } from '../billing/invoice-payments.js';
 
 const CONFIRMABLE = ['requires_payment_method', 'requires_confirmation', 'requires_action'];
 const CANCELABLE = ['requires_payment_method', 'requires_capture', 'requires_confirmation', 'requires_action', 'processing'];
@@ -126,7 +125,7 @@ function chargeSucceeded(engine: Engine, pi: Stripe.PaymentIntent, pm: Stripe.Pa
   engine.store.touch();
   engine.emit('charge.succeeded', charge);
   engine.emit('payment_intent.succeeded', pi);
-  onInvoiceIntentSucceeded(engine, pi, pm);
+  engine.fire('intentSucceeded', pi, pm);
 }
 
 function declineError(pi: Stripe.PaymentIntent, body: Stripe.PaymentIntent.LastPaymentError, status: number): StripeApiError {
@@ -151,7 +150,7 @@ function paymentFailed(
   pi.last_payment_error = lastError;
   engine.store.touch();
   engine.emit('payment_intent.payment_failed', pi);
-  onInvoiceIntentFailed(engine, pi);
+  engine.fire('intentFailed', pi);
   const status = lastError.type === 'card_error' ? 402 : 400;
   return { ok: false, pi, error: declineError(engine.render(pi), lastError, status) };
 }
@@ -184,7 +183,7 @@ function requireAction(engine: Engine, pi: Stripe.PaymentIntent, pm: Stripe.Paym
       : { type: 'use_stripe_sdk', use_stripe_sdk: { type: 'three_d_secure_redirect', stripe_js: challenge, source: `src_local_${pi.id}` } };
   engine.store.touch();
   engine.emit('payment_intent.requires_action', pi);
-  onInvoiceIntentRequiresAction(engine, pi);
+  engine.fire('intentRequiresAction', pi);
   return { ok: true, pi };
 }
 

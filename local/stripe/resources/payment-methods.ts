@@ -6,7 +6,7 @@ import { newId } from '../core/ids.js';
 import { LIST_PARAMS, newestFirst, paginate } from '../core/list.js';
 import { mergeMetadata, type Params } from '../core/params.js';
 import { behaviourOf, brandOf, cardByToken, declineFor, fingerprintOf, luhnValid } from '../cards.js';
-import { requireCustomer } from './customers.js';
+import { requireCustomer } from './lookup.js';
 
 const EMPTY_ADDRESS: Stripe.Address = {
   city: null,
