@@ -33,6 +33,17 @@ export interface EngineHooks {
   advanceTime: (inScope: (customer: string) => boolean, until: number, setTime?: (t: number) => void) => number;
 }
 
+/** What a transaction holds back until it commits. */
+interface Pending {
+  /** The state's collections as they were (events and idempotency records excepted). */
+  before: Partial<State>;
+  events: Array<{ event: Stripe.Event; targets: DeliveryTarget[] }>;
+  after: Array<() => void>;
+}
+
+/** Collections a request may not change directly (events go through emit; idempotency is saved after). */
+const UNSNAPSHOTTED = new Set<keyof State>(['events', 'idempotency']);
+
 type HookLists = { [K in keyof EngineHooks]: Array<EngineHooks[K]> };
 
 export interface RequestInfo {
@@ -62,6 +73,7 @@ const COLLECTIONS: Array<[string, (s: State, id: string) => object | undefined]>
 export class Engine {
   /** The request being served, stamped on emitted events (`event.request`). */
   request: RequestInfo | null = null;
+  private pending: Pending | null = null;
 
   private readonly hooks: HookLists = {
     intentSucceeded: [],
@@ -91,6 +103,51 @@ export class Engine {
       if (typeof r === 'number') total += r;
     }
     return total;
+  }
+
+  /**
+   * Runs `fn` as one unit: if it throws, the state is put back as it was and
+   * the events it emitted are dropped (never delivered), unless `keep(error)`
+   * says the changes stand. Webhooks go out only after the unit commits.
+   * Nested calls join the outer unit.
+   */
+  transaction<T>(fn: () => T, keep: (error: unknown) => boolean = () => false): T {
+    if (this.pending) return fn();
+    const state = this.state;
+    const before: Partial<State> = {};
+    for (const key of Object.keys(state) as Array<keyof State>) {
+      if (!UNSNAPSHOTTED.has(key)) Object.assign(before, { [key]: structuredClone(state[key]) });
+    }
+    const pending: Pending = { before, events: [], after: [] };
+    this.pending = pending;
+    try {
+      const result = fn();
+      this.pending = null;
+      this.commit(pending);
+      return result;
+    } catch (e) {
+      this.pending = null;
+      if (keep(e)) this.commit(pending);
+      else this.rollback(pending);
+      throw e;
+    }
+  }
+
+  /** Runs `fn` once the current unit commits (at once outside one); dropped on rollback. */
+  afterCommit(fn: () => void): void {
+    if (this.pending) this.pending.after.push(fn);
+    else fn();
+  }
+
+  private commit(pending: Pending): void {
+    for (const { event, targets } of pending.events) this.dispatcher.enqueue(event, targets);
+    for (const fn of pending.after) fn();
+  }
+
+  private rollback(pending: Pending): void {
+    Object.assign(this.store.state, pending.before);
+    for (const { event } of pending.events) delete this.state.events[event.id];
+    this.store.touch();
   }
 
   get state(): State {
@@ -145,7 +202,8 @@ export class Engine {
     } as unknown as Stripe.Event;
     this.state.events[event.id] = event;
     this.store.touch();
-    this.dispatcher.enqueue(event, targets);
+    if (this.pending) this.pending.events.push({ event, targets });
+    else this.dispatcher.enqueue(event, targets);
     return event;
   }
 

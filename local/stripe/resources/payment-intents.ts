@@ -130,12 +130,14 @@ function chargeSucceeded(engine: Engine, pi: Stripe.PaymentIntent, pm: Stripe.Pa
 
 function declineError(pi: Stripe.PaymentIntent, body: Stripe.PaymentIntent.LastPaymentError, status: number): StripeApiError {
   const { payment_intent: _ignored, ...rest } = body;
-  return new StripeApiError(status, {
+  const error = new StripeApiError(status, {
     ...rest,
     type: body.type === 'card_error' ? 'card_error' : 'invalid_request_error',
     message: body.message ?? 'Your card was declined.',
     payment_intent: pi,
   });
+  error.keepChanges = true;
+  return error;
 }
 
 function paymentFailed(

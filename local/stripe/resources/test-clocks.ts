@@ -102,7 +102,13 @@ export const testClockRoutes: Route[] = [
       engine.emit('test_helpers.test_clock.advancing', clock);
       const response = structuredClone(clock);
       // Like Stripe, the call returns at once with `advancing`; billing runs after it.
-      setImmediate(() => advanceClock(engine, clock, target));
+      engine.afterCommit(() =>
+        setImmediate(() => {
+          // Looked up again: a rolled-back request in between replaces the stored objects.
+          const current = engine.state.testClocks[clock.id];
+          if (current) engine.transaction(() => advanceClock(engine, current, target));
+        }),
+      );
       return response;
     },
   },
