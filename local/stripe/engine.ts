@@ -39,6 +39,8 @@ interface Pending {
   before: Partial<State>;
   events: Array<{ event: Stripe.Event; targets: DeliveryTarget[] }>;
   after: Array<() => void>;
+  /** Values computed once per request (e.g. the PaymentMethod a test id names). */
+  memo: Map<string, unknown>;
 }
 
 /** Collections a request may not change directly (events go through emit; idempotency is saved after). */
@@ -118,7 +120,7 @@ export class Engine {
     for (const key of Object.keys(state) as Array<keyof State>) {
       if (!UNSNAPSHOTTED.has(key)) Object.assign(before, { [key]: structuredClone(state[key]) });
     }
-    const pending: Pending = { before, events: [], after: [] };
+    const pending: Pending = { before, events: [], after: [], memo: new Map() };
     this.pending = pending;
     try {
       const result = fn();
@@ -131,6 +133,17 @@ export class Engine {
       else this.rollback(pending);
       throw e;
     }
+  }
+
+  /**
+   * `make()` once per unit for `key`: within one request the same key gives
+   * the same value (outside a unit, a fresh one each time).
+   */
+  memo<T>(key: string, make: () => T): T {
+    const memo = this.pending?.memo;
+    if (!memo) return make();
+    if (!memo.has(key)) memo.set(key, make());
+    return memo.get(key) as T;
   }
 
   /** Runs `fn` once the current unit commits (at once outside one); dropped on rollback. */

@@ -181,8 +181,14 @@ export async function runFixture(file: FixtureFile | string, opts: FixtureOption
   return { steps, responses };
 }
 
+/** Trigger names of the Stripe CLI that are not event types, and the event each stands for. */
+const PSEUDO_EVENTS: Record<string, string> = {
+  'subscription.payment_failed': 'invoice.payment_failed',
+  'subscription.payment_succeeded': 'invoice.payment_succeeded',
+};
+
 /** The event types a fixture file is for: its file name (`invoice.paid.json`) and `_meta.aliases`. */
 export function eventsOfFixture(path: string, data: FixtureFile): string[] {
   const base = path.split('/').pop()?.replace(/\.json$/, '') ?? '';
-  return [base, ...(data._meta?.aliases ?? [])];
+  return [PSEUDO_EVENTS[base] ?? base, ...(data._meta?.aliases ?? [])];
 }

@@ -4,7 +4,7 @@ import type { Route, RouteContext } from '../http/router.js';
 import { StripeApiError, invalidParam, invalidRequest, resourceMissing, unexpectedState } from '../core/errors.js';
 import { clientSecretFor, newId } from '../core/ids.js';
 import { LIST_PARAMS, matchesCreated, newestFirst, paginate } from '../core/list.js';
-import { mergeMetadata, type Params } from '../core/params.js';
+import { mergeMetadata, shippingOf, type Params } from '../core/params.js';
 import { declineFor } from '../cards.js';
 import { createCharge } from './charges.js';
 import { requireCustomer } from './customers.js';
@@ -277,6 +277,8 @@ function inlinePaymentMethod(engine: Engine, p: Params): string | undefined {
   if (!data) return p.str('payment_method');
   const card = data.obj('card');
   if (!card) throw invalidParam('payment_method_data[card]', 'Missing card details.');
+  const token = card.str('token');
+  if (token !== undefined) return resolvePaymentMethod(engine, token, 'payment_method_data[card][token]').id;
   return createCardPaymentMethod(
     engine,
     { number: card.reqStr('number'), expMonth: card.reqInt('exp_month'), expYear: card.reqInt('exp_year') },
@@ -306,8 +308,20 @@ const CREATE_PARAMS = [
   'payment_method_options',
   'mandate_data',
   'error_on_requires_action',
+  'shipping',
+  'transfer_group',
+  'radar_options',
+  'payment_method_configuration',
+  'payment_method_data',
   'expand',
 ] as const;
+
+/** Documented fields that are stored as given (no behaviour behind them here). */
+function applyStored(pi: Stripe.PaymentIntent, p: Params): void {
+  const shipping = shippingOf(p);
+  if (shipping !== undefined) pi.shipping = shipping;
+  if (p.has('transfer_group')) pi.transfer_group = p.str('transfer_group') ?? null;
+}
 
 function createFromParams(rc: RouteContext): Stripe.PaymentIntent {
   const { engine, params: p } = rc;
@@ -330,7 +344,8 @@ function createFromParams(rc: RouteContext): Stripe.PaymentIntent {
     statementDescriptor: p.str('statement_descriptor') ?? null,
     statementDescriptorSuffix: p.str('statement_descriptor_suffix') ?? null,
   });
-  const pmId = p.str('payment_method');
+  applyStored(pi, p);
+  const pmId = p.str('payment_method') ?? inlinePaymentMethod(engine, p);
   if (pmId !== undefined) {
     pi.payment_method = resolvePaymentMethod(engine, pmId).id;
     pi.status = 'requires_confirmation';
@@ -359,7 +374,7 @@ const UPDATABLE_WHEN_DONE = ['metadata', 'description', 'receipt_email', 'expand
 
 function updateFromParams(rc: RouteContext): Stripe.PaymentIntent {
   const { engine, params: p } = rc;
-  p.only(['amount', 'currency', 'customer', 'description', 'metadata', 'payment_method', 'payment_method_types', 'receipt_email', 'setup_future_usage', 'statement_descriptor', 'statement_descriptor_suffix', 'expand']);
+  p.only(['amount', 'currency', 'customer', 'description', 'metadata', 'payment_method', 'payment_method_types', 'receipt_email', 'setup_future_usage', 'statement_descriptor', 'statement_descriptor_suffix', 'shipping', 'transfer_group', 'payment_method_options', 'payment_method_configuration', 'capture_method', 'expand']);
   const pi = requireIntent(engine, rc.path.id ?? '');
   const done = ['succeeded', 'canceled', 'processing'].includes(pi.status);
   const blocked = Object.keys(p.raw).find((k) => !UPDATABLE_WHEN_DONE.includes(k));
@@ -380,6 +395,7 @@ function updateFromParams(rc: RouteContext): Stripe.PaymentIntent {
   if (sfu !== undefined) pi.setup_future_usage = sfu;
   if (p.has('payment_method_types')) pi.payment_method_types = p.strList('payment_method_types') ?? ['card'];
   pi.metadata = mergeMetadata(pi.metadata, p.metadata());
+  applyStored(pi, p);
   const pmId = p.str('payment_method');
   if (pmId !== undefined) {
     pi.payment_method = resolvePaymentMethod(engine, pmId).id;
@@ -433,6 +449,8 @@ export const paymentIntentRoutes: Route[] = [
       const pi = requireIntent(engine, rc.path.id ?? '');
       checkClientSecret(rc, pi);
       if (p.has('receipt_email')) pi.receipt_email = p.str('receipt_email') ?? null;
+      const shipping = shippingOf(p);
+      if (shipping !== undefined) pi.shipping = shipping;
       const pmId = inlinePaymentMethod(engine, p);
       const opts = { ...confirmOptions(p), ...(pmId !== undefined ? { paymentMethod: pmId } : {}) };
       return engine.render(finishConfirm(confirmIntent(engine, pi, opts)), rc.expand);
