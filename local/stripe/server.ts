@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type Stripe from 'stripe';
 import { Engine } from './engine.js';
-import { runDue } from './billing/cycle.js';
+import { advanceAndDeliver, runWallClockBilling, type ClockAdvance } from './billing/wall-clock.js';
 import { handleApi } from './http/api.js';
 import { handleControl } from './http/controls.js';
 import { Faults, type FaultSpec } from './http/faults.js';
@@ -66,8 +66,16 @@ export interface LocalStripe {
   events(type?: string): Stripe.Event[];
   /** The 3-D Secure outcome for an intent in `requires_action` (what the stand-in's dialog does). */
   completeAuthentication(paymentIntentId: string, outcome: 'succeed' | 'fail'): Stripe.PaymentIntent;
-  /** Runs renewals/retries due by the wall clock now (normally on a timer). */
+  /** Runs renewals/retries due by the (shifted) wall clock now (normally on a timer). */
   runBilling(): number;
+  /**
+   * Moves time forward by `seconds` for every customer without a test clock,
+   * runs what falls due, and resolves once the resulting webhooks had their
+   * first delivery attempt (`POST /_local/clock/advance`).
+   */
+  advanceClock(seconds: number): Promise<ClockAdvance>;
+  /** Seconds the wall-clock customers' time runs ahead of the real clock. */
+  clockOffset(): number;
   /** Writes the state to disk now. */
   flush(): void;
 }
@@ -134,8 +142,7 @@ export async function startLocalStripe(opts: LocalStripeOptions): Promise<LocalS
     registerAppEndpoint(engine, url, webhookSecret);
   }
 
-  const wallClockCustomer = (c: string) => !engine.state.customers[c]?.test_clock;
-  const runBilling = () => runDue(engine, wallClockCustomer, Math.floor(Date.now() / 1000));
+  const runBilling = () => runWallClockBilling(engine);
   runBilling();
   const sweepMs = opts.billingSweepMs ?? 30_000;
   const sweep = sweepMs > 0 ? setInterval(runBilling, sweepMs) : null;
@@ -177,6 +184,8 @@ export async function startLocalStripe(opts: LocalStripeOptions): Promise<LocalS
     events: (type) => Object.values(engine.state.events).filter((e) => type === undefined || e.type === type),
     completeAuthentication: (id, outcome) => completeAuthentication(engine, requireIntent(engine, id), outcome).pi,
     runBilling,
+    advanceClock: (seconds) => advanceAndDeliver(engine, dispatcher, seconds),
+    clockOffset: () => engine.state.clockOffset,
     flush: () => store.flush(),
   };
 }

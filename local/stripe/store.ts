@@ -41,6 +41,8 @@ export interface State {
   webhookEndpoints: Record<string, StoredEndpoint>;
   testClocks: Record<string, Stripe.TestHelpers.TestClock>;
   idempotency: Record<string, IdempotencyRecord>;
+  /** Seconds the clock of every customer without a test clock runs ahead of the wall clock (`/_local/clock`). */
+  clockOffset: number;
   links: {
     /** PaymentIntent id -> invoice id, for intents that pay an invoice (basil removed `invoice`). */
     invoiceOfIntent: Record<string, string>;
@@ -65,6 +67,7 @@ export function emptyState(): State {
     webhookEndpoints: {},
     testClocks: {},
     idempotency: {},
+    clockOffset: 0,
     links: { invoiceOfIntent: {} },
   };
 }

@@ -7,6 +7,7 @@ import { StripeApiError, invalidRequest } from '../core/errors.js';
 import { parseForm } from '../core/form.js';
 import { completeAuthentication, requireIntent } from '../resources/payment-intents.js';
 import { runTrigger } from '../triggers.js';
+import { advanceAndDeliver } from '../billing/wall-clock.js';
 import type { WebhookDispatcher } from '../webhooks/dispatcher.js';
 import { readBody } from './api.js';
 import type { FaultSpec, Faults } from './faults.js';
@@ -163,6 +164,17 @@ export async function handleControl(deps: ControlDeps, req: IncomingMessage, res
           ...(price ? { price } : {}),
         });
         return json(res, 200, result);
+      }
+      case 'GET /clock':
+        return json(res, 200, { offset: deps.engine.state.clockOffset, now: deps.engine.wallNow() });
+      case 'POST /clock': {
+        // POST /_local/clock/advance { seconds }: see billing/wall-clock.ts.
+        const seconds = num((await bodyOf(req)).seconds);
+        if (parts[2] !== 'advance' || parts.length !== 3) return json(res, 404, { error: { type: 'invalid_request_error', message: `Unknown control route ${route}` } });
+        if (seconds === undefined || !Number.isInteger(seconds) || seconds <= 0 || seconds > 50 * 365 * 86_400) {
+          throw invalidRequest('seconds must be a positive whole number of seconds (at most 50 years).');
+        }
+        return json(res, 200, await advanceAndDeliver(deps.engine, deps.dispatcher, seconds));
       }
       case 'POST /events': {
         // POST /_local/events/:id/resend: deliver an existing event again.
