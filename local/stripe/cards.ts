@@ -27,6 +27,10 @@ export const TEST_CARDS: TestCard[] = [
   },
   { number: '4000002500003155', brand: 'visa', behaviour: 'authenticate', token: 'pm_card_authenticationRequired' },
   { number: '4000000000000341', brand: 'visa', behaviour: 'attach_then_fail', token: 'pm_card_chargeCustomerFail' },
+  // Succeed, then disputed (resources/disputes.ts).
+  { number: '4000000000000259', brand: 'visa', behaviour: 'succeed', token: 'pm_card_createDispute' },
+  { number: '4000000000002685', brand: 'visa', behaviour: 'succeed', token: 'pm_card_createDisputeProductNotReceived' },
+  { number: '4000000000001976', brand: 'visa', behaviour: 'succeed', token: 'pm_card_createDisputeInquiry' },
 ];
 
 export function cardByToken(token: string): TestCard | undefined {

@@ -70,3 +70,12 @@ export async function clock(baseUrl: string): Promise<{ offset: number; now: num
 export async function advanceClock(baseUrl: string, seconds: number): Promise<ClockAdvance> {
   return call<ClockAdvance>(baseUrl, 'POST', '/_local/clock/advance', { seconds });
 }
+
+/** The customer's bank disputes a succeeded charge (`charge.dispute.created`, then `funds_withdrawn` unless an inquiry). */
+export async function disputeCharge(
+  baseUrl: string,
+  chargeId: string,
+  opts: { amount?: number; reason?: string; inquiry?: boolean } = {},
+): Promise<Stripe.Dispute> {
+  return call<Stripe.Dispute>(baseUrl, 'POST', `/_local/charges/${encodeURIComponent(chargeId)}/dispute`, opts);
+}

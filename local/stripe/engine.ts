@@ -29,6 +29,7 @@ const COLLECTIONS: Array<[string, (s: State, id: string) => object | undefined]>
   ['prod_', (s, id) => s.products[id]],
   ['clock_', (s, id) => s.testClocks[id]],
   ['ii_', (s, id) => s.invoiceItems[id]],
+  ['dp_', (s, id) => s.disputes[id]],
 ];
 
 /**

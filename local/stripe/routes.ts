@@ -4,6 +4,7 @@ import { subscriptionRoutes } from './billing/subscriptions.js';
 import { catalogRoutes } from './resources/catalog.js';
 import { chargeRoutes } from './resources/charges.js';
 import { customerRoutes } from './resources/customers.js';
+import { disputeRoutes } from './resources/disputes.js';
 import { eventRoutes } from './resources/events.js';
 import { paymentIntentRoutes } from './resources/payment-intents.js';
 import { paymentMethodRoutes } from './resources/payment-methods.js';
@@ -17,6 +18,7 @@ export const ROUTES: Route[] = [
   ...paymentMethodRoutes,
   ...paymentIntentRoutes,
   ...chargeRoutes,
+  ...disputeRoutes,
   ...subscriptionRoutes,
   ...invoiceRoutes,
   ...eventRoutes,

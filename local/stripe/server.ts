@@ -9,6 +9,8 @@ import { Faults, type FaultSpec } from './http/faults.js';
 import { Router } from './http/router.js';
 import { DEFAULT_PLANS, seedPlans, type PlanSeed } from './resources/catalog.js';
 import { completeAuthentication, requireIntent } from './resources/payment-intents.js';
+import { openDispute, type DisputeInput } from './resources/disputes.js';
+import { resourceMissing } from './core/errors.js';
 import { registerAppEndpoint } from './resources/webhook-endpoints.js';
 import { ROUTES } from './routes.js';
 import { serveStandIn } from './standin/serve.js';
@@ -76,6 +78,8 @@ export interface LocalStripe {
   advanceClock(seconds: number): Promise<ClockAdvance>;
   /** Seconds the wall-clock customers' time runs ahead of the real clock. */
   clockOffset(): number;
+  /** The customer's bank disputes a succeeded charge (`POST /_local/charges/:id/dispute`). */
+  disputeCharge(chargeId: string, opts?: DisputeInput): Stripe.Dispute;
   /** Writes the state to disk now. */
   flush(): void;
 }
@@ -186,6 +190,11 @@ export async function startLocalStripe(opts: LocalStripeOptions): Promise<LocalS
     runBilling,
     advanceClock: (seconds) => advanceAndDeliver(engine, dispatcher, seconds),
     clockOffset: () => engine.state.clockOffset,
+    disputeCharge: (chargeId, disputeOpts) => {
+      const charge = engine.state.charges[chargeId];
+      if (!charge) throw resourceMissing('charge', chargeId);
+      return engine.render(openDispute(engine, charge, disputeOpts));
+    },
     flush: () => store.flush(),
   };
 }

@@ -34,6 +34,7 @@ export interface State {
   paymentIntents: Record<string, Stripe.PaymentIntent>;
   charges: Record<string, Stripe.Charge>;
   refunds: Record<string, Stripe.Refund>;
+  disputes: Record<string, Stripe.Dispute>;
   subscriptions: Record<string, Stripe.Subscription>;
   invoices: Record<string, Stripe.Invoice>;
   invoiceItems: Record<string, Stripe.InvoiceItem>;
@@ -60,6 +61,7 @@ export function emptyState(): State {
     paymentIntents: {},
     charges: {},
     refunds: {},
+    disputes: {},
     subscriptions: {},
     invoices: {},
     invoiceItems: {},

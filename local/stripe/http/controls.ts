@@ -8,6 +8,7 @@ import { parseForm } from '../core/form.js';
 import { completeAuthentication, requireIntent } from '../resources/payment-intents.js';
 import { runTrigger } from '../triggers.js';
 import { advanceAndDeliver } from '../billing/wall-clock.js';
+import { openDispute } from '../resources/disputes.js';
 import type { WebhookDispatcher } from '../webhooks/dispatcher.js';
 import { readBody } from './api.js';
 import type { FaultSpec, Faults } from './faults.js';
@@ -175,6 +176,22 @@ export async function handleControl(deps: ControlDeps, req: IncomingMessage, res
           throw invalidRequest('seconds must be a positive whole number of seconds (at most 50 years).');
         }
         return json(res, 200, await advanceAndDeliver(deps.engine, deps.dispatcher, seconds));
+      }
+      case 'POST /charges': {
+        // POST /_local/charges/:id/dispute { amount?, reason?, inquiry? }: the customer's bank disputes a charge.
+        if (parts[3] !== 'dispute' || parts.length !== 4) return json(res, 404, { error: { type: 'invalid_request_error', message: `Unknown control route ${route}` } });
+        const charge = deps.engine.state.charges[parts[2] ?? ''];
+        if (!charge) return json(res, 404, { error: { type: 'invalid_request_error', code: 'resource_missing', message: `No such charge: '${parts[2] ?? ''}'` } });
+        const b = await bodyOf(req);
+        const amount = b.amount === undefined ? undefined : num(b.amount);
+        if (b.amount !== undefined && amount === undefined) throw invalidRequest('amount must be a whole number of cents.');
+        const reason = str(b.reason);
+        const dispute = openDispute(deps.engine, charge, {
+          ...(amount !== undefined ? { amount } : {}),
+          ...(reason !== undefined ? { reason } : {}),
+          inquiry: b.inquiry === true || b.inquiry === 'true',
+        });
+        return json(res, 200, deps.engine.render(dispute));
       }
       case 'POST /events': {
         // POST /_local/events/:id/resend: deliver an existing event again.
