@@ -30,6 +30,7 @@ const COLLECTIONS: Array<[string, (s: State, id: string) => object | undefined]>
   ['clock_', (s, id) => s.testClocks[id]],
   ['ii_', (s, id) => s.invoiceItems[id]],
   ['dp_', (s, id) => s.disputes[id]],
+  ['seti_', (s, id) => s.setupIntents[id]],
 ];
 
 /**

@@ -8,6 +8,7 @@ import { disputeRoutes } from './resources/disputes.js';
 import { eventRoutes } from './resources/events.js';
 import { paymentIntentRoutes } from './resources/payment-intents.js';
 import { paymentMethodRoutes } from './resources/payment-methods.js';
+import { setupIntentRoutes } from './resources/setup-intents.js';
 import { testClockRoutes } from './resources/test-clocks.js';
 import { webhookEndpointRoutes } from './resources/webhook-endpoints.js';
 
@@ -17,6 +18,7 @@ export const ROUTES: Route[] = [
   ...catalogRoutes,
   ...paymentMethodRoutes,
   ...paymentIntentRoutes,
+  ...setupIntentRoutes,
   ...chargeRoutes,
   ...disputeRoutes,
   ...subscriptionRoutes,

@@ -32,6 +32,7 @@ export interface State {
   prices: Record<string, Stripe.Price>;
   paymentMethods: Record<string, Stripe.PaymentMethod>;
   paymentIntents: Record<string, Stripe.PaymentIntent>;
+  setupIntents: Record<string, Stripe.SetupIntent>;
   charges: Record<string, Stripe.Charge>;
   refunds: Record<string, Stripe.Refund>;
   disputes: Record<string, Stripe.Dispute>;
@@ -59,6 +60,7 @@ export function emptyState(): State {
     prices: {},
     paymentMethods: {},
     paymentIntents: {},
+    setupIntents: {},
     charges: {},
     refunds: {},
     disputes: {},
