@@ -32,8 +32,10 @@ export interface State {
   prices: Record<string, Stripe.Price>;
   paymentMethods: Record<string, Stripe.PaymentMethod>;
   paymentIntents: Record<string, Stripe.PaymentIntent>;
+  setupIntents: Record<string, Stripe.SetupIntent>;
   charges: Record<string, Stripe.Charge>;
   refunds: Record<string, Stripe.Refund>;
+  disputes: Record<string, Stripe.Dispute>;
   subscriptions: Record<string, Stripe.Subscription>;
   invoices: Record<string, Stripe.Invoice>;
   invoiceItems: Record<string, Stripe.InvoiceItem>;
@@ -41,6 +43,8 @@ export interface State {
   webhookEndpoints: Record<string, StoredEndpoint>;
   testClocks: Record<string, Stripe.TestHelpers.TestClock>;
   idempotency: Record<string, IdempotencyRecord>;
+  /** Seconds the clock of every customer without a test clock runs ahead of the wall clock (`/_local/clock`). */
+  clockOffset: number;
   links: {
     /** PaymentIntent id -> invoice id, for intents that pay an invoice (basil removed `invoice`). */
     invoiceOfIntent: Record<string, string>;
@@ -58,8 +62,10 @@ export function emptyState(): State {
     prices: {},
     paymentMethods: {},
     paymentIntents: {},
+    setupIntents: {},
     charges: {},
     refunds: {},
+    disputes: {},
     subscriptions: {},
     invoices: {},
     invoiceItems: {},
@@ -67,6 +73,7 @@ export function emptyState(): State {
     webhookEndpoints: {},
     testClocks: {},
     idempotency: {},
+    clockOffset: 0,
     links: { invoiceOfIntent: {}, trialWillEndSent: {} },
   };
 }
