@@ -6,7 +6,7 @@ import { translateDatabaseError } from '@/lib/db/errors';
 import type { Database, Queryable } from '@/lib/db';
 
 // The usage core: check, reserve, commit, release. Every write is one call of an atomic SQL
-// function (supabase/migrations/*_usage_functions.sql), run by the system on behalf of the
+// function (supabase/migrations/*_usage.sql), run by the system on behalf of the
 // authenticated actor; reads by a signed-in user go through RLS as that user.
 
 export interface UsageSnapshot {
