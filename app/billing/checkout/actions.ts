@@ -1,8 +1,9 @@
 'use server';
 
 import { currentUser } from '@/app/_lib/session';
+import { formDollars } from '@/lib/billing/form-money';
 import { getDatabase } from '@/lib/db';
-import { AppError } from '@/lib/http/errors';
+import { isAppError } from '@/lib/http/errors';
 import { createTopUpIntent } from '@/lib/payments/payment-intents';
 import { createPaymentIntentBodySchema } from '@/lib/payments/schemas';
 
@@ -16,8 +17,7 @@ export type TopUpState =
 export async function startTopUpAction(_state: TopUpState, form: FormData): Promise<TopUpState> {
   const user = await currentUser();
   if (!user) return { status: 'error', message: 'Your session has ended. Please sign in again.' };
-  const raw = String(form.get('amount') ?? '').trim();
-  const parsed = createPaymentIntentBodySchema.safeParse({ amount: raw === '' ? undefined : Number(raw) });
+  const parsed = createPaymentIntentBodySchema.safeParse({ amount: formDollars(form.get('amount')) });
   if (!parsed.success) {
     return { status: 'error', message: 'Enter an amount from $0.50 to $10,000, with at most two decimals.' };
   }
@@ -25,8 +25,8 @@ export async function startTopUpAction(_state: TopUpState, form: FormData): Prom
     const intent = await createTopUpIntent(await getDatabase(), user.userId, parsed.data.amount);
     return { status: 'ready', intentId: intent.id, clientSecret: intent.clientSecret, amountCents: intent.amountCents };
   } catch (error) {
-    if (error instanceof AppError && error.status < 500) return { status: 'error', message: error.message };
-    if (error instanceof AppError) return { status: 'error', message: 'Payments are unavailable right now. Please try again in a minute.' };
+    if (isAppError(error) && error.status < 500) return { status: 'error', message: error.message };
+    if (isAppError(error)) return { status: 'error', message: 'Payments are unavailable right now. Please try again in a minute.' };
     throw error;
   }
 }

@@ -3,7 +3,7 @@
 import { redirect } from 'next/navigation';
 import { currentUser } from '@/app/_lib/session';
 import { getDatabase } from '@/lib/db';
-import { AppError } from '@/lib/http/errors';
+import { isAppError } from '@/lib/http/errors';
 import { subscriptionParamsSchema, upgradePlanBodySchema } from '@/lib/payments/schemas';
 import { cancelSubscription, resumeSubscription, upgradePlan } from '@/lib/payments/subscriptions';
 
@@ -19,7 +19,7 @@ async function signedIn() {
 
 /** A fixed code for the page to put into words (never text from the URL shown as is). */
 function failure(error: unknown): never {
-  if (!(error instanceof AppError)) throw error;
+  if (!isAppError(error)) throw error;
   let code = 'not-possible';
   if (error.code === 'rate_limited') code = 'rate-limited';
   else if (error.code === 'unprocessable') code = 'card-declined';
