@@ -5,6 +5,7 @@ import { JSON_BODY_LIMIT_BYTES, readBodyText } from '@/lib/http/body';
 import { cleanJson } from '@/lib/http/clean-text';
 import { assertSameOriginWrite } from '@/lib/http/csrf';
 import { API_HEADERS, AppError, errorResponse } from '@/lib/http/errors';
+import { clientAddress, enforceAddressRateLimit, type AddressRateLimitedAction } from '@/lib/payments/rate-limit';
 
 // The small wrapper every route handler uses: authenticate, parse (zod), call one lib function,
 // answer `{ data }` or the shared error body. No business logic lives here.
@@ -17,6 +18,8 @@ interface RouteSpec<Body, Query, Params> {
   query?: z.ZodType<Query>;
   /** Dynamic path segments, e.g. `[subscriptionId]`. */
   params?: z.ZodType<Params>;
+  /** A per-address rate limit counted after validation, before the handler. */
+  addressLimit?: AddressRateLimitedAction;
 }
 
 interface RouteContext<Body, Query, Params> {
@@ -106,6 +109,7 @@ export function route<Body = undefined, Query = undefined, Params = undefined>(
       const params = spec.params ? parseWith(spec.params, rawParams) : (undefined as Params);
       const db = await getDatabase();
       await ensureUserRow(db, actor);
+      if (spec.addressLimit) await enforceAddressRateLimit(db, clientAddress(request.headers), spec.addressLimit);
       const data = await handler({ request, db, actor, body, query, params });
       const response = data instanceof Response ? data : Response.json({ data });
       for (const [name, value] of Object.entries(API_HEADERS)) response.headers.set(name, value);

@@ -260,3 +260,54 @@ describe('webhooks: signed but malformed, or from the future', () => {
     expect((await deliver(event, now + 4 * 60)).status).toBe(200);
   });
 });
+
+describe('rate limits per address, and Stripe writes per user', () => {
+  it('five fresh accounts from one address share its intent budget (30 per 10 minutes); another address is unaffected', async () => {
+    const address = `203.0.113.${Math.floor(Math.random() * 250)}`;
+    const users = await Promise.all(Array.from({ length: 5 }, () => h.auth.signUp()));
+    const statuses: number[] = [];
+    for (let round = 0; round < 7; round += 1) {
+      for (const user of users) {
+        const answer = await send(postPaymentIntent, '/api/payments/payment-intent', {
+          headers: { authorization: `Bearer ${user.accessToken}`, 'x-forwarded-for': `198.51.100.7, ${address}` },
+          body: JSON.stringify({ amount: 1 + round }),
+        });
+        statuses.push(answer.status);
+        if (answer.status === 429) expect(answer.body.error?.code).toBe('rate_limited');
+      }
+    }
+    expect(statuses.filter((status) => status === 200)).toHaveLength(30);
+    expect(statuses.slice(30)).toEqual([429, 429, 429, 429, 429]);
+    const elsewhere = await send(postPaymentIntent, '/api/payments/payment-intent', {
+      headers: { authorization: `Bearer ${users[0]!.accessToken}`, 'x-forwarded-for': '192.0.2.44' },
+      body: JSON.stringify({ amount: 9 }),
+    });
+    expect(elsewhere.status).toBe(200);
+  });
+
+  it('100 identical POST /customers calls make one Stripe write', async () => {
+    const user = await h.auth.signUp();
+    const post = () => api(postCustomer, 'POST', '/api/payments/customers', { token: user.accessToken, body: { email: user.email, name: 'Ada' } });
+    const first = await post();
+    expect(first.status).toBe(200);
+    // From now on any write to this customer would fail: the fault's count shows how many came.
+    h.local.local.faults.inject({ type: '500', count: 1000, method: 'POST', path: `/v1/customers/${first.body.data.customerId}` });
+    try {
+      for (let i = 0; i < 100; i += 1) expect((await post()).status).toBe(200);
+      expect(h.local.local.faults.pending()).toEqual([expect.objectContaining({ count: 1000 })]);
+    } finally {
+      h.local.local.faults.clear();
+    }
+  });
+
+  it('changes are written, at most 20 per user in 10 minutes, then 429', async () => {
+    const user = await h.auth.signUp();
+    const statuses: number[] = [];
+    for (let i = 0; i < 22; i += 1) {
+      statuses.push((await api(postCustomer, 'POST', '/api/payments/customers', { token: user.accessToken, body: { email: user.email, name: `Ada ${i}` } })).status);
+    }
+    expect(statuses).toEqual([...Array(20).fill(200), 429, 429]);
+    const atStripe = await stripeCustomersOf(user.userId);
+    expect(atStripe.map((customer) => customer.name)).toEqual(['Ada 19']);
+  });
+});

@@ -1,10 +1,12 @@
 'use server';
 
+import { requestAddress } from '@/app/_lib/request-address';
 import { currentUser } from '@/app/_lib/session';
 import { formDollars } from '@/lib/billing/form-money';
 import { getDatabase } from '@/lib/db';
 import { isAppError } from '@/lib/http/errors';
 import { createTopUpIntent } from '@/lib/payments/payment-intents';
+import { enforceAddressRateLimit } from '@/lib/payments/rate-limit';
 import { createPaymentIntentBodySchema } from '@/lib/payments/schemas';
 
 export type TopUpState =
@@ -22,7 +24,9 @@ export async function startTopUpAction(_state: TopUpState, form: FormData): Prom
     return { status: 'error', message: 'Enter an amount from $0.50 to $10,000, with at most two decimals.' };
   }
   try {
-    const intent = await createTopUpIntent(await getDatabase(), user.userId, parsed.data.amount);
+    const db = await getDatabase();
+    await enforceAddressRateLimit(db, await requestAddress(), 'payment_intent');
+    const intent = await createTopUpIntent(db, user.userId, parsed.data.amount);
     return { status: 'ready', intentId: intent.id, clientSecret: intent.clientSecret, amountCents: intent.amountCents };
   } catch (error) {
     if (isAppError(error) && error.status < 500) return { status: 'error', message: error.message };
