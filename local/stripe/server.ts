@@ -14,6 +14,7 @@ import { resourceMissing } from './core/errors.js';
 import { registerAppEndpoint } from './resources/webhook-endpoints.js';
 import { ROUTES } from './routes.js';
 import { serveStandIn } from './standin/serve.js';
+import { serveDocument } from './documents/documents.js';
 import { Store } from './store.js';
 import { DEFAULT_RETRY, WebhookDispatcher, type Chaos, type Delivery, type RetryPolicy } from './webhooks/dispatcher.js';
 
@@ -122,6 +123,7 @@ export async function startLocalStripe(opts: LocalStripeOptions): Promise<LocalS
     const url = new URL(req.url ?? '/', engine.baseUrl);
     if (url.pathname.startsWith('/v1/')) return handleApi({ engine, router, faults, held }, req, res, url);
     if (url.pathname.startsWith('/_local/')) return handleControl({ engine, router, faults, dispatcher }, req, res, url);
+    if (url.pathname.startsWith('/i/') || url.pathname.startsWith('/receipts/')) return serveDocument(engine, req, res, url);
     if (url.pathname === '/js/stripe.js' || url.pathname === '/v3' || url.pathname === '/endive/stripe.js') {
       return serveStandIn(req, res, engine.baseUrl);
     }
