@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type Stripe from 'stripe';
 import { Engine } from './engine.js';
 import { advanceAndDeliver, runWallClockBilling, type ClockAdvance } from './billing/wall-clock.js';
+import { registerBilling } from './billing/index.js';
 import { handleApi } from './http/api.js';
 import { handleControl } from './http/controls.js';
 import { Faults, type FaultSpec } from './http/faults.js';
@@ -108,6 +109,7 @@ export async function startLocalStripe(opts: LocalStripeOptions): Promise<LocalS
   const store = new Store(opts.dataDir);
   const dispatcher = new WebhookDispatcher({ ...DEFAULT_RETRY, ...opts.webhookRetry });
   const engine = new Engine(store, dispatcher, '');
+  registerBilling(engine);
   const router = new Router(ROUTES);
   const faults = new Faults();
   const held = new Set<ServerResponse>();
@@ -148,7 +150,7 @@ export async function startLocalStripe(opts: LocalStripeOptions): Promise<LocalS
     registerAppEndpoint(engine, url, webhookSecret);
   }
 
-  const runBilling = () => runWallClockBilling(engine);
+  const runBilling = () => engine.transaction(() => runWallClockBilling(engine));
   runBilling();
   const sweepMs = opts.billingSweepMs ?? 30_000;
   const sweep = sweepMs > 0 ? setInterval(runBilling, sweepMs) : null;

@@ -51,6 +51,8 @@ export interface State {
   links: {
     /** PaymentIntent id -> invoice id, for intents that pay an invoice (basil removed `invoice`). */
     invoiceOfIntent: Record<string, string>;
+    /** Subscription id -> the trial end its `trial_will_end` was sent for. */
+    trialWillEndSent: Record<string, number>;
   };
 }
 
@@ -76,7 +78,7 @@ export function emptyState(): State {
     idempotency: {},
     clockOffset: 0,
     documentSecret: randomToken(32),
-    links: { invoiceOfIntent: {} },
+    links: { invoiceOfIntent: {}, trialWillEndSent: {} },
   };
 }
 

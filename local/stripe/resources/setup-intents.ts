@@ -156,6 +156,8 @@ function failed(engine: Engine, seti: Stripe.SetupIntent, lastError: Stripe.Setu
     message: lastError.message ?? 'Your card was declined.',
     setup_intent: engine.render(seti),
   });
+  // A decline is an answer, not a refusal: the failed attempt and its event stand.
+  error.keepChanges = true;
   return { ok: false, seti, error };
 }
 
