@@ -14,7 +14,7 @@ import { openDispute, type DisputeInput } from './resources/disputes.js';
 import { resourceMissing } from './core/errors.js';
 import { registerAppEndpoint } from './resources/webhook-endpoints.js';
 import { ROUTES } from './routes.js';
-import { serveStandIn } from './standin/serve.js';
+import { serveStandIn, standInBundle } from './standin/serve.js';
 import { serveDocument } from './documents/documents.js';
 import { Store } from './store.js';
 import { DEFAULT_RETRY, WebhookDispatcher, type Chaos, type Delivery, type RetryPolicy } from './webhooks/dispatcher.js';
@@ -106,6 +106,8 @@ const CORS: Record<string, string> = {
 
 export async function startLocalStripe(opts: LocalStripeOptions): Promise<LocalStripe> {
   const host = opts.host ?? '127.0.0.1';
+  // The Stripe.js stand-in is bundled (esbuild) before the server answers anything.
+  await standInBundle();
   const store = new Store(opts.dataDir);
   const dispatcher = new WebhookDispatcher({ ...DEFAULT_RETRY, ...opts.webhookRetry });
   const engine = new Engine(store, dispatcher, '');
