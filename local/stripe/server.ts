@@ -2,8 +2,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type Stripe from 'stripe';
 import { Engine } from './engine.js';
-import { registerBilling } from './billing/index.js';
 import { advanceAndDeliver, runWallClockBilling, type ClockAdvance } from './billing/wall-clock.js';
+import { registerBilling } from './billing/index.js';
 import { handleApi } from './http/api.js';
 import { handleControl } from './http/controls.js';
 import { Faults, type FaultSpec } from './http/faults.js';
@@ -14,7 +14,8 @@ import { openDispute, type DisputeInput } from './resources/disputes.js';
 import { resourceMissing } from './core/errors.js';
 import { registerAppEndpoint } from './resources/webhook-endpoints.js';
 import { ROUTES } from './routes.js';
-import { serveStandIn } from './standin/serve.js';
+import { serveStandIn, standInBundle } from './standin/serve.js';
+import { serveDocument } from './documents/documents.js';
 import { Store } from './store.js';
 import { DEFAULT_RETRY, WebhookDispatcher, type Chaos, type Delivery, type RetryPolicy } from './webhooks/dispatcher.js';
 
@@ -107,6 +108,8 @@ const CORS: Record<string, string> = {
 
 export async function startLocalStripe(opts: LocalStripeOptions): Promise<LocalStripe> {
   const host = opts.host ?? '127.0.0.1';
+  // The Stripe.js stand-in is bundled (esbuild) before the server answers anything.
+  await standInBundle();
   const store = new Store(opts.dataDir);
   const dispatcher = new WebhookDispatcher({ ...DEFAULT_RETRY, ...opts.webhookRetry });
   const engine = new Engine(store, dispatcher, '');
@@ -126,6 +129,7 @@ export async function startLocalStripe(opts: LocalStripeOptions): Promise<LocalS
     const url = new URL(req.url ?? '/', engine.baseUrl);
     if (url.pathname.startsWith('/v1/')) return handleApi({ engine, router, faults, held }, req, res, url);
     if (url.pathname.startsWith('/_local/')) return handleControl({ engine, router, faults, dispatcher }, req, res, url);
+    if (url.pathname.startsWith('/i/') || url.pathname.startsWith('/receipts/')) return serveDocument(engine, req, res, url);
     if (url.pathname === '/js/stripe.js' || url.pathname === '/v3' || url.pathname === '/endive/stripe.js') {
       return serveStandIn(req, res, engine.baseUrl);
     }
@@ -150,7 +154,7 @@ export async function startLocalStripe(opts: LocalStripeOptions): Promise<LocalS
     registerAppEndpoint(engine, url, webhookSecret);
   }
 
-  const runBilling = () => runWallClockBilling(engine);
+  const runBilling = () => engine.transaction(() => runWallClockBilling(engine));
   runBilling();
   const sweepMs = opts.billingSweepMs ?? 30_000;
   const sweep = sweepMs > 0 ? setInterval(runBilling, sweepMs) : null;

@@ -1,6 +1,7 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type Stripe from 'stripe';
+import { randomToken } from './core/ids.js';
 
 /** A saved API response, replayed for a repeated `Idempotency-Key`. */
 export interface IdempotencyRecord {
@@ -45,6 +46,8 @@ export interface State {
   idempotency: Record<string, IdempotencyRecord>;
   /** Seconds the clock of every customer without a test clock runs ahead of the wall clock (`/_local/clock`). */
   clockOffset: number;
+  /** Signs the URLs of hosted invoices, invoice PDFs and receipts (documents/documents.ts). */
+  documentSecret: string;
   links: {
     /** PaymentIntent id -> invoice id, for intents that pay an invoice (basil removed `invoice`). */
     invoiceOfIntent: Record<string, string>;
@@ -74,6 +77,7 @@ export function emptyState(): State {
     testClocks: {},
     idempotency: {},
     clockOffset: 0,
+    documentSecret: randomToken(32),
     links: { invoiceOfIntent: {}, trialWillEndSent: {} },
   };
 }

@@ -84,7 +84,7 @@ export async function advanceAndDeliver(
   seconds: number,
   timeoutMs = 60_000,
 ): Promise<ClockAdvance> {
-  const { ran, eventIds } = advanceWallClock(engine, seconds);
+  const { ran, eventIds } = engine.transaction(() => advanceWallClock(engine, seconds));
   const deliveries = await firstAttempts(engine, dispatcher, eventIds, timeoutMs);
   return {
     offset: engine.state.clockOffset,

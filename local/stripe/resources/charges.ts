@@ -7,6 +7,7 @@ import { LIST_PARAMS, matchesCreated, newestFirst, paginate } from '../core/list
 import { mergeMetadata } from '../core/params.js';
 import type { Decline } from '../cards.js';
 import { blocksRefund } from './disputes.js';
+import { receiptUrl } from '../documents/documents.js';
 
 /** The charge a confirmation attempt produces (succeeded, or failed with `decline`). */
 export function createCharge(
@@ -106,6 +107,7 @@ export function createCharge(
     transfer_data: null,
     transfer_group: null,
   };
+  if (!decline) charge.receipt_url = receiptUrl(engine, charge.id);
   engine.state.charges[charge.id] = charge;
   engine.store.touch();
   return charge;

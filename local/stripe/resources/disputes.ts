@@ -9,14 +9,7 @@ import { invalidParam, invalidRequest, resourceMissing } from '../core/errors.js
 import { newId } from '../core/ids.js';
 import { LIST_PARAMS, matchesCreated, newestFirst, paginate } from '../core/list.js';
 import { mergeMetadata, type Params } from '../core/params.js';
-import { fingerprintOf } from '../cards.js';
-
-/** Stripe's dispute test cards (by number): the reason, and whether it is an inquiry (no funds move). */
-const DISPUTE_CARDS: Record<string, { reason: string; inquiry: boolean }> = {
-  '4000000000000259': { reason: 'fraudulent', inquiry: false },
-  '4000000000002685': { reason: 'product_not_received', inquiry: false },
-  '4000000000001976': { reason: 'fraudulent', inquiry: true },
-};
+import { cardByFingerprint } from '../cards.js';
 
 const REASONS = [
   'bank_cannot_process', 'check_returned', 'credit_not_processed', 'customer_initiated', 'debit_not_authorized',
@@ -62,11 +55,6 @@ const EVIDENCE_FIELDS = [
 ] as const;
 
 type EvidenceField = (typeof EVIDENCE_FIELDS)[number];
-
-function disputeCardOf(fingerprint: string | null | undefined): { reason: string; inquiry: boolean } | undefined {
-  const number = Object.keys(DISPUTE_CARDS).find((n) => fingerprintOf(n) === fingerprint);
-  return number === undefined ? undefined : DISPUTE_CARDS[number];
-}
 
 function disputesState(engine: Engine): Record<string, Stripe.Dispute> {
   return engine.state.disputes;
@@ -115,6 +103,8 @@ export interface DisputeInput {
   amount?: number;
   reason?: string;
   inquiry?: boolean;
+  /** Compliance case (the `noncompliant` test card). */
+  compliance?: boolean;
 }
 
 /**
@@ -122,11 +112,11 @@ export interface DisputeInput {
  * it is an inquiry) `charge.dispute.funds_withdrawn`. Refused, changing nothing,
  * for a charge that did not succeed, is already disputed or fully refunded.
  */
-export function openDispute(engine: Engine, charge: Stripe.Charge, input: DisputeInput = {}): Stripe.Dispute {
+export function openDispute(engine: Engine, charge: Stripe.Charge, input: DisputeInput = {}, multiple = false): Stripe.Dispute {
   if (charge.status !== 'succeeded') {
     throw invalidRequest(`Charge ${charge.id} did not succeed, so it cannot be disputed.`, { param: 'charge' });
   }
-  if (charge.disputed) throw invalidRequest(`Charge ${charge.id} is already disputed.`, { code: 'charge_disputed', param: 'charge' });
+  if (charge.disputed && !multiple) throw invalidRequest(`Charge ${charge.id} is already disputed.`, { code: 'charge_disputed', param: 'charge' });
   const disputable = charge.amount - charge.amount_refunded;
   if (disputable <= 0) throw invalidRequest(`Charge ${charge.id} has been fully refunded, so it cannot be disputed.`, { code: 'charge_already_refunded' });
   const amount = input.amount ?? disputable;
@@ -166,7 +156,7 @@ export function openDispute(engine: Engine, charge: Stripe.Charge, input: Disput
       type: 'card',
       card: {
         brand: card?.brand ?? 'visa',
-        case_type: inquiry ? 'inquiry' : 'chargeback',
+        case_type: inquiry ? 'inquiry' : input.compliance ? 'compliance' : 'chargeback',
         network: card?.network ?? 'visa',
         network_reason_code: inquiry ? null : '10.4',
       },
@@ -185,10 +175,17 @@ export function openDispute(engine: Engine, charge: Stripe.Charge, input: Disput
   return dispute;
 }
 
-/** Called when a charge succeeds: payments with a dispute test card are disputed right after. */
+/**
+ * Called when a charge succeeds: payments with a dispute test card are disputed
+ * right after (`createMultipleDisputes` twice). The early-fraud-warning card
+ * (`createIssuerFraudRecord`) is not disputed: early fraud warnings are not modelled.
+ */
 export function disputeIfTestCard(engine: Engine, charge: Stripe.Charge, pm: Stripe.PaymentMethod): void {
-  const test = disputeCardOf(pm.card?.fingerprint);
-  if (test) openDispute(engine, charge, { reason: test.reason, inquiry: test.inquiry });
+  const rule = cardByFingerprint(pm.card?.fingerprint)?.dispute;
+  if (!rule || 'earlyFraudWarning' in rule) return;
+  const input: DisputeInput = { reason: rule.reason, inquiry: rule.inquiry === true, compliance: rule.reason === 'noncompliant' };
+  openDispute(engine, charge, input);
+  if ('multiple' in rule) openDispute(engine, charge, input, true);
 }
 
 /** Whether a dispute keeps the charge from being refunded (an open or lost chargeback). */

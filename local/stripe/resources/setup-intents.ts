@@ -156,7 +156,7 @@ function failed(engine: Engine, seti: Stripe.SetupIntent, lastError: Stripe.Setu
     message: lastError.message ?? 'Your card was declined.',
     setup_intent: engine.render(seti),
   });
-  // A declined setup is recorded (status, last_setup_error, setup_failed) though the call answers 402.
+  // A decline is an answer, not a refusal: the failed attempt and its event stand.
   error.keepChanges = true;
   return { ok: false, seti, error };
 }
