@@ -592,7 +592,7 @@ function collect(engine: Engine, sub: Stripe.Subscription, invoice: Stripe.Invoi
 
 /** `POST /v1/subscriptions/:id/resume`: a paused subscription starts a new period now and bills it. */
 function resumeSubscription(engine: Engine, sub: Stripe.Subscription, p: Params): Stripe.Subscription {
-  p.only(['billing_cycle_anchor', 'proration_behavior', 'proration_date', 'expand']);
+  p.only(['billing_cycle_anchor', 'proration_behavior', 'proration_date', 'payment_behavior', 'expand']);
   if (sub.status !== 'paused') {
     throw invalidRequest(`Only a paused subscription can be resumed; this one is ${sub.status}.`, { code: 'subscription_not_paused' });
   }
