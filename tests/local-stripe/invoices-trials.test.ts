@@ -283,3 +283,53 @@ describe("Stripe's documented test cards and tokens", () => {
     expect(cleared.shipping).toBeNull();
   });
 });
+
+describe('documented parameters are accepted and stored', () => {
+  it('customers: address, shipping, tax_exempt, invoice_prefix, invoice_settings footer and custom fields', async () => {
+    const address = { line1: '1 Main St', line2: null, city: 'Springfield', state: 'IL', postal_code: '62701', country: 'US' };
+    const c = await h.stripe.customers.create({
+      address: { ...address, line2: '' },
+      shipping: { name: 'Pat', address: { line1: '2 Side St', country: 'US' } },
+      tax_exempt: 'reverse',
+      invoice_prefix: 'PAT42',
+      invoice_settings: { footer: 'Thank you', custom_fields: [{ name: 'VAT', value: 'X1' }] },
+    });
+    expect(c.address).toEqual({ ...address, line2: null });
+    expect(c.shipping).toMatchObject({ name: 'Pat', address: { line1: '2 Side St', country: 'US', city: null } });
+    expect(c).toMatchObject({ tax_exempt: 'reverse', invoice_prefix: 'PAT42' });
+    expect(c.invoice_settings).toMatchObject({ footer: 'Thank you', custom_fields: [{ name: 'VAT', value: 'X1' }] });
+    const inv = await h.stripe.invoices.finalizeInvoice((await h.stripe.invoices.create({ customer: c.id })).id);
+    expect(inv.number).toBe('PAT42-0001');
+    expect((await stripeError(() => h.stripe.customers.update(c.id, { invoice_prefix: 'bad prefix' }))).param).toBe('invoice_prefix');
+  });
+
+  it('products and prices: fields stored, updates with events, default_price_data, product_data, lookup key transfer', async () => {
+    const product = await h.stripe.products.create({
+      name: 'Widget',
+      images: ['https://example.com/w.png'],
+      url: 'https://example.com/w',
+      unit_label: 'seat',
+      statement_descriptor: 'WIDGET',
+      marketing_features: [{ name: 'Fast' }],
+      default_price_data: { currency: 'usd', unit_amount: 1200, recurring: { interval: 'month' } },
+    });
+    expect(product).toMatchObject({ images: ['https://example.com/w.png'], url: 'https://example.com/w', unit_label: 'seat', statement_descriptor: 'WIDGET', marketing_features: [{ name: 'Fast' }] });
+    const dp = await h.stripe.prices.retrieve(String(product.default_price));
+    expect(dp).toMatchObject({ unit_amount: 1200, product: product.id, type: 'recurring' });
+    const renamed = await h.stripe.products.update(product.id, { name: 'Widget Pro', active: false });
+    expect(renamed).toMatchObject({ name: 'Widget Pro', active: false });
+    expect(h.local.events('product.updated').at(-1)?.data.previous_attributes).toMatchObject({ name: 'Widget', active: true });
+
+    const a = await h.stripe.prices.create({ product_data: { name: 'Inline' }, unit_amount: 300, currency: 'usd', lookup_key: 'inline_key', tax_behavior: 'exclusive', nickname: 'A' });
+    expect(a).toMatchObject({ lookup_key: 'inline_key', tax_behavior: 'exclusive', nickname: 'A' });
+    expect((await h.stripe.products.retrieve(String(a.product))).name).toBe('Inline');
+    expect((await stripeError(() => h.stripe.prices.create({ product: product.id, unit_amount: 1, currency: 'usd', lookup_key: 'inline_key' }))).param).toBe('lookup_key');
+    const b = await h.stripe.prices.create({ product: product.id, unit_amount: 1, currency: 'usd', lookup_key: 'inline_key', transfer_lookup_key: true });
+    expect(b.lookup_key).toBe('inline_key');
+    expect((await h.stripe.prices.retrieve(a.id)).lookup_key).toBeNull();
+    expect((await h.stripe.prices.update(a.id, { active: false, metadata: { old: 'yes' } })).active).toBe(false);
+    expect((await stripeError(() => h.stripe.products.del(product.id))).statusCode).toBe(400);
+    const bare = await h.stripe.products.create({ name: 'Bare' });
+    expect(await h.stripe.products.del(bare.id)).toMatchObject({ id: bare.id, deleted: true });
+  });
+});
