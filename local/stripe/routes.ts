@@ -1,5 +1,6 @@
 import type { Route } from './http/router.js';
 import { invoiceRoutes } from './billing/invoice-routes.js';
+import { scheduleRoutes } from './billing/schedules.js';
 import { subscriptionRoutes } from './billing/subscriptions.js';
 import { catalogRoutes } from './resources/catalog.js';
 import { chargeRoutes } from './resources/charges.js';
@@ -18,6 +19,7 @@ export const ROUTES: Route[] = [
   ...paymentIntentRoutes,
   ...chargeRoutes,
   ...subscriptionRoutes,
+  ...scheduleRoutes,
   ...invoiceRoutes,
   ...eventRoutes,
   ...webhookEndpointRoutes,

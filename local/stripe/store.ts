@@ -35,6 +35,7 @@ export interface State {
   charges: Record<string, Stripe.Charge>;
   refunds: Record<string, Stripe.Refund>;
   subscriptions: Record<string, Stripe.Subscription>;
+  subscriptionSchedules: Record<string, Stripe.SubscriptionSchedule>;
   invoices: Record<string, Stripe.Invoice>;
   invoiceItems: Record<string, Stripe.InvoiceItem>;
   events: Record<string, Stripe.Event>;
@@ -59,6 +60,7 @@ export function emptyState(): State {
     charges: {},
     refunds: {},
     subscriptions: {},
+    subscriptionSchedules: {},
     invoices: {},
     invoiceItems: {},
     events: {},
