@@ -1,23 +1,32 @@
-import type { Queryable } from '@/lib/db';
-import { fetchSubscription, type SubscriptionSnapshot } from '@/lib/payments/subscriptions';
+import type { Database, Queryable } from '@/lib/db';
+import { fetchSubscription } from '@/lib/payments/subscriptions';
 import type { Stripe } from '@/lib/stripe/client';
-import { onInvoicePaid, onInvoicePaymentFailed, onInvoiceUpdated, subscriptionIdOf } from '@/lib/webhooks/handlers/invoices';
+import { subscriptionIdOfInvoice, subscriptionIdOfSchedule } from '@/lib/stripe/mapping';
+import { onInvoicePaid, onInvoicePaymentFailed, onInvoiceUpdated } from '@/lib/webhooks/handlers/invoices';
 import {
   onChargeRefunded,
   onPaymentIntentCanceled,
   onPaymentIntentFailed,
 } from '@/lib/webhooks/handlers/payment-intents';
-import { onSubscriptionChanged } from '@/lib/webhooks/handlers/subscriptions';
+import { endIfDuplicate, onSubscriptionChanged, type CurrentSubscription } from '@/lib/webhooks/handlers/subscriptions';
 import type { HandlerResult } from '@/lib/webhooks/types';
 
 // Event type -> handler. Handlers run inside the event's one database transaction. Subscription
 // state is re-read from Stripe before the transaction (never inside it, so no transaction waits
 // on the network): the event says *that* something changed, Stripe says what it is now.
 
-export type Prefetched = { subscription: SubscriptionSnapshot | null };
+export type Prefetched = { subscription: CurrentSubscription | null };
 
 const SUBSCRIPTION_EVENTS = new Set(['customer.subscription.created', 'customer.subscription.updated', 'customer.subscription.deleted']);
 const INVOICE_EVENTS = new Set(['invoice.paid', 'invoice.payment_succeeded', 'invoice.payment_failed', 'invoice.finalized']);
+// A schedule's events re-read the subscription it manages (with the schedule expanded).
+const SCHEDULE_EVENTS = new Set([
+  'subscription_schedule.created',
+  'subscription_schedule.updated',
+  'subscription_schedule.released',
+  'subscription_schedule.canceled',
+  'subscription_schedule.completed',
+]);
 
 export const HANDLED_EVENT_TYPES = [
   'payment_intent.succeeded',
@@ -26,19 +35,25 @@ export const HANDLED_EVENT_TYPES = [
   'charge.refunded',
   ...SUBSCRIPTION_EVENTS,
   ...INVOICE_EVENTS,
+  ...SCHEDULE_EVENTS,
 ];
 
-/** What an event's handler needs from Stripe beyond the event itself (network, outside the transaction). */
-export async function prefetch(event: Stripe.Event): Promise<Prefetched> {
+/**
+ * What an event's handler needs from Stripe beyond the event itself (network, outside the
+ * transaction): the subscription as it is now; a second subscription of the user that has
+ * become active is ended and refunded here (endIfDuplicate), before anything is recorded.
+ */
+export async function prefetch(db: Database, event: Stripe.Event): Promise<Prefetched> {
   let subscriptionId: string | null = null;
   if (SUBSCRIPTION_EVENTS.has(event.type)) subscriptionId = (event.data.object as Stripe.Subscription).id;
-  if (INVOICE_EVENTS.has(event.type)) subscriptionId = subscriptionIdOf(event.data.object as Stripe.Invoice);
+  if (INVOICE_EVENTS.has(event.type)) subscriptionId = subscriptionIdOfInvoice(event.data.object as Stripe.Invoice);
+  if (SCHEDULE_EVENTS.has(event.type)) subscriptionId = subscriptionIdOfSchedule(event.data.object as Stripe.SubscriptionSchedule);
   if (!subscriptionId) return { subscription: null };
-  return { subscription: await fetchSubscription(subscriptionId) };
+  return { subscription: await endIfDuplicate(db, await fetchSubscription(subscriptionId)) };
 }
 
 export function needsPrefetch(event: Stripe.Event): boolean {
-  return SUBSCRIPTION_EVENTS.has(event.type) || INVOICE_EVENTS.has(event.type);
+  return SUBSCRIPTION_EVENTS.has(event.type) || INVOICE_EVENTS.has(event.type) || SCHEDULE_EVENTS.has(event.type);
 }
 
 export async function dispatch(tx: Queryable, event: Stripe.Event, fetched: Prefetched): Promise<HandlerResult> {
@@ -56,6 +71,12 @@ export async function dispatch(tx: Queryable, event: Stripe.Event, fetched: Pref
     case 'customer.subscription.updated':
     case 'customer.subscription.deleted':
       return onSubscriptionChanged(tx, fetched.subscription ?? { subscription: event.data.object, fetchedAt: created });
+    case 'subscription_schedule.created':
+    case 'subscription_schedule.updated':
+    case 'subscription_schedule.released':
+    case 'subscription_schedule.canceled':
+    case 'subscription_schedule.completed':
+      return fetched.subscription ? onSubscriptionChanged(tx, fetched.subscription) : { outcome: 'ignored', userId: null };
     case 'invoice.paid':
     case 'invoice.payment_succeeded':
       return onInvoicePaid(tx, event.data.object, fetched.subscription);

@@ -57,7 +57,7 @@ export async function processEvent(db: Database, event: Stripe.Event): Promise<W
     let fetched: Prefetched = { subscription: null };
     if (needsPrefetch(event)) {
       if (await alreadyDone(db, event.id)) return { received: true, eventId: event.id, outcome: 'duplicate' };
-      fetched = await prefetch(event);
+      fetched = await prefetch(db, event);
     }
     const outcome = await db.systemTransaction(async (tx): Promise<WebhookOutcome> => {
       // Claims the event: a concurrent delivery of the same id waits on this row, then sees it done.
