@@ -4,6 +4,7 @@ import type { Stripe } from '@/lib/stripe/client';
 import { subscriptionIdOfInvoice, subscriptionIdOfSchedule } from '@/lib/stripe/mapping';
 import { onInvoicePaid, onInvoicePaymentFailed, onInvoiceUpdated } from '@/lib/webhooks/handlers/invoices';
 import {
+  onPaymentIntentSucceeded,
   onChargeRefunded,
   onPaymentIntentCanceled,
   onPaymentIntentFailed,
@@ -59,8 +60,8 @@ export function needsPrefetch(event: Stripe.Event): boolean {
 export async function dispatch(tx: Queryable, event: Stripe.Event, fetched: Prefetched): Promise<HandlerResult> {
   const created = new Date(event.created * 1000);
   switch (event.type) {
-    // payment_intent.succeeded never gets here: processEvent (inbox.ts) handles it in one
-    // statement, claim included (app_private.process_top_up_succeeded).
+    case 'payment_intent.succeeded':
+      return onPaymentIntentSucceeded(tx, event.data.object, created);
     case 'payment_intent.payment_failed':
       return onPaymentIntentFailed(tx, event.data.object, event.id);
     case 'payment_intent.canceled':
@@ -89,3 +90,18 @@ export async function dispatch(tx: Queryable, event: Stripe.Event, fetched: Pref
   }
 }
 
+
+/**
+ * An event for the current state of a Stripe object that no webhook brought (reconcile heals
+ * drift through `dispatch` with it, the same entry as the webhooks). Never stored in the inbox.
+ */
+export function currentStateEvent<T extends Stripe.Event['type']>(
+  type: T,
+  object: Extract<Stripe.Event, { type: T }>['data']['object'] & { id: string },
+  created: number,
+): Stripe.Event {
+  const event = { id: `reconcile_${object.id}`, object: 'event', type, created, data: { object }, livemode: false, api_version: null,
+    pending_webhooks: 0, request: { id: null, idempotency_key: null } };
+  // The union member for `type` is picked by `type`; TypeScript cannot follow that through the generic.
+  return event as unknown as Stripe.Event;
+}
