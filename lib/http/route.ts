@@ -6,20 +6,30 @@ import { AppError, errorResponse } from '@/lib/http/errors';
 // The small wrapper every route handler uses: authenticate, parse (zod), call one lib function,
 // answer `{ data }` or the shared error body. No business logic lives here.
 
-type AuthMode = 'user' | 'user-or-task-runner';
+// 'task-runner': the task runner's own calls that act for no single user (batch ingestion);
+// a signed-in user gets 403. The handler's actor is then the runner itself.
+type AuthMode = 'user' | 'user-or-task-runner' | 'task-runner';
+export interface TaskRunnerCaller {
+  kind: 'task-runner';
+  userId: null;
+  claims: null;
+}
+type ActorOf<Mode extends AuthMode> = Mode extends 'task-runner' ? TaskRunnerCaller : Actor;
 
-interface RouteSpec<Body, Query, Params> {
-  auth: AuthMode;
+interface RouteSpec<Body, Query, Params, Mode extends AuthMode> {
+  auth: Mode;
+  /** Largest accepted body; 64 KiB unless given. */
+  maxBodyBytes?: number;
   body?: z.ZodType<Body>;
   query?: z.ZodType<Query>;
   /** Dynamic path segments, e.g. `[subscriptionId]`. */
   params?: z.ZodType<Params>;
 }
 
-interface RouteContext<Body, Query, Params> {
+interface RouteContext<Body, Query, Params, Mode extends AuthMode> {
   request: Request;
   db: Database;
-  actor: Actor;
+  actor: ActorOf<Mode>;
   body: Body;
   query: Query;
   params: Params;
@@ -48,9 +58,9 @@ export function parseWith<T>(schema: z.ZodType<T>, input: unknown): T {
   return result.data;
 }
 
-async function readJsonObject(request: Request): Promise<Record<string, unknown>> {
+async function readJsonObject(request: Request, maxBytes: number): Promise<Record<string, unknown>> {
   const text = await request.text();
-  if (text.length > MAX_BODY_BYTES) throw new AppError('validation_failed', 'Request body is too large');
+  if (text.length > maxBytes) throw new AppError('validation_failed', 'Request body is too large');
   let value: unknown;
   try {
     value = text === '' ? {} : JSON.parse(text);
@@ -68,8 +78,10 @@ async function readJsonObject(request: Request): Promise<Record<string, unknown>
 // Null means the task runner, whose user is only known once the body is read.
 async function authenticate(request: Request, mode: AuthMode): Promise<Actor | null> {
   const credentials = credentialsOf(request);
-  if (mode === 'user-or-task-runner' && isTaskRunner(credentials)) return null;
-  return authenticateUser(credentials);
+  if (mode !== 'user' && (await isTaskRunner(credentials))) return null;
+  const user = await authenticateUser(credentials);
+  if (mode === 'task-runner') throw new AppError('forbidden', 'Only the task runner may call this endpoint');
+  return user;
 }
 
 function actorFor(user: Actor | null, body: Record<string, unknown>): Actor {
@@ -83,16 +95,18 @@ function actorFor(user: Actor | null, body: Record<string, unknown>): Actor {
   return user;
 }
 
-export function route<Body = undefined, Query = undefined, Params = undefined>(
-  spec: RouteSpec<Body, Query, Params>,
-  handler: (context: RouteContext<Body, Query, Params>) => Promise<unknown>,
+export function route<Body = undefined, Query = undefined, Params = undefined, Mode extends AuthMode = AuthMode>(
+  spec: RouteSpec<Body, Query, Params, Mode>,
+  handler: (context: RouteContext<Body, Query, Params, Mode>) => Promise<unknown>,
 ) {
   return async (request: Request, next?: NextRouteContext): Promise<Response> => {
     try {
       const user = await authenticate(request, spec.auth);
-      const rawBody = spec.body ? await readJsonObject(request) : {};
-      const actor = actorFor(user, rawBody);
-      const { userId: _named, ...bodyFields } = rawBody;
+      const rawBody = spec.body ? await readJsonObject(request, spec.maxBodyBytes ?? MAX_BODY_BYTES) : {};
+      const runnerOnly = spec.auth === 'task-runner';
+      const actor = runnerOnly ? null : actorFor(user, rawBody);
+      const { userId: _named, ...namedFields } = rawBody;
+      const bodyFields = runnerOnly ? rawBody : namedFields;
       const body = spec.body ? parseWith(spec.body, bodyFields) : (undefined as Body);
       const searchParams = Object.fromEntries(new URL(request.url).searchParams);
       // Without a query schema no parameter is expected, and an unknown one is an error.
@@ -102,8 +116,9 @@ export function route<Body = undefined, Query = undefined, Params = undefined>(
       );
       const params = spec.params ? parseWith(spec.params, rawParams) : (undefined as Params);
       const db = await getDatabase();
-      await ensureUserRow(db, actor);
-      const data = await handler({ request, db, actor, body, query, params });
+      if (actor) await ensureUserRow(db, actor);
+      const caller = (actor ?? { kind: 'task-runner', userId: null, claims: null }) as ActorOf<Mode>;
+      const data = await handler({ request, db, actor: caller, body, query, params });
       return data instanceof Response ? data : Response.json({ data });
     } catch (error) {
       return errorResponse(error);
