@@ -1,6 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
-import type { Database } from '@/lib/db';
+import type { JwtClaims } from '@/lib/auth/claims';
+import type { Database, Queryable } from '@/lib/db';
 import { env } from '@/lib/env';
 import { AppError } from '@/lib/http/errors';
 
@@ -153,15 +154,20 @@ export async function createTaskRunnerKey(db: Database, name: string, createdBy:
   );
   const row = rows[0];
   if (!row) throw new Error('insert returned no row');
+  // Usable at once here; other processes load it within LIVE_KEYS_MAX_AGE_MS (or on a miss).
+  cacheOf(db).live.set(digest(key), row.id);
   return { ...toKey(row), key };
 }
 
-export async function listTaskRunnerKeys(db: Database): Promise<TaskRunnerKey[]> {
+/** Every key, live first. With an admin's claims it is read through RLS as that admin. */
+export async function listTaskRunnerKeys(db: Database, adminClaims?: JwtClaims): Promise<TaskRunnerKey[]> {
   await flushLastUsed(db);
-  const { rows } = await db.query<KeyRow>(
-    `select id, name, key_prefix, created_by, created_at, last_used_at, revoked_at from public.task_runner_keys
-     order by revoked_at is not null, created_at desc`,
-  );
+  const read = (tx: Queryable) =>
+    tx.query<KeyRow>(
+      `select id, name, key_prefix, created_by, created_at, last_used_at, revoked_at from public.task_runner_keys
+       order by revoked_at is not null, created_at desc`,
+    );
+  const { rows } = adminClaims ? await db.userTransaction(adminClaims, read) : await read(db);
   return rows.map(toKey);
 }
 
