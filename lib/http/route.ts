@@ -1,29 +1,36 @@
 import { z } from 'zod';
 import { authenticateUser, credentialsOf, ensureUserRow, isTaskRunner, type Actor } from '@/lib/auth/actor';
 import { getDatabase, type Database } from '@/lib/db';
-import { AppError, errorResponse } from '@/lib/http/errors';
+import { JSON_BODY_LIMIT_BYTES, readBodyText } from '@/lib/http/body';
+import { cleanJson } from '@/lib/http/clean-text';
+import { assertSameOriginWrite } from '@/lib/http/csrf';
+import { API_HEADERS, AppError, errorResponse } from '@/lib/http/errors';
+import { clientAddress, enforceAddressRateLimit, type AddressRateLimitedAction } from '@/lib/payments/rate-limit';
 
 // The small wrapper every route handler uses: authenticate, parse (zod), call one lib function,
 // answer `{ data }` or the shared error body. No business logic lives here.
 
-// 'task-runner': the task runner's own calls that act for no single user (batch ingestion);
-// a signed-in user gets 403. The handler's actor is then the runner itself.
-type AuthMode = 'user' | 'user-or-task-runner' | 'task-runner';
+// 'task-runner': usage writes; a signed-in user gets 403 (they check and read, never write usage).
+// 'task-runner-batch': the same, for calls that act for no single user (each item names its
+// own, as in batch ingestion); the handler's actor is then the runner itself.
+type AuthMode = 'user' | 'user-or-task-runner' | 'task-runner' | 'task-runner-batch';
 export interface TaskRunnerCaller {
   kind: 'task-runner';
   userId: null;
   claims: null;
 }
-type ActorOf<Mode extends AuthMode> = Mode extends 'task-runner' ? TaskRunnerCaller : Actor;
+type ActorOf<Mode extends AuthMode> = Mode extends 'task-runner-batch' ? TaskRunnerCaller : Actor;
 
 interface RouteSpec<Body, Query, Params, Mode extends AuthMode> {
   auth: Mode;
-  /** Largest accepted body; 64 KiB unless given. */
+  /** Largest accepted body; JSON_BODY_LIMIT_BYTES unless given. */
   maxBodyBytes?: number;
   body?: z.ZodType<Body>;
   query?: z.ZodType<Query>;
   /** Dynamic path segments, e.g. `[subscriptionId]`. */
   params?: z.ZodType<Params>;
+  /** A per-address rate limit counted after validation, before the handler. */
+  addressLimit?: AddressRateLimitedAction;
 }
 
 interface RouteContext<Body, Query, Params, Mode extends AuthMode> {
@@ -39,7 +46,6 @@ interface NextRouteContext {
   params: Promise<Record<string, string | string[]>>;
 }
 
-const MAX_BODY_BYTES = 64 * 1024;
 const onBehalfOfSchema = z.object({ userId: z.uuid({ error: 'userId must be a UUID' }) });
 
 export function validationError(error: z.ZodError): AppError {
@@ -59,8 +65,7 @@ export function parseWith<T>(schema: z.ZodType<T>, input: unknown): T {
 }
 
 async function readJsonObject(request: Request, maxBytes: number): Promise<Record<string, unknown>> {
-  const text = await request.text();
-  if (text.length > maxBytes) throw new AppError('validation_failed', 'Request body is too large');
+  const text = await readBodyText(request, maxBytes);
   let value: unknown;
   try {
     value = text === '' ? {} : JSON.parse(text);
@@ -70,6 +75,7 @@ async function readJsonObject(request: Request, maxBytes: number): Promise<Recor
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new AppError('validation_failed', 'Request body must be a JSON object');
   }
+  parseWith(cleanJson, value);
   return value as Record<string, unknown>;
 }
 
@@ -80,7 +86,7 @@ async function authenticate(request: Request, mode: AuthMode): Promise<Actor | n
   const credentials = credentialsOf(request);
   if (mode !== 'user' && (await isTaskRunner(credentials))) return null;
   const user = await authenticateUser(credentials);
-  if (mode === 'task-runner') throw new AppError('forbidden', 'Only the task runner may call this endpoint');
+  if (mode === 'task-runner' || mode === 'task-runner-batch') throw new AppError('forbidden', 'Only the task runner may record usage');
   return user;
 }
 
@@ -101,14 +107,15 @@ export function route<Body = undefined, Query = undefined, Params = undefined, M
 ) {
   return async (request: Request, next?: NextRouteContext): Promise<Response> => {
     try {
+      assertSameOriginWrite(request, spec.body !== undefined);
       const user = await authenticate(request, spec.auth);
-      const rawBody = spec.body ? await readJsonObject(request, spec.maxBodyBytes ?? MAX_BODY_BYTES) : {};
-      const runnerOnly = spec.auth === 'task-runner';
-      const actor = runnerOnly ? null : actorFor(user, rawBody);
+      const rawBody = spec.body ? await readJsonObject(request, spec.maxBodyBytes ?? JSON_BODY_LIMIT_BYTES) : {};
+      const batch = spec.auth === 'task-runner-batch';
+      const actor = batch ? null : actorFor(user, rawBody);
       const { userId: _named, ...namedFields } = rawBody;
-      const bodyFields = runnerOnly ? rawBody : namedFields;
+      const bodyFields = batch ? rawBody : namedFields;
       const body = spec.body ? parseWith(spec.body, bodyFields) : (undefined as Body);
-      const searchParams = Object.fromEntries(new URL(request.url).searchParams);
+      const searchParams = parseWith(cleanJson, Object.fromEntries(new URL(request.url).searchParams)) as Record<string, string>;
       // Without a query schema no parameter is expected, and an unknown one is an error.
       const query = spec.query ? parseWith(spec.query, searchParams) : (parseWith(z.strictObject({}), searchParams), undefined as Query);
       const rawParams = Object.fromEntries(
@@ -117,9 +124,12 @@ export function route<Body = undefined, Query = undefined, Params = undefined, M
       const params = spec.params ? parseWith(spec.params, rawParams) : (undefined as Params);
       const db = await getDatabase();
       if (actor) await ensureUserRow(db, actor);
+      if (spec.addressLimit) await enforceAddressRateLimit(db, clientAddress(request.headers), spec.addressLimit);
       const caller = (actor ?? { kind: 'task-runner', userId: null, claims: null }) as ActorOf<Mode>;
       const data = await handler({ request, db, actor: caller, body, query, params });
-      return data instanceof Response ? data : Response.json({ data });
+      const response = data instanceof Response ? data : Response.json({ data });
+      for (const [name, value] of Object.entries(API_HEADERS)) response.headers.set(name, value);
+      return response;
     } catch (error) {
       return errorResponse(error);
     }
