@@ -214,7 +214,6 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
                     Amount
                   </th>
                   <th scope="col">Status</th>
-                  <th scope="col">Documents</th>
                 </tr>
               </thead>
               <tbody>
@@ -224,13 +223,11 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
                     <td>
                       {entry.description}
                       {entry.refundedCents > 0 ? <span className={styles.muted}> (refunded {dollars(entry.refundedCents)})</span> : null}
+                      <HistoryLinks entry={entry} />
                     </td>
                     <td className={styles.num}>{dollars(entry.amountCents)}</td>
                     <td>
                       <Badge status={entry.status} />
-                    </td>
-                    <td>
-                      <HistoryLinks entry={entry} />
                     </td>
                   </tr>
                 ))}

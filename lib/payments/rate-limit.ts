@@ -6,6 +6,7 @@ import { AppError } from '@/lib/http/errors';
 export const RATE_LIMITS = {
   payment_intent: { windowSeconds: 600, limit: 10 },
   subscription: { windowSeconds: 600, limit: 5 },
+  setup_intent: { windowSeconds: 600, limit: 10 },
 } as const;
 
 export type RateLimitedAction = keyof typeof RATE_LIMITS;
