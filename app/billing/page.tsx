@@ -4,7 +4,7 @@ import { requireUser } from '@/app/_lib/require-user';
 import { getAnalyticsQuerySchema } from '@/lib/analytics/schemas';
 import { getUserAnalytics } from '@/lib/analytics/user';
 import { getBudget } from '@/lib/billing/budgets';
-import { AppError } from '@/lib/http/errors';
+import { isAppError } from '@/lib/http/errors';
 import { listUnreadNotifications } from '@/lib/billing/notifications';
 import { PLANS } from '@/lib/billing/plans';
 import { getBillingOverview, getPaymentHistory } from '@/lib/payments/billing';
@@ -58,7 +58,7 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
     getUserAnalytics(db, user, lastSixMonths()),
     listUnreadNotifications(db, user),
     getPaymentHistory(db, user, historyQuery.success ? historyQuery.data : firstPage).catch((error: unknown) => {
-      if (error instanceof AppError && error.code === 'validation_failed') return getPaymentHistory(db, user, firstPage);
+      if (isAppError(error) && error.code === 'validation_failed') return getPaymentHistory(db, user, firstPage);
       throw error;
     }),
     getBudget(db, user),

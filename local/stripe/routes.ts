@@ -1,4 +1,5 @@
 import type { Route } from './http/router.js';
+import { invoiceItemRoutes } from './billing/invoice-items.js';
 import { invoiceRoutes } from './billing/invoice-routes.js';
 import { subscriptionRoutes } from './billing/subscriptions.js';
 import { catalogRoutes } from './resources/catalog.js';
@@ -19,6 +20,7 @@ export const ROUTES: Route[] = [
   ...chargeRoutes,
   ...subscriptionRoutes,
   ...invoiceRoutes,
+  ...invoiceItemRoutes,
   ...eventRoutes,
   ...webhookEndpointRoutes,
   ...testClockRoutes,

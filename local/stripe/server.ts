@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type Stripe from 'stripe';
 import { Engine } from './engine.js';
-import { runDue } from './billing/cycle.js';
+import { registerBilling } from './billing/index.js';
 import { handleApi } from './http/api.js';
 import { handleControl } from './http/controls.js';
 import { Faults, type FaultSpec } from './http/faults.js';
@@ -95,6 +95,7 @@ export async function startLocalStripe(opts: LocalStripeOptions): Promise<LocalS
   const store = new Store(opts.dataDir);
   const dispatcher = new WebhookDispatcher({ ...DEFAULT_RETRY, ...opts.webhookRetry });
   const engine = new Engine(store, dispatcher, '');
+  registerBilling(engine);
   const router = new Router(ROUTES);
   const faults = new Faults();
   const held = new Set<ServerResponse>();
@@ -135,7 +136,7 @@ export async function startLocalStripe(opts: LocalStripeOptions): Promise<LocalS
   }
 
   const wallClockCustomer = (c: string) => !engine.state.customers[c]?.test_clock;
-  const runBilling = () => runDue(engine, wallClockCustomer, Math.floor(Date.now() / 1000));
+  const runBilling = () => engine.fire('advanceTime', wallClockCustomer, Math.floor(Date.now() / 1000));
   runBilling();
   const sweepMs = opts.billingSweepMs ?? 30_000;
   const sweep = sweepMs > 0 ? setInterval(runBilling, sweepMs) : null;

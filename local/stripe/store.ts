@@ -44,6 +44,8 @@ export interface State {
   links: {
     /** PaymentIntent id -> invoice id, for intents that pay an invoice (basil removed `invoice`). */
     invoiceOfIntent: Record<string, string>;
+    /** Subscription id -> the trial end its `trial_will_end` was sent for. */
+    trialWillEndSent: Record<string, number>;
   };
 }
 
@@ -65,7 +67,7 @@ export function emptyState(): State {
     webhookEndpoints: {},
     testClocks: {},
     idempotency: {},
-    links: { invoiceOfIntent: {} },
+    links: { invoiceOfIntent: {}, trialWillEndSent: {} },
   };
 }
 
