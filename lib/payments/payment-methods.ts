@@ -5,8 +5,8 @@ import { AppError } from '@/lib/http/errors';
 import { ensureCustomerId } from '@/lib/payments/customers';
 import { paymentMethodAnswerSchema, type CardAddedBody, type PaymentMethodAnswer } from '@/lib/payments/payment-method-schemas';
 import { enforceRateLimit } from '@/lib/payments/rate-limit';
-import { stripe, type Stripe } from '@/lib/stripe/client';
-import { stripeCall } from '@/lib/stripe/errors';
+import { stripe, stripeErrors, type Stripe } from '@/lib/stripe/client';
+import { stripeCall, toAppError } from '@/lib/stripe/errors';
 
 // The user's saved cards, kept at Stripe only (nothing about a card is stored here):
 //   - list: brand, last 4, expiry, and which is the default;
@@ -80,12 +80,18 @@ export async function createSetupIntent(db: Database, actor: Actor): Promise<{ s
   return { setupIntentId: intent.id, clientSecret: intent.client_secret };
 }
 
+/** A Stripe object by id, or null when Stripe has none by that id (for the user: not theirs). */
+async function retrieveOrNull<T>(work: () => Promise<T>): Promise<T | null> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof stripeErrors.StripeInvalidRequestError && error.code === 'resource_missing') return null;
+    throw toAppError(error);
+  }
+}
+
 async function ownCard(customerId: string, paymentMethodId: string): Promise<Stripe.PaymentMethod> {
-  const card = await stripeCall(() => stripe().paymentMethods.retrieve(paymentMethodId)).catch((error: unknown) => {
-    // Stripe's "No such PaymentMethod" is a 404 from the provider: for the user, not theirs.
-    if (error instanceof AppError && error.code === 'payment_provider_error') return null;
-    throw error;
-  });
+  const card = await retrieveOrNull(() => stripe().paymentMethods.retrieve(paymentMethodId));
   if (!card || idOf(card.customer) !== customerId) throw new AppError('not_found', 'That card is not one of yours.');
   return card;
 }
@@ -110,10 +116,7 @@ export async function setDefaultPaymentMethod(db: Database, actor: Actor, paymen
 export async function cardAdded(db: Database, actor: Actor, body: CardAddedBody): Promise<{ paymentMethodId: string; methods: PaymentMethodAnswer[] }> {
   const billing = await asActor(db, actor, (tx) => readBilling(tx, actor.userId));
   if (!billing.customerId) throw new AppError('not_found', 'That card setup is not one of yours.');
-  const intent = await stripeCall(() => stripe().setupIntents.retrieve(body.setupIntentId)).catch((error: unknown) => {
-    if (error instanceof AppError && error.code === 'payment_provider_error') return null;
-    throw error;
-  });
+  const intent = await retrieveOrNull(() => stripe().setupIntents.retrieve(body.setupIntentId));
   if (!intent || idOf(intent.customer) !== billing.customerId) throw new AppError('not_found', 'That card setup is not one of yours.');
   if (intent.status !== 'succeeded') {
     throw new AppError(
