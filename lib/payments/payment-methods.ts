@@ -25,7 +25,7 @@ interface Billing {
   subscriptions: { id: string; plan_id: string }[];
 }
 
-async function readBilling(tx: Queryable, userId: string): Promise<Billing> {
+export async function readBilling(tx: Queryable, userId: string): Promise<Billing> {
   const users = await tx.query<{ stripe_customer_id: string | null }>('select stripe_customer_id from public.users where id = $1', [userId]);
   const subs = await tx.query<{ id: string; plan_id: string }>(
     `select id, plan_id from public.subscriptions where user_id = $1 and status = any($2::text[]) order by created_at`,
@@ -81,7 +81,7 @@ export async function createSetupIntent(db: Database, actor: Actor): Promise<{ s
 }
 
 /** A Stripe object by id, or null when Stripe has none by that id (for the user: not theirs). */
-async function retrieveOrNull<T>(work: () => Promise<T>): Promise<T | null> {
+export async function retrieveOrNull<T>(work: () => Promise<T>): Promise<T | null> {
   try {
     return await work();
   } catch (error) {
@@ -90,14 +90,14 @@ async function retrieveOrNull<T>(work: () => Promise<T>): Promise<T | null> {
   }
 }
 
-async function ownCard(customerId: string, paymentMethodId: string): Promise<Stripe.PaymentMethod> {
+export async function ownCard(customerId: string, paymentMethodId: string): Promise<Stripe.PaymentMethod> {
   const card = await retrieveOrNull(() => stripe().paymentMethods.retrieve(paymentMethodId));
   if (!card || idOf(card.customer) !== customerId) throw new AppError('not_found', 'That card is not one of yours.');
   return card;
 }
 
 /** Makes a saved card the one that pays the subscription and every later payment. */
-async function makeDefault(customerId: string, subscriptionIds: string[], paymentMethodId: string): Promise<void> {
+export async function makeDefault(customerId: string, subscriptionIds: string[], paymentMethodId: string): Promise<void> {
   await stripeCall(() => stripe().customers.update(customerId, { invoice_settings: { default_payment_method: paymentMethodId } }));
   for (const id of subscriptionIds) {
     await stripeCall(() => stripe().subscriptions.update(id, { default_payment_method: paymentMethodId }));
