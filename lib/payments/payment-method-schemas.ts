@@ -29,3 +29,9 @@ export const paymentMethodAnswerSchema = z.object({
   isDefault: z.boolean(),
 });
 export type PaymentMethodAnswer = z.infer<typeof paymentMethodAnswerSchema>;
+
+export const payPastDueBodySchema = z.strictObject({
+  invoiceId: z.string({ error: 'invoiceId is required' }).regex(/^in_[A-Za-z0-9_]{1,250}$/, { error: 'invoiceId is not valid' }),
+  paymentMethodId: paymentMethodIdSchema,
+});
+export type PayPastDueBody = z.infer<typeof payPastDueBodySchema>;

@@ -102,7 +102,7 @@ export async function payPastDueInvoice(
         error.decline_code === 'insufficient_funds'
           ? 'Your card has insufficient funds, so the invoice was not paid. Try another card.'
           : 'Your card was declined, so the invoice was not paid. Try another card or contact your bank.',
-        { cause: error },
+        { cause: error, details: { declineCode: error.decline_code ?? error.code ?? null } },
       );
     }
     if (error instanceof stripeErrors.StripeInvalidRequestError && error.code === 'invoice_already_paid') {

@@ -1,4 +1,5 @@
 import Link from 'next/link';
+import { SubmitButton } from '@/app/_components/submit-button';
 import { publicConfig } from '@/app/_lib/public-config';
 import { requireUser } from '@/app/_lib/require-user';
 import { AppError } from '@/lib/http/errors';
@@ -68,16 +69,18 @@ export default async function PaymentMethodsPage({ searchParams }: { searchParam
                   {!card.isDefault ? (
                     <form action={setDefaultCardAction} style={{ display: 'contents' }}>
                       <input type="hidden" name="paymentMethodId" value={card.id} />
-                      <button type="submit" className={styles.secondary} aria-label={`Make ${describe(card)} the default`}>
-                        Make default
-                      </button>
+                      <SubmitButton className={styles.secondary} pendingText="Saving…">
+                        <span className="sr-only">{`Make ${describe(card)} the default`}</span>
+                        <span aria-hidden="true">Make default</span>
+                      </SubmitButton>
                     </form>
                   ) : null}
                   <form action={removeCardAction} style={{ display: 'contents' }}>
                     <input type="hidden" name="paymentMethodId" value={card.id} />
-                    <button type="submit" className={styles.secondary} aria-label={`Remove ${describe(card)}`}>
-                      Remove
-                    </button>
+                    <SubmitButton className={styles.secondary} pendingText="Removing…">
+                      <span className="sr-only">{`Remove ${describe(card)}`}</span>
+                      <span aria-hidden="true">Remove</span>
+                    </SubmitButton>
                   </form>
                 </span>
               </li>
