@@ -143,3 +143,65 @@ describe('payment methods', () => {
     expect(left.data).toHaveLength(1);
   });
 });
+
+describe('adding a card with a SetupIntent', () => {
+  it('the first card becomes the default; a later one only when asked; the check happens at Stripe', async () => {
+    const { cardAdded, createSetupIntent } = await import('@/lib/payments/payment-methods');
+    const user = await userWithCustomer();
+    const first = await createSetupIntent(h.db, user.actor);
+    expect(first.clientSecret).toMatch(/^seti_.+_secret_/);
+    // Not confirmed yet: nothing is saved, in words.
+    await expectAppError(cardAdded(h.db, user.actor, { setupIntentId: first.setupIntentId, makeDefault: true }), 'unprocessable', 'The card was not saved. Please try again or use another card.');
+    await stripe().setupIntents.confirm(first.setupIntentId, { payment_method: 'pm_card_visa' });
+    const added = await cardAdded(h.db, user.actor, { setupIntentId: first.setupIntentId, makeDefault: false });
+    expect(added.methods).toEqual([expect.objectContaining({ id: added.paymentMethodId, last4: '4242', isDefault: true })]);
+
+    const second = await createSetupIntent(h.db, user.actor);
+    await stripe().setupIntents.confirm(second.setupIntentId, { payment_method: 'pm_card_mastercard' });
+    const kept = await cardAdded(h.db, user.actor, { setupIntentId: second.setupIntentId, makeDefault: false });
+    expect(kept.methods.map((card) => [card.last4, card.isDefault])).toEqual([
+      ['4242', true],
+      ['4444', false],
+    ]);
+    const third = await createSetupIntent(h.db, user.actor);
+    await stripe().setupIntents.confirm(third.setupIntentId, { payment_method: 'pm_card_amex' });
+    const switched = await cardAdded(h.db, user.actor, { setupIntentId: third.setupIntentId, makeDefault: true });
+    expect(switched.methods[0]).toMatchObject({ brand: 'amex', isDefault: true });
+
+    // Someone else's SetupIntent is not theirs, even confirmed.
+    const other = await userWithCustomer();
+    await expectAppError(cardAdded(h.db, other.actor, { setupIntentId: third.setupIntentId, makeDefault: true }), 'not_found', 'That card setup is not one of yours.');
+    await expectAppError(cardAdded(h.db, other.actor, { setupIntentId: 'seti_missing', makeDefault: true }), 'not_found');
+    expect(await listPaymentMethods(h.db, other.actor)).toEqual([]);
+  });
+});
+
+describe('documents', () => {
+  it("opens an invoice's hosted page and PDF and a top-up's receipt at Stripe, only for their owner", async () => {
+    const { paymentDocumentUrl } = await import('@/lib/payments/documents');
+    const { POST: postPaymentIntent } = await import('@/app/api/payments/payment-intent/route');
+    const user = await userWithCustomer();
+    await subscribedToPro(user);
+    const invoiceId = (await h.db.query<{ id: string }>("select id from invoices where user_id = $1 and billing_reason = 'subscription_create'", [user.userId])).rows[0]!.id;
+    const page = await paymentDocumentUrl(h.db, user.actor, 'invoice_page', invoiceId);
+    const pageAnswer = await fetch(page);
+    expect(pageAnswer.status).toBe(200);
+    expect(await pageAnswer.text()).toContain('$50.00');
+    const pdf = await fetch(await paymentDocumentUrl(h.db, user.actor, 'invoice_pdf', invoiceId));
+    expect(pdf.headers.get('content-type')).toContain('application/pdf');
+    expect(Buffer.from(await pdf.arrayBuffer()).subarray(0, 5).toString()).toBe('%PDF-');
+
+    const topUp = await api(postPaymentIntent, 'POST', '/api/payments/payment-intent', { token: user.accessToken, body: { amount: 12 } });
+    await stripe().paymentIntents.confirm(topUp.body.data.id, { payment_method: 'pm_card_visa' });
+    await h.local.idle();
+    const receipt = await fetch(await paymentDocumentUrl(h.db, user.actor, 'receipt', topUp.body.data.id));
+    expect(receipt.status).toBe(200);
+    expect(await receipt.text()).toContain('$12.00');
+
+    const other = await userWithCustomer();
+    await expectAppError(paymentDocumentUrl(h.db, other.actor, 'invoice_page', invoiceId), 'not_found', 'You have no invoice with that id');
+    await expectAppError(paymentDocumentUrl(h.db, other.actor, 'invoice_pdf', invoiceId), 'not_found');
+    await expectAppError(paymentDocumentUrl(h.db, other.actor, 'receipt', topUp.body.data.id), 'not_found', 'You have no payment with that id');
+    await expectAppError(paymentDocumentUrl(h.db, user.actor, 'receipt', 'javascript:alert(1)'), 'not_found');
+  });
+});
