@@ -28,6 +28,7 @@ import {
   voidInvoice,
 } from './invoice-payments.js';
 import { currentPeriod, planItemChange, type PlannedItem } from './proration.js';
+import { assertCancellationAllowed, endScheduleOf } from './schedules.js';
 import {
   applyPauseCollection,
   collectionPause,
@@ -358,6 +359,7 @@ function updateSubscription(engine: Engine, sub: Stripe.Subscription, p: Params)
   }
   const customer = customerId(sub);
   const now = engine.now(customer);
+  assertCancellationAllowed(sub, p);
   const before = structuredClone(sub);
   sub.metadata = mergeMetadata(sub.metadata, p.metadata());
   if (p.has('description')) sub.description = p.str('description') ?? null;
@@ -463,6 +465,7 @@ export function cancelSubscription(
   if (sub.cancellation_details) sub.cancellation_details.reason = reason;
   engine.store.touch();
   engine.emit('customer.subscription.deleted', sub);
+  endScheduleOf(engine, sub, now);
   return sub;
 }
 
