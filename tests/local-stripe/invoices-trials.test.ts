@@ -333,3 +333,30 @@ describe('documented parameters are accepted and stored', () => {
     expect(await h.stripe.products.del(bare.id)).toMatchObject({ id: bare.id, deleted: true });
   });
 });
+
+describe('manual capture (capture_method=manual)', () => {
+  it('authorizes on confirm, captures part, refunds only what was captured', async () => {
+    const c = await h.stripe.customers.create({});
+    const n = h.local.events().length;
+    const pi = await h.stripe.paymentIntents.create({ amount: 5000, currency: 'usd', customer: c.id, capture_method: 'manual', payment_method: 'pm_card_visa', confirm: true });
+    expect(pi).toMatchObject({ status: 'requires_capture', amount_capturable: 5000, amount_received: 0, capture_method: 'manual' });
+    const auth = await h.stripe.charges.retrieve(String(pi.latest_charge));
+    expect(auth).toMatchObject({ captured: false, amount_captured: 0, status: 'succeeded' });
+    expect((await stripeError(() => h.stripe.refunds.create({ payment_intent: pi.id }))).statusCode).toBe(400);
+    expect((await stripeError(() => h.stripe.paymentIntents.capture(pi.id, { amount_to_capture: 6000 }))).param).toBe('amount_to_capture');
+    const captured = await h.stripe.paymentIntents.capture(pi.id, { amount_to_capture: 3000 });
+    expect(captured).toMatchObject({ status: 'succeeded', amount_received: 3000, amount_capturable: 0 });
+    expect(await h.stripe.charges.retrieve(String(pi.latest_charge))).toMatchObject({ captured: true, amount_captured: 3000, amount_refunded: 2000, refunded: false });
+    expect(typesSince(n)).toEqual(['payment_intent.created', 'charge.succeeded', 'payment_intent.amount_capturable_updated', 'charge.captured', 'payment_intent.succeeded']);
+    const refund = await h.stripe.refunds.create({ payment_intent: pi.id });
+    expect(refund.amount).toBe(3000);
+    expect((await stripeError(() => h.stripe.paymentIntents.capture(pi.id))).statusCode).toBe(400);
+  });
+
+  it('canceling an authorization releases it', async () => {
+    const pi = await h.stripe.paymentIntents.create({ amount: 1500, currency: 'usd', capture_method: 'manual', payment_method: 'pm_card_visa', confirm: true });
+    const canceled = await h.stripe.paymentIntents.cancel(pi.id);
+    expect(canceled).toMatchObject({ status: 'canceled', amount_capturable: 0 });
+    expect(await h.stripe.charges.retrieve(String(pi.latest_charge))).toMatchObject({ refunded: true, amount_refunded: 1500, captured: false });
+  });
+});
