@@ -2,11 +2,8 @@ import type { Queryable } from '@/lib/db';
 import { fetchSubscription, type SubscriptionSnapshot } from '@/lib/payments/subscriptions';
 import type { Stripe } from '@/lib/stripe/client';
 import { onInvoicePaid, onInvoicePaymentFailed, onInvoiceUpdated, subscriptionIdOf } from '@/lib/webhooks/handlers/invoices';
-import {
-  onChargeRefunded,
-  onPaymentIntentCanceled,
-  onPaymentIntentFailed,
-} from '@/lib/webhooks/handlers/payment-intents';
+import { onChargeRefunded, onDispute } from '@/lib/webhooks/handlers/charges';
+import { onPaymentIntentCanceled, onPaymentIntentFailed } from '@/lib/webhooks/handlers/payment-intents';
 import { onSubscriptionChanged } from '@/lib/webhooks/handlers/subscriptions';
 import type { HandlerResult } from '@/lib/webhooks/types';
 
@@ -24,6 +21,8 @@ export const HANDLED_EVENT_TYPES = [
   'payment_intent.payment_failed',
   'payment_intent.canceled',
   'charge.refunded',
+  'charge.dispute.created',
+  'charge.dispute.closed',
   ...SUBSCRIPTION_EVENTS,
   ...INVOICE_EVENTS,
 ];
@@ -51,7 +50,10 @@ export async function dispatch(tx: Queryable, event: Stripe.Event, fetched: Pref
     case 'payment_intent.canceled':
       return onPaymentIntentCanceled(tx, event.data.object);
     case 'charge.refunded':
-      return onChargeRefunded(tx, event.data.object);
+      return onChargeRefunded(tx, event.data.object, event.id);
+    case 'charge.dispute.created':
+    case 'charge.dispute.closed':
+      return onDispute(tx, event.data.object, event.id, created);
     case 'customer.subscription.created':
     case 'customer.subscription.updated':
     case 'customer.subscription.deleted':

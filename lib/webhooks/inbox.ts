@@ -49,8 +49,8 @@ export async function processEvent(db: Database, event: Stripe.Event): Promise<W
       // general path below; see the webhook_top_up_path migration.
       const topUp = topUpFields(event.data.object);
       const { rows } = await db.query<{ outcome: WebhookOutcome }>(
-        'select app_private.process_top_up_succeeded($1, $2, to_timestamp($3), $4, $5, $6, $7, $8, $9) as outcome',
-        [event.id, event.type, event.created, storedPayload(event), topUp.intentId, topUp.userId, topUp.customerId, topUp.amountCents, topUp.receivedCents],
+        'select app_private.process_top_up_succeeded($1, $2, to_timestamp($3), $4, $5, $6, $7, $8, $9, $10) as outcome',
+        [event.id, event.type, event.created, storedPayload(event), topUp.intentId, topUp.userId, topUp.customerId, topUp.amountCents, topUp.receivedCents, topUp.currency],
       );
       return { received: true, eventId: event.id, outcome: rows[0]?.outcome ?? 'duplicate' };
     }
