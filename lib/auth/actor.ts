@@ -33,12 +33,14 @@ function sameSecret(given: string, expected: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-const holder = globalThis as typeof globalThis & { __billingVerifier?: { url: string; verify: TokenVerifier } };
+// One verifier per copy of this module (Next.js bundles pages, routes and actions apart): nothing
+// made by one bundle is handed to another, so no error crosses a bundle boundary.
+let cachedVerifier: { url: string; verify: TokenVerifier } | undefined;
 
 function verifier(): TokenVerifier {
   const url = env().NEXT_PUBLIC_SUPABASE_URL;
-  if (holder.__billingVerifier?.url !== url) holder.__billingVerifier = { url, verify: createTokenVerifier(url) };
-  return holder.__billingVerifier.verify;
+  if (cachedVerifier?.url !== url) cachedVerifier = { url, verify: createTokenVerifier(url) };
+  return cachedVerifier.verify;
 }
 
 /** The signed-in user, or an AppError 401. */
