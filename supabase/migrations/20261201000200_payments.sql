@@ -295,10 +295,8 @@ begin
 end $$;
 
 -- ---------------------------------------------------------------------------------------------
--- The busiest webhook, payment_intent.succeeded for a usage top-up, in one statement: claim the
--- event in the inbox, settle the attempt, credit once, mark the event processed. One round
--- trip instead of eight (bench:webhooks), and atomic like any single statement: a failure
--- anywhere leaves nothing behind, and the caller records the failure.
+-- payment_intent.succeeded for a usage top-up (lib/webhooks/handlers/payment-intents.ts, inside
+-- the event's one transaction).
 
 -- Marks a top-up attempt succeeded and credits exactly what was received, once per intent, as a
 -- grant bought at p_at. A payment in another currency than USD is recorded and flagged, never
@@ -347,28 +345,4 @@ begin
     perform app_private.apply_dispute(d.id, grant_id);
   end loop;
   return p_user;
-end $$;
-
--- The whole event: 'processed', 'ignored' (not one of our top-ups) or 'duplicate' (handled before).
-create or replace function app_private.process_top_up_succeeded(
-  p_event_id text, p_event_type text, p_event_created timestamptz, p_payload jsonb,
-  p_intent text, p_user uuid, p_customer text, p_amount_cents int, p_received_cents int, p_currency text default 'usd'
-) returns text language plpgsql as $$
-declare
-  credited uuid;
-begin
-  -- Claims the event: a concurrent delivery of the same id waits on this row, then sees it done.
-  insert into public.webhook_events as w (id, type, stripe_created, payload, attempts)
-    values (p_event_id, p_event_type, p_event_created, p_payload, 1)
-    on conflict (id) do update set attempts = w.attempts + 1 where w.status not in ('processed', 'ignored');
-  if not found then
-    return 'duplicate';
-  end if;
-  credited := app_private.settle_top_up(p_intent, p_user, p_customer, p_amount_cents, p_received_cents, p_event_created,
-                                        'stripe-webhook', p_currency);
-  update public.webhook_events
-    set status = case when credited is null then 'ignored' else 'processed' end,
-        user_id = credited, processed_at = now(), last_error = null
-    where id = p_event_id;
-  return case when credited is null then 'ignored' else 'processed' end;
 end $$;
