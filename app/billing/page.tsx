@@ -11,6 +11,7 @@ import { getBillingOverview, getPaymentHistory } from '@/lib/payments/billing';
 import { getHistoryQuerySchema } from '@/lib/payments/schemas';
 import { BarChart } from './_components/bar-chart';
 import { BudgetCard } from './_components/budget-card';
+import { HistoryLinks } from './_components/history-links';
 import { dismissNotificationAction } from './actions';
 import styles from './dashboard.module.css';
 
@@ -166,8 +167,9 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
             <dt>Credits bought</dt>
             <dd data-testid="credits">{dollars(billing.creditsCents)}</dd>
           </dl>
-          <p>
+          <p className={styles.actions}>
             <Link href="/billing/checkout">Add credit</Link>
+            <Link href={`/billing/tasks?period=${encodeURIComponent(billing.periodStart)}`}>This period&apos;s tasks</Link>
           </p>
         </section>
 
@@ -212,6 +214,7 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
                     Amount
                   </th>
                   <th scope="col">Status</th>
+                  <th scope="col">Documents</th>
                 </tr>
               </thead>
               <tbody>
@@ -225,6 +228,9 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
                     <td className={styles.num}>{dollars(entry.amountCents)}</td>
                     <td>
                       <Badge status={entry.status} />
+                    </td>
+                    <td>
+                      <HistoryLinks entry={entry} />
                     </td>
                   </tr>
                 ))}

@@ -39,6 +39,16 @@ export async function migrate(db: Database, options: MigrateOptions = {}): Promi
           version text primary key, statements text[], name text)`);
       const { rows } = await client.query<{ version: string }>('select version from supabase_migrations.schema_migrations');
       const done = new Set(rows.map((row) => row.version));
+      // A database migrated with files that no longer exist (the pre-2026-12-01 migrations were
+      // squashed into a baseline) would fail half-way through the baseline: say what to do.
+      const known = new Set(files.map((file) => file.split('_')[0]));
+      const unknown = [...done].filter((version) => !known.has(version)).sort();
+      if (unknown.length > 0) {
+        throw new Error(
+          `Database was migrated with migrations that no longer exist (${unknown.join(', ')}). ` +
+            'Recreate it: for local PGlite, stop the app and delete PGLITE_DATA_DIR (default .data/pglite).',
+        );
+      }
 
       for (const file of files) {
         const [version, ...rest] = file.replace(/\.sql$/, '').split('_');

@@ -10,7 +10,8 @@ import { clientAddress, enforceAddressRateLimit, type AddressRateLimitedAction }
 // The small wrapper every route handler uses: authenticate, parse (zod), call one lib function,
 // answer `{ data }` or the shared error body. No business logic lives here.
 
-type AuthMode = 'user' | 'user-or-task-runner';
+// 'task-runner': usage writes; a signed-in user gets 403 (they check and read, never write usage).
+type AuthMode = 'user' | 'user-or-task-runner' | 'task-runner';
 
 interface RouteSpec<Body, Query, Params> {
   auth: AuthMode;
@@ -73,8 +74,10 @@ async function readJsonObject(request: Request): Promise<Record<string, unknown>
 // Null means the task runner, whose user is only known once the body is read.
 async function authenticate(request: Request, mode: AuthMode): Promise<Actor | null> {
   const credentials = credentialsOf(request);
-  if (mode === 'user-or-task-runner' && isTaskRunner(credentials)) return null;
-  return authenticateUser(credentials);
+  if (mode !== 'user' && isTaskRunner(credentials)) return null;
+  const user = await authenticateUser(credentials);
+  if (mode === 'task-runner') throw new AppError('forbidden', 'Only the task runner may record usage');
+  return user;
 }
 
 function actorFor(user: Actor | null, body: Record<string, unknown>): Actor {
