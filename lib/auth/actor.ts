@@ -1,7 +1,7 @@
-import { timingSafeEqual } from 'node:crypto';
 import type { JwtClaims } from '@/lib/auth/claims';
 import { accessTokenFromCookies, parseCookieHeader } from '@/lib/auth/session-cookie';
 import { createTokenVerifier, type TokenVerifier } from '@/lib/auth/verify';
+import { verifyTaskRunnerKey } from '@/lib/auth/task-runner-keys';
 import { getDatabase, type Database, type Queryable } from '@/lib/db';
 import { env } from '@/lib/env';
 import { AppError } from '@/lib/http/errors';
@@ -25,12 +25,6 @@ export function credentialsOf(request: Request): RequestCredentials {
 function bearerToken(authorization: string | null): string | null {
   const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
   return match?.[1] ?? null;
-}
-
-function sameSecret(given: string, expected: string): boolean {
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 // One verifier per copy of this module (Next.js bundles pages, routes and actions apart): nothing
@@ -70,9 +64,10 @@ async function assertLiveSession(db: Queryable, claims: JwtClaims): Promise<void
   if (!rowCount) throw new AppError('unauthorized', 'Your session has ended. Please sign in again.');
 }
 
-export function isTaskRunner(credentials: RequestCredentials): boolean {
+/** Whether the bearer token is a live task-runner key (lib/auth/task-runner-keys.ts). */
+export async function isTaskRunner(credentials: RequestCredentials): Promise<boolean> {
   const token = bearerToken(credentials.authorization);
-  return token !== null && sameSecret(token, env().TASK_RUNNER_API_KEY);
+  return token !== null && (await verifyTaskRunnerKey(getDatabase, token)) !== null;
 }
 
 /** Runs `work` as the actor: a signed-in user inside their RLS transaction, the task runner as the system. */
