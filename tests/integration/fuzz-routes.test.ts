@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { sessionCookieName } from '@/lib/auth/session-cookie';
@@ -14,9 +15,12 @@ import * as paymentIntent from '@/app/api/payments/payment-intent/route';
 import * as plans from '@/app/api/payments/plans/route';
 import * as subscription from '@/app/api/payments/subscriptions/[subscriptionId]/route';
 import * as subscriptions from '@/app/api/payments/subscriptions/route';
+import * as tasksExport from '@/app/api/payments/tasks/export/route';
+import * as tasks from '@/app/api/payments/tasks/route';
 import * as upgradePlan from '@/app/api/payments/upgrade-plan/route';
 import * as webhook from '@/app/api/payments/webhook/route';
 import * as commit from '@/app/api/usage/commit/route';
+import * as usageEvents from '@/app/api/usage/events/route';
 import * as release from '@/app/api/usage/release/route';
 import * as reserve from '@/app/api/usage/reserve/route';
 
@@ -41,9 +45,12 @@ const ROUTES: Array<{ path: string; module: Record<string, unknown>; params?: bo
   { path: '/api/payments/plans', module: plans },
   { path: '/api/payments/subscriptions', module: subscriptions },
   { path: '/api/payments/subscriptions/[subscriptionId]', module: subscription, params: true },
+  { path: '/api/payments/tasks', module: tasks },
+  { path: '/api/payments/tasks/export', module: tasksExport },
   { path: '/api/payments/upgrade-plan', module: upgradePlan },
   { path: '/api/payments/webhook', module: webhook },
   { path: '/api/usage/commit', module: commit },
+  { path: '/api/usage/events', module: usageEvents },
   { path: '/api/usage/release', module: release },
   { path: '/api/usage/reserve', module: reserve },
 ];
@@ -67,7 +74,14 @@ const nastyValue: fc.Arbitrary<unknown> = fc.oneof(
   fc.uuid(),
   fc.jsonValue({ maxDepth: 2 }),
 );
-const FIELDS = ['amount', 'estimatedCost', 'email', 'name', 'planId', 'previewOnly', 'cancelAtPeriodEnd', 'monthlyBudget', 'agent', 'tokens', 'executionMs', 'idempotencyKey', 'reservationId', 'userId', '__proto__'];
+/** Every `route.ts` under app/api, as its URL path. */
+function routeFiles(dir = 'app/api'): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
+    entry.isDirectory() ? routeFiles(`${dir}/${entry.name}`) : entry.name === 'route.ts' ? [`/${dir.slice('app/'.length)}`] : [],
+  );
+}
+
+const FIELDS = ['amount', 'estimatedCost', 'email', 'name', 'planId', 'previewOnly', 'cancelAtPeriodEnd', 'monthlyBudget', 'agent', 'tokens', 'executionMs', 'idempotencyKey', 'reservationId', 'userId', 'events', '__proto__'];
 
 interface Credentials {
   user: { userId: string; accessToken: string; email: string };
@@ -100,7 +114,7 @@ const headers = (credentials: Credentials) => {
 };
 
 const query = fc.dictionary(
-  fc.constantFrom('limit', 'cursor', 'startDate', 'endDate', 'immediately', 'x', '__proto__'),
+  fc.constantFrom('limit', 'cursor', 'startDate', 'endDate', 'immediately', 'agent', 'from', 'to', 'payment', 'period', 'x', '__proto__'),
   fc.oneof(nastyText, fc.constantFrom('10', '0', '-1', '2026-02-30', '2026-11-01', 'true', 'false', '9'.repeat(30))),
   { maxKeys: 3 },
 );
@@ -121,9 +135,16 @@ async function moneyState(userId: string) {
 }
 
 describe('fuzzing every route', () => {
+  it('covers every route file (a new route must be added here)', () => {
+    expect(ROUTES.map((route) => route.path).sort()).toEqual(routeFiles().sort());
+  });
+
   it('answers 2xx or 4xx in the shared shape, never 5xx, and a refusal writes nothing', async () => {
     const user = await h.auth.signUp();
     const credentials = { user };
+    // The user's row is made by their first verified request (by design); make it before fuzzing.
+    await billing.GET(new Request('http://app.test/api/payments/billing', { headers: { authorization: `Bearer ${user.accessToken}` } }));
+    expect((await moneyState(user.userId))?.customer).toBe('(,,)');
     let answered = 0;
     await fc.assert(
       fc.asyncProperty(
@@ -144,21 +165,26 @@ describe('fuzzing every route', () => {
             }
           }
           const withBody = endpoint.method !== 'GET' && rawBody !== undefined;
+          // Webhooks from an earlier accepted request (a subscription, an intent) land first.
+          await h.local.idle();
           const before = await moneyState(user.userId);
           const response = await endpoint.handler(new Request(url, { method: endpoint.method, headers: requestHeaders, body: withBody ? rawBody : undefined }), {
             params: Promise.resolve<Record<string, string>>(endpoint.params ? { subscriptionId } : {}),
           });
           answered += 1;
           const text = await response.text();
+          const json = (response.headers.get('content-type') ?? '').includes('application/json');
           const label = `${endpoint.method} ${url.pathname}${url.search} -> ${response.status} ${text.slice(0, 300)}`;
           expect(response.status, label).toBeLessThan(500);
-          const parsed = JSON.parse(text) as { data?: unknown; error?: { code: keyof typeof ERROR_STATUS; message: string } };
+          expect(json || response.status < 300, label).toBe(true); // only a success may be other than JSON (the CSV export)
+          const parsed = (json ? JSON.parse(text) : {}) as { data?: unknown; error?: { code: keyof typeof ERROR_STATUS; message: string } };
           if (response.status >= 400) {
             expect(Object.keys(parsed), label).toEqual(['error']);
             expect(ERROR_STATUS[parsed.error!.code], label).toBe(response.status);
             expect(typeof parsed.error!.message, label).toBe('string');
+            await h.local.idle();
             expect(await moneyState(user.userId), label).toEqual(before);
-          } else if (endpoint.path !== '/api/payments/webhook') {
+          } else if (json && endpoint.path !== '/api/payments/webhook') {
             expect(Object.keys(parsed), label).toEqual(['data']);
           }
           expect(response.headers.get('cache-control'), label).toBe('no-store');
