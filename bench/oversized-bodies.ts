@@ -1,12 +1,12 @@
-// tsx bench/oversized-bodies.ts <app url> <server pid> [posts=20] [megabytes=25]
+// tsx bench/oversized-bodies.ts <app url> <server pid> [posts=20] [megabytes=25] [path=/api/payments/webhook]
 // Resident memory of a running app (`npm start`, or `next start` of an older build) while
 // `posts` concurrent unauthenticated POSTs of `megabytes` each (streamed, chunked, no
-// Content-Length) hit the webhook and a JSON endpoint, and whether a small request still gets
-// through meanwhile. RSS is read from /proc/<pid>/status every 50 ms.
+// Content-Length) hit `path` (the webhook: no authentication comes before its body), and how
+// long a small request takes meanwhile. RSS is read from /proc/<pid>/status every 50 ms.
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 
-const [url = 'http://127.0.0.1:3000', pidArg, postsArg = '20', megabytesArg = '25'] = process.argv.slice(2);
+const [url = 'http://127.0.0.1:3000', pidArg, postsArg = '20', megabytesArg = '25', path = '/api/payments/webhook'] = process.argv.slice(2);
 const pid = Number(pidArg);
 const posts = Number(postsArg);
 const megabytes = Number(megabytesArg);
@@ -46,7 +46,7 @@ let peak = baseline;
 const sampler = setInterval(() => (peak = Math.max(peak, rssMb())), 50);
 const started = performance.now();
 const statusesPromise = Promise.all(
-  Array.from({ length: posts }, (_, i) => post(i % 2 === 0 ? '/api/payments/webhook' : '/api/payments/customers')),
+  Array.from({ length: posts }, () => post(path)),
 );
 const probe = await new Promise<number>((resolve) => setTimeout(() => void smallRequestMs().then(resolve), 300));
 const statuses = await statusesPromise;
@@ -54,6 +54,6 @@ const seconds = (performance.now() - started) / 1000;
 clearInterval(sampler);
 const counts = statuses.reduce<Record<string, number>>((all, status) => ({ ...all, [status]: (all[status] ?? 0) + 1 }), {});
 console.log(
-  `${posts} concurrent posts of ${megabytes} MB: RSS ${baseline.toFixed(0)} MB before, peak ${peak.toFixed(0)} MB (+${(peak - baseline).toFixed(0)} MB); ` +
+  `${posts} concurrent posts of ${megabytes} MB to ${path}: RSS ${baseline.toFixed(0)} MB before, peak ${peak.toFixed(0)} MB (+${(peak - baseline).toFixed(0)} MB); ` +
     `answers ${JSON.stringify(counts)} in ${seconds.toFixed(1)} s; GET /api/health meanwhile ${probe.toFixed(0)} ms`,
 );
