@@ -77,7 +77,10 @@ async function closedLoop(step: (client: number, record: (ms: number) => void) =
   const until = started + SECONDS * 1000;
   await Promise.all(
     Array.from({ length: CLIENTS }, async (_, client) => {
-      while (performance.now() < until) units += await step(client, record);
+      while (performance.now() < until) {
+        const done = await step(client, record); // not `units += await …`: that reads units before the await
+        units += done;
+      }
     }),
   );
   return summarize(latencies, units, (performance.now() - started) / 1000);
@@ -180,6 +183,37 @@ async function wrapperCost(db: Database, key: string, users: string[]) {
   return { lib, handler, wrapperCpuMicros: handler.cpuMicros - lib.cpuMicros };
 }
 
+/** CPU time per batch of BATCH events: the events route in-process, recordUsageEvents(), and the bare SQL call. */
+async function batchCost(db: Database, key: string, users: string[]) {
+  const { POST: eventsRoute } = await import('@/app/api/usage/events/route');
+  const { recordUsageEvents } = await import('@/lib/billing/usage-events');
+  const n = 200;
+  const events = () => Array.from({ length: BATCH }, (_, i) => ({ userId: users[i % USERS]!, agent: 'bench', tokens: 1, executionMs: 0, idempotencyKey: `b${++sequence}` }));
+  const cpuPer = async (work: () => Promise<unknown>) => {
+    let next = 0;
+    const cpu = process.cpuUsage();
+    await Promise.all(Array.from({ length: 4 }, async () => {
+      while (next++ < n) await work();
+    }));
+    const used = process.cpuUsage(cpu);
+    return (used.user + used.system) / n;
+  };
+  const sql = await cpuPer(() => db.query('select * from app_private.commit_usage_batch($1::jsonb)', [JSON.stringify(events().map((e, i) => ({ ...e, i })))]));
+  const lib = await cpuPer(() => recordUsageEvents(db, events()));
+  const handler = await cpuPer(async () => {
+    const response = await eventsRoute(
+      new Request('http://127.0.0.1/api/usage/events', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+        body: JSON.stringify({ events: events() }),
+      }),
+    );
+    if (response.status !== 200) throw new Error(`events route answered ${response.status}`);
+    await response.text();
+  });
+  return { sql, lib, handler };
+}
+
 async function waitFor(port: number, child: ChildProcess, what: string) {
   for (let i = 0; i < 600; i++) {
     if (child.exitCode !== null) throw new Error(`${what} exited with ${child.exitCode}`);
@@ -221,9 +255,36 @@ async function main() {
     const users = Array.from({ length: USERS }, () => randomUUID());
     await db.query("insert into users (id, email) select id, id::text || '@bench.test' from unnest($1::uuid[]) as id", [users]);
     const key = (await createTaskRunnerKey(db, 'bench', 'bench:http')).key;
+    if (process.env.BENCH_ONLY === 'wrapper') {
+      // Only the in-process route wrapper measurement (for profiling: NODE_OPTIONS=--cpu-prof).
+      const profile = process.env.BENCH_PROFILE; // a .cpuprofile path: profile the last measurement only
+      for (let i = 0; i < 3; i++) {
+        const session = profile && i === 2 ? new (await import('node:inspector/promises')).Session() : null;
+        if (session) {
+          session.connect();
+          await session.post('Profiler.enable');
+          await session.post('Profiler.setSamplingInterval', { interval: 100 });
+          await session.post('Profiler.start');
+        }
+        const wrapper = await wrapperCost(db, key, users);
+        const batch = await batchCost(db, key, users);
+        console.log(`batch of ${BATCH}  handler ${batch.handler.toFixed(0)} µs CPU | recordUsageEvents ${batch.lib.toFixed(0)} µs | SQL call alone ${batch.sql.toFixed(0)} µs`);
+        if (session && profile) {
+          const { profile: taken } = await session.post('Profiler.stop');
+          (await import('node:fs')).writeFileSync(profile, JSON.stringify(taken));
+        }
+        console.log(`route wrapper  handler ${wrapper.handler.cpuMicros.toFixed(0)} µs CPU/req | reserveUsage ${wrapper.lib.cpuMicros.toFixed(0)} µs CPU/req | wrapper ≈ ${wrapper.wrapperCpuMicros.toFixed(0)} µs`);
+      }
+      return;
+    }
 
     const scratch = mkdtempSync(path.join(tmpdir(), 'bench-http-'));
-    const app = spawn('npm', ['start'], {
+    // BENCH_APP_PROFILE=<dir>: serve with `next start` under node --cpu-prof instead (profiling only).
+    const profileDir = process.env.BENCH_APP_PROFILE;
+    const command: [string, string[]] = profileDir
+      ? [process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, 'node_modules/next/dist/bin/next', 'start', '--port', String(APP_PORT), '--hostname', '127.0.0.1']]
+      : ['npm', ['start']];
+    const app = spawn(command[0], command[1], {
       detached: true,
       stdio: ['ignore', 'ignore', 'inherit'],
       env: {
