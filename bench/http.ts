@@ -156,7 +156,7 @@ async function openLoop(port: number, key: string, users: string[]): Promise<Fig
 }
 
 /** CPU time per request of the reserve route handler in-process, and of reserveUsage() alone. */
-async function wrapperCost(db: Database, key: string, users: string[]) {
+async function wrapperCost(db: Database, key: string, users: string[], beforeHandler?: () => Promise<void>) {
   const { POST: reserveRoute } = await import('@/app/api/usage/reserve/route');
   const n = 4000;
   const cpuPer = async (work: (i: number) => Promise<unknown>) => {
@@ -172,6 +172,7 @@ async function wrapperCost(db: Database, key: string, users: string[]) {
   const lib = await cpuPer((i) =>
     reserveUsage(db, { kind: 'task-runner', userId: users[i % USERS]!, claims: null }, { estimatedCost: 1, idempotencyKey: `w${++sequence}` }, 900),
   );
+  await beforeHandler?.();
   const handler = await cpuPer(async (i) => {
     const body = JSON.stringify({ userId: users[i % USERS], estimatedCost: 0.000001, idempotencyKey: `h${++sequence}` });
     const response = await reserveRoute(
@@ -255,26 +256,40 @@ async function main() {
     const users = Array.from({ length: USERS }, () => randomUUID());
     await db.query("insert into users (id, email) select id, id::text || '@bench.test' from unnest($1::uuid[]) as id", [users]);
     const key = (await createTaskRunnerKey(db, 'bench', 'bench:http')).key;
+    const clearHolds = () => db.query("update usage_reservations set status = 'released', settled_at = now() where status = 'open'");
     if (process.env.BENCH_ONLY === 'wrapper') {
       // Only the in-process route wrapper measurement (for profiling: NODE_OPTIONS=--cpu-prof).
       const profile = process.env.BENCH_PROFILE; // a .cpuprofile path: profile the last measurement only
-      for (let i = 0; i < 3; i++) {
-        const session = profile && i === 2 ? new (await import('node:inspector/promises')).Session() : null;
-        if (session) {
+      const rounds = Number(process.env.BENCH_WRAPPER_ROUNDS ?? 5);
+      const handlerCpu: number[] = [];
+      const libCpu: number[] = [];
+      const batchCpu: number[] = [];
+      for (let i = 0; i < rounds; i++) {
+        const session = profile && i === rounds - 1 ? new (await import('node:inspector/promises')).Session() : null;
+        // Profiles the route handler's loop only (not reserveUsage alone, not the batches).
+        const wrapper = await wrapperCost(db, key, users, async () => {
+          if (!session) return;
           session.connect();
           await session.post('Profiler.enable');
-          await session.post('Profiler.setSamplingInterval', { interval: 100 });
+          await session.post('Profiler.setSamplingInterval', { interval: 200 });
           await session.post('Profiler.start');
-        }
-        const wrapper = await wrapperCost(db, key, users);
+        });
+        const taken = session ? (await session.post('Profiler.stop')).profile : null;
+        if (taken && profile) (await import('node:fs')).writeFileSync(profile, JSON.stringify(taken));
         const batch = await batchCost(db, key, users);
-        console.log(`batch of ${BATCH}  handler ${batch.handler.toFixed(0)} µs CPU | recordUsageEvents ${batch.lib.toFixed(0)} µs | SQL call alone ${batch.sql.toFixed(0)} µs`);
-        if (session && profile) {
-          const { profile: taken } = await session.post('Profiler.stop');
-          (await import('node:fs')).writeFileSync(profile, JSON.stringify(taken));
+        await clearHolds();
+        if (!session) {
+          handlerCpu.push(wrapper.handler.cpuMicros);
+          libCpu.push(wrapper.lib.cpuMicros);
+          batchCpu.push(batch.handler - batch.lib);
         }
-        console.log(`route wrapper  handler ${wrapper.handler.cpuMicros.toFixed(0)} µs CPU/req | reserveUsage ${wrapper.lib.cpuMicros.toFixed(0)} µs CPU/req | wrapper ≈ ${wrapper.wrapperCpuMicros.toFixed(0)} µs`);
+        console.log(`round ${i + 1}: reserve route ${wrapper.handler.cpuMicros.toFixed(0)} µs CPU/req, reserveUsage ${wrapper.lib.cpuMicros.toFixed(0)} µs; batch of ${BATCH}: route ${batch.handler.toFixed(0)} µs, recordUsageEvents ${batch.lib.toFixed(0)} µs, SQL call alone ${batch.sql.toFixed(0)} µs`);
       }
+      const median = (values: number[]) => [...values].sort((x, y) => x - y)[Math.floor(values.length / 2)] ?? 0;
+      const min = (values: number[]) => Math.min(...values);
+      const wrapperCpu = handlerCpu.map((h, i) => h - libCpu[i]!);
+      console.log(`route wrapper CPU per reserve: median ${median(wrapperCpu).toFixed(0)} µs, min ${min(wrapperCpu).toFixed(0)} µs (route median ${median(handlerCpu).toFixed(0)} µs, reserveUsage median ${median(libCpu).toFixed(0)} µs)`);
+      console.log(`route wrapper CPU per batch of ${BATCH}: median ${median(batchCpu).toFixed(0)} µs, min ${min(batchCpu).toFixed(0)} µs; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
       return;
     }
 
@@ -302,7 +317,6 @@ async function main() {
       stdio: ['ignore', 'ignore', 'inherit'],
       env: { ...process.env, FLOOR_PORT: String(FLOOR_PORT), FLOOR_DATABASE_URL: databaseUrl, FLOOR_KEY_SHA256: createHash('sha256').update(key).digest('hex') },
     });
-    const clearHolds = () => db.query("update usage_reservations set status = 'released', settled_at = now() where status = 'open'");
     try {
       await Promise.all([waitFor(APP_PORT, app, 'npm start'), waitFor(FLOOR_PORT, floor, 'the floor server')]);
       // Warm-up: JIT, connection pools, prepared statements on both servers.
