@@ -17,7 +17,7 @@
 // BENCH_RATE (300), DATABASE_URL (a PostgreSQL server; default a throwaway PostgreSQL 15).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
@@ -42,6 +42,17 @@ interface Figures {
 }
 
 const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+
+function get(port: number, path: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, agent }, (res) => {
+      res.resume();
+      res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`${path}: ${res.statusCode}`))));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
 
 function post(port: number, path: string, key: string, body: unknown): Promise<{ status: number; data: any }> {
   const text = JSON.stringify(body);
@@ -105,6 +116,12 @@ const pairs = (port: number, key: string, users: string[]) =>
       post(port, '/api/usage/commit', key, { userId, reservationId, agent: 'bench', tokens: 1, executionMs: 0, idempotencyKey: `c${++sequence}` }),
     );
     return 2;
+  });
+
+const health = (port: number) =>
+  closedLoop(async (_client, record) => {
+    await timed(record, () => get(port, '/api/health'));
+    return 1;
   });
 
 const batches = (port: number, key: string, users: string[]) =>
@@ -242,6 +259,34 @@ function stopGroup(child: ChildProcess) {
   }
 }
 
+/** CPU time (ms) used so far by every process of a process group (Linux /proc; 0 elsewhere). */
+function groupCpuMs(pgid: number | undefined): number {
+  if (!pgid) return 0;
+  let ticks = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[2]) === pgid) ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return ticks * 10; // USER_HZ is 100 on Linux
+}
+
+/** Runs `work` and returns its figures with the CPU (µs) each server used per unit of work. */
+async function withCpu<T extends Figures>(servers: { app: number | undefined; floor: number | undefined }, which: 'app' | 'floor', seconds: () => number, work: () => Promise<T>) {
+  const pgid = servers[which];
+  const before = groupCpuMs(pgid);
+  const started = performance.now();
+  const figures = await work();
+  const units = figures.perSecond * ((performance.now() - started) / 1000);
+  void seconds;
+  return { ...figures, cpuMicrosPerUnit: units > 0 ? ((groupCpuMs(pgid) - before) * 1000) / units : 0 };
+}
+
 const fmt = (f: Figures, unit: string) => `${Math.round(f.perSecond).toLocaleString('en-US')} ${unit}/s, p50 ${f.p50.toFixed(1)} ms, p99 ${f.p99.toFixed(1)} ms`;
 const pct = (a: number, b: number) => `${Math.round((100 * a) / b)}%`;
 
@@ -328,10 +373,14 @@ async function main() {
       console.log(`[bench] ${CLIENTS} clients, ${USERS} users, ${SECONDS} s per run, batches of ${BATCH}, open loop at ${RATE}/s; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
 
       for (let round = 1; round <= ROUNDS; round++) {
-        const floorPairs = await pairs(FLOOR_PORT, key, users);
-        const appPairs = await pairs(APP_PORT, key, users);
-        const floorBatches = await batches(FLOOR_PORT, key, users);
-        const appBatches = await batches(APP_PORT, key, users);
+        const servers = { app: app.pid, floor: floor.pid };
+        const span = () => SECONDS;
+        const floorPairs = await withCpu(servers, 'floor', span, () => pairs(FLOOR_PORT, key, users));
+        const appPairs = await withCpu(servers, 'app', span, () => pairs(APP_PORT, key, users));
+        const floorHealth = await withCpu(servers, 'floor', span, () => health(FLOOR_PORT));
+        const appHealth = await withCpu(servers, 'app', span, () => health(APP_PORT));
+        const floorBatches = await withCpu(servers, 'floor', span, () => batches(FLOOR_PORT, key, users));
+        const appBatches = await withCpu(servers, 'app', span, () => batches(APP_PORT, key, users));
         const commits = await inProcessCommits(db, users);
         await clearHolds();
         const floorOpen = await openLoop(FLOOR_PORT, key, users);
@@ -342,7 +391,11 @@ async function main() {
         await clearHolds();
         console.log(`\n[round ${round}] load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
         console.log(`  reserve+commit  floor ${fmt(floorPairs, 'req')} | app ${fmt(appPairs, 'req')} | app/floor ${pct(appPairs.perSecond, floorPairs.perSecond)}`);
+        console.log(`    server CPU per request: floor ${floorPairs.cpuMicrosPerUnit.toFixed(0)} µs | app ${appPairs.cpuMicrosPerUnit.toFixed(0)} µs`);
+        console.log(`  GET /api/health  floor ${fmt(floorHealth, 'req')} | app ${fmt(appHealth, 'req')} | app/floor ${pct(appHealth.perSecond, floorHealth.perSecond)}`);
+        console.log(`    server CPU per request: floor ${floorHealth.cpuMicrosPerUnit.toFixed(0)} µs | app ${appHealth.cpuMicrosPerUnit.toFixed(0)} µs`);
         console.log(`  batched events  floor ${fmt(floorBatches, 'events')} | app ${fmt(appBatches, 'events')} | app/floor ${pct(appBatches.perSecond, floorBatches.perSecond)}`);
+        console.log(`    server CPU per event: floor ${floorBatches.cpuMicrosPerUnit.toFixed(0)} µs | app ${appBatches.cpuMicrosPerUnit.toFixed(0)} µs`);
         console.log(`  in-process commits ${fmt(commits, 'events')} | app batched / in-process ${pct(appBatches.perSecond, commits.perSecond)} (target ≥ 70%, and ≥ 3,000 events/s)`);
         console.log(`  reserve open loop at ${RATE}/s  floor p50 ${floorOpen.p50.toFixed(1)} ms p99 ${floorOpen.p99.toFixed(1)} ms | app p50 ${appOpen.p50.toFixed(1)} ms p99 ${appOpen.p99.toFixed(1)} ms (target p99 ≤ 20 ms), errors ${floorOpen.errors}/${appOpen.errors}`);
         console.log(`  route wrapper (in-process reserve)  handler ${wrapper.handler.cpuMicros.toFixed(0)} µs CPU/req (${Math.round(wrapper.handler.perSecond)}/s) | reserveUsage ${wrapper.lib.cpuMicros.toFixed(0)} µs CPU/req (${Math.round(wrapper.lib.perSecond)}/s) | wrapper ≈ ${wrapper.wrapperCpuMicros.toFixed(0)} µs CPU/req`);
