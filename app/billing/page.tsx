@@ -15,6 +15,7 @@ import { HistoryLinks } from './_components/history-links';
 import { PastDueNotice } from './_components/past-due-notice';
 import { getPastDue } from '@/lib/payments/recovery';
 import { dismissNotificationAction } from './actions';
+import { keepPlanAction } from './plans/actions';
 import styles from './dashboard.module.css';
 
 export const dynamic = 'force-dynamic';
@@ -127,6 +128,15 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
             {billing.subscription ? <Badge status={billing.subscription.status} /> : <span className={`${styles.badge} ${styles.neutral}`}>Free allowance</span>}
             {billing.subscription?.cancelAtPeriodEnd ? <span> Ends on {day(billing.subscription.currentPeriodEnd)}</span> : null}
           </p>
+          {billing.subscription?.scheduledChange ? (
+            <form action={keepPlanAction}>
+              <p data-testid="scheduled-change">
+                Changes to {billing.subscription.scheduledChange.planName} on {day(billing.subscription.scheduledChange.effectiveAt)}{' '}
+                <input type="hidden" name="subscriptionId" value={billing.subscription.id} />
+                <button type="submit">Keep {billing.planName}</button>
+              </p>
+            </form>
+          ) : null}
           <p className={styles.muted}>
             {billing.nextInvoice
               ? `Renews on ${day(billing.nextInvoice.date)} for ${dollars(billing.nextInvoice.amountCents)}`
