@@ -66,6 +66,8 @@ const COLLECTIONS: Array<[string, (s: State, id: string) => object | undefined]>
   ['prod_', (s, id) => s.products[id]],
   ['clock_', (s, id) => s.testClocks[id]],
   ['ii_', (s, id) => s.invoiceItems[id]],
+  ['dp_', (s, id) => s.disputes[id]],
+  ['seti_', (s, id) => s.setupIntents[id]],
 ];
 
 /**
@@ -167,12 +169,17 @@ export class Engine {
     return this.store.state;
   }
 
-  /** Current time for a customer: its test clock's frozen time, else the wall clock. */
+  /** Current time for a customer: its test clock's frozen time, else the shifted wall clock. */
   now(customer?: string | null | { id: string }): number {
     const id = typeof customer === 'object' && customer !== null ? customer.id : customer;
     const clockId = id ? this.state.customers[id]?.test_clock : null;
     const clock = typeof clockId === 'string' ? this.state.testClocks[clockId] : undefined;
-    return clock ? clock.frozen_time : wallClock();
+    return clock ? clock.frozen_time : this.wallNow();
+  }
+
+  /** The wall clock moved by `/_local/clock/advance` (every customer without a test clock). */
+  wallNow(): number {
+    return wallClock() + this.state.clockOffset;
   }
 
   clockOf(customer: string): string | null {

@@ -4,6 +4,7 @@ import { wireDecimal } from '../core/decimal.js';
 import { newId } from '../core/ids.js';
 import { formatDate } from '../core/time.js';
 import { productName } from '../resources/catalog.js';
+import { setInvoiceDocuments } from '../documents/documents.js';
 
 /** One line to put on an invoice (a subscription period, or a proration). */
 export interface LineInput {
@@ -314,6 +315,7 @@ export function finalizeInvoice(engine: Engine, invoice: Stripe.Invoice): void {
     customer.next_invoice_sequence = seq + 1;
   }
   invoice.status = 'open';
+  setInvoiceDocuments(engine, invoice);
   invoice.status_transitions.finalized_at = now;
   invoice.effective_at = now;
   engine.store.touch();

@@ -7,6 +7,7 @@ import { LIST_PARAMS, matchesCreated, newestFirst, paginate } from '../core/list
 import { mergeMetadata, shippingOf, type Params } from '../core/params.js';
 import { declineFor } from '../cards.js';
 import { createCharge } from './charges.js';
+import { disputeIfTestCard } from './disputes.js';
 import { requireCustomer } from './customers.js';
 import { cardBehaviour, createCardPaymentMethod, resolvePaymentMethod } from './payment-methods.js';
 
@@ -126,6 +127,7 @@ function chargeSucceeded(engine: Engine, pi: Stripe.PaymentIntent, pm: Stripe.Pa
   engine.emit('charge.succeeded', charge);
   engine.emit('payment_intent.succeeded', pi);
   engine.fire('intentSucceeded', pi, pm);
+  disputeIfTestCard(engine, charge, pm);
 }
 
 function declineError(pi: Stripe.PaymentIntent, body: Stripe.PaymentIntent.LastPaymentError, status: number): StripeApiError {

@@ -166,6 +166,10 @@ export function detachPaymentMethod(engine: Engine, pm: Stripe.PaymentMethod): S
   if (customer && customer.invoice_settings.default_payment_method === pm.id) {
     customer.invoice_settings.default_payment_method = null;
   }
+  // A detached card no longer pays the subscriptions it was the default of (they fall back to the customer's default).
+  for (const sub of Object.values(engine.state.subscriptions)) {
+    if (sub.default_payment_method === pm.id) sub.default_payment_method = null;
+  }
   pm.customer = null;
   engine.store.touch();
   engine.emit('payment_method.detached', pm);
