@@ -2,13 +2,9 @@ import type { Database, Queryable } from '@/lib/db';
 import { fetchSubscription } from '@/lib/payments/subscriptions';
 import type { Stripe } from '@/lib/stripe/client';
 import { subscriptionIdOfInvoice, subscriptionIdOfSchedule } from '@/lib/stripe/mapping';
+import { onChargeRefunded, onDispute } from '@/lib/webhooks/handlers/charges';
 import { onInvoicePaid, onInvoicePaymentFailed, onInvoiceUpdated } from '@/lib/webhooks/handlers/invoices';
-import {
-  onPaymentIntentSucceeded,
-  onChargeRefunded,
-  onPaymentIntentCanceled,
-  onPaymentIntentFailed,
-} from '@/lib/webhooks/handlers/payment-intents';
+import { onPaymentIntentCanceled, onPaymentIntentFailed, onPaymentIntentSucceeded } from '@/lib/webhooks/handlers/payment-intents';
 import { endIfDuplicate, onSubscriptionChanged, type CurrentSubscription } from '@/lib/webhooks/handlers/subscriptions';
 import type { HandlerResult } from '@/lib/webhooks/types';
 
@@ -34,6 +30,8 @@ export const HANDLED_EVENT_TYPES = [
   'payment_intent.payment_failed',
   'payment_intent.canceled',
   'charge.refunded',
+  'charge.dispute.created',
+  'charge.dispute.closed',
   ...SUBSCRIPTION_EVENTS,
   ...INVOICE_EVENTS,
   ...SCHEDULE_EVENTS,
@@ -67,7 +65,10 @@ export async function dispatch(tx: Queryable, event: Stripe.Event, fetched: Pref
     case 'payment_intent.canceled':
       return onPaymentIntentCanceled(tx, event.data.object);
     case 'charge.refunded':
-      return onChargeRefunded(tx, event.data.object);
+      return onChargeRefunded(tx, event.data.object, event.id);
+    case 'charge.dispute.created':
+    case 'charge.dispute.closed':
+      return onDispute(tx, event.data.object, event.id, created);
     case 'customer.subscription.created':
     case 'customer.subscription.updated':
     case 'customer.subscription.deleted':
