@@ -1,4 +1,4 @@
-import { stripe, type Stripe } from '@/lib/stripe/client';
+import { stripe } from '@/lib/stripe/client';
 import type { ModelSystem } from './system';
 import type { Model, ModelUser } from './steps';
 
@@ -58,22 +58,34 @@ async function countersEqualLedgers(system: ModelSystem, user: ModelUser) {
   if (row.counter !== row.ledger) fail('owed differs from the credit ledger', user, row);
 }
 
-/** 2. remaining = allowance + spendable credits - usage - holds - owed, and it stays within what the rules allow. */
+/**
+ * 2. remaining = allowance + spendable credits - usage - holds - owed, with each term recomputed
+ * from its ledger rather than read from a counter; and usage is never forgiven: whatever the
+ * periods used beyond their allowance was paid from credits or is owed.
+ */
 async function remainingAddsUp(system: ModelSystem, user: ModelUser) {
   const { rows } = await system.db.query<Record<string, string>>(
-    `select s.allowance_micros::text, s.used_micros::text, s.reserved_micros::text, s.remaining_micros::text,
-            c.spendable::text, c.owed::text
-       from app_private.usage_snapshot($1) s, app_private.credit_position($1) c`,
+    `select s.allowance_micros::text as allowance, s.remaining_micros::text as remaining, s.period_start,
+       (select coalesce(sum(e.cost_micros), 0) from usage_events e where e.user_id = $1 and e.period_start = s.period_start)::text as used,
+       (select coalesce(sum(r.amount_micros), 0) from usage_reservations r
+         where r.user_id = $1 and r.status = 'open' and r.expires_at > now())::text as held,
+       (select coalesce(sum(m.left_micros - m.frozen_micros), 0) from credit_movements m join credit_grants g on g.id = m.grant_id
+         where m.user_id = $1 and g.expires_at > now())::text as spendable,
+       (select coalesce(sum(m.owed_micros), 0) from credit_movements m where m.user_id = $1)::text as owed,
+       (select coalesce(sum(-m.left_micros), 0) from credit_movements m where m.user_id = $1 and m.kind = 'usage')::text as paid_by_credit,
+       (select coalesce(sum(m.owed_micros), 0) from credit_movements m where m.user_id = $1 and m.kind = 'usage_owed')::text as usage_owed,
+       (select coalesce(sum(greatest(p.used_micros - p.allowance_micros, 0)), 0) from user_usage p where p.user_id = $1)::text as beyond
+     from app_private.usage_snapshot($1) s`,
     [user.userId],
   );
   const s = rows[0];
   if (!s) return fail('no usage snapshot', user, null);
-  // Usage beyond the allowance was paid from credits (oldest first) or became owed when it was
-  // committed, so what is left of the allowance is max(0, allowance - used).
-  const allowanceLeft = big(s.allowance_micros) > big(s.used_micros) ? big(s.allowance_micros) - big(s.used_micros) : 0n;
-  const reconstructed = allowanceLeft + big(s.spendable) - big(s.reserved_micros) - big(s.owed);
-  const computed = big(s.remaining_micros);
-  if (computed !== reconstructed) fail('remaining does not add up', user, { ...s, expected: reconstructed.toString() });
+  const allowanceLeft = big(s.allowance) > big(s.used) ? big(s.allowance) - big(s.used) : 0n;
+  const expected = allowanceLeft + big(s.spendable) - big(s.held) - big(s.owed);
+  if (big(s.remaining) !== expected) fail('remaining does not add up from the ledgers', user, { ...s, expected: expected.toString() });
+  // An upgrade raises a period's allowance after some usage was already paid beyond it, never the
+  // other way (downgrades wait for the period end), so paid + owed can only exceed what is beyond now.
+  if (big(s.paid_by_credit) + big(s.usage_owed) < big(s.beyond)) fail('usage beyond the allowance was forgiven', user, s);
 }
 
 /**
@@ -83,11 +95,11 @@ async function remainingAddsUp(system: ModelSystem, user: ModelUser) {
  */
 async function moneyIsConserved(system: ModelSystem, user: ModelUser) {
   let stripeNet = 0n;
-  const disputesLost = new Map<string, number>();
-  for await (const dispute of stripe().disputes.list({ limit: 100 })) if (dispute.status === 'lost') disputesLost.set(chargeId(dispute), dispute.amount);
   for await (const charge of stripe().charges.list({ customer: user.customerId, limit: 100 })) {
     if (charge.status !== 'succeeded') continue;
-    stripeNet += BigInt(charge.amount - charge.amount_refunded - (disputesLost.get(charge.id) ?? 0));
+    let lost = 0;
+    if (charge.disputed) for await (const dispute of stripe().disputes.list({ charge: charge.id })) if (dispute.status === 'lost') lost += dispute.amount;
+    stripeNet += BigInt(charge.amount - charge.amount_refunded - lost);
   }
   const { rows } = await system.db.query<{ invoices: string; invoice_refunds: string; invoice_disputes: string; credits_micros: string }>(
     `select
@@ -103,8 +115,6 @@ async function moneyIsConserved(system: ModelSystem, user: ModelUser) {
   const databaseNet = big(r.invoices) - big(r.invoice_refunds) - big(r.invoice_disputes) + credits / 10_000n;
   if (databaseNet !== stripeNet) fail('money in at Stripe differs from charges plus credits', user, { stripeNet: stripeNet.toString(), ...r });
 }
-
-const chargeId = (dispute: Stripe.Dispute) => (typeof dispute.charge === 'string' ? dispute.charge : dispute.charge.id);
 
 /** 5. After reconcile the database agrees with Stripe: subscriptions and top-up payments. */
 async function databaseAgreesWithStripe(system: ModelSystem, user: ModelUser) {
