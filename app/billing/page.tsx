@@ -12,7 +12,10 @@ import { getHistoryQuerySchema } from '@/lib/payments/schemas';
 import { BarChart } from './_components/bar-chart';
 import { BudgetCard } from './_components/budget-card';
 import { HistoryLinks } from './_components/history-links';
+import { PastDueNotice } from './_components/past-due-notice';
+import { getPastDue } from '@/lib/payments/recovery';
 import { dismissNotificationAction } from './actions';
+import { keepPlanAction } from './plans/actions';
 import styles from './dashboard.module.css';
 
 export const dynamic = 'force-dynamic';
@@ -63,6 +66,7 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
     }),
     getBudget(db, user),
   ]);
+  const pastDue = billing.subscription?.status === 'past_due' || billing.subscription?.status === 'unpaid' ? await getPastDue(db, user) : null;
   const capacity = Math.max(1, billing.allowanceCents + billing.creditsCents);
   const usedShare = Math.min(100, (billing.usageCents / capacity) * 100);
   const heldShare = Math.min(100 - usedShare, (billing.reservedCents / capacity) * 100);
@@ -73,6 +77,12 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
       {params.paid === 'pending' ? (
         <p className={styles.notice} role="status">
           Your payment is being processed. It appears here as soon as it is recorded; there is no need to pay again.
+        </p>
+      ) : null}
+      {pastDue ? <PastDueNotice pastDue={pastDue} /> : null}
+      {params.recovered === '1' ? (
+        <p className={styles.notice} role="status" style={{ borderLeftColor: '#17663a', background: '#f3fbf6' }}>
+          Thank you: your renewal is paid and your plan is active again, with a new allowance.
         </p>
       ) : null}
       {notifications.length > 0 ? (
@@ -116,6 +126,15 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
             {billing.subscription ? <Badge status={billing.subscription.status} /> : <span className={`${styles.badge} ${styles.neutral}`}>Free allowance</span>}
             {billing.subscription?.cancelAtPeriodEnd ? <span> Ends on {day(billing.subscription.currentPeriodEnd)}</span> : null}
           </p>
+          {billing.subscription?.scheduledChange ? (
+            <form action={keepPlanAction}>
+              <p data-testid="scheduled-change">
+                Changes to {billing.subscription.scheduledChange.planName} on {day(billing.subscription.scheduledChange.effectiveAt)}{' '}
+                <input type="hidden" name="subscriptionId" value={billing.subscription.id} />
+                <button type="submit">Keep {billing.planName}</button>
+              </p>
+            </form>
+          ) : null}
           <p className={styles.muted}>
             {billing.nextInvoice
               ? `Renews on ${day(billing.nextInvoice.date)} for ${dollars(billing.nextInvoice.amountCents)}`
@@ -128,7 +147,10 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
               Card: {billing.paymentMethod.brand} ending {billing.paymentMethod.last4}, expires {billing.paymentMethod.expMonth}/{billing.paymentMethod.expYear}
             </p>
           ) : null}
-          <Link href="/billing/plans">Change plan</Link>
+          <p className={styles.actions}>
+            <Link href="/billing/plans">Change plan</Link>
+            <Link href="/billing/payment-methods">Payment methods</Link>
+          </p>
         </section>
 
         <section className={styles.card} aria-labelledby="usage-heading">
@@ -214,7 +236,6 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
                     Amount
                   </th>
                   <th scope="col">Status</th>
-                  <th scope="col">Documents</th>
                 </tr>
               </thead>
               <tbody>
@@ -224,13 +245,11 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
                     <td>
                       {entry.description}
                       {entry.refundedCents > 0 ? <span className={styles.muted}> (refunded {dollars(entry.refundedCents)})</span> : null}
+                      <HistoryLinks entry={entry} />
                     </td>
                     <td className={styles.num}>{dollars(entry.amountCents)}</td>
                     <td>
                       <Badge status={entry.status} />
-                    </td>
-                    <td>
-                      <HistoryLinks entry={entry} />
                     </td>
                   </tr>
                 ))}

@@ -1,8 +1,8 @@
-import { timingSafeEqual } from 'node:crypto';
 import type { JwtClaims } from '@/lib/auth/claims';
 import { accessTokenFromCookies, parseCookieHeader } from '@/lib/auth/session-cookie';
 import { createTokenVerifier, type TokenVerifier } from '@/lib/auth/verify';
-import type { Database, Queryable } from '@/lib/db';
+import { verifyTaskRunnerKey } from '@/lib/auth/task-runner-keys';
+import { getDatabase, type Database, type Queryable } from '@/lib/db';
 import { env } from '@/lib/env';
 import { AppError } from '@/lib/http/errors';
 
@@ -27,12 +27,6 @@ function bearerToken(authorization: string | null): string | null {
   return match?.[1] ?? null;
 }
 
-function sameSecret(given: string, expected: string): boolean {
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
-
 // One verifier per copy of this module (Next.js bundles pages, routes and actions apart): nothing
 // made by one bundle is handed to another, so no error crosses a bundle boundary.
 let cachedVerifier: { url: string; verify: TokenVerifier } | undefined;
@@ -54,9 +48,10 @@ export async function authenticateUser(credentials: RequestCredentials): Promise
   return { kind: 'user', userId: claims.sub, claims };
 }
 
-export function isTaskRunner(credentials: RequestCredentials): boolean {
+/** Whether the bearer token is a live task-runner key (lib/auth/task-runner-keys.ts). */
+export async function isTaskRunner(credentials: RequestCredentials): Promise<boolean> {
   const token = bearerToken(credentials.authorization);
-  return token !== null && sameSecret(token, env().TASK_RUNNER_API_KEY);
+  return token !== null && (await verifyTaskRunnerKey(getDatabase, token)) !== null;
 }
 
 /** Runs `work` as the actor: a signed-in user inside their RLS transaction, the task runner as the system. */

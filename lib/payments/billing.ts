@@ -20,6 +20,8 @@ export interface BillingOverview {
     cancelAtPeriodEnd: boolean;
     currentPeriodStart: string;
     currentPeriodEnd: string;
+    /** A downgrade waiting for the period end: the plan and allowance stay until then. */
+    scheduledChange: { planId: PlanId; planName: string; effectiveAt: string } | null;
   } | null;
   periodStart: string;
   periodEnd: string;
@@ -40,6 +42,8 @@ interface SubscriptionView {
   cancel_at_period_end: boolean;
   current_period_start: Date;
   current_period_end: Date;
+  scheduled_plan_id: PlanId | null;
+  scheduled_change_at: Date | null;
 }
 
 
@@ -66,7 +70,8 @@ export async function getBillingOverview(db: Database, actor: Actor): Promise<Bi
     getUsageSnapshot(db, actor),
     asActor(db, actor, async (tx) => {
       const subs = await tx.query<SubscriptionView>(
-        `select id, plan_id, status, cancel_at_period_end, current_period_start, current_period_end
+        `select id, plan_id, status, cancel_at_period_end, current_period_start, current_period_end,
+                scheduled_plan_id, scheduled_change_at
          from public.subscriptions where user_id = $1 and status in ('active', 'trialing', 'past_due', 'incomplete')
          order by (status = 'incomplete'), current_period_start desc limit 1`,
         [actor.userId],
@@ -78,7 +83,8 @@ export async function getBillingOverview(db: Database, actor: Actor): Promise<Bi
     }),
   ]);
   const inForce = subscription && subscription.status !== 'incomplete' ? subscription : null;
-  const renewalCents = inForce ? await renewalPriceCents(inForce.plan_id) : 0;
+  // The renewal bills the plan a scheduled downgrade moves to.
+  const renewalCents = inForce ? await renewalPriceCents(inForce.scheduled_plan_id ?? inForce.plan_id) : 0;
   return {
     planId: snapshot.planId,
     planName: PLANS[snapshot.planId].name,
@@ -88,6 +94,14 @@ export async function getBillingOverview(db: Database, actor: Actor): Promise<Bi
       cancelAtPeriodEnd: subscription.cancel_at_period_end,
       currentPeriodStart: subscription.current_period_start.toISOString(),
       currentPeriodEnd: subscription.current_period_end.toISOString(),
+      scheduledChange:
+        subscription.scheduled_plan_id && subscription.scheduled_change_at
+          ? {
+              planId: subscription.scheduled_plan_id,
+              planName: PLANS[subscription.scheduled_plan_id].name,
+              effectiveAt: subscription.scheduled_change_at.toISOString(),
+            }
+          : null,
     },
     periodStart: snapshot.periodStart,
     periodEnd: snapshot.periodEnd,

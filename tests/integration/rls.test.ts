@@ -72,6 +72,10 @@ const TABLES: Record<string, { owner: string; insertForB: (b: string) => [string
     owner: 'user_id',
     insertForB: (b) => ["insert into rate_limits (user_id, action, window_start, hits) values ($1, 'payment_intent', now() + interval '1 day', 1000)", [b]],
   },
+  subscription_requests: {
+    owner: 'user_id',
+    insertForB: (b) => ["insert into subscription_requests (user_id, token, plan_id, expires_at) values ($1, gen_random_uuid(), 'pro', now() + interval '1 day')", [b]],
+  },
   address_rate_limits: {
     owner: 'address',
     insertForB: (b) => ["insert into address_rate_limits (address, action, window_start, hits) values ($1, 'sign_up', now() + interval '1 day', 1000)", [b]],
@@ -99,6 +103,7 @@ async function seedRowsOf(db: Database, userId: string) {
     userId,
   ]);
   await db.query("select * from app_private.hit_rate_limit($1, 'payment_intent', 600, 10)", [userId]);
+  await db.query("insert into subscription_requests (user_id, token, plan_id, expires_at) values ($1, gen_random_uuid(), 'pro', now())", [userId]);
   await db.query("select * from app_private.hit_address_rate_limit($1, 'sign_up', 3600, 10)", [userId]);
 }
 
@@ -160,7 +165,7 @@ describe.each(backends())('row level security on $name', (backend) => {
       });
     expect(seen.theirs).toBe(0);
     for (const row of seen.all) expect(String(row[owner === 'id' ? 'id' : 'user_id'])).toBe(users.a.userId);
-    if (!['webhook_events', 'audit_log', 'rate_limits', 'address_rate_limits'].includes(table)) expect(seen.all.length).toBeGreaterThan(0);
+    if (!['webhook_events', 'audit_log', 'rate_limits', 'address_rate_limits', 'subscription_requests'].includes(table)) expect(seen.all.length).toBeGreaterThan(0);
   });
 
   it.each(Object.keys(TABLES))("lets A insert, update or delete none of B's rows in %s", async (table) => {
@@ -187,6 +192,7 @@ describe.each(backends())('row level security on $name', (backend) => {
       ["update payment_attempts set status = 'succeeded' where user_id = $1", [own]],
       ["update invoices set status = 'paid', amount_paid_cents = 0 where user_id = $1", [own]],
       ['delete from rate_limits where user_id = $1', [own]],
+      ['delete from subscription_requests where user_id = $1', [own]],
       ["select * from app_private.start_paid_period('sub_x', now(), now() + interval '1 month', 'me', 'in_x')", []],
       ["select * from app_private.grant_credit($1, 100000000, 'manual', 'self', 'me')", [own]],
     ] as const;

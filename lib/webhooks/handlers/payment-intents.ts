@@ -3,6 +3,7 @@ import { writeAudit } from '@/lib/billing/audit';
 import { MICROS_PER_CENT } from '@/lib/billing/money';
 import { TOP_UP_PURPOSE } from '@/lib/payments/payment-intents';
 import type { Stripe } from '@/lib/stripe/client';
+import { customerIdOf } from '@/lib/stripe/mapping';
 import { formatDollars, notify } from '@/lib/webhooks/notifications';
 import type { HandlerResult } from '@/lib/webhooks/types';
 
@@ -12,7 +13,7 @@ import type { HandlerResult } from '@/lib/webhooks/types';
 const ACTOR = 'stripe-webhook';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const customerOf = (intent: Stripe.PaymentIntent) => (typeof intent.customer === 'string' ? intent.customer : (intent.customer?.id ?? null));
+const customerOf = (intent: Stripe.PaymentIntent) => customerIdOf(intent);
 
 /** The user a top-up intent names, if it is one of our top-ups (no database read). */
 export function topUpUserId(intent: Stripe.PaymentIntent): string | null {
