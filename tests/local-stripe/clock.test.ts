@@ -47,6 +47,7 @@ describe('POST /_local/clock/advance', () => {
       expect(r.json.error).toMatchObject({ type: 'invalid_request_error' });
     }
     expect((await control(h, 'POST', '/_local/clock/advance/now', { seconds: 10 })).status).toBe(404);
+    expect((await control(h, 'GET', '/_local/clock/now')).status).toBe(404);
     expect((await control(h, 'GET', '/_local/clock')).json.offset).toBe(0);
     expect(h.local.clockOffset()).toBe(0);
   });
