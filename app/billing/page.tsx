@@ -67,6 +67,8 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
     getBudget(db, user),
   ]);
   const pastDue = billing.subscription?.status === 'past_due' || billing.subscription?.status === 'unpaid' ? await getPastDue(db, user) : null;
+  // While the past-due notice shows the one action, the webhook's "could not collect" notes would repeat it.
+  const notices = pastDue ? notifications.filter((notice) => notice.kind !== 'invoice_payment_failed') : notifications;
   const capacity = Math.max(1, billing.allowanceCents + billing.creditsCents);
   const usedShare = Math.min(100, (billing.usageCents / capacity) * 100);
   const heldShare = Math.min(100 - usedShare, (billing.reservedCents / capacity) * 100);
@@ -85,12 +87,12 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
           Thank you: your renewal is paid and your plan is active again, with a new allowance.
         </p>
       ) : null}
-      {notifications.length > 0 ? (
+      {notices.length > 0 ? (
         <section aria-labelledby="notices-heading">
           <h2 id="notices-heading" className="sr-only">
             Notifications
           </h2>
-          {notifications.map((notice) => (
+          {notices.map((notice) => (
             <div key={notice.id} className={styles.notice} role="status">
               <h3>{notice.title}</h3>
               <p>{notice.body}</p>
