@@ -110,6 +110,9 @@ test('hits the limit, pays the shortfall with 4242, and the allowance is restore
   await expect(page).toHaveURL(/\/billing\?paid=1$/, { timeout: 30_000 });
   await expect(page.getByTestId('credits')).toHaveText('$15.00');
   await expect(page.getByTestId('remaining')).toContainText('$25.00');
+  // The grant itself: bought today, $15.00, all of it left, expiring in 12 months.
+  const grant = page.getByTestId('credit-grants').getByRole('row').nth(1);
+  await expect(grant.getByRole('cell')).toHaveText([/\S/, '$15.00', '$15.00', /\S/]);
   const allowed = await page.evaluate(async () => {
     const response = await fetch('/api/payments/check-usage-limit', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ estimatedCost: 25 }) });
     return ((await response.json()) as { data: { allowed: boolean } }).data.allowed;
