@@ -49,6 +49,7 @@ function topUpEvent(userId: string, amountCents: number) {
     object: 'payment_intent',
     amount: amountCents,
     amount_received: amountCents,
+    currency: 'usd',
     customer: null,
     metadata: { purpose: 'usage_topup', userId },
   };
