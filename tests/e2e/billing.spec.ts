@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import AxeBuilder from '@axe-core/playwright';
 import { expect, test, type Page } from '@playwright/test';
 import { e2eEnv } from '@/playwright.config';
-import { currentUserId } from './session';
+import { asOwnClient, currentUserId } from './session';
 
 // The billing pages in Debian's Chromium against the production build, the local Supabase Auth
 // and the local Stripe (real <PaymentElement> on the Stripe.js stand-in, real signed webhooks).
@@ -11,6 +11,7 @@ const PASSWORD = 'correct-horse-1';
 
 /** A new user, signed up from the billing page's sign-in redirect, back on /billing. */
 async function signUpAtBilling(page: Page) {
+  await asOwnClient(page);
   await page.goto('/billing');
   await expect(page).toHaveURL(/\/sign-in\?next=%2Fbilling$/);
   await page.getByRole('link', { name: 'Create an account' }).click();
