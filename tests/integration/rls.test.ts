@@ -80,6 +80,10 @@ const TABLES: Record<string, { owner: string; insertForB: (b: string) => [string
     owner: 'address',
     insertForB: (b) => ["insert into address_rate_limits (address, action, window_start, hits) values ($1, 'sign_up', now() + interval '1 day', 1000)", [b]],
   },
+  task_runner_keys: {
+    owner: 'created_by',
+    insertForB: (b) => ["insert into task_runner_keys (name, key_prefix, key_sha256, created_by) values ('x', 'trk_x', repeat('a', 64), $1)", [b]],
+  },
   audit_log: {
     owner: 'user_id',
     insertForB: (b) => ["insert into audit_log (user_id, actor, action, entity_type, entity_id) values ($1, 'x', 'x', 'x', 'x')", [b]],
@@ -105,6 +109,7 @@ async function seedRowsOf(db: Database, userId: string) {
   await db.query("select * from app_private.hit_rate_limit($1, 'payment_intent', 600, 10)", [userId]);
   await db.query("insert into subscription_requests (user_id, token, plan_id, expires_at) values ($1, gen_random_uuid(), 'pro', now())", [userId]);
   await db.query("select * from app_private.hit_address_rate_limit($1, 'sign_up', 3600, 10)", [userId]);
+  await db.query("insert into task_runner_keys (name, key_prefix, key_sha256, created_by) values ('seed', 'trk_seed', md5($1) || md5($1 || 'x'), $1)", [userId]);
 }
 
 /** Runs one statement as the user; a refusal by the database counts as "changed nothing". */
@@ -165,7 +170,7 @@ describe.each(backends())('row level security on $name', (backend) => {
       });
     expect(seen.theirs).toBe(0);
     for (const row of seen.all) expect(String(row[owner === 'id' ? 'id' : 'user_id'])).toBe(users.a.userId);
-    if (!['webhook_events', 'audit_log', 'rate_limits', 'address_rate_limits', 'subscription_requests'].includes(table)) expect(seen.all.length).toBeGreaterThan(0);
+    if (!['webhook_events', 'audit_log', 'rate_limits', 'address_rate_limits', 'subscription_requests', 'task_runner_keys'].includes(table)) expect(seen.all.length).toBeGreaterThan(0);
   });
 
   it.each(Object.keys(TABLES))("lets A insert, update or delete none of B's rows in %s", async (table) => {
