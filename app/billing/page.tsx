@@ -188,13 +188,57 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
           <dl style={{ marginTop: '.75rem' }}>
             <dt>Monthly allowance</dt>
             <dd data-testid="allowance">{dollars(billing.allowanceCents)}</dd>
-            <dt>Credits bought</dt>
+            <dt>Credit balance</dt>
             <dd data-testid="credits">{dollars(billing.creditsCents)}</dd>
+            {billing.owedCents > 0 ? (
+              <>
+                <dt>Owed</dt>
+                <dd data-testid="owed">{dollars(billing.owedCents)}</dd>
+              </>
+            ) : null}
           </dl>
+          {billing.owedCents > 0 ? (
+            <p className={styles.muted} data-testid="owed-note">
+              Usage beyond your allowance and credit, carried until paid: your next top-up pays it first.
+            </p>
+          ) : null}
           <p className={styles.actions}>
             <Link href="/billing/checkout">Add credit</Link>
             <Link href={`/billing/tasks?period=${encodeURIComponent(billing.periodStart)}`}>This period&apos;s tasks</Link>
           </p>
+        </section>
+
+        <section className={styles.card} aria-labelledby="credits-heading">
+          <h2 id="credits-heading">Credits</h2>
+          <p className={styles.muted}>Credit is spent after the monthly allowance, oldest first, and expires 12 months after purchase.</p>
+          {billing.creditGrants.length === 0 ? (
+            <p>No credit bought yet.</p>
+          ) : (
+            <table data-testid="credit-grants">
+              <thead>
+                <tr>
+                  <th scope="col">Bought on</th>
+                  <th scope="col">Amount</th>
+                  <th scope="col">Left</th>
+                  <th scope="col">Expires</th>
+                </tr>
+              </thead>
+              <tbody>
+                {billing.creditGrants.map((grant) => (
+                  <tr key={grant.id}>
+                    <td>{day(grant.boughtAt)}</td>
+                    <td>{dollars(grant.amountCents)}</td>
+                    <td>
+                      {dollars(grant.leftCents)}
+                      {grant.frozenCents > 0 ? ` (${dollars(grant.frozenCents)} on hold: disputed)` : ''}
+                      {grant.refundedCents > 0 ? ` (${dollars(grant.refundedCents)} refunded)` : ''}
+                    </td>
+                    <td>{grant.expired ? `Expired ${day(grant.expiresAt)}` : day(grant.expiresAt)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
         </section>
 
         <BudgetCard budget={budget} problem={params.budgetError ? 'Enter a budget from $1 to $1,000,000, with at most two decimals.' : null} />

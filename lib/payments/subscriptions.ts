@@ -426,22 +426,28 @@ async function releaseSchedule(subscription: Stripe.Subscription): Promise<void>
 }
 
 /**
+ * A schedule for the subscription. No idempotency key of ours: after an undo (release) the same
+ * subscription needs a new schedule in the same period. Two requests at once: Stripe refuses
+ * the second create (the subscription already has a schedule), which then uses that one.
+ */
+async function createSchedule(subscriptionId: string): Promise<Stripe.SubscriptionSchedule> {
+  try {
+    return await stripeCall(() => stripe().subscriptionSchedules.create({ from_subscription: subscriptionId }));
+  } catch (error) {
+    const schedule = openSchedule((await fetchSubscription(subscriptionId)).subscription);
+    if (schedule) return schedule;
+    throw error;
+  }
+}
+
+/**
  * Stripe's recipe for a change at the end of the period: a schedule from the subscription,
  * whose running phase stays as it is and whose next phase, from the period end, is the new
  * plan; then the schedule lets go of the subscription. No proration, nothing invoiced now.
  */
 async function scheduleAtPeriodEnd(subscription: Stripe.Subscription, userId: string, planId: PlanId): Promise<void> {
   const item = firstItem(subscription);
-  const existing = openSchedule(subscription);
-  const schedule =
-    existing ??
-    (await stripeCall(() =>
-      stripe().subscriptionSchedules.create(
-        { from_subscription: subscription.id },
-        // Two clicks at once reach the same schedule.
-        { idempotencyKey: `schedule:${subscription.id}:${item.current_period_start}` },
-      ),
-    ));
+  const schedule = openSchedule(subscription) ?? (await createSchedule(subscription.id));
   const running = schedule.current_phase ?? { start_date: item.current_period_start, end_date: item.current_period_end };
   await stripeCall(() =>
     stripe().subscriptionSchedules.update(schedule.id, {

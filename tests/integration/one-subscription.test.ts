@@ -54,6 +54,19 @@ describe('one subscription at a time', () => {
     expect(audit.rows).toEqual([{ entity_id: proId, reason: 'replaced_by_new_subscription' }]);
   });
 
+  it('ten requests for three plans at the same moment make one subscription', async () => {
+    const user = await h.auth.signUp();
+    const plans = ['pro', 'enterprise', 'starter', 'pro', 'enterprise', 'starter', 'pro', 'enterprise', 'starter', 'pro'];
+    const answers = await Promise.all(plans.map((planId) => subscribe(user.accessToken, planId)));
+    const customer = await customerOf(user.userId);
+    const atStripe = await stripe().subscriptions.list({ customer, status: 'all' });
+    expect(atStripe.data).toHaveLength(1);
+    const ok = answers.filter((answer) => answer.status === 200);
+    expect(new Set(ok.map((answer) => answer.body.data.subscriptionId))).toEqual(new Set([atStripe.data[0]!.id]));
+    for (const refused of answers.filter((answer) => answer.status !== 200)) expect(refused.body.error?.code).toBe('idempotency_conflict');
+    expect((await h.db.query('select count(*)::int as n from subscription_requests where user_id = $1', [user.userId])).rows).toEqual([{ n: 0 }]);
+  });
+
   it('the same plan asked twice gets the same pending subscription, and nothing is ended', async () => {
     const user = await h.auth.signUp();
     const first = await subscribe(user.accessToken, 'pro');

@@ -120,6 +120,10 @@ describe('downgrades at the end of the period', () => {
     expect((await stripe().subscriptions.retrieve(subscriptionId)).schedule).toBeNull();
     // Undoing twice is "already on that plan".
     expect((await put(user.accessToken, subscriptionId, { planId: 'enterprise' })).body.error?.code).toBe('conflict');
+    // Downgrading again in the same period makes a new schedule, and undoing it works again.
+    const again = await put(user.accessToken, subscriptionId, { planId: 'pro' });
+    expect(again.body.data).toMatchObject({ planId: 'enterprise', scheduledChange: { planId: 'pro' } });
+    expect((await put(user.accessToken, subscriptionId, { planId: 'enterprise' })).body.data).toMatchObject({ scheduledChange: null });
     await h.local.idle();
     await advanceToNow(clock!.id);
     const invoices = await stripe().invoices.list({ customer: customerId });
@@ -128,9 +132,10 @@ describe('downgrades at the end of the period', () => {
     expect(billing.body.data).toMatchObject({ planId: 'enterprise', subscription: { scheduledChange: null } });
   });
 
-  it('a second downgrade replaces the first', async () => {
+  it('a second downgrade replaces the first; two at the same moment make one schedule', async () => {
     const { user, subscriptionId, customerId } = await enterpriseUser();
-    await put(user.accessToken, subscriptionId, { planId: 'starter' });
+    const both = await Promise.all([put(user.accessToken, subscriptionId, { planId: 'starter' }), put(user.accessToken, subscriptionId, { planId: 'starter' })]);
+    expect(both.map((answer) => answer.status)).toEqual([200, 200]);
     const again = await put(user.accessToken, subscriptionId, { planId: 'pro' });
     expect(again.body.data).toMatchObject({ planId: 'enterprise', scheduledChange: { planId: 'pro' } });
     const schedules = await stripe().subscriptionSchedules.list({ customer: customerId });
