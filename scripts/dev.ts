@@ -11,8 +11,10 @@ import { optionsFromEnv as localStripeOptions } from '@/local/stripe/config';
 import { startLocalStripe } from '@/local/stripe/server';
 
 if (existsSync('.env')) process.loadEnvFile('.env');
-const config = parseEnv(process.env);
 const production = process.argv.includes('--production');
+// `next start` runs with NODE_ENV=production: check the configuration as it will see it, so a
+// production start with public local secrets stops here, naming the variable.
+const config = parseEnv(production ? { ...process.env, NODE_ENV: 'production' } : process.env);
 const stops: Array<() => Promise<void>> = [];
 
 const supabaseUrl = new URL(config.NEXT_PUBLIC_SUPABASE_URL);
