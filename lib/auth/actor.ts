@@ -33,11 +33,13 @@ function sameSecret(given: string, expected: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-const holder = globalThis as typeof globalThis & { __billingVerifier?: { url: string; verify: TokenVerifier } };
+const holder = globalThis as typeof globalThis & { __billingVerifier?: { url: string; secret?: string; verify: TokenVerifier } };
 
 function verifier(): TokenVerifier {
-  const url = env().NEXT_PUBLIC_SUPABASE_URL;
-  if (holder.__billingVerifier?.url !== url) holder.__billingVerifier = { url, verify: createTokenVerifier(url) };
+  const { NEXT_PUBLIC_SUPABASE_URL: url, SUPABASE_JWT_SECRET: secret } = env();
+  if (holder.__billingVerifier?.url !== url || holder.__billingVerifier.secret !== secret) {
+    holder.__billingVerifier = { url, secret, verify: createTokenVerifier(url, secret) };
+  }
   return holder.__billingVerifier.verify;
 }
 
