@@ -22,9 +22,10 @@ const envSchema = z.object({
   PORT: z.preprocess(emptyAsMissing, z.coerce.number().int().min(1).max(65535).default(3000)),
   // Postgres (Supabase's in production). Without it: embedded PGlite persisted under PGLITE_DATA_DIR.
   DATABASE_URL: optionalString,
-  // `transaction` when DATABASE_URL is a transaction-mode pooler (Supabase's port 6543, PgBouncer
-  // before 1.21): statements are then sent unnamed, since the pooler cannot keep prepared ones.
-  DATABASE_POOLER: z.preprocess(emptyAsMissing, z.enum(['none', 'transaction']).default('none')),
+  // `transaction` when DATABASE_URL is a transaction-mode pooler (PgBouncer before 1.21, Supabase's
+  // pooler): statements are then sent unnamed, since the pooler cannot keep prepared ones. Unset:
+  // `transaction` on port 6543 (Supabase's pooler), else `none`.
+  DATABASE_POOLER: z.preprocess(emptyAsMissing, z.enum(['none', 'transaction']).optional()),
   PGLITE_DATA_DIR: stringWithDefault('.data/pglite'),
   // Supabase Auth. The defaults point at the local auth server started by `npm run dev`.
   NEXT_PUBLIC_SUPABASE_URL: urlWithDefault('http://127.0.0.1:54321'),
