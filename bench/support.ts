@@ -12,7 +12,10 @@ export function percentile(sorted: number[], p: number): number {
 }
 
 /** Runs `work` on a fresh migrated database (a pool of `poolSize`), then drops it. */
-export async function withBenchDatabase(poolSize: number, work: (db: Database, databaseName: string) => Promise<void>): Promise<void> {
+export async function withBenchDatabase(
+  poolSize: number,
+  work: (db: Database, databaseName: string, serverUrl: string) => Promise<void>,
+): Promise<void> {
   let cluster: ThrowawayPostgres | undefined;
   let serverUrl = process.env.DATABASE_URL;
   if (!serverUrl) {
@@ -26,7 +29,7 @@ export async function withBenchDatabase(poolSize: number, work: (db: Database, d
   const db = connectPostgres(withDatabase(serverUrl, name), poolSize);
   try {
     await migrate(db);
-    await work(db, name);
+    await work(db, name, serverUrl);
   } finally {
     await db.close();
     await admin.query(`drop database if exists ${name} with (force)`);
