@@ -169,8 +169,15 @@ function createProduct(engine: Engine, p: Params): Stripe.Product {
 }
 
 function createPrice(engine: Engine, p: Params): Stripe.Price {
-  p.only(['product', 'unit_amount', 'currency', 'recurring', 'lookup_key', 'nickname', 'metadata', 'active', 'expand']);
+  p.only(['product', 'unit_amount', 'currency', 'recurring', 'lookup_key', 'transfer_lookup_key', 'nickname', 'metadata', 'active', 'expand']);
   const product = requireProduct(engine, p.reqStr('product'), 'product');
+  // A lookup key belongs to one price at a time; transfer_lookup_key moves it from its holder.
+  const lookupKey = p.str('lookup_key');
+  const holder = lookupKey === undefined ? undefined : Object.values(engine.state.prices).find((x) => x.lookup_key === lookupKey);
+  if (holder && p.bool('transfer_lookup_key') !== true) {
+    throw invalidParam('lookup_key', `A price (\`${holder.id}\`) already uses that lookup key.`);
+  }
+  if (holder) holder.lookup_key = null;
   const recurring = p.obj('recurring');
   const unitAmount = p.reqInt('unit_amount');
   if (unitAmount < 0) throw invalidParam('unit_amount', 'This value must be greater than or equal to 0.');
@@ -225,6 +232,23 @@ export const catalogRoutes: Route[] = [
         (x) => (active === undefined || x.active === active) && (ids === undefined || ids.includes(x.id)),
       );
       return paginate(engine, items, params, '/v1/products');
+    },
+  },
+  {
+    method: 'POST',
+    path: '/v1/products/:id',
+    handler: ({ engine, path, params, expand }) => {
+      params.only(['name', 'description', 'metadata', 'active', 'expand']);
+      const product = requireProduct(engine, path.id ?? '');
+      if (params.has('name')) product.name = params.reqStr('name');
+      if (params.has('description')) product.description = params.str('description') ?? null;
+      const active = params.bool('active');
+      if (active !== undefined) product.active = active;
+      product.metadata = mergeMetadata(product.metadata, params.metadata());
+      product.updated = engine.now();
+      engine.store.touch();
+      engine.emit('product.updated', product);
+      return engine.render(product, expand);
     },
   },
   {
