@@ -29,13 +29,13 @@ if (['127.0.0.1', 'localhost'].includes(supabaseUrl.hostname)) {
     anonKey: config.NEXT_PUBLIC_SUPABASE_ANON_KEY,
     serviceRoleKey: config.SUPABASE_SERVICE_ROLE_KEY,
   });
-  stops.push(auth.close);
+  stops.push(() => auth.close());
   console.log(`[dev] local Supabase Auth at ${auth.url}`);
 }
 
 if (!config.STRIPE_SECRET_KEY) {
   const stripe = await startLocalStripe(localStripeOptions(process.env));
-  stops.push(stripe.close);
+  stops.push(() => stripe.close());
   console.log(`[dev] local Stripe at ${stripe.url} (webhooks to this app)`);
 }
 

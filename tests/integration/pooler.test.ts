@@ -78,8 +78,8 @@ describe.each(pgbouncers)('behind $name', () => {
     const fresh = connectPostgres(withDatabase(bouncer.url, name), 4, 'transaction');
     try {
       const [first, second] = await Promise.all([migrate(fresh), migrate(fresh)]);
-      expect(first!.length + second!.length).toBeGreaterThan(0);
-      expect(new Set([...first!, ...second!]).size).toBe(first!.length + second!.length); // each file once
+      expect(first.length + second.length).toBeGreaterThan(0);
+      expect(new Set([...first, ...second]).size).toBe(first.length + second.length); // each file once
       expect(await migrate(fresh)).toEqual([]);
       const { rows } = await admin.query<{ n: number }>("select count(*)::int as n from pg_locks where locktype = 'advisory'");
       expect(rows[0]?.n).toBe(0);

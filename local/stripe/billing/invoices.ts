@@ -45,7 +45,7 @@ export function prorationDescription(engine: Engine, price: Stripe.Price, quanti
   return `${credit ? 'Unused' : 'Remaining'} time on ${what} after ${formatDate(at)}`;
 }
 
-function lineItem(engine: Engine, invoiceId: string, l: LineInput): Stripe.InvoiceLineItem {
+function lineItem(_engine: Engine, invoiceId: string, l: LineInput): Stripe.InvoiceLineItem {
   const product = typeof l.price.product === 'string' ? l.price.product : l.price.product.id;
   return {
     id: newId('il'),
