@@ -1,6 +1,7 @@
 import { createServerClient } from '@supabase/ssr';
 import { NextResponse, type NextRequest } from 'next/server';
 import { env } from '@/lib/env';
+import { refusePageBody } from '@/lib/http/body';
 import { newNonce, securityHeaders } from '@/lib/http/security-headers';
 
 // On every page request: the security headers with a fresh CSP nonce (Next.js reads it from the
@@ -8,6 +9,9 @@ import { newNonce, securityHeaders } from '@/lib/http/security-headers';
 // and the Supabase session cookie kept fresh (Supabase's SSR pattern): an expired access token
 // is refreshed here, once, and the new cookies go to both the page and the browser.
 export async function proxy(request: NextRequest) {
+  // An oversized server-action body is refused before Next.js reads it (it would answer 500).
+  const refused = refusePageBody(request);
+  if (refused) return refused;
   const config = env();
   const headers = securityHeaders({
     nonce: newNonce(),

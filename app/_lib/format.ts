@@ -19,3 +19,14 @@ export const percent = (ratio: number | null) => (ratio === null ? null : `${(ra
 
 export const minutes = (executionMs: number) =>
   (executionMs / 60_000).toLocaleString('en-US', { maximumFractionDigits: 1 });
+
+/** Micro-dollars as dollars, to the micro-dollar when a cent is too coarse: 1_350_000 -> "$1.35", 5_833 -> "$0.005833". */
+export function microDollars(micros: number): string {
+  const whole = Math.floor(micros / 1_000_000);
+  const fraction = String(micros % 1_000_000).padStart(6, '0').replace(/0+$/, '').padEnd(2, '0');
+  return `$${whole.toLocaleString('en-US')}.${fraction}`;
+}
+
+/** A moment as a UTC date and time, to the second. */
+export const moment = (iso: string) =>
+  `${new Date(iso).toLocaleString('en-US', { dateStyle: 'medium', timeStyle: 'medium', timeZone: 'UTC', hourCycle: 'h23' })} UTC`;

@@ -1,7 +1,7 @@
 import 'server-only';
 import { cookies } from 'next/headers';
 import { authenticateUser, type Actor } from '@/lib/auth/actor';
-import { AppError } from '@/lib/http/errors';
+import { isAppError } from '@/lib/http/errors';
 
 // The signed-in user of a page request, from the session cookie, or null when signed out.
 export async function currentUser(): Promise<Extract<Actor, { kind: 'user' }> | null> {
@@ -12,7 +12,7 @@ export async function currentUser(): Promise<Extract<Actor, { kind: 'user' }> | 
   try {
     return await authenticateUser({ authorization: null, cookie: cookieHeader });
   } catch (error) {
-    if (error instanceof AppError && error.code === 'unauthorized') return null;
+    if (isAppError(error) && error.code === 'unauthorized') return null;
     throw error;
   }
 }

@@ -5,6 +5,7 @@ import { redirect } from 'next/navigation';
 import { currentUser } from '@/app/_lib/session';
 import { setBudgetBodySchema } from '@/lib/billing/budget-schemas';
 import { clearBudget, setBudget } from '@/lib/billing/budgets';
+import { formDollars } from '@/lib/billing/form-money';
 import { dismissNotification, dismissNotificationSchema } from '@/lib/billing/notifications';
 import { getDatabase } from '@/lib/db';
 
@@ -21,8 +22,7 @@ export async function dismissNotificationAction(form: FormData): Promise<void> {
 export async function setBudgetAction(form: FormData): Promise<void> {
   const user = await currentUser();
   if (!user) redirect('/sign-in?next=/billing');
-  const raw = String(form.get('monthlyBudget') ?? '').trim();
-  const parsed = setBudgetBodySchema.safeParse({ monthlyBudget: raw === '' ? undefined : Number(raw) });
+  const parsed = setBudgetBodySchema.safeParse({ monthlyBudget: formDollars(form.get('monthlyBudget')) });
   if (!parsed.success) redirect('/billing?budgetError=1#budget');
   await setBudget(await getDatabase(), user, parsed.data);
   revalidatePath('/billing');

@@ -4,13 +4,14 @@ import { requireUser } from '@/app/_lib/require-user';
 import { getAnalyticsQuerySchema } from '@/lib/analytics/schemas';
 import { getUserAnalytics } from '@/lib/analytics/user';
 import { getBudget } from '@/lib/billing/budgets';
-import { AppError } from '@/lib/http/errors';
+import { isAppError } from '@/lib/http/errors';
 import { listUnreadNotifications } from '@/lib/billing/notifications';
 import { PLANS } from '@/lib/billing/plans';
 import { getBillingOverview, getPaymentHistory } from '@/lib/payments/billing';
 import { getHistoryQuerySchema } from '@/lib/payments/schemas';
 import { BarChart } from './_components/bar-chart';
 import { BudgetCard } from './_components/budget-card';
+import { HistoryLinks } from './_components/history-links';
 import { dismissNotificationAction } from './actions';
 import styles from './dashboard.module.css';
 
@@ -57,7 +58,7 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
     getUserAnalytics(db, user, lastSixMonths()),
     listUnreadNotifications(db, user),
     getPaymentHistory(db, user, historyQuery.success ? historyQuery.data : firstPage).catch((error: unknown) => {
-      if (error instanceof AppError && error.code === 'validation_failed') return getPaymentHistory(db, user, firstPage);
+      if (isAppError(error) && error.code === 'validation_failed') return getPaymentHistory(db, user, firstPage);
       throw error;
     }),
     getBudget(db, user),
@@ -166,8 +167,9 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
             <dt>Credits bought</dt>
             <dd data-testid="credits">{dollars(billing.creditsCents)}</dd>
           </dl>
-          <p>
+          <p className={styles.actions}>
             <Link href="/billing/checkout">Add credit</Link>
+            <Link href={`/billing/tasks?period=${encodeURIComponent(billing.periodStart)}`}>This period&apos;s tasks</Link>
           </p>
         </section>
 
@@ -212,6 +214,7 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
                     Amount
                   </th>
                   <th scope="col">Status</th>
+                  <th scope="col">Documents</th>
                 </tr>
               </thead>
               <tbody>
@@ -225,6 +228,9 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
                     <td className={styles.num}>{dollars(entry.amountCents)}</td>
                     <td>
                       <Badge status={entry.status} />
+                    </td>
+                    <td>
+                      <HistoryLinks entry={entry} />
                     </td>
                   </tr>
                 ))}

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { dollars } from '@/app/_lib/format';
 import { describePaymentError } from '@/app/_lib/payment-errors';
 import { requireUser } from '@/app/_lib/require-user';
-import { AppError } from '@/lib/http/errors';
+import { isAppError } from '@/lib/http/errors';
 import { getPaymentOutcome } from '@/lib/payments/payment-intents';
 
 export const dynamic = 'force-dynamic';
@@ -24,8 +24,8 @@ export default async function PaymentSuccessPage({ searchParams }: { searchParam
   try {
     outcome = await getPaymentOutcome(db, user.userId, query.data.payment_intent);
   } catch (error) {
-    if (error instanceof AppError && error.code === 'not_found') notFound();
-    if (error instanceof AppError && error.status >= 500) {
+    if (isAppError(error) && error.code === 'not_found') notFound();
+    if (isAppError(error) && error.status >= 500) {
       return (
         <main>
           <h1>We could not check your payment yet</h1>

@@ -10,7 +10,7 @@ import { replayEvent, type WebhookAnswer } from '@/lib/webhooks/inbox';
 // The operators' view, behind two locks: each function first checks the caller is an admin
 // (lib/auth/admin.ts: anyone else gets not_found), then reads as that user, inside a
 // transaction as role `authenticated` with their verified claims, where only the admin RLS
-// policies (supabase/migrations/20261125000600_admin.sql) make other users' rows visible.
+// policies (supabase/migrations/20261201000000_core.sql, app_private.is_admin) make other users' rows visible.
 // Replaying a webhook writes money, which only the system does: it runs as the system after the
 // admin check, and leaves an audit row naming the admin.
 

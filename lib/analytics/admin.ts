@@ -9,7 +9,7 @@ import { adminAnalyticsSchema, type AdminAnalytics, type AdminAnalyticsQuery } f
 // the admin policies let it see every user's rows (lib/analytics/admin-access.ts, which the
 // admin page uses). The statements are independent, so on a pool they run side by side (in a
 // transaction, one after the other on its connection); each reads one table through an index
-// made for it (see supabase/migrations/20261125000400_analytics.sql).
+// made for it (see supabase/migrations/20261201000300_analytics.sql).
 //
 // Definitions
 //   revenue        succeeded usage top-ups (by the day they succeeded) minus what was refunded of

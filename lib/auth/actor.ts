@@ -33,14 +33,16 @@ function sameSecret(given: string, expected: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-const holder = globalThis as typeof globalThis & { __billingVerifier?: { url: string; secret?: string; verify: TokenVerifier } };
+// One verifier per copy of this module (Next.js bundles pages, routes and actions apart): nothing
+// made by one bundle is handed to another, so no error crosses a bundle boundary.
+let cachedVerifier: { url: string; secret?: string; verify: TokenVerifier } | undefined;
 
 function verifier(): TokenVerifier {
   const { NEXT_PUBLIC_SUPABASE_URL: url, SUPABASE_JWT_SECRET: secret } = env();
-  if (holder.__billingVerifier?.url !== url || holder.__billingVerifier.secret !== secret) {
-    holder.__billingVerifier = { url, secret, verify: createTokenVerifier(url, secret) };
+  if (cachedVerifier?.url !== url || cachedVerifier.secret !== secret) {
+    cachedVerifier = { url, secret, verify: createTokenVerifier(url, secret) };
   }
-  return holder.__billingVerifier.verify;
+  return cachedVerifier.verify;
 }
 
 /** The signed-in user, or an AppError 401. */

@@ -1,11 +1,11 @@
 import { z } from 'zod';
 import { dollarAmountToMicros } from '@/lib/billing/money';
+import { cleanText } from '@/lib/http/clean-text';
 
 // Request schemas of the usage API, shared by route handlers and tests. Unknown fields are
 // rejected so a typo (`estimated_cost`) is an error rather than a silently ignored value.
 
-const idempotencyKeySchema = z
-  .string({ error: 'idempotencyKey is required' })
+const idempotencyKeySchema = cleanText('idempotencyKey', 'idempotencyKey is required')
   .min(1, { error: 'idempotencyKey is required' })
   .max(255, { error: 'idempotencyKey must be at most 255 characters' });
 
@@ -21,8 +21,7 @@ export const reserveUsageBodySchema = z.strictObject({
 
 export const commitUsageBodySchema = z.strictObject({
   reservationId: z.uuid({ error: 'reservationId must be a UUID' }).optional(),
-  agent: z
-    .string({ error: 'agent is required' })
+  agent: cleanText('agent', 'agent is required')
     .trim()
     .min(1, { error: 'agent is required' })
     .max(100, { error: 'agent must be at most 100 characters' }),

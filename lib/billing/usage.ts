@@ -4,9 +4,10 @@ import type { PlanId } from '@/lib/billing/plans';
 import type { CommitUsageBody, ReleaseUsageBody, ReserveUsageBody } from '@/lib/billing/schemas';
 import { translateDatabaseError } from '@/lib/db/errors';
 import type { Database, Queryable } from '@/lib/db';
+import { AppError } from '@/lib/http/errors';
 
 // The usage core: check, reserve, commit, release. Every write is one call of an atomic SQL
-// function (supabase/migrations/*_usage_functions.sql), run by the system on behalf of the
+// function (supabase/migrations/*_usage.sql), run by the system on behalf of the
 // authenticated actor; reads by a signed-in user go through RLS as that user.
 
 export interface UsageSnapshot {
@@ -112,6 +113,13 @@ interface ReserveRow {
   expires_at: Date | null;
 }
 
+// Usage is written by the task runner only; a signed-in user checks and reads. The routes refuse
+// users first (lib/http/route.ts); this second lock keeps any other caller of lib from writing
+// usage as a user.
+function assertTaskRunner(actor: Actor): void {
+  if (actor.kind !== 'task-runner') throw new AppError('forbidden', 'Only the task runner may record usage');
+}
+
 /** Hold the estimated cost of a task. When the allowance is short nothing is held. */
 export async function reserveUsage(
   db: Database,
@@ -119,6 +127,7 @@ export async function reserveUsage(
   request: ReserveUsageBody,
   ttlSeconds: number,
 ): Promise<Reservation> {
+  assertTaskRunner(actor);
   const { rows } = await db
     .prepared<ReserveRow>('reserve_usage', 'select * from app_private.reserve_usage($1, $2, $3, $4)', [
       actor.userId,
@@ -161,6 +170,7 @@ interface CommitRow {
 
 /** Record a finished task at the rates of the plan in force. A repeated key counts once. */
 export async function commitUsage(db: Database, actor: Actor, request: CommitUsageBody): Promise<CommittedUsage> {
+  assertTaskRunner(actor);
   const { rows } = await db
     .prepared<CommitRow>('commit_usage', 'select * from app_private.commit_usage($1, $2, $3, $4, $5, $6)', [
       actor.userId,
@@ -191,6 +201,7 @@ export interface ReleasedReservation {
 
 /** Give back a reservation of a task that failed or was cancelled. */
 export async function releaseUsage(db: Database, actor: Actor, request: ReleaseUsageBody): Promise<ReleasedReservation> {
+  assertTaskRunner(actor);
   const { rows } = await db
     .query<{ reservation_id: string; status: 'released' | 'expired'; duplicate: boolean }>(
       'select * from app_private.release_usage($1, $2)',

@@ -42,6 +42,16 @@ export async function migrate(db: Database, options: MigrateOptions = {}): Promi
         version text primary key, statements text[], name text)`);
     return appliedVersions(tx);
   });
+  // A database migrated with files that no longer exist (the pre-2026-12-01 migrations were
+  // squashed into a baseline) would fail half-way through the baseline: say what to do.
+  const known = new Set(files.map((file) => file.split('_')[0]));
+  const unknown = [...done].filter((version) => !known.has(version)).sort();
+  if (unknown.length > 0) {
+    throw new Error(
+      `Database was migrated with migrations that no longer exist (${unknown.join(', ')}). ` +
+        'Recreate it: for local PGlite, stop the app and delete PGLITE_DATA_DIR (default .data/pglite).',
+    );
+  }
 
   const applied: string[] = [];
   for (const file of files) {

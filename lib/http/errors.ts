@@ -11,6 +11,8 @@ export const ERROR_STATUS = {
   not_found: 404,
   conflict: 409,
   idempotency_conflict: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
   unprocessable: 422,
   rate_limited: 429,
   internal_error: 500,
@@ -19,6 +21,12 @@ export const ERROR_STATUS = {
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
+
+// Next.js bundles this module more than once (the page bundle, the route bundle, server
+// actions), and an object made by one copy fails `instanceof` in another. AppErrors therefore
+// carry a brand registered in the process-wide symbol registry; `isAppError` checks the brand
+// and the code, never the class.
+const APP_ERROR_BRAND = Symbol.for('billing.AppError');
 
 export class AppError extends Error {
   readonly code: ErrorCode;
@@ -29,11 +37,24 @@ export class AppError extends Error {
     this.name = 'AppError';
     this.code = code;
     this.details = options?.details;
+    Object.defineProperty(this, APP_ERROR_BRAND, { value: true });
+  }
+
+  /** `instanceof` that also recognises AppErrors made by another copy of this module. */
+  static [Symbol.hasInstance](value: unknown): boolean {
+    return isAppError(value);
   }
 
   get status(): number {
     return ERROR_STATUS[this.code];
   }
+}
+
+/** An AppError from any copy of this module (see APP_ERROR_BRAND). */
+export function isAppError(value: unknown): value is AppError {
+  if (typeof value !== 'object' || value === null || !(value as Record<symbol, unknown>)[APP_ERROR_BRAND]) return false;
+  const code = (value as { code?: unknown }).code;
+  return typeof code === 'string' && Object.hasOwn(ERROR_STATUS, code);
 }
 
 export interface ErrorBody {
@@ -46,13 +67,18 @@ export function errorBody(error: AppError): ErrorBody {
   };
 }
 
+/** Every API answer: never cached (they carry client secrets and billing data), never sniffed. */
+export const API_HEADERS = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' } as const;
+
 export function errorResponse(error: unknown): Response {
-  if (error instanceof AppError) {
+  if (isAppError(error)) {
     const retryAfter = (error.details as { retryAfterSeconds?: unknown } | undefined)?.retryAfterSeconds;
-    const headers = typeof retryAfter === 'number' ? { 'retry-after': String(retryAfter) } : undefined;
-    return Response.json(errorBody(error), { status: error.status, headers });
+    const headers: Record<string, string> = { ...API_HEADERS };
+    if (typeof retryAfter === 'number') headers['retry-after'] = String(retryAfter);
+    // A status read from the table, not the getter: a copy from another bundle has the same code.
+    return Response.json(errorBody(error), { status: ERROR_STATUS[error.code], headers });
   }
   console.error('unhandled error', error);
   const internal = new AppError('internal_error', 'Something went wrong on our side. Please try again.');
-  return Response.json(errorBody(internal), { status: internal.status });
+  return Response.json(errorBody(internal), { status: internal.status, headers: API_HEADERS });
 }

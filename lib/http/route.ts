@@ -1,12 +1,17 @@
 import { z } from 'zod';
 import { authenticateUser, credentialsOf, ensureUserRow, isTaskRunner, type Actor } from '@/lib/auth/actor';
 import { getDatabase, type Database } from '@/lib/db';
-import { AppError, errorResponse } from '@/lib/http/errors';
+import { JSON_BODY_LIMIT_BYTES, readBodyText } from '@/lib/http/body';
+import { cleanJson } from '@/lib/http/clean-text';
+import { assertSameOriginWrite } from '@/lib/http/csrf';
+import { API_HEADERS, AppError, errorResponse } from '@/lib/http/errors';
+import { clientAddress, enforceAddressRateLimit, type AddressRateLimitedAction } from '@/lib/payments/rate-limit';
 
 // The small wrapper every route handler uses: authenticate, parse (zod), call one lib function,
 // answer `{ data }` or the shared error body. No business logic lives here.
 
-type AuthMode = 'user' | 'user-or-task-runner';
+// 'task-runner': usage writes; a signed-in user gets 403 (they check and read, never write usage).
+type AuthMode = 'user' | 'user-or-task-runner' | 'task-runner';
 
 interface RouteSpec<Body, Query, Params> {
   auth: AuthMode;
@@ -14,6 +19,8 @@ interface RouteSpec<Body, Query, Params> {
   query?: z.ZodType<Query>;
   /** Dynamic path segments, e.g. `[subscriptionId]`. */
   params?: z.ZodType<Params>;
+  /** A per-address rate limit counted after validation, before the handler. */
+  addressLimit?: AddressRateLimitedAction;
 }
 
 interface RouteContext<Body, Query, Params> {
@@ -29,7 +36,6 @@ interface NextRouteContext {
   params: Promise<Record<string, string | string[]>>;
 }
 
-const MAX_BODY_BYTES = 64 * 1024;
 const onBehalfOfSchema = z.object({ userId: z.uuid({ error: 'userId must be a UUID' }) });
 
 export function validationError(error: z.ZodError): AppError {
@@ -49,8 +55,7 @@ export function parseWith<T>(schema: z.ZodType<T>, input: unknown): T {
 }
 
 async function readJsonObject(request: Request): Promise<Record<string, unknown>> {
-  const text = await request.text();
-  if (text.length > MAX_BODY_BYTES) throw new AppError('validation_failed', 'Request body is too large');
+  const text = await readBodyText(request, JSON_BODY_LIMIT_BYTES);
   let value: unknown;
   try {
     value = text === '' ? {} : JSON.parse(text);
@@ -60,6 +65,7 @@ async function readJsonObject(request: Request): Promise<Record<string, unknown>
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new AppError('validation_failed', 'Request body must be a JSON object');
   }
+  parseWith(cleanJson, value);
   return value as Record<string, unknown>;
 }
 
@@ -68,8 +74,10 @@ async function readJsonObject(request: Request): Promise<Record<string, unknown>
 // Null means the task runner, whose user is only known once the body is read.
 async function authenticate(request: Request, mode: AuthMode): Promise<Actor | null> {
   const credentials = credentialsOf(request);
-  if (mode === 'user-or-task-runner' && isTaskRunner(credentials)) return null;
-  return authenticateUser(credentials);
+  if (mode !== 'user' && isTaskRunner(credentials)) return null;
+  const user = await authenticateUser(credentials);
+  if (mode === 'task-runner') throw new AppError('forbidden', 'Only the task runner may record usage');
+  return user;
 }
 
 function actorFor(user: Actor | null, body: Record<string, unknown>): Actor {
@@ -89,12 +97,13 @@ export function route<Body = undefined, Query = undefined, Params = undefined>(
 ) {
   return async (request: Request, next?: NextRouteContext): Promise<Response> => {
     try {
+      assertSameOriginWrite(request, spec.body !== undefined);
       const user = await authenticate(request, spec.auth);
       const rawBody = spec.body ? await readJsonObject(request) : {};
       const actor = actorFor(user, rawBody);
       const { userId: _named, ...bodyFields } = rawBody;
       const body = spec.body ? parseWith(spec.body, bodyFields) : (undefined as Body);
-      const searchParams = Object.fromEntries(new URL(request.url).searchParams);
+      const searchParams = parseWith(cleanJson, Object.fromEntries(new URL(request.url).searchParams)) as Record<string, string>;
       // Without a query schema no parameter is expected, and an unknown one is an error.
       const query = spec.query ? parseWith(spec.query, searchParams) : (parseWith(z.strictObject({}), searchParams), undefined as Query);
       const rawParams = Object.fromEntries(
@@ -103,8 +112,11 @@ export function route<Body = undefined, Query = undefined, Params = undefined>(
       const params = spec.params ? parseWith(spec.params, rawParams) : (undefined as Params);
       const db = await getDatabase();
       await ensureUserRow(db, actor);
+      if (spec.addressLimit) await enforceAddressRateLimit(db, clientAddress(request.headers), spec.addressLimit);
       const data = await handler({ request, db, actor, body, query, params });
-      return data instanceof Response ? data : Response.json({ data });
+      const response = data instanceof Response ? data : Response.json({ data });
+      for (const [name, value] of Object.entries(API_HEADERS)) response.headers.set(name, value);
+      return response;
     } catch (error) {
       return errorResponse(error);
     }

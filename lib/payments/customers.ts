@@ -2,6 +2,7 @@ import type { Database } from '@/lib/db';
 import { AppError } from '@/lib/http/errors';
 import type { CreateCustomerBody } from '@/lib/payments/schemas';
 import { customerKey } from '@/lib/payments/idempotency';
+import { enforceRateLimit } from '@/lib/payments/rate-limit';
 import { stripe } from '@/lib/stripe/client';
 import { stripeCall } from '@/lib/stripe/errors';
 
@@ -18,12 +19,13 @@ export interface CustomerAnswer {
 
 interface UserRow {
   email: string;
+  billing_email: string | null;
   name: string | null;
   stripe_customer_id: string | null;
 }
 
 async function readUser(db: Database, userId: string): Promise<UserRow> {
-  const { rows } = await db.query<UserRow>('select email, name, stripe_customer_id from public.users where id = $1', [userId]);
+  const { rows } = await db.query<UserRow>('select email, billing_email, name, stripe_customer_id from public.users where id = $1', [userId]);
   if (!rows[0]) throw new AppError('not_found', 'User not found');
   return rows[0];
 }
@@ -46,13 +48,24 @@ export async function ensureCustomerId(db: Database, userId: string): Promise<st
   return rows[0]?.stripe_customer_id ?? customer.id;
 }
 
-/** POST /api/payments/customers: get or create the customer, with the billing email and name given. */
+/**
+ * POST /api/payments/customers: get or create the customer, with the billing email and name
+ * given. Stripe is written only when they differ from what we last sent (a hundred identical
+ * calls make one write), and such writes are rate-limited per user.
+ */
 export async function upsertCustomer(db: Database, userId: string, body: CreateCustomerBody): Promise<CustomerAnswer> {
-  const existing = (await readUser(db, userId)).stripe_customer_id;
+  const before = await readUser(db, userId);
   const customerId = await ensureCustomerId(db, userId);
+  const unchanged = before.billing_email === body.email && (body.name === undefined || body.name === before.name);
+  if (unchanged) return { customerId, email: body.email, name: before.name, created: false };
+  await enforceRateLimit(db, userId, 'customer_update');
   const updated = await stripeCall(() =>
     stripe().customers.update(customerId, { email: body.email, ...(body.name ? { name: body.name } : {}) }),
   );
-  if (body.name) await db.query('update public.users set name = $2 where id = $1 and name is distinct from $2', [userId, body.name]);
-  return { customerId, email: updated.email ?? body.email, name: updated.name ?? null, created: existing === null };
+  await db.query(
+    `update public.users set billing_email = $2, name = coalesce($3, name)
+     where id = $1 and (billing_email is distinct from $2 or ($3::text is not null and name is distinct from $3))`,
+    [userId, body.email, body.name ?? null],
+  );
+  return { customerId, email: updated.email ?? body.email, name: updated.name ?? null, created: before.stripe_customer_id === null };
 }

@@ -1,5 +1,5 @@
 import type { Database } from '@/lib/db';
-import { AppError } from '@/lib/http/errors';
+import { AppError, isAppError } from '@/lib/http/errors';
 import { centsToDollars } from '@/lib/billing/money';
 import { ensureCustomerId } from '@/lib/payments/customers';
 import { topUpKey } from '@/lib/payments/idempotency';
@@ -131,7 +131,7 @@ export async function getPaymentOutcome(db: Database, userId: string, intentId: 
   const { rows } = await db.query<{ stripe_customer_id: string | null }>('select stripe_customer_id from public.users where id = $1', [userId]);
   const intent = await stripeCall(() => stripe().paymentIntents.retrieve(intentId)).catch((error: unknown) => {
     // An id Stripe does not know is a missing payment; an outage stays an outage.
-    const cause = error instanceof AppError ? (error.cause as { code?: string } | undefined) : undefined;
+    const cause = isAppError(error) ? (error.cause as { code?: string } | undefined) : undefined;
     if (cause?.code === 'resource_missing') throw new AppError('not_found', 'Payment not found');
     throw error;
   });

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { dollarAmountToCents } from '@/lib/billing/money';
 import { PLAN_IDS } from '@/lib/billing/plans';
+import { cleanText } from '@/lib/http/clean-text';
 
 // Request and answer schemas of the payments API, shared by route handlers, server actions and
 // tests. Requests reject unknown fields; answers are parsed on the way out so no column leaks.
@@ -12,9 +13,10 @@ export const MAX_TOP_UP_DOLLARS = 10_000;
 export const planIdSchema = z.enum(PLAN_IDS, { error: 'planId must be one of starter, pro, enterprise' });
 
 export const createCustomerBodySchema = z.strictObject({
-  email: z.email({ error: 'email must be an email address' }).max(254, { error: 'email must be at most 254 characters' }),
-  name: z
-    .string({ error: 'name must be text' })
+  email: cleanText('email', 'email must be an email address').pipe(
+    z.email({ error: 'email must be an email address' }).max(254, { error: 'email must be at most 254 characters' }),
+  ),
+  name: cleanText('name', 'name must be text')
     .trim()
     .min(1, { error: 'name must not be empty' })
     .max(200, { error: 'name must be at most 200 characters' })

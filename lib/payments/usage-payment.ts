@@ -1,7 +1,7 @@
 import type { Actor } from '@/lib/auth/actor';
 import type { Database } from '@/lib/db';
 import { checkUsageLimit, type UsageLimitCheck } from '@/lib/billing/usage';
-import { AppError } from '@/lib/http/errors';
+import { isAppError } from '@/lib/http/errors';
 import { createTopUpIntent } from '@/lib/payments/payment-intents';
 import { MIN_CHARGE_CENTS, type PaymentIntentAnswer } from '@/lib/payments/schemas';
 
@@ -25,7 +25,7 @@ export async function checkUsageLimitOrRequestPayment(db: Database, actor: Actor
     return { ...check, requiresPayment: true, paymentIntent };
   } catch (error) {
     // Too many intents made lately: the limit check itself still answers (not allowed), without one.
-    if (error instanceof AppError && error.code === 'rate_limited') return { ...check, requiresPayment: true, paymentIntent: null };
+    if (isAppError(error) && error.code === 'rate_limited') return { ...check, requiresPayment: true, paymentIntent: null };
     throw error;
   }
 }

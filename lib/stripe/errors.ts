@@ -1,11 +1,11 @@
 import { stripeErrors } from '@/lib/stripe/client';
-import { AppError } from '@/lib/http/errors';
+import { AppError, isAppError } from '@/lib/http/errors';
 
 // Stripe failures as the answers our callers get. The SDK has already retried connection errors
 // and 5xx with the same idempotency key; what arrives here is final for this request, and a
 // retry of the whole request is safe because every create carries a deterministic key.
 export function toAppError(error: unknown): AppError | unknown {
-  if (error instanceof AppError) return error;
+  if (isAppError(error)) return error;
   if (error instanceof stripeErrors.StripeConnectionError || error instanceof stripeErrors.StripeRateLimitError) {
     return new AppError('service_unavailable', 'The payment provider is not answering right now. Please try again in a moment.', {
       cause: error,

@@ -1,5 +1,7 @@
+import { z } from 'zod';
 import type { Database } from '@/lib/db';
-import { AppError } from '@/lib/http/errors';
+import { cleanJson } from '@/lib/http/clean-text';
+import { AppError, isAppError } from '@/lib/http/errors';
 import { isSignatureError, verifyWebhookEvent, type Stripe } from '@/lib/stripe/client';
 import { dispatch, needsPrefetch, prefetch, type Prefetched } from '@/lib/webhooks/dispatcher';
 import { topUpFields } from '@/lib/webhooks/handlers/payment-intents';
@@ -18,15 +20,37 @@ export interface WebhookAnswer {
   outcome: WebhookOutcome;
 }
 
+/** How far a signature's timestamp may be from now, either way (Stripe's default tolerance). */
+export const WEBHOOK_TOLERANCE_SECONDS = 300;
+
+// The envelope every Stripe event has; a signed body without it (not JSON, an array, a stray
+// object) is refused before anything is written.
+const eventEnvelopeSchema = z.looseObject({
+  id: z.string().regex(/^evt_[A-Za-z0-9_]{1,250}$/),
+  type: z.string().min(1).max(200),
+  created: z.int().nonnegative(),
+  data: z.looseObject({ object: z.looseObject({}) }),
+});
+
 /** Verifies the signature on the raw body; a failure is a 400 and nothing is written. */
 export function verifyEvent(rawBody: string, signature: string | null, secret: string): Stripe.Event {
   if (!signature) throw new AppError('invalid_signature', 'Missing Stripe-Signature header');
+  // The SDK refuses old timestamps only; one from the future is refused the same way here.
+  const timestamp = Number(/(?:^|,)\s*t=(\d{1,12})(?:,|$)/.exec(signature)?.[1] ?? NaN);
+  if (Number.isFinite(timestamp) && timestamp - Date.now() / 1000 > WEBHOOK_TOLERANCE_SECONDS) {
+    throw new AppError('invalid_signature', 'Webhook signature verification failed');
+  }
+  let event: Stripe.Event;
   try {
-    return verifyWebhookEvent(rawBody, signature, secret);
+    event = verifyWebhookEvent(rawBody, signature, secret);
   } catch (error) {
     if (isSignatureError(error)) throw new AppError('invalid_signature', 'Webhook signature verification failed');
+    // Signed, but the body does not parse as JSON.
+    if (error instanceof SyntaxError) throw new AppError('invalid_json', 'Webhook body is not a Stripe event');
     throw error;
   }
+  if (!eventEnvelopeSchema.safeParse(event).success || !cleanJson.safeParse(event).success) throw new AppError('validation_failed', 'Webhook body is not a Stripe event');
+  return event;
 }
 
 async function alreadyDone(db: Database, eventId: string): Promise<boolean> {
@@ -39,7 +63,7 @@ async function alreadyDone(db: Database, eventId: string): Promise<boolean> {
 const storedPayload = (event: Stripe.Event) => JSON.stringify(event, (key, value: unknown) => (key === 'client_secret' ? undefined : value));
 
 const describe = (error: unknown) =>
-  error instanceof AppError ? `${error.code}: ${error.message}` : error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  isAppError(error) ? `${error.code}: ${error.message}` : error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 
 /** Handles one verified event exactly once. Throws (after recording the failure) when it fails. */
 export async function processEvent(db: Database, event: Stripe.Event): Promise<WebhookAnswer> {

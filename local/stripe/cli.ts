@@ -5,8 +5,11 @@
 //   tsx local/stripe/cli.ts faults clear
 //   tsx local/stripe/cli.ts chaos [--duplicate] [--reorder]
 //   tsx local/stripe/cli.ts resend evt_...
+//   tsx local/stripe/cli.ts advance 1month|7days|2h|90   (every customer without a test clock)
+//   tsx local/stripe/cli.ts clock
 // The server is found at STRIPE_API_BASE (default http://127.0.0.1:12111) or --api.
-import { clearFaults, deliveries, injectFault, resendEvent, setWebhookChaos, trigger } from './client.js';
+import { advanceClock, clearFaults, clock, deliveries, injectFault, resendEvent, setWebhookChaos, trigger } from './client.js';
+import { durationSeconds } from './billing/wall-clock.js';
 import { DEFAULT_API_BASE } from './config.js';
 import { TRIGGERS } from './triggers.js';
 import { formatDelivery } from './webhooks/format.js';
@@ -41,14 +44,16 @@ function flag(p: Parsed, name: string): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
-const USAGE = `usage: cli.ts <trigger|listen|fault|faults|chaos|resend> ...
+const USAGE = `usage: cli.ts <trigger|listen|fault|faults|chaos|resend|advance|clock> ...
   trigger <event> [--customer cus_...] [--amount cents] [--price price_...]
       events: ${TRIGGERS.join(', ')}
   listen
   fault <500|429|timeout> [--count N] [--path /v1/...] [--method GET|POST|DELETE] [--after-processing]
   faults clear
   chaos [--duplicate] [--reorder]        (no flags: back to normal delivery)
-  resend <evt_...>`;
+  resend <evt_...>
+  advance <duration>                     (1month, 7days, 2h, 30m, 90s, 1y: every customer without a test clock)
+  clock                                  (the offset advance has built up)`;
 
 async function listen(api: string): Promise<never> {
   // Like `stripe listen`, show only what happens from now on.
@@ -118,6 +123,20 @@ async function main(argv: string[]): Promise<void> {
       await resendEvent(api, arg);
       console.log(`Resent ${arg}.`);
       return;
+    case 'advance': {
+      const { now } = await clock(api);
+      const seconds = arg ? durationSeconds(arg, now) : null;
+      if (seconds === null || seconds <= 0) throw new Error(USAGE);
+      const r = await advanceClock(api, seconds);
+      console.log(`Clock now ${new Date(r.now * 1000).toISOString()} (offset ${r.offset}s); ${r.ran} billing action(s), ${r.events.length} event(s), deliveries ok=${r.deliveries.ok} failed=${r.deliveries.failed}`);
+      for (const e of r.events) console.log(`  ${e.type} [${e.id}]`);
+      return;
+    }
+    case 'clock': {
+      const c = await clock(api);
+      console.log(`Clock ${new Date(c.now * 1000).toISOString()} (offset ${c.offset}s)`);
+      return;
+    }
     default:
       throw new Error(USAGE);
   }

@@ -4,8 +4,9 @@ import type Stripe from 'stripe';
 import type { FaultSpec } from './http/faults.js';
 import type { TriggerOptions, TriggerResult } from './triggers.js';
 import type { Chaos, Delivery } from './webhooks/dispatcher.js';
+import type { ClockAdvance } from './billing/wall-clock.js';
 
-export type { FaultSpec, Chaos, Delivery, TriggerOptions, TriggerResult };
+export type { FaultSpec, Chaos, Delivery, TriggerOptions, TriggerResult, ClockAdvance };
 
 async function call<T>(baseUrl: string, method: string, path: string, body?: unknown): Promise<T> {
   const res = await fetch(`${baseUrl}${path}`, {
@@ -58,4 +59,23 @@ export async function completeAuthentication(
 ): Promise<Stripe.PaymentIntent> {
   const id = clientSecret.split('_secret_')[0] ?? '';
   return call<Stripe.PaymentIntent>(baseUrl, 'POST', `/_local/3ds/${id}/complete`, { client_secret: clientSecret, outcome });
+}
+
+/** The clock of customers without a test clock: its offset from the real clock and its time. */
+export async function clock(baseUrl: string): Promise<{ offset: number; now: number }> {
+  return call(baseUrl, 'GET', '/_local/clock');
+}
+
+/** Moves that clock forward; resolves once the resulting webhooks had their first delivery attempt. */
+export async function advanceClock(baseUrl: string, seconds: number): Promise<ClockAdvance> {
+  return call<ClockAdvance>(baseUrl, 'POST', '/_local/clock/advance', { seconds });
+}
+
+/** The customer's bank disputes a succeeded charge (`charge.dispute.created`, then `funds_withdrawn` unless an inquiry). */
+export async function disputeCharge(
+  baseUrl: string,
+  chargeId: string,
+  opts: { amount?: number; reason?: string; inquiry?: boolean } = {},
+): Promise<Stripe.Dispute> {
+  return call<Stripe.Dispute>(baseUrl, 'POST', `/_local/charges/${encodeURIComponent(chargeId)}/dispute`, opts);
 }

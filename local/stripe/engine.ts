@@ -11,6 +11,43 @@ export type EventType = Stripe.Event['type'];
 /** The `data.object` type of the event named `T`. */
 export type EventObject<T extends EventType> = Extract<Stripe.Event, { type: T }>['data']['object'];
 
+/**
+ * Points where billing reacts to what resources do. Resources fire them;
+ * billing registers its handlers at start (`registerBilling`), so resources
+ * never import billing and the dependency runs one way only.
+ */
+export interface EngineHooks {
+  /** A PaymentIntent succeeded, failed or needs 3-D Secure (billing settles the invoice it pays). */
+  intentSucceeded: (pi: Stripe.PaymentIntent, pm: Stripe.PaymentMethod) => void;
+  intentFailed: (pi: Stripe.PaymentIntent) => void;
+  intentRequiresAction: (pi: Stripe.PaymentIntent) => void;
+  /** An invoice was paid / a payment attempt on it failed (subscriptions follow their invoices). */
+  invoicePaid: (invoice: Stripe.Invoice, pm: Stripe.PaymentMethod | null) => void;
+  invoicePaymentFailed: (invoice: Stripe.Invoice) => void;
+  /** A customer is about to be deleted (billing ends its subscriptions). */
+  customerDeleting: (customer: Stripe.Customer) => void;
+  /**
+   * Time moves to `until` for the customers `inScope` picks: run what falls due
+   * on the way, calling `setTime` before each action. Returns how many ran.
+   */
+  advanceTime: (inScope: (customer: string) => boolean, until: number, setTime?: (t: number) => void) => number;
+}
+
+/** What a transaction holds back until it commits. */
+interface Pending {
+  /** The state's collections as they were (events and idempotency records excepted). */
+  before: Partial<State>;
+  events: Array<{ event: Stripe.Event; targets: DeliveryTarget[] }>;
+  after: Array<() => void>;
+  /** Values computed once per request (e.g. the PaymentMethod a test id names). */
+  memo: Map<string, unknown>;
+}
+
+/** Collections a request may not change directly (events go through emit; idempotency is saved after). */
+const UNSNAPSHOTTED = new Set<keyof State>(['events', 'idempotency']);
+
+type HookLists = { [K in keyof EngineHooks]: Array<EngineHooks[K]> };
+
 export interface RequestInfo {
   id: string;
   idempotencyKey: string | null;
@@ -29,6 +66,8 @@ const COLLECTIONS: Array<[string, (s: State, id: string) => object | undefined]>
   ['prod_', (s, id) => s.products[id]],
   ['clock_', (s, id) => s.testClocks[id]],
   ['ii_', (s, id) => s.invoiceItems[id]],
+  ['dp_', (s, id) => s.disputes[id]],
+  ['seti_', (s, id) => s.setupIntents[id]],
 ];
 
 /**
@@ -38,6 +77,17 @@ const COLLECTIONS: Array<[string, (s: State, id: string) => object | undefined]>
 export class Engine {
   /** The request being served, stamped on emitted events (`event.request`). */
   request: RequestInfo | null = null;
+  private pending: Pending | null = null;
+
+  private readonly hooks: HookLists = {
+    intentSucceeded: [],
+    intentFailed: [],
+    intentRequiresAction: [],
+    invoicePaid: [],
+    invoicePaymentFailed: [],
+    customerDeleting: [],
+    advanceTime: [],
+  };
 
   constructor(
     readonly store: Store,
@@ -45,16 +95,91 @@ export class Engine {
     public baseUrl: string,
   ) {}
 
+  on<K extends keyof EngineHooks>(name: K, fn: EngineHooks[K]): void {
+    this.hooks[name].push(fn);
+  }
+
+  /** Calls every handler registered for `name`; returns the sum of numeric results. */
+  fire<K extends keyof EngineHooks>(name: K, ...args: Parameters<EngineHooks[K]>): number {
+    let total = 0;
+    for (const fn of this.hooks[name]) {
+      const r: unknown = (fn as (...a: Parameters<EngineHooks[K]>) => unknown)(...args);
+      if (typeof r === 'number') total += r;
+    }
+    return total;
+  }
+
+  /**
+   * Runs `fn` as one unit: if it throws, the state is put back as it was and
+   * the events it emitted are dropped (never delivered), unless `keep(error)`
+   * says the changes stand. Webhooks go out only after the unit commits.
+   * Nested calls join the outer unit.
+   */
+  transaction<T>(fn: () => T, keep: (error: unknown) => boolean = () => false): T {
+    if (this.pending) return fn();
+    const state = this.state;
+    const before: Partial<State> = {};
+    for (const key of Object.keys(state) as Array<keyof State>) {
+      if (!UNSNAPSHOTTED.has(key)) Object.assign(before, { [key]: structuredClone(state[key]) });
+    }
+    const pending: Pending = { before, events: [], after: [], memo: new Map() };
+    this.pending = pending;
+    try {
+      const result = fn();
+      this.pending = null;
+      this.commit(pending);
+      return result;
+    } catch (e) {
+      this.pending = null;
+      if (keep(e)) this.commit(pending);
+      else this.rollback(pending);
+      throw e;
+    }
+  }
+
+  /**
+   * `make()` once per unit for `key`: within one request the same key gives
+   * the same value (outside a unit, a fresh one each time).
+   */
+  memo<T>(key: string, make: () => T): T {
+    const memo = this.pending?.memo;
+    if (!memo) return make();
+    if (!memo.has(key)) memo.set(key, make());
+    return memo.get(key) as T;
+  }
+
+  /** Runs `fn` once the current unit commits (at once outside one); dropped on rollback. */
+  afterCommit(fn: () => void): void {
+    if (this.pending) this.pending.after.push(fn);
+    else fn();
+  }
+
+  private commit(pending: Pending): void {
+    for (const { event, targets } of pending.events) this.dispatcher.enqueue(event, targets);
+    for (const fn of pending.after) fn();
+  }
+
+  private rollback(pending: Pending): void {
+    Object.assign(this.store.state, pending.before);
+    for (const { event } of pending.events) delete this.state.events[event.id];
+    this.store.touch();
+  }
+
   get state(): State {
     return this.store.state;
   }
 
-  /** Current time for a customer: its test clock's frozen time, else the wall clock. */
+  /** Current time for a customer: its test clock's frozen time, else the shifted wall clock. */
   now(customer?: string | null | { id: string }): number {
     const id = typeof customer === 'object' && customer !== null ? customer.id : customer;
     const clockId = id ? this.state.customers[id]?.test_clock : null;
     const clock = typeof clockId === 'string' ? this.state.testClocks[clockId] : undefined;
-    return clock ? clock.frozen_time : wallClock();
+    return clock ? clock.frozen_time : this.wallNow();
+  }
+
+  /** The wall clock moved by `/_local/clock/advance` (every customer without a test clock). */
+  wallNow(): number {
+    return wallClock() + this.state.clockOffset;
   }
 
   clockOf(customer: string): string | null {
@@ -97,7 +222,8 @@ export class Engine {
     } as unknown as Stripe.Event;
     this.state.events[event.id] = event;
     this.store.touch();
-    this.dispatcher.enqueue(event, targets);
+    if (this.pending) this.pending.events.push({ event, targets });
+    else this.dispatcher.enqueue(event, targets);
     return event;
   }
 

@@ -2,16 +2,20 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type Stripe from 'stripe';
 import { Engine } from './engine.js';
-import { runDue } from './billing/cycle.js';
+import { advanceAndDeliver, runWallClockBilling, type ClockAdvance } from './billing/wall-clock.js';
+import { registerBilling } from './billing/index.js';
 import { handleApi } from './http/api.js';
 import { handleControl } from './http/controls.js';
 import { Faults, type FaultSpec } from './http/faults.js';
 import { Router } from './http/router.js';
 import { DEFAULT_PLANS, seedPlans, type PlanSeed } from './resources/catalog.js';
 import { completeAuthentication, requireIntent } from './resources/payment-intents.js';
+import { openDispute, type DisputeInput } from './resources/disputes.js';
+import { resourceMissing } from './core/errors.js';
 import { registerAppEndpoint } from './resources/webhook-endpoints.js';
 import { ROUTES } from './routes.js';
-import { serveStandIn } from './standin/serve.js';
+import { serveStandIn, standInBundle } from './standin/serve.js';
+import { serveDocument } from './documents/documents.js';
 import { Store } from './store.js';
 import { DEFAULT_RETRY, WebhookDispatcher, type Chaos, type Delivery, type RetryPolicy } from './webhooks/dispatcher.js';
 
@@ -66,8 +70,18 @@ export interface LocalStripe {
   events(type?: string): Stripe.Event[];
   /** The 3-D Secure outcome for an intent in `requires_action` (what the stand-in's dialog does). */
   completeAuthentication(paymentIntentId: string, outcome: 'succeed' | 'fail'): Stripe.PaymentIntent;
-  /** Runs renewals/retries due by the wall clock now (normally on a timer). */
+  /** Runs renewals/retries due by the (shifted) wall clock now (normally on a timer). */
   runBilling(): number;
+  /**
+   * Moves time forward by `seconds` for every customer without a test clock,
+   * runs what falls due, and resolves once the resulting webhooks had their
+   * first delivery attempt (`POST /_local/clock/advance`).
+   */
+  advanceClock(seconds: number): Promise<ClockAdvance>;
+  /** Seconds the wall-clock customers' time runs ahead of the real clock. */
+  clockOffset(): number;
+  /** The customer's bank disputes a succeeded charge (`POST /_local/charges/:id/dispute`). */
+  disputeCharge(chargeId: string, opts?: DisputeInput): Stripe.Dispute;
   /** Writes the state to disk now. */
   flush(): void;
 }
@@ -92,9 +106,12 @@ const CORS: Record<string, string> = {
 
 export async function startLocalStripe(opts: LocalStripeOptions): Promise<LocalStripe> {
   const host = opts.host ?? '127.0.0.1';
+  // The Stripe.js stand-in is bundled (esbuild) before the server answers anything.
+  await standInBundle();
   const store = new Store(opts.dataDir);
   const dispatcher = new WebhookDispatcher({ ...DEFAULT_RETRY, ...opts.webhookRetry });
   const engine = new Engine(store, dispatcher, '');
+  registerBilling(engine);
   const router = new Router(ROUTES);
   const faults = new Faults();
   const held = new Set<ServerResponse>();
@@ -110,6 +127,7 @@ export async function startLocalStripe(opts: LocalStripeOptions): Promise<LocalS
     const url = new URL(req.url ?? '/', engine.baseUrl);
     if (url.pathname.startsWith('/v1/')) return handleApi({ engine, router, faults, held }, req, res, url);
     if (url.pathname.startsWith('/_local/')) return handleControl({ engine, router, faults, dispatcher }, req, res, url);
+    if (url.pathname.startsWith('/i/') || url.pathname.startsWith('/receipts/')) return serveDocument(engine, req, res, url);
     if (url.pathname === '/js/stripe.js' || url.pathname === '/v3' || url.pathname === '/endive/stripe.js') {
       return serveStandIn(req, res, engine.baseUrl);
     }
@@ -134,8 +152,7 @@ export async function startLocalStripe(opts: LocalStripeOptions): Promise<LocalS
     registerAppEndpoint(engine, url, webhookSecret);
   }
 
-  const wallClockCustomer = (c: string) => !engine.state.customers[c]?.test_clock;
-  const runBilling = () => runDue(engine, wallClockCustomer, Math.floor(Date.now() / 1000));
+  const runBilling = () => engine.transaction(() => runWallClockBilling(engine));
   runBilling();
   const sweepMs = opts.billingSweepMs ?? 30_000;
   const sweep = sweepMs > 0 ? setInterval(runBilling, sweepMs) : null;
@@ -177,6 +194,13 @@ export async function startLocalStripe(opts: LocalStripeOptions): Promise<LocalS
     events: (type) => Object.values(engine.state.events).filter((e) => type === undefined || e.type === type),
     completeAuthentication: (id, outcome) => completeAuthentication(engine, requireIntent(engine, id), outcome).pi,
     runBilling,
+    advanceClock: (seconds) => advanceAndDeliver(engine, dispatcher, seconds),
+    clockOffset: () => engine.state.clockOffset,
+    disputeCharge: (chargeId, disputeOpts) => {
+      const charge = engine.state.charges[chargeId];
+      if (!charge) throw resourceMissing('charge', chargeId);
+      return engine.render(openDispute(engine, charge, disputeOpts));
+    },
     flush: () => store.flush(),
   };
 }

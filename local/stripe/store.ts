@@ -1,6 +1,7 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type Stripe from 'stripe';
+import { randomToken } from './core/ids.js';
 
 /** A saved API response, replayed for a repeated `Idempotency-Key`. */
 export interface IdempotencyRecord {
@@ -32,8 +33,10 @@ export interface State {
   prices: Record<string, Stripe.Price>;
   paymentMethods: Record<string, Stripe.PaymentMethod>;
   paymentIntents: Record<string, Stripe.PaymentIntent>;
+  setupIntents: Record<string, Stripe.SetupIntent>;
   charges: Record<string, Stripe.Charge>;
   refunds: Record<string, Stripe.Refund>;
+  disputes: Record<string, Stripe.Dispute>;
   subscriptions: Record<string, Stripe.Subscription>;
   invoices: Record<string, Stripe.Invoice>;
   invoiceItems: Record<string, Stripe.InvoiceItem>;
@@ -41,9 +44,15 @@ export interface State {
   webhookEndpoints: Record<string, StoredEndpoint>;
   testClocks: Record<string, Stripe.TestHelpers.TestClock>;
   idempotency: Record<string, IdempotencyRecord>;
+  /** Seconds the clock of every customer without a test clock runs ahead of the wall clock (`/_local/clock`). */
+  clockOffset: number;
+  /** Signs the URLs of hosted invoices, invoice PDFs and receipts (documents/documents.ts). */
+  documentSecret: string;
   links: {
     /** PaymentIntent id -> invoice id, for intents that pay an invoice (basil removed `invoice`). */
     invoiceOfIntent: Record<string, string>;
+    /** Subscription id -> the trial end its `trial_will_end` was sent for. */
+    trialWillEndSent: Record<string, number>;
   };
 }
 
@@ -56,8 +65,10 @@ export function emptyState(): State {
     prices: {},
     paymentMethods: {},
     paymentIntents: {},
+    setupIntents: {},
     charges: {},
     refunds: {},
+    disputes: {},
     subscriptions: {},
     invoices: {},
     invoiceItems: {},
@@ -65,7 +76,9 @@ export function emptyState(): State {
     webhookEndpoints: {},
     testClocks: {},
     idempotency: {},
-    links: { invoiceOfIntent: {} },
+    clockOffset: 0,
+    documentSecret: randomToken(32),
+    links: { invoiceOfIntent: {}, trialWillEndSent: {} },
   };
 }
 

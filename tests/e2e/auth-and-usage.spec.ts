@@ -27,7 +27,7 @@ test('a visitor is sent to sign in, signs up, and sees Starter with its allowanc
 
 test('usage recorded by the task runner shows on the home page', async ({ page, request }) => {
   await signUp(page, `e2e-${randomUUID()}@example.test`);
-  // The browser's session cookie authenticates the usage API too.
+  // The browser's session cookie authenticates the limit check.
   const check = await page.evaluate(async () => {
     const response = await fetch('/api/payments/check-usage-limit', {
       method: 'POST',
@@ -38,15 +38,21 @@ test('usage recorded by the task runner shows on the home page', async ({ page, 
   });
   expect(check).toMatchObject({ status: 200, body: { data: { allowed: false, shortfallCents: 1500 } } });
 
-  const reserveStatus = await page.evaluate(async () => {
+  // Usage is the task runner's to write: the browser's session may check, never reserve.
+  const browserReserve = await page.evaluate(async () => {
     const response = await fetch('/api/usage/reserve', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ estimatedCost: 2, idempotencyKey: 'browser-hold' }),
     });
-    return response.status;
+    return { status: response.status, body: (await response.json()) as unknown };
   });
-  expect(reserveStatus).toBe(200);
+  expect(browserReserve).toEqual({ status: 403, body: { error: { code: 'forbidden', message: 'Only the task runner may record usage' } } });
+  const reserve = await request.post('/api/usage/reserve', {
+    headers: { authorization: `Bearer ${e2eEnv.TASK_RUNNER_API_KEY}` },
+    data: { userId: await currentUserId(page), estimatedCost: 2, idempotencyKey: 'runner-hold' },
+  });
+  expect(reserve.status()).toBe(200);
 
   const commit = await request.post('/api/usage/commit', {
     headers: { authorization: `Bearer ${e2eEnv.TASK_RUNNER_API_KEY}` },

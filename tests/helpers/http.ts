@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 type Handler = (request: Request, context: { params: Promise<Record<string, string>> }) => Promise<Response>;
 
 export interface CallOptions {
@@ -12,9 +14,19 @@ export interface CallOptions {
   params?: Record<string, string>;
 }
 
+/**
+ * Each caller looks like a client of its own address (derived from its token), so the per-address
+ * rate limits count one user's calls as one client, as they would from separate homes. Tests of
+ * those limits pass `x-forwarded-for` themselves.
+ */
+function addressOf(token: string | undefined): string {
+  const digest = createHash('sha256').update(token ?? 'anonymous').digest();
+  return `10.${digest[0]}.${digest[1]}.${digest[2]}`;
+}
+
 /** Calls a route handler in-process with a real Request and Next's route context, as Next.js would. */
 export async function call(handler: Handler, path: string, options: CallOptions = {}) {
-  const headers = new Headers({ 'content-type': 'application/json', ...options.headers });
+  const headers = new Headers({ 'content-type': 'application/json', 'x-forwarded-for': addressOf(options.token), ...options.headers });
   if (options.token) headers.set('authorization', `Bearer ${options.token}`);
   const body = options.rawBody ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
   const response = await handler(new Request(`http://app.test${path}`, { method: options.method ?? 'POST', headers, body }), {

@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { taskCostMicros } from '@/lib/billing/cost';
 import { PLANS } from '@/lib/billing/plans';
@@ -45,6 +45,24 @@ describe.each(backends())('catalogue and migrations on $name', (backend) => {
     const files = readdirSync('supabase/migrations').filter((name) => name.endsWith('.sql'));
     expect(files.length).toBeGreaterThan(2);
     expect(rows.map((row) => row.version)).toEqual(files.map((name) => name.split('_')[0]).sort());
+  });
+
+  it('refuses a database migrated with migrations that were squashed away, saying how to recover', async () => {
+    await db.query("insert into supabase_migrations.schema_migrations (version, name) values ('20261125000000', 'foundation')");
+    try {
+      await expect(migrate(db)).rejects.toThrow(/no longer exist \(20261125000000\).*PGLITE_DATA_DIR/);
+    } finally {
+      await db.query("delete from supabase_migrations.schema_migrations where version = '20261125000000'");
+    }
+  });
+
+  it('defines each SQL function once in the baseline (later migrations redefine one and say why)', () => {
+    const names = readdirSync('supabase/migrations')
+      .filter((name) => name.endsWith('.sql') && name < '20261201100000')
+      .flatMap((name) => [...readFileSync(`supabase/migrations/${name}`, 'utf8').matchAll(/create (?:or replace )?function\s+([\w.]+)/gi)])
+      .map((match) => match[1]!.toLowerCase());
+    expect(names.length).toBeGreaterThan(10);
+    expect(names.filter((name, index) => names.indexOf(name) !== index)).toEqual([]);
   });
 
   it('keeps the ledgers append-only, even for the system', async () => {

@@ -72,6 +72,10 @@ const TABLES: Record<string, { owner: string; insertForB: (b: string) => [string
     owner: 'user_id',
     insertForB: (b) => ["insert into rate_limits (user_id, action, window_start, hits) values ($1, 'payment_intent', now() + interval '1 day', 1000)", [b]],
   },
+  address_rate_limits: {
+    owner: 'address',
+    insertForB: (b) => ["insert into address_rate_limits (address, action, window_start, hits) values ($1, 'sign_up', now() + interval '1 day', 1000)", [b]],
+  },
   audit_log: {
     owner: 'user_id',
     insertForB: (b) => ["insert into audit_log (user_id, actor, action, entity_type, entity_id) values ($1, 'x', 'x', 'x', 'x')", [b]],
@@ -95,6 +99,7 @@ async function seedRowsOf(db: Database, userId: string) {
     userId,
   ]);
   await db.query("select * from app_private.hit_rate_limit($1, 'payment_intent', 600, 10)", [userId]);
+  await db.query("select * from app_private.hit_address_rate_limit($1, 'sign_up', 3600, 10)", [userId]);
 }
 
 /** Runs one statement as the user; a refusal by the database counts as "changed nothing". */
@@ -155,7 +160,7 @@ describe.each(backends())('row level security on $name', (backend) => {
       });
     expect(seen.theirs).toBe(0);
     for (const row of seen.all) expect(String(row[owner === 'id' ? 'id' : 'user_id'])).toBe(users.a.userId);
-    if (!['webhook_events', 'audit_log', 'rate_limits'].includes(table)) expect(seen.all.length).toBeGreaterThan(0);
+    if (!['webhook_events', 'audit_log', 'rate_limits', 'address_rate_limits'].includes(table)) expect(seen.all.length).toBeGreaterThan(0);
   });
 
   it.each(Object.keys(TABLES))("lets A insert, update or delete none of B's rows in %s", async (table) => {

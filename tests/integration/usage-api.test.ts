@@ -141,42 +141,93 @@ describe.each(backends())('usage API on $name', (backend) => {
   });
 
   it('releases a reservation through the API and refuses a second commit of it', async () => {
+    const runner = { token: TASK_RUNNER_KEY };
     const reserved = await call(reserve, '/api/usage/reserve', {
-      token: user.accessToken,
-      body: { estimatedCost: 1, idempotencyKey: `r-${randomUUID()}` },
+      ...runner,
+      body: { userId: user.userId, estimatedCost: 1, idempotencyKey: `r-${randomUUID()}` },
     });
     const reservationId = (reserved.body.data as { reservationId: string }).reservationId;
-    expect(await call(release, '/api/usage/release', { token: user.accessToken, body: { reservationId } })).toEqual({
+    expect(await call(release, '/api/usage/release', { ...runner, body: { userId: user.userId, reservationId } })).toEqual({
       status: 200,
       body: { data: { reservationId, status: 'released', duplicate: false } },
     });
     expect(
       await call(commit, '/api/usage/commit', {
-        token: user.accessToken,
-        body: { reservationId, agent: 'a', tokens: 1, executionMs: 0, idempotencyKey: `c-${randomUUID()}` },
+        ...runner,
+        body: { userId: user.userId, reservationId, agent: 'a', tokens: 1, executionMs: 0, idempotencyKey: `c-${randomUUID()}` },
       }),
     ).toEqual({ status: 409, body: { error: { code: 'conflict', message: 'Reservation is already released' } } });
     expect(
-      await call(release, '/api/usage/release', { token: user.accessToken, body: { reservationId: randomUUID() } }),
+      await call(release, '/api/usage/release', { ...runner, body: { userId: user.userId, reservationId: randomUUID() } }),
     ).toEqual({ status: 404, body: { error: { code: 'not_found', message: 'Reservation not found' } } });
+  });
+
+  // Issue 11, finding 2: the user read the runner's reservation id (their own row, through RLS)
+  // and settled it with tokens: 0 or released it, so the task was never charged.
+  it("refuses a signed-in user's reserve, commit and release (403) even with the runner's reservation id, and the runner's commit still charges the task", async () => {
+    const victim = await auth.signUp();
+    // Checking the limit stays the user's (and makes their row).
+    expect((await call(checkUsageLimit, '/api/payments/check-usage-limit', { token: victim.accessToken, body: { estimatedCost: 1 } })).status).toBe(200);
+    const runner = { token: TASK_RUNNER_KEY };
+    const reserved = await call(reserve, '/api/usage/reserve', {
+      ...runner,
+      body: { userId: victim.userId, estimatedCost: 5, idempotencyKey: `task-${randomUUID()}` },
+    });
+    expect(reserved.status).toBe(200);
+    // The user can see the hold (the dashboard's "on hold"), id included...
+    const claims = { sub: victim.userId, aud: 'authenticated', role: 'authenticated', exp: Math.floor(Date.now() / 1000) + 3600 };
+    const seen = await db.userTransaction(claims, (tx) =>
+      tx.query<{ id: string }>('select id from usage_reservations'),
+    );
+    const reservationId = (reserved.body.data as { reservationId: string }).reservationId;
+    expect(seen.rows).toEqual([{ id: reservationId }]);
+
+    // ...but cannot settle it, nor write any usage, with a cookie or a bearer token.
+    const before = await ledgerCounts(victim.userId);
+    const forbidden = { status: 403, body: { error: { code: 'forbidden', message: 'Only the task runner may record usage' } } };
+    const attempts: Array<[Path, Record<string, unknown>]> = [
+      ['/api/usage/commit', { reservationId, agent: 'a', tokens: 0, executionMs: 0, idempotencyKey: `steal-${randomUUID()}` }],
+      ['/api/usage/commit', { agent: 'a', tokens: 1, executionMs: 0, idempotencyKey: `own-${randomUUID()}` }],
+      ['/api/usage/release', { reservationId }],
+      ['/api/usage/reserve', { estimatedCost: 1, idempotencyKey: `r-${randomUUID()}` }],
+      ['/api/usage/commit', { userId: victim.userId, reservationId, agent: 'a', tokens: 0, executionMs: 0, idempotencyKey: `x-${randomUUID()}` }],
+    ];
+    for (const [path, body] of attempts) {
+      expect(await call(endpoints[path], path, { token: victim.accessToken, body })).toEqual(forbidden);
+    }
+    expect(await ledgerCounts(victim.userId)).toEqual(before);
+    const { rows } = await db.query('select status from usage_reservations where id = $1', [reservationId]);
+    expect(rows).toEqual([{ status: 'open' }]);
+
+    const committed = await call(commit, '/api/usage/commit', {
+      ...runner,
+      body: { userId: victim.userId, reservationId, agent: 'writer', tokens: 1_000, executionMs: 0, idempotencyKey: `done-${reservationId}` },
+    });
+    expect(committed).toMatchObject({ status: 200, body: { data: { duplicate: false, costMicros: 1_000_000 } } });
   });
 
   it.each(INVALID_BODIES)('%s rejects %j with 400 and changes nothing', async (path, body, message) => {
     const someone = await auth.signUp();
     await call(checkUsageLimit, '/api/payments/check-usage-limit', { token: someone.accessToken, body: { estimatedCost: 0 } });
     const before = await ledgerCounts(someone.userId);
-    const response = await call(endpoints[path], path, { token: someone.accessToken, body });
+    // Usage writes are the task runner's (naming the user); the limit check is the user's own.
+    const asCaller =
+      path === '/api/payments/check-usage-limit'
+        ? { token: someone.accessToken, body }
+        : { token: TASK_RUNNER_KEY, body: { ...(body as object), userId: someone.userId } };
+    const response = await call(endpoints[path], path, asCaller);
     expect(response.status).toBe(400);
     expect(response.body).toEqual(invalid(message, expect.any(Array)));
     expect(await ledgerCounts(someone.userId)).toEqual(before);
   });
 
   it.each(Object.keys(endpoints) as Path[])('%s rejects malformed JSON and non-object bodies', async (path) => {
-    expect(await call(endpoints[path], path, { token: user.accessToken, rawBody: '{"estimatedCost": ' })).toEqual({
+    const token = path === '/api/payments/check-usage-limit' ? user.accessToken : TASK_RUNNER_KEY;
+    expect(await call(endpoints[path], path, { token, rawBody: '{"estimatedCost": ' })).toEqual({
       status: 400,
       body: { error: { code: 'invalid_json', message: 'Request body must be valid JSON' } },
     });
-    expect(await call(endpoints[path], path, { token: user.accessToken, rawBody: '[1, 2]' })).toEqual({
+    expect(await call(endpoints[path], path, { token, rawBody: '[1, 2]' })).toEqual({
       status: 400,
       body: { error: { code: 'validation_failed', message: 'Request body must be a JSON object' } },
     });

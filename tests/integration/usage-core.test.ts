@@ -36,7 +36,7 @@ describe.each(backends())('usage core on $name', (backend) => {
     const user = await createUser(db);
     await subscribe(db, user.userId, 'pro');
     const commits = Array.from({ length: 10_000 }, (_, i) =>
-      commitUsage(db, user, { agent: 'writer', tokens: 1, executionMs: 0, idempotencyKey: `task-${i}` }),
+      commitUsage(db, asTaskRunner(user.userId), { agent: 'writer', tokens: 1, executionMs: 0, idempotencyKey: `task-${i}` }),
     );
     const results = await Promise.all(commits);
     expect(results.every((result) => result.costMicros === 500 && result.planId === 'pro')).toBe(true);
@@ -92,12 +92,12 @@ describe.each(backends())('usage core on $name', (backend) => {
 
   it('counts the same commit sent 10 times once, even concurrently', async () => {
     const user = await createUser(db);
-    const reservation = await reserveUsage(db, user, { estimatedCost: 50_000, idempotencyKey: key() }, TTL);
+    const reservation = await reserveUsage(db, asTaskRunner(user.userId), { estimatedCost: 50_000, idempotencyKey: key() }, TTL);
     const commit = { reservationId: reservation.reservationId!, agent: 'planner', tokens: 40, executionMs: 1_500, idempotencyKey: key() };
-    const results = await Promise.all(Array.from({ length: 10 }, () => commitUsage(db, user, commit)));
+    const results = await Promise.all(Array.from({ length: 10 }, () => commitUsage(db, asTaskRunner(user.userId), commit)));
     expect(new Set(results.map((result) => result.eventId)).size).toBe(1);
     expect(results.filter((result) => !result.duplicate)).toHaveLength(1);
-    const again = await commitUsage(db, user, commit);
+    const again = await commitUsage(db, asTaskRunner(user.userId), commit);
     expect(again).toMatchObject({ duplicate: true, eventId: results[0]!.eventId });
     const totals = await ledgerTotals(db, user.userId);
     const cost = 40 * 1_000 + 2_500; // 40 tokens at $0.001 + 1.5 s at $0.10/min
@@ -108,13 +108,13 @@ describe.each(backends())('usage core on $name', (backend) => {
   it('refuses an idempotency key reused with different usage, and changes nothing', async () => {
     const user = await createUser(db);
     const idempotencyKey = key();
-    await commitUsage(db, user, { agent: 'a', tokens: 10, executionMs: 0, idempotencyKey });
-    await expect(commitUsage(db, user, { agent: 'a', tokens: 11, executionMs: 0, idempotencyKey })).rejects.toMatchObject({
+    await commitUsage(db, asTaskRunner(user.userId), { agent: 'a', tokens: 10, executionMs: 0, idempotencyKey });
+    await expect(commitUsage(db, asTaskRunner(user.userId), { agent: 'a', tokens: 11, executionMs: 0, idempotencyKey })).rejects.toMatchObject({
       code: 'idempotency_conflict',
     });
     const reserveKey = key();
-    await reserveUsage(db, user, { estimatedCost: 1_000, idempotencyKey: reserveKey }, TTL);
-    await expect(reserveUsage(db, user, { estimatedCost: 2_000, idempotencyKey: reserveKey }, TTL)).rejects.toBeInstanceOf(AppError);
+    await reserveUsage(db, asTaskRunner(user.userId), { estimatedCost: 1_000, idempotencyKey: reserveKey }, TTL);
+    await expect(reserveUsage(db, asTaskRunner(user.userId), { estimatedCost: 2_000, idempotencyKey: reserveKey }, TTL)).rejects.toBeInstanceOf(AppError);
     expect(await ledgerTotals(db, user.userId)).toMatchObject({ used: 10_000, counted: 1 });
     expect((await getUsageSnapshot(db, user)).reservedMicros).toBe(1_000);
   });
@@ -122,66 +122,78 @@ describe.each(backends())('usage core on $name', (backend) => {
   it('replays a retried reservation instead of holding twice', async () => {
     const user = await createUser(db);
     const idempotencyKey = key();
-    const first = await reserveUsage(db, user, { estimatedCost: 2_000_000, idempotencyKey }, TTL);
-    const retry = await reserveUsage(db, user, { estimatedCost: 2_000_000, idempotencyKey }, TTL);
+    const first = await reserveUsage(db, asTaskRunner(user.userId), { estimatedCost: 2_000_000, idempotencyKey }, TTL);
+    const retry = await reserveUsage(db, asTaskRunner(user.userId), { estimatedCost: 2_000_000, idempotencyKey }, TTL);
     expect(retry).toMatchObject({ reservationId: first.reservationId, duplicate: true, allowed: true });
     expect((await getUsageSnapshot(db, user)).reservedMicros).toBe(2_000_000);
   });
 
   it('stops counting expired reservations and marks them expired', async () => {
     const user = await createUser(db);
-    const hold = await reserveUsage(db, user, { estimatedCost: 9_000_000, idempotencyKey: key() }, TTL);
-    expect((await reserveUsage(db, user, { estimatedCost: 2_000_000, idempotencyKey: key() }, TTL)).allowed).toBe(false);
+    const hold = await reserveUsage(db, asTaskRunner(user.userId), { estimatedCost: 9_000_000, idempotencyKey: key() }, TTL);
+    expect((await reserveUsage(db, asTaskRunner(user.userId), { estimatedCost: 2_000_000, idempotencyKey: key() }, TTL)).allowed).toBe(false);
     // A crashed task: its hold's time runs out.
     await db.query("update usage_reservations set expires_at = now() - interval '1 second' where id = $1", [hold.reservationId]);
     expect((await getUsageSnapshot(db, user)).reservedMicros).toBe(0);
-    expect((await reserveUsage(db, user, { estimatedCost: 2_000_000, idempotencyKey: key() }, TTL)).allowed).toBe(true);
+    expect((await reserveUsage(db, asTaskRunner(user.userId), { estimatedCost: 2_000_000, idempotencyKey: key() }, TTL)).allowed).toBe(true);
     // Housekeeping records the lapse; readers already ignored it.
     const { rows: swept } = await db.query<{ n: number }>('select app_private.sweep_lapsed_reservations() as n');
     expect(swept[0]!.n).toBeGreaterThanOrEqual(1);
     const { rows } = await db.query('select status from usage_reservations where id = $1', [hold.reservationId]);
     expect(rows[0]).toEqual({ status: 'expired' });
     // The task did run after all: its usage still counts.
-    const late = await commitUsage(db, user, { reservationId: hold.reservationId!, agent: 'a', tokens: 5, executionMs: 0, idempotencyKey: key() });
+    const late = await commitUsage(db, asTaskRunner(user.userId), { reservationId: hold.reservationId!, agent: 'a', tokens: 5, executionMs: 0, idempotencyKey: key() });
     expect(late.costMicros).toBe(5_000);
   });
 
   it('records the release of a lapsed hold as expired', async () => {
     const user = await createUser(db);
-    const hold = await reserveUsage(db, user, { estimatedCost: 1_000_000, idempotencyKey: key() }, TTL);
+    const hold = await reserveUsage(db, asTaskRunner(user.userId), { estimatedCost: 1_000_000, idempotencyKey: key() }, TTL);
     await db.query("update usage_reservations set expires_at = now() - interval '1 second' where id = $1", [hold.reservationId]);
-    expect(await releaseUsage(db, user, { reservationId: hold.reservationId! })).toMatchObject({ status: 'expired', duplicate: false });
-    expect(await releaseUsage(db, user, { reservationId: hold.reservationId! })).toMatchObject({ status: 'expired', duplicate: true });
+    expect(await releaseUsage(db, asTaskRunner(user.userId), { reservationId: hold.reservationId! })).toMatchObject({ status: 'expired', duplicate: false });
+    expect(await releaseUsage(db, asTaskRunner(user.userId), { reservationId: hold.reservationId! })).toMatchObject({ status: 'expired', duplicate: true });
   });
 
   it('releases a reservation once, and refuses to commit it afterwards', async () => {
     const user = await createUser(db);
-    const hold = await reserveUsage(db, user, { estimatedCost: 4_000_000, idempotencyKey: key() }, TTL);
-    const released = await releaseUsage(db, user, { reservationId: hold.reservationId! });
+    const hold = await reserveUsage(db, asTaskRunner(user.userId), { estimatedCost: 4_000_000, idempotencyKey: key() }, TTL);
+    const released = await releaseUsage(db, asTaskRunner(user.userId), { reservationId: hold.reservationId! });
     expect(released).toMatchObject({ status: 'released', duplicate: false });
-    expect(await releaseUsage(db, user, { reservationId: hold.reservationId! })).toMatchObject({ status: 'released', duplicate: true });
+    expect(await releaseUsage(db, asTaskRunner(user.userId), { reservationId: hold.reservationId! })).toMatchObject({ status: 'released', duplicate: true });
     expect((await getUsageSnapshot(db, user)).remainingMicros).toBe(10_000_000);
     await expect(
-      commitUsage(db, user, { reservationId: hold.reservationId!, agent: 'a', tokens: 1, executionMs: 0, idempotencyKey: key() }),
+      commitUsage(db, asTaskRunner(user.userId), { reservationId: hold.reservationId!, agent: 'a', tokens: 1, executionMs: 0, idempotencyKey: key() }),
     ).rejects.toMatchObject({ code: 'conflict' });
     expect((await ledgerTotals(db, user.userId)).counted).toBe(0);
   });
 
-  it("does not let a user commit or release another user's reservation", async () => {
+  it("does not let the runner acting for one user commit or release another user's reservation", async () => {
     const owner = await createUser(db);
     const intruder = await createUser(db);
-    const hold = await reserveUsage(db, owner, { estimatedCost: 1_000_000, idempotencyKey: key() }, TTL);
-    await expect(releaseUsage(db, intruder, { reservationId: hold.reservationId! })).rejects.toMatchObject({ code: 'not_found' });
+    const hold = await reserveUsage(db, asTaskRunner(owner.userId), { estimatedCost: 1_000_000, idempotencyKey: key() }, TTL);
+    await expect(releaseUsage(db, asTaskRunner(intruder.userId), { reservationId: hold.reservationId! })).rejects.toMatchObject({ code: 'not_found' });
     await expect(
-      commitUsage(db, intruder, { reservationId: hold.reservationId!, agent: 'a', tokens: 1, executionMs: 0, idempotencyKey: key() }),
+      commitUsage(db, asTaskRunner(intruder.userId), { reservationId: hold.reservationId!, agent: 'a', tokens: 1, executionMs: 0, idempotencyKey: key() }),
     ).rejects.toMatchObject({ code: 'not_found' });
     expect((await getUsageSnapshot(db, owner)).reservedMicros).toBe(1_000_000);
     expect((await ledgerTotals(db, intruder.userId)).counted).toBe(0);
   });
 
+  it('refuses usage writes from a signed-in user in lib as well (forbidden), writing nothing', async () => {
+    const user = await createUser(db);
+    const hold = await reserveUsage(db, asTaskRunner(user.userId), { estimatedCost: 1_000_000, idempotencyKey: key() }, TTL);
+    await expect(reserveUsage(db, user, { estimatedCost: 1, idempotencyKey: key() }, TTL)).rejects.toMatchObject({ code: 'forbidden' });
+    await expect(
+      commitUsage(db, user, { reservationId: hold.reservationId!, agent: 'a', tokens: 0, executionMs: 0, idempotencyKey: key() }),
+    ).rejects.toMatchObject({ code: 'forbidden' });
+    await expect(releaseUsage(db, user, { reservationId: hold.reservationId! })).rejects.toMatchObject({ code: 'forbidden' });
+    expect((await getUsageSnapshot(db, user)).reservedMicros).toBe(1_000_000);
+    expect((await ledgerTotals(db, user.userId)).counted).toBe(0);
+  });
+
   it('answers a limit check without side effects, with the shortfall rounded up to cents', async () => {
     const user = await createUser(db);
-    await commitUsage(db, user, { agent: 'a', tokens: 9_999, executionMs: 0, idempotencyKey: key() }); // $9.999 used
+    await commitUsage(db, asTaskRunner(user.userId), { agent: 'a', tokens: 9_999, executionMs: 0, idempotencyKey: key() }); // $9.999 used
     const check = await checkUsageLimit(db, user, 25_000_000);
     expect(check).toMatchObject({
       allowed: false,
@@ -198,7 +210,7 @@ describe.each(backends())('usage core on $name', (backend) => {
 
   it('credits exactly what was paid, once per payment', async () => {
     const user = await createUser(db);
-    await commitUsage(db, user, { agent: 'a', tokens: 10_000, executionMs: 0, idempotencyKey: key() }); // $10 used
+    await commitUsage(db, asTaskRunner(user.userId), { agent: 'a', tokens: 10_000, executionMs: 0, idempotencyKey: key() }); // $10 used
     const paymentIntentId = `pi_${randomUUID()}`;
     const grant = () =>
       db.query('select * from app_private.grant_credit($1, $2, $3, $4, $5)', [user.userId, 15_500_000, 'payment_intent', paymentIntentId, 'test']);
@@ -223,7 +235,7 @@ describe.each(backends())('usage core on $name', (backend) => {
       allowanceCents: 1_000,
     });
     const subscription = await subscribe(db, user.userId, 'enterprise', new Date(Date.now() - 3_600_000));
-    await commitUsage(db, user, { agent: 'a', tokens: 1, executionMs: 0, idempotencyKey: key() });
+    await commitUsage(db, asTaskRunner(user.userId), { agent: 'a', tokens: 1, executionMs: 0, idempotencyKey: key() });
     const snapshot = await getUsageSnapshot(db, user);
     expect(snapshot).toMatchObject({
       planId: 'enterprise',

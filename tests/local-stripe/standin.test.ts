@@ -17,7 +17,8 @@ afterAll(async () => {
 
 interface StandInResult {
   paymentIntent?: Stripe.PaymentIntent;
-  error?: { type: string; code?: string; decline_code?: string; payment_intent?: Stripe.PaymentIntent };
+  setupIntent?: Stripe.SetupIntent;
+  error?: { type: string; code?: string; decline_code?: string; payment_intent?: Stripe.PaymentIntent; setup_intent?: Stripe.SetupIntent };
 }
 interface StandIn {
   elements: (o?: object) => { create: (t: string) => object; submit: () => Promise<unknown>; update: (o: object) => void };
@@ -26,6 +27,9 @@ interface StandIn {
   confirmCardPayment: (secret: string, data?: object) => Promise<StandInResult>;
   confirmPayment: unknown;
   retrievePaymentIntent: (secret: string) => Promise<StandInResult>;
+  confirmCardSetup: (secret: string, data?: object) => Promise<StandInResult>;
+  retrieveSetupIntent: (secret: string) => Promise<StandInResult>;
+  confirmSetup: (args: object) => Promise<StandInResult>;
 }
 type StripeFactory = ((key: string) => StandIn) & { version: string };
 
@@ -42,7 +46,7 @@ describe('Stripe.js stand-in', () => {
   it('is served as JavaScript with the API address baked in, and passes react-stripe-js validation', async () => {
     const { source, contentType, Stripe } = await loadStandIn();
     expect(contentType).toBe('application/javascript; charset=utf-8');
-    expect(source).toContain(`'${h.local.url}'`);
+    expect(source).toContain(JSON.stringify(h.local.url));
     expect(Stripe.version).toBe('endive');
     const stripe = Stripe('pk_test_local');
     for (const method of ['elements', 'createToken', 'createPaymentMethod', 'confirmCardPayment', 'confirmPayment', 'retrievePaymentIntent'] as const) {
@@ -86,5 +90,33 @@ describe('Stripe.js stand-in', () => {
     expect(location.searchParams.get('redirect_status')).toBe('succeeded');
     expect(location.searchParams.get('payment_intent')).toBe(pi.id);
     expect((await h.stripe.paymentIntents.retrieve(pi.id)).status).toBe('succeeded');
+  });
+
+  it('is bundled from TypeScript with the card rules of cards.ts', async () => {
+    const { source } = await loadStandIn();
+    // esbuild keeps the shared functions' names: one copy, from cards.ts.
+    expect(source.match(/function luhnValid\(/g)).toHaveLength(1);
+    expect(source.match(/function brandOf\(/g)).toHaveLength(1);
+    expect(source).toContain('local/stripe/cards.ts');
+  });
+
+  it('confirms and retrieves SetupIntents with the publishable key (confirmCardSetup)', async () => {
+    const { Stripe } = await loadStandIn();
+    const stripe = Stripe('pk_test_local');
+    const customer = await h.stripe.customers.create({});
+    const seti = await h.stripe.setupIntents.create({ customer: customer.id });
+    const done = await stripe.confirmCardSetup(seti.client_secret ?? '', { payment_method: 'pm_card_visa' });
+    expect(done.setupIntent?.status).toBe('succeeded');
+    expect((await stripe.retrieveSetupIntent(seti.client_secret ?? '')).setupIntent?.id).toBe(seti.id);
+    expect((await h.stripe.customers.listPaymentMethods(customer.id)).data).toHaveLength(1);
+
+    const other = await h.stripe.setupIntents.create({ customer: customer.id });
+    const declined = await stripe.confirmCardSetup(other.client_secret ?? '', { payment_method: 'pm_card_visa_chargeDeclined' });
+    expect(declined.error).toMatchObject({ type: 'card_error', code: 'card_declined', decline_code: 'generic_decline' });
+    expect(declined.error?.setup_intent?.status).toBe('requires_payment_method');
+    const wrong = await stripe.retrieveSetupIntent(`${other.id}_secret_wrong`);
+    expect(wrong.error?.type).toBe('invalid_request_error');
+    // confirmSetup needs Elements, and a SetupIntent's secret.
+    await expect(stripe.confirmSetup({ clientSecret: seti.client_secret })).rejects.toThrow(/elements/);
   });
 });

@@ -5,7 +5,7 @@ import { currentUser } from '@/app/_lib/session';
 import { replayWebhookEventAsAdmin, replayWebhookEventBodySchema } from '@/lib/analytics/admin-access';
 import { isAdmin } from '@/lib/auth/admin';
 import { getDatabase } from '@/lib/db';
-import { AppError } from '@/lib/http/errors';
+import { isAppError } from '@/lib/http/errors';
 import { invalidEventId, notAvailable, replayFailed, replaySucceeded, signedOut, type ReplayState } from './replay-outcome';
 
 // The replay button: re-check the session and the admin role (a server action is a public
@@ -21,7 +21,7 @@ export async function replayWebhookEventAction(_previous: ReplayState, form: For
   try {
     return replaySucceeded(await replayWebhookEventAsAdmin(await getDatabase(), user, eventId));
   } catch (error) {
-    if (!(error instanceof AppError)) {
+    if (!isAppError(error)) {
       console.error('admin webhook replay failed', { eventId, admin: user.userId, error: error instanceof Error ? error.message : String(error) });
     }
     return replayFailed(eventId, error);

@@ -1,4 +1,4 @@
-import { AppError } from '@/lib/http/errors';
+import { isAppError } from '@/lib/http/errors';
 import type { WebhookAnswer } from '@/lib/webhooks/inbox';
 
 // What the replay button tells the operator, in words. Plain functions (no Next.js, no server
@@ -27,10 +27,10 @@ export function replaySucceeded(answer: WebhookAnswer): ReplayMessage {
 
 /** Never the raw error text: the failure itself is recorded on the event (its last error). */
 export function replayFailed(eventId: string, error: unknown): ReplayMessage {
-  if (error instanceof AppError && error.code === 'not_found') {
+  if (isAppError(error) && error.code === 'not_found') {
     return { status: 'error', eventId, message: `Event ${eventId} was not found. Reload the page to see the current list.` };
   }
-  if (error instanceof AppError && error.code === 'validation_failed') return invalidEventId();
+  if (isAppError(error) && error.code === 'validation_failed') return invalidEventId();
   return {
     status: 'error',
     eventId,

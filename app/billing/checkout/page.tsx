@@ -5,7 +5,7 @@ import { dollars } from '@/app/_lib/format';
 import { publicConfig } from '@/app/_lib/public-config';
 import { requireUser } from '@/app/_lib/require-user';
 import { PLANS } from '@/lib/billing/plans';
-import { AppError } from '@/lib/http/errors';
+import { isAppError } from '@/lib/http/errors';
 import { getTopUpForCheckout } from '@/lib/payments/payment-intents';
 import { getSubscriptionForCheckout } from '@/lib/payments/subscriptions';
 import { startTopUpAction } from './actions';
@@ -99,8 +99,8 @@ export default async function CheckoutPage({ searchParams }: { searchParams: Pro
       );
     }
   } catch (error) {
-    if (error instanceof AppError && error.code === 'not_found') notFound();
-    if (error instanceof AppError && error.status >= 500) {
+    if (isAppError(error) && error.code === 'not_found') notFound();
+    if (isAppError(error) && error.status >= 500) {
       return (
         <Unavailable>
           <p className="error">Payments are unavailable right now. Please try again in a minute.</p>

@@ -1,9 +1,11 @@
 'use server';
 
 import { redirect } from 'next/navigation';
+import { requestAddress } from '@/app/_lib/request-address';
 import { currentUser } from '@/app/_lib/session';
 import { getDatabase } from '@/lib/db';
-import { AppError } from '@/lib/http/errors';
+import { isAppError } from '@/lib/http/errors';
+import { enforceAddressRateLimit } from '@/lib/payments/rate-limit';
 import { subscriptionParamsSchema, upgradePlanBodySchema } from '@/lib/payments/schemas';
 import { cancelSubscription, resumeSubscription, upgradePlan } from '@/lib/payments/subscriptions';
 
@@ -19,7 +21,7 @@ async function signedIn() {
 
 /** A fixed code for the page to put into words (never text from the URL shown as is). */
 function failure(error: unknown): never {
-  if (!(error instanceof AppError)) throw error;
+  if (!isAppError(error)) throw error;
   let code = 'not-possible';
   if (error.code === 'rate_limited') code = 'rate-limited';
   else if (error.code === 'unprocessable') code = 'card-declined';
@@ -37,7 +39,9 @@ export async function choosePlanAction(form: FormData): Promise<void> {
   if (!parsed.success) redirect('/billing/plans?error=not-possible');
   let target: string;
   try {
-    const result = await upgradePlan(await getDatabase(), user.userId, parsed.data.planId, false);
+    const db = await getDatabase();
+    await enforceAddressRateLimit(db, await requestAddress(), 'subscription');
+    const result = await upgradePlan(db, user.userId, parsed.data.planId, false);
     target =
       result.subscription?.status === 'incomplete'
         ? `/billing/checkout?subscription=${result.subscription.subscriptionId}`

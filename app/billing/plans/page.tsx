@@ -2,7 +2,7 @@ import Link from 'next/link';
 import { day, dollars, rate } from '@/app/_lib/format';
 import { requireUser } from '@/app/_lib/require-user';
 import { PLANS, type PlanId } from '@/lib/billing/plans';
-import { AppError } from '@/lib/http/errors';
+import { isAppError } from '@/lib/http/errors';
 import { getBillingOverview } from '@/lib/payments/billing';
 import { listPlanOffers, type PlanOffer } from '@/lib/payments/catalog';
 import { planIdSchema } from '@/lib/payments/schemas';
@@ -48,7 +48,7 @@ export default async function PlansPage({ searchParams }: { searchParams: Promis
     try {
       preview = (await upgradePlan(db, user.userId, previewFor.data, true)).preview;
     } catch (error) {
-      if (!(error instanceof AppError)) throw error;
+      if (!isAppError(error)) throw error;
       previewProblem = error.status >= 500 ? 'The price of the change could not be worked out right now. Please try again.' : error.message;
     }
   }

@@ -6,6 +6,7 @@ import type { Engine } from '../engine.js';
 import { attemptInvoicePayment } from './invoice-payments.js';
 import { currentPeriod } from './proration.js';
 import { cancelSubscription, expireSubscription, renewSubscription } from './subscriptions.js';
+import { sendTrialWillEnd, trialWillEndAt } from './trials.js';
 
 const INCOMPLETE_EXPIRY = 23 * 3600;
 
@@ -20,6 +21,8 @@ function subscriptionDue(engine: Engine, sub: Stripe.Subscription): Due | null {
   }
   if (sub.status !== 'active' && sub.status !== 'past_due' && sub.status !== 'trialing') return null;
   const end = currentPeriod(sub).end;
+  const notice = trialWillEndAt(engine, sub);
+  if (notice !== null && notice < end) return { at: notice, run: () => sendTrialWillEnd(engine, sub) };
   if (sub.cancel_at !== null && sub.cancel_at <= end) {
     return { at: sub.cancel_at, run: () => cancelSubscription(engine, sub, 'cancellation_requested') };
   }

@@ -5,7 +5,6 @@ import type Stripe from 'stripe';
 import type { Engine } from '../engine.js';
 import { newId } from '../core/ids.js';
 import { confirmIntent, createIntent, type ConfirmResult } from '../resources/payment-intents.js';
-import { onSubscriptionInvoiceFailed, onSubscriptionInvoicePaid } from './subscriptions.js';
 
 /** Days between automatic retries of a failed renewal, and how many attempts in all. */
 export const RETRY_INTERVAL_DAYS = 3;
@@ -28,7 +27,7 @@ export function intentOf(engine: Engine, invoice: Stripe.Invoice): Stripe.Paymen
   return typeof id === 'string' ? engine.state.paymentIntents[id] : undefined;
 }
 
-function subscriptionOf(engine: Engine, invoice: Stripe.Invoice): Stripe.Subscription | undefined {
+export function subscriptionOf(engine: Engine, invoice: Stripe.Invoice): Stripe.Subscription | undefined {
   const id = invoice.parent?.subscription_details?.subscription;
   return typeof id === 'string' ? engine.state.subscriptions[id] : undefined;
 }
@@ -86,8 +85,7 @@ export function markInvoicePaid(engine: Engine, invoice: Stripe.Invoice, pm: Str
   engine.emit('invoice.paid', invoice);
   engine.emit('invoice.payment_succeeded', invoice);
   if (payment) engine.emit('invoice_payment.paid', payment);
-  const sub = subscriptionOf(engine, invoice);
-  if (sub) onSubscriptionInvoicePaid(engine, sub, invoice, pm);
+  engine.fire('invoicePaid', invoice, pm);
 }
 
 export function onInvoiceIntentSucceeded(engine: Engine, pi: Stripe.PaymentIntent, pm: Stripe.PaymentMethod): void {
@@ -104,8 +102,7 @@ function recordFailure(engine: Engine, invoice: Stripe.Invoice): void {
   invoice.next_payment_attempt = retries ? now + RETRY_INTERVAL_DAYS * 86_400 : null;
   engine.store.touch();
   engine.emit('invoice.payment_failed', invoice);
-  const sub = subscriptionOf(engine, invoice);
-  if (sub) onSubscriptionInvoiceFailed(engine, sub, invoice);
+  engine.fire('invoicePaymentFailed', invoice);
 }
 
 export function onInvoiceIntentFailed(engine: Engine, pi: Stripe.PaymentIntent): void {

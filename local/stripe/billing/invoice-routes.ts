@@ -1,15 +1,15 @@
 import type Stripe from 'stripe';
 import type { Engine } from '../engine.js';
 import type { Route } from '../http/router.js';
-import { invalidRequest, resourceMissing, unexpectedState } from '../core/errors.js';
+import { invalidParam, invalidRequest, resourceMissing, unexpectedState } from '../core/errors.js';
 import { LIST_PARAMS, matchesCreated, newestFirst, paginate } from '../core/list.js';
-import type { Params } from '../core/params.js';
+import { mergeMetadata, type Params } from '../core/params.js';
 import { addIntervals, type Interval } from '../core/time.js';
 import { requirePrice } from '../resources/catalog.js';
-import { requireCustomer } from '../resources/customers.js';
+import { diff, requireCustomer } from '../resources/customers.js';
 import { resolvePaymentMethod } from '../resources/payment-methods.js';
-import { buildInvoice, pendingItemLines, periodLineDescription, type LineInput } from './invoices.js';
-import { attemptInvoicePayment, voidInvoice } from './invoice-payments.js';
+import { buildInvoice, finalizeInvoice, itemLine, pendingItemLines, periodLineDescription, type LineInput } from './invoices.js';
+import { attemptInvoicePayment, markInvoicePaid, voidInvoice } from './invoice-payments.js';
 import { currentPeriod, planItemChange } from './proration.js';
 import { requireSubscription } from './subscriptions.js';
 
@@ -116,6 +116,172 @@ function previewNewSubscription(engine: Engine, customer: Stripe.Customer, detai
   return buildInvoice(engine, { customer, subscription: null, billingReason: 'subscription_create', lines, periodStart: now, periodEnd: now, preview: true });
 }
 
+const INVOICE_PARAMS = [
+  'customer',
+  'auto_advance',
+  'collection_method',
+  'days_until_due',
+  'due_date',
+  'default_payment_method',
+  'description',
+  'footer',
+  'metadata',
+  'statement_descriptor',
+  'custom_fields',
+  'currency',
+  'pending_invoice_items_behavior',
+  'subscription',
+  'account_tax_ids',
+  'default_tax_rates',
+  'automatic_tax',
+  'payment_settings',
+  'rendering',
+  'shipping_details',
+  'number',
+  'expand',
+] as const;
+
+/** Fields a draft takes from create/update params (shared by both). */
+function applyDraftParams(engine: Engine, invoice: Stripe.Invoice, p: Params): void {
+  if (p.has('description')) invoice.description = p.str('description') ?? null;
+  if (p.has('footer')) invoice.footer = p.str('footer') ?? null;
+  if (p.has('statement_descriptor')) invoice.statement_descriptor = p.str('statement_descriptor') ?? null;
+  if (p.has('auto_advance')) invoice.auto_advance = p.bool('auto_advance') ?? false;
+  if (p.has('number')) invoice.number = p.str('number') ?? null;
+  invoice.metadata = mergeMetadata(invoice.metadata, p.metadata());
+  const method = p.oneOf('collection_method', ['charge_automatically', 'send_invoice'] as const);
+  if (method) invoice.collection_method = method;
+  const now = engine.now(typeof invoice.customer === 'string' ? invoice.customer : null);
+  const days = p.int('days_until_due');
+  if (days !== undefined) invoice.due_date = now + days * 86_400;
+  if (p.has('due_date')) invoice.due_date = p.int('due_date') ?? null;
+  if (invoice.collection_method === 'send_invoice' && invoice.due_date === null) {
+    throw invalidRequest('Missing required param: days_until_due or due_date (required with collection_method=send_invoice).', {
+      code: 'parameter_missing',
+      param: 'days_until_due',
+    });
+  }
+  if (invoice.collection_method === 'charge_automatically' && (days !== undefined || p.has('due_date'))) {
+    throw invalidParam('days_until_due', 'days_until_due and due_date apply only to invoices with collection_method=send_invoice.');
+  }
+  if (p.has('default_payment_method')) {
+    const pmId = p.str('default_payment_method');
+    if (pmId === undefined) invoice.default_payment_method = null;
+    else {
+      const pm = engine.state.paymentMethods[pmId];
+      if (!pm || pm.customer !== invoice.customer) throw resourceMissing('payment_method', pmId, 'default_payment_method');
+      invoice.default_payment_method = pm.id;
+    }
+  }
+}
+
+/**
+ * `POST /v1/invoices`: a one-off draft for a customer. Pending invoice items
+ * are pulled in with `pending_invoice_items_behavior=include` (Stripe's
+ * default is `exclude`); more can be added with `invoiceitems.create({ invoice })`.
+ */
+function createInvoice(engine: Engine, p: Params): Stripe.Invoice {
+  p.only(INVOICE_PARAMS);
+  const customer = requireCustomer(engine, p.reqStr('customer'), 'customer');
+  if (p.has('subscription')) throw invalidParam('subscription', 'The local Stripe creates subscription invoices itself; create a one-off invoice without subscription.');
+  const behaviour = p.oneOf('pending_invoice_items_behavior', ['include', 'exclude'] as const) ?? 'exclude';
+  const pending =
+    behaviour === 'include'
+      ? Object.values(engine.state.invoiceItems)
+          .filter((i) => i.customer === customer.id && i.invoice === null)
+          .sort((a, b) => a.date - b.date)
+      : [];
+  const currency = p.str('currency')?.toLowerCase() ?? pending[0]?.currency ?? 'usd';
+  const items = pending.filter((i) => i.currency === currency);
+  const now = engine.now(customer.id);
+  const invoice = buildInvoice(engine, {
+    customer,
+    subscription: null,
+    billingReason: 'manual',
+    lines: items.map((i) => itemLine(engine, i)),
+    periodStart: now,
+    periodEnd: now,
+    currency,
+    beforeCreated: (draft) => {
+      draft.auto_advance = false;
+      applyDraftParams(engine, draft, p);
+    },
+  });
+  for (const item of items) item.invoice = invoice.id;
+  engine.store.touch();
+  return invoice;
+}
+
+function updateInvoice(engine: Engine, invoice: Stripe.Invoice, p: Params): Stripe.Invoice {
+  p.only(INVOICE_PARAMS.filter((k) => k !== 'customer' && k !== 'pending_invoice_items_behavior' && k !== 'subscription' && k !== 'currency'));
+  if (invoice.status !== 'draft') {
+    // After finalization Stripe lets only these change.
+    const allowed = ['metadata', 'description', 'footer', 'auto_advance', 'expand', 'custom_fields', 'rendering'];
+    const blocked = Object.keys(p.raw).find((k) => !allowed.includes(k));
+    if (blocked) throw invalidRequest(`You can only update ${blocked} on a draft invoice; this invoice is ${invoice.status}.`, { code: 'invoice_not_editable', param: blocked });
+  }
+  const before = structuredClone(invoice);
+  applyDraftParams(engine, invoice, p);
+  engine.store.touch();
+  const prev = diff(before, invoice);
+  if (Object.keys(prev).length > 0) engine.emit('invoice.updated', invoice, prev);
+  return invoice;
+}
+
+/** Drafts are finalized first when paid; a zero total is paid at once. */
+function finalize(engine: Engine, invoice: Stripe.Invoice): void {
+  if (invoice.status !== 'draft') {
+    throw unexpectedState(`This invoice is already finalized, you can't re-finalize a non-draft invoice.`, 'invoice_not_editable');
+  }
+  finalizeInvoice(engine, invoice);
+  if (invoice.amount_due === 0) markInvoicePaid(engine, invoice, null);
+}
+
+function payInvoice(engine: Engine, invoice: Stripe.Invoice, params: Params): void {
+  if (invoice.status === 'paid') throw unexpectedState('Invoice is already paid', 'invoice_already_paid');
+  if (invoice.status === 'void') throw unexpectedState('You cannot pay a void invoice.', 'invoice_not_editable');
+  if (invoice.status === 'draft') finalize(engine, invoice);
+  if (invoice.status === 'paid') return;
+  if (params.bool('paid_out_of_band')) {
+    markInvoicePaid(engine, invoice, null);
+    return;
+  }
+  const pmId = params.str('payment_method');
+  const pm = pmId === undefined ? undefined : resolvePaymentMethod(engine, pmId).id;
+  invoice.next_payment_attempt = null;
+  // An uncollectible invoice can still be paid; it is charged as an open one.
+  if (invoice.status === 'uncollectible') invoice.status = 'open';
+  const fallback = typeof invoice.default_payment_method === 'string' ? invoice.default_payment_method : undefined;
+  const chosen = pm ?? fallback;
+  const result = attemptInvoicePayment(engine, invoice, { ...(chosen !== undefined ? { paymentMethod: chosen } : {}), offSession: params.bool('off_session') ?? true });
+  if (result && !result.ok) throw result.error;
+}
+
+function markUncollectible(engine: Engine, invoice: Stripe.Invoice): void {
+  if (invoice.status !== 'open') {
+    throw unexpectedState(`You can only mark an open invoice as uncollectible. This invoice is ${invoice.status}.`, 'invoice_not_editable');
+  }
+  const before = structuredClone(invoice);
+  invoice.status = 'uncollectible';
+  invoice.status_transitions.marked_uncollectible_at = engine.now(typeof invoice.customer === 'string' ? invoice.customer : null);
+  invoice.next_payment_attempt = null;
+  engine.store.touch();
+  engine.emit('invoice.marked_uncollectible', invoice);
+  engine.emit('invoice.updated', invoice, diff(before, invoice));
+}
+
+function deleteDraft(engine: Engine, invoice: Stripe.Invoice): Stripe.DeletedInvoice {
+  if (invoice.status !== 'draft') {
+    throw unexpectedState(`You can only delete draft invoices. This invoice is ${invoice.status}; void it instead.`, 'invoice_not_editable');
+  }
+  // Its invoice items go back to pending, as Stripe does.
+  for (const item of Object.values(engine.state.invoiceItems)) if (item.invoice === invoice.id) item.invoice = null;
+  delete engine.state.invoices[invoice.id];
+  engine.store.touch();
+  engine.emit('invoice.deleted', invoice);
+  return { id: invoice.id, object: 'invoice', deleted: true };
+}
+
 function listFilter(p: Params): (i: Stripe.Invoice) => boolean {
   const customer = p.str('customer');
   const subscription = p.str('subscription');
@@ -134,6 +300,42 @@ export const invoiceRoutes: Route[] = [
     handler: ({ engine, params }) => {
       params.only([...LIST_PARAMS, 'customer', 'subscription', 'status', 'created', 'collection_method', 'due_date']);
       return paginate(engine, newestFirst(engine.state.invoices).filter(listFilter(params)), params, '/v1/invoices');
+    },
+  },
+  {
+    method: 'POST',
+    path: '/v1/invoices',
+    handler: ({ engine, params, expand }) => engine.render(createInvoice(engine, params), expand),
+  },
+  {
+    method: 'POST',
+    path: '/v1/invoices/:id',
+    handler: ({ engine, path, params, expand }) => engine.render(updateInvoice(engine, requireInvoice(engine, path.id ?? '', 'id'), params), expand),
+  },
+  {
+    method: 'DELETE',
+    path: '/v1/invoices/:id',
+    handler: ({ engine, path }) => deleteDraft(engine, requireInvoice(engine, path.id ?? '', 'id')),
+  },
+  {
+    method: 'POST',
+    path: '/v1/invoices/:id/finalize',
+    handler: ({ engine, path, params, expand }) => {
+      params.only(['auto_advance', 'expand']);
+      const invoice = requireInvoice(engine, path.id ?? '', 'id');
+      if (params.has('auto_advance')) invoice.auto_advance = params.bool('auto_advance') ?? false;
+      finalize(engine, invoice);
+      return engine.render(invoice, expand);
+    },
+  },
+  {
+    method: 'POST',
+    path: '/v1/invoices/:id/mark_uncollectible',
+    handler: ({ engine, path, params, expand }) => {
+      params.only(['expand']);
+      const invoice = requireInvoice(engine, path.id ?? '', 'id');
+      markUncollectible(engine, invoice);
+      return engine.render(invoice, expand);
     },
   },
   {
@@ -164,13 +366,7 @@ export const invoiceRoutes: Route[] = [
     handler: ({ engine, path, params, expand }) => {
       params.only(['payment_method', 'off_session', 'expand', 'paid_out_of_band', 'mandate', 'source', 'forgive']);
       const invoice = requireInvoice(engine, path.id ?? '', 'id');
-      if (invoice.status === 'paid') throw unexpectedState('Invoice is already paid', 'invoice_payment_intent_requires_action');
-      if (invoice.status !== 'open') throw unexpectedState(`You can only pay an open invoice. This invoice is ${invoice.status}.`, 'invoice_not_editable');
-      const pmId = params.str('payment_method');
-      const pm = pmId === undefined ? undefined : resolvePaymentMethod(engine, pmId).id;
-      invoice.next_payment_attempt = null;
-      const result = attemptInvoicePayment(engine, invoice, { ...(pm !== undefined ? { paymentMethod: pm } : {}), offSession: params.bool('off_session') ?? true });
-      if (result && !result.ok) throw result.error;
+      payInvoice(engine, invoice, params);
       return engine.render(invoice, expand);
     },
   },
@@ -180,7 +376,9 @@ export const invoiceRoutes: Route[] = [
     handler: ({ engine, path, params, expand }) => {
       params.only(['expand']);
       const invoice = requireInvoice(engine, path.id ?? '', 'id');
-      if (invoice.status !== 'open') throw unexpectedState(`You can only void an open invoice. This invoice is ${invoice.status}.`, 'invoice_not_editable');
+      if (invoice.status !== 'open' && invoice.status !== 'uncollectible') {
+        throw unexpectedState(`You can only void an open or uncollectible invoice. This invoice is ${invoice.status}.`, 'invoice_not_editable');
+      }
       voidInvoice(engine, invoice);
       return engine.render(invoice, expand);
     },

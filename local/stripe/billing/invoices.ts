@@ -4,13 +4,17 @@ import { wireDecimal } from '../core/decimal.js';
 import { newId } from '../core/ids.js';
 import { formatDate } from '../core/time.js';
 import { productName } from '../resources/catalog.js';
+import { setInvoiceDocuments } from '../documents/documents.js';
 
 /** One line to put on an invoice (a subscription period, or a proration). */
 export interface LineInput {
   amount: number;
   description: string;
   period: { start: number; end: number };
-  price: Stripe.Price;
+  /** null for an invoice item given as a bare `amount` (it has no price). */
+  price: Stripe.Price | null;
+  /** Defaults to the price's currency. */
+  currency?: string;
   quantity: number;
   proration: boolean;
   subscription: string | null;
@@ -28,6 +32,10 @@ export interface InvoiceInput {
   /** Preview invoices (create_preview) get an `upcoming_in_` id and are not stored. */
   preview?: boolean;
   prorationDate?: number;
+  /** When there are no lines to take it from. */
+  currency?: string;
+  /** Sets fields on the new invoice before `invoice.created` is emitted. */
+  beforeCreated?: (invoice: Stripe.Invoice) => void;
 }
 
 function money(amount: number): string {
@@ -45,13 +53,22 @@ export function prorationDescription(engine: Engine, price: Stripe.Price, quanti
   return `${credit ? 'Unused' : 'Remaining'} time on ${what} after ${formatDate(at)}`;
 }
 
+function currencyOf(l: LineInput): string {
+  return l.currency ?? l.price?.currency ?? 'usd';
+}
+
+function pricingOf(price: Stripe.Price | null): Stripe.InvoiceLineItem.Pricing | null {
+  if (!price) return null;
+  const product = typeof price.product === 'string' ? price.product : price.product.id;
+  return { type: 'price_details', price_details: { price: price.id, product }, unit_amount_decimal: price.unit_amount_decimal };
+}
+
 function lineItem(_engine: Engine, invoiceId: string, l: LineInput): Stripe.InvoiceLineItem {
-  const product = typeof l.price.product === 'string' ? l.price.product : l.price.product.id;
   return {
     id: newId('il'),
     object: 'line_item',
     amount: l.amount,
-    currency: l.price.currency,
+    currency: currencyOf(l),
     description: l.description,
     discount_amounts: [],
     discountable: !l.proration,
@@ -85,11 +102,7 @@ function lineItem(_engine: Engine, invoiceId: string, l: LineInput): Stripe.Invo
         : null,
     period: l.period,
     pretax_credit_amounts: [],
-    pricing: {
-      type: 'price_details',
-      price_details: { price: l.price.id, product },
-      unit_amount_decimal: l.price.unit_amount_decimal,
-    },
+    pricing: pricingOf(l.price),
     quantity: l.quantity,
     quantity_decimal: wireDecimal(l.quantity),
     subscription: l.subscription,
@@ -115,7 +128,8 @@ export function buildInvoice(engine: Engine, input: InvoiceInput): Stripe.Invoic
   const lines = input.lines.map((l) => lineItem(engine, id, l));
   const total = lines.reduce((sum, l) => sum + l.amount, 0);
   const { amountDue } = applyBalance(customer.balance, total);
-  const currency = input.lines[0]?.price.currency ?? 'usd';
+  const first = input.lines[0];
+  const currency = input.currency ?? (first ? currencyOf(first) : 'usd');
   const invoice: Stripe.Invoice = {
     id,
     object: 'invoice',
@@ -204,6 +218,7 @@ export function buildInvoice(engine: Engine, input: InvoiceInput): Stripe.Invoic
     total_taxes: [],
     webhooks_delivered_at: null,
   };
+  input.beforeCreated?.(invoice);
   if (!input.preview) {
     engine.state.invoices[id] = invoice;
     engine.store.touch();
@@ -218,23 +233,33 @@ export function pendingItemLines(engine: Engine, subscriptionId: string): Array<
   for (const item of Object.values(engine.state.invoiceItems)) {
     const sub = item.parent?.subscription_details;
     if (item.invoice !== null || sub?.subscription !== subscriptionId) continue;
-    const priceId = item.pricing?.price_details?.price;
-    const price = typeof priceId === 'string' ? engine.state.prices[priceId] : priceId;
-    if (!price) continue;
     out.push({
-      item,
-      amount: item.amount,
-      description: item.description ?? '',
-      period: item.period,
-      price,
-      quantity: item.quantity,
-      proration: item.proration,
+      ...itemLine(engine, item),
       subscription: subscriptionId,
       subscriptionItem: sub.subscription_item ?? null,
-      invoiceItem: item.id,
     });
   }
   return out;
+}
+
+/** An invoice item as a line to put on an invoice. */
+export function itemLine(engine: Engine, item: Stripe.InvoiceItem): LineInput & { item: Stripe.InvoiceItem } {
+  const priceId = item.pricing?.price_details?.price;
+  const price = (typeof priceId === 'string' ? engine.state.prices[priceId] : priceId) ?? null;
+  const sub = item.parent?.subscription_details;
+  return {
+    item,
+    amount: item.amount,
+    description: item.description ?? '',
+    period: item.period,
+    price,
+    currency: item.currency,
+    quantity: item.quantity,
+    proration: item.proration,
+    subscription: sub?.subscription ?? null,
+    subscriptionItem: sub?.subscription_item ?? null,
+    invoiceItem: item.id,
+  };
 }
 
 export function createPendingItem(engine: Engine, customer: Stripe.Customer, line: LineInput): Stripe.InvoiceItem {
@@ -242,7 +267,7 @@ export function createPendingItem(engine: Engine, customer: Stripe.Customer, lin
     id: newId('ii'),
     object: 'invoiceitem',
     amount: line.amount,
-    currency: line.price.currency,
+    currency: currencyOf(line),
     customer: customer.id,
     customer_account: null,
     date: engine.now(customer.id),
@@ -260,11 +285,7 @@ export function createPendingItem(engine: Engine, customer: Stripe.Customer, lin
       },
     },
     period: line.period,
-    pricing: {
-      type: 'price_details',
-      price_details: { price: line.price.id, product: typeof line.price.product === 'string' ? line.price.product : line.price.product.id },
-      unit_amount_decimal: line.price.unit_amount_decimal,
-    },
+    pricing: pricingOf(line.price),
     proration: line.proration,
     proration_details: { credited_items: null, discount_amounts: [] },
     quantity: line.quantity,
@@ -294,8 +315,38 @@ export function finalizeInvoice(engine: Engine, invoice: Stripe.Invoice): void {
     customer.next_invoice_sequence = seq + 1;
   }
   invoice.status = 'open';
+  setInvoiceDocuments(engine, invoice);
   invoice.status_transitions.finalized_at = now;
   invoice.effective_at = now;
   engine.store.touch();
   engine.emit('invoice.finalized', invoice);
+}
+
+/** Recomputes a draft's totals from its lines (after lines were added or removed). */
+function retotal(engine: Engine, invoice: Stripe.Invoice): void {
+  const total = invoice.lines.data.reduce((sum, l) => sum + l.amount, 0);
+  const customer = typeof invoice.customer === 'string' ? engine.state.customers[invoice.customer] : undefined;
+  const { amountDue } = applyBalance(customer?.balance ?? 0, total);
+  invoice.subtotal = total;
+  invoice.subtotal_excluding_tax = total;
+  invoice.total = total;
+  invoice.total_excluding_tax = total;
+  invoice.amount_due = amountDue;
+  invoice.amount_remaining = amountDue;
+}
+
+/** Puts lines on a draft invoice (an invoice item added to it). */
+export function appendLines(engine: Engine, invoice: Stripe.Invoice, lines: LineInput[]): void {
+  for (const l of lines) invoice.lines.data.push(lineItem(engine, invoice.id, l));
+  retotal(engine, invoice);
+  engine.store.touch();
+}
+
+/** Takes an invoice item's line off a draft invoice. */
+export function removeItemLine(engine: Engine, invoice: Stripe.Invoice, itemId: string): void {
+  invoice.lines.data = invoice.lines.data.filter(
+    (l) => l.parent?.invoice_item_details?.invoice_item !== itemId && l.parent?.subscription_item_details?.invoice_item !== itemId,
+  );
+  retotal(engine, invoice);
+  engine.store.touch();
 }

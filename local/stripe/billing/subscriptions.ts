@@ -7,7 +7,7 @@ import { LIST_PARAMS, matchesCreated, newestFirst, paginate } from '../core/list
 import { mergeMetadata, type Params } from '../core/params.js';
 import { addIntervals, type Interval } from '../core/time.js';
 import { declineFor } from '../cards.js';
-import { planOf, requirePrice } from '../resources/catalog.js';
+import { planOf, productName, requirePrice } from '../resources/catalog.js';
 import { diff, requireCustomer } from '../resources/customers.js';
 import { cardBehaviour, cardError } from '../resources/payment-methods.js';
 import {
@@ -27,6 +27,16 @@ import {
   voidInvoice,
 } from './invoice-payments.js';
 import { currentPeriod, planItemChange, type PlannedItem } from './proration.js';
+import {
+  applyPauseCollection,
+  collectionPause,
+  endTrial,
+  requestedTrialEnd,
+  sendTrialWillEnd,
+  startTrial,
+  trialSettings,
+  trialWillEndAt,
+} from './trials.js';
 
 export function requireSubscription(engine: Engine, id: string, param = 'id'): Stripe.Subscription {
   const sub = engine.state.subscriptions[id];
@@ -77,6 +87,14 @@ function periodLines(engine: Engine, sub: Stripe.Subscription, period: { start: 
   }));
 }
 
+function trialLines(engine: Engine, sub: Stripe.Subscription): LineInput[] {
+  return periodLines(engine, sub, currentPeriod(sub)).map((l) => ({
+    ...l,
+    amount: 0,
+    description: `Trial period for ${l.price ? productName(engine, l.price) : 'subscription'}`,
+  }));
+}
+
 /** The default card must belong to the customer. */
 function attachedPaymentMethod(engine: Engine, customer: string, id: string, param: string): string {
   const pm = engine.state.paymentMethods[id];
@@ -108,6 +126,15 @@ const CREATE_PARAMS = [
   'off_session',
   'proration_behavior',
   'currency',
+  'trial_period_days',
+  'trial_end',
+  'trial_settings',
+  'trial_from_plan',
+  'cancel_at',
+  'default_tax_rates',
+  'pending_invoice_item_interval',
+  'automatic_tax',
+  'billing_cycle_anchor_config',
 ] as const;
 
 function createSubscription(engine: Engine, p: Params): Stripe.Subscription {
@@ -137,7 +164,11 @@ function createSubscription(engine: Engine, p: Params): Stripe.Subscription {
   const dpm = dpmParam === undefined ? undefined : attachedPaymentMethod(engine, customer.id, dpmParam, 'default_payment_method');
   const fallback = customer.invoice_settings.default_payment_method;
   const chargeWith = dpm ?? (typeof fallback === 'string' ? fallback : undefined);
-  if (behaviour !== 'default_incomplete' && chargeWith === undefined) {
+  const startedAt = engine.now(customer.id);
+  const trialEnd = requestedTrialEnd(p, startedAt);
+  const trial = trialEnd !== undefined && trialEnd > startedAt;
+  // A trial needs no card until it ends.
+  if (!trial && behaviour !== 'default_incomplete' && chargeWith === undefined) {
     throw invalidRequest(
       'This customer has no attached payment source or default payment method. Please consider adding a default payment method. For more information, visit https://stripe.com/docs/billing/subscriptions/payment-methods-setting#payment-method-priority.',
       { code: 'resource_missing' },
@@ -146,7 +177,7 @@ function createSubscription(engine: Engine, p: Params): Stripe.Subscription {
   // error_if_incomplete: a card that will decline fails the call before anything exists.
   const pm = chargeWith ? engine.state.paymentMethods[chargeWith] : undefined;
   const decline = pm ? declineFor(cardBehaviour(pm)) : null;
-  if (behaviour === 'error_if_incomplete' && decline) {
+  if (!trial && behaviour === 'error_if_incomplete' && decline) {
     throw cardError(decline.code, decline.message, { decline_code: decline.decline_code });
   }
   const settings = p.obj('payment_settings');
@@ -210,6 +241,10 @@ function createSubscription(engine: Engine, p: Params): Stripe.Subscription {
     trial_start: null,
   };
   sub.items.data = planned.map((pl) => buildItem(engine, id, pl, period));
+  const missing = trialSettings(p);
+  if (missing && sub.trial_settings) sub.trial_settings.end_behavior.missing_payment_method = missing;
+  if (p.has('cancel_at') && !p.has('cancel_at_period_end')) applyCancellation(sub, p, now);
+  if (trial) startTrial(sub, now, trialEnd);
   engine.state.subscriptions[id] = sub;
   engine.store.touch();
   engine.emit('customer.subscription.created', sub);
@@ -218,7 +253,8 @@ function createSubscription(engine: Engine, p: Params): Stripe.Subscription {
     customer,
     subscription: sub,
     billingReason: 'subscription_create',
-    lines: periodLines(engine, sub, period),
+    // A trial's first invoice is $0 (one line per item, "Trial period for ...").
+    lines: trial ? trialLines(engine, sub) : periodLines(engine, sub, period),
     periodStart: now,
     periodEnd: now,
   });
@@ -226,6 +262,9 @@ function createSubscription(engine: Engine, p: Params): Stripe.Subscription {
   finalizeInvoice(engine, invoice);
   if (invoice.amount_due === 0) {
     markInvoicePaid(engine, invoice, null);
+    // Less than three days of trial: the notice goes out at once.
+    const notice = trialWillEndAt(engine, sub);
+    if (notice !== null && notice <= now) sendTrialWillEnd(engine, sub);
     return sub;
   }
   const saveCard = sub.payment_settings?.save_default_payment_method === 'on_subscription';
@@ -278,8 +317,30 @@ const UPDATE_PARAMS = [
   'payment_behavior',
   'payment_settings',
   'off_session',
+  'trial_end',
+  'trial_settings',
+  'trial_from_plan',
+  'pause_collection',
+  'default_tax_rates',
+  'pending_invoice_item_interval',
+  'automatic_tax',
   'expand',
 ] as const;
+
+/** `trial_end` on update: `now` ends a trial at once (billing the first period), a timestamp moves its end. */
+function changeTrial(engine: Engine, sub: Stripe.Subscription, p: Params, now: number): (() => void) | null {
+  if (!p.has('trial_end')) return null;
+  if (sub.status !== 'trialing') {
+    throw invalidRequest('The local Stripe changes trial_end only on trialing subscriptions.', { param: 'trial_end' });
+  }
+  const end = requestedTrialEnd(p, now);
+  if (end === undefined) return null;
+  sub.trial_end = end;
+  sub.billing_cycle_anchor = end;
+  for (const item of sub.items.data) item.current_period_end = end;
+  // Ending now runs the trial end after the update's own event.
+  return end <= now ? () => renewSubscription(engine, sub) : null;
+}
 
 function updateSubscription(engine: Engine, sub: Stripe.Subscription, p: Params): Stripe.Subscription {
   p.only(UPDATE_PARAMS);
@@ -300,6 +361,10 @@ function updateSubscription(engine: Engine, sub: Stripe.Subscription, p: Params)
   const save = settings?.oneOf('save_default_payment_method', ['off', 'on_subscription'] as const);
   if (save && sub.payment_settings) sub.payment_settings.save_default_payment_method = save;
   applyCancellation(sub, p, now);
+  const missing = trialSettings(p);
+  if (missing && sub.trial_settings) sub.trial_settings.end_behavior.missing_payment_method = missing;
+  applyPauseCollection(sub, p, now);
+  const trialEndsNow = changeTrial(engine, sub, p, now);
 
   const changes = p.list('items');
   const behaviour = p.oneOf('proration_behavior', ['create_prorations', 'always_invoice', 'none'] as const) ?? 'create_prorations';
@@ -308,6 +373,7 @@ function updateSubscription(engine: Engine, sub: Stripe.Subscription, p: Params)
   if (plan) applyItems(engine, sub, plan.items);
   engine.store.touch();
   emitUpdated(engine, sub, before);
+  trialEndsNow?.();
 
   if (!plan || behaviour === 'none' || plan.prorations.length === 0) return sub;
   if (behaviour === 'create_prorations') {
@@ -460,11 +526,23 @@ export function renewSubscription(engine: Engine, sub: Stripe.Subscription): voi
   const first = sub.items.data[0];
   if (!customer || !first) return;
   const old = currentPeriod(sub);
+  const before = structuredClone(sub);
+  if (sub.status === 'trialing') {
+    const outcome = endTrial(engine, sub);
+    if (outcome === 'paused') {
+      emitUpdated(engine, sub, before);
+      engine.emit('customer.subscription.paused', sub);
+      return;
+    }
+    if (outcome === 'cancel') {
+      cancelSubscription(engine, sub, 'cancellation_requested');
+      return;
+    }
+  }
   const { interval, count } = intervalOf(first.price);
   let n = 1;
   while (addIntervals(sub.billing_cycle_anchor, interval, count, n) <= old.end) n++;
   const next = { start: old.end, end: addIntervals(sub.billing_cycle_anchor, interval, count, n) };
-  const before = structuredClone(sub);
   for (const item of sub.items.data) {
     item.current_period_start = next.start;
     item.current_period_end = next.end;
@@ -482,8 +560,60 @@ export function renewSubscription(engine: Engine, sub: Stripe.Subscription): voi
   sub.latest_invoice = invoice.id;
   engine.store.touch();
   emitUpdated(engine, sub, before);
+  collect(engine, sub, invoice, old.end);
+}
+
+/** Finalizes and charges a renewal invoice, unless `pause_collection` says otherwise. */
+function collect(engine: Engine, sub: Stripe.Subscription, invoice: Stripe.Invoice, at: number): void {
+  const pause = collectionPause(sub, at);
+  if (pause === 'keep_as_draft') return;
   finalizeInvoice(engine, invoice);
+  if (pause === 'void') return voidInvoice(engine, invoice);
+  if (pause === 'mark_uncollectible') {
+    invoice.status = 'uncollectible';
+    invoice.status_transitions.marked_uncollectible_at = at;
+    engine.store.touch();
+    engine.emit('invoice.marked_uncollectible', invoice);
+    return;
+  }
   attemptInvoicePayment(engine, invoice, { offSession: true });
+}
+
+/** `POST /v1/subscriptions/:id/resume`: a paused subscription starts a new period now and bills it. */
+function resumeSubscription(engine: Engine, sub: Stripe.Subscription, p: Params): Stripe.Subscription {
+  p.only(['billing_cycle_anchor', 'proration_behavior', 'proration_date', 'expand']);
+  if (sub.status !== 'paused') {
+    throw invalidRequest(`Only a paused subscription can be resumed; this one is ${sub.status}.`, { code: 'subscription_not_paused' });
+  }
+  const customer = requireCustomer(engine, customerId(sub), 'customer');
+  const first = sub.items.data[0];
+  if (!first) throw invalidRequest('This subscription has no items.');
+  const now = engine.now(customer.id);
+  const before = structuredClone(sub);
+  const { interval, count } = intervalOf(first.price);
+  const period = { start: now, end: addIntervals(now, interval, count, 1) };
+  sub.status = 'active';
+  sub.billing_cycle_anchor = now;
+  for (const item of sub.items.data) {
+    item.current_period_start = period.start;
+    item.current_period_end = period.end;
+  }
+  const pending = pendingItemLines(engine, sub.id);
+  const invoice = buildInvoice(engine, {
+    customer,
+    subscription: sub,
+    billingReason: 'subscription_cycle',
+    lines: [...pending, ...periodLines(engine, sub, period)],
+    periodStart: now,
+    periodEnd: now,
+  });
+  for (const { item } of pending) item.invoice = invoice.id;
+  sub.latest_invoice = invoice.id;
+  engine.store.touch();
+  emitUpdated(engine, sub, before);
+  engine.emit('customer.subscription.resumed', sub);
+  collect(engine, sub, invoice, now);
+  return sub;
 }
 
 /** An incomplete subscription whose first invoice was not paid within 23 hours. */
@@ -539,6 +669,12 @@ export const subscriptionRoutes: Route[] = [
     path: '/v1/subscriptions/:id',
     handler: ({ engine, path, params, expand }) =>
       engine.render(updateSubscription(engine, requireSubscription(engine, path.id ?? ''), params), expand),
+  },
+  {
+    method: 'POST',
+    path: '/v1/subscriptions/:id/resume',
+    handler: ({ engine, path, params, expand }) =>
+      engine.render(resumeSubscription(engine, requireSubscription(engine, path.id ?? ''), params), expand),
   },
   {
     method: 'DELETE',

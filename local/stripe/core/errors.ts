@@ -13,6 +13,7 @@ export interface StripeErrorBody {
   doc_url?: string;
   charge?: string;
   payment_intent?: unknown;
+  setup_intent?: unknown;
   payment_method?: unknown;
   advice_code?: string;
 }
@@ -22,6 +23,13 @@ export class StripeApiError extends Error {
   readonly body: StripeErrorBody;
   /** Extra response headers, e.g. `Stripe-Should-Retry`. */
   readonly headers: Record<string, string>;
+  /**
+   * The request's changes stand despite the error. Only a decline sets it:
+   * Stripe records a declined payment attempt (failed charge, intent back to
+   * `requires_payment_method`, `payment_intent.payment_failed`) and answers 402.
+   * Every other refusal leaves nothing behind.
+   */
+  keepChanges = false;
 
   constructor(status: number, body: StripeErrorBody, headers: Record<string, string> = {}) {
     super(body.message);

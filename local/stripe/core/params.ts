@@ -1,3 +1,4 @@
+import type Stripe from 'stripe';
 import type { FormObject, FormValue } from './form.js';
 import { invalidParam, missingParam, unknownParam } from './errors.js';
 
@@ -149,4 +150,38 @@ export function mergeMetadata(
     else base[k] = v;
   }
   return base;
+}
+
+/** A postal address param (`address[line1]`...), as Stripe stores it. */
+export function addressOf(p: Params): Stripe.Address {
+  p.only(['city', 'country', 'line1', 'line2', 'postal_code', 'state']);
+  return {
+    city: p.str('city') ?? null,
+    country: p.str('country') ?? null,
+    line1: p.str('line1') ?? null,
+    line2: p.str('line2') ?? null,
+    postal_code: p.str('postal_code') ?? null,
+    state: p.str('state') ?? null,
+  };
+}
+
+/**
+ * `shipping[...]` of PaymentIntents and customers: name and address required,
+ * an empty `shipping=` clears it (undefined when the param is absent).
+ */
+export function shippingOf(p: Params, name = 'shipping'): Stripe.PaymentIntent.Shipping | null | undefined {
+  if (!p.has(name)) return undefined;
+  if (p.isEmpty(name)) return null;
+  const s = p.obj(name);
+  if (!s) return null;
+  s.only(['address', 'name', 'carrier', 'phone', 'tracking_number']);
+  const address = s.obj('address');
+  if (!address) throw missingParam(`${name}[address]`);
+  return {
+    address: addressOf(address),
+    carrier: s.str('carrier') ?? null,
+    name: s.reqStr('name'),
+    phone: s.str('phone') ?? null,
+    tracking_number: s.str('tracking_number') ?? null,
+  };
 }

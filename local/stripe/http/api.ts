@@ -108,7 +108,9 @@ function execute(deps: ApiDeps, req: IncomingMessage, method: string, url: URL, 
     }
     const params = new Params(raw);
     engine.request = { id: requestId, idempotencyKey: idem?.key ?? null };
-    const result = match.route.handler({ engine, params, path: match.path, auth: auth.kind, expand: params.expand() });
+    // One request is one unit: a refusal leaves no object and no event behind.
+    const run = () => match.route.handler({ engine, params, path: match.path, auth: auth.kind, expand: params.expand() });
+    const result = method === 'GET' ? run() : engine.transaction(run, (e) => e instanceof StripeApiError && e.keepChanges);
     const reply: Reply = { status: 200, body: JSON.stringify(result, null, 2), headers: {} };
     save(deps, idem, method, url.pathname, reply, undefined);
     return withKey(reply, idem);

@@ -1,12 +1,14 @@
 // Control endpoints outside /v1 (no API key): faults, webhook chaos, the
 // delivery log, triggers, and the 3-D Secure challenge the stand-in shows.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type Stripe from 'stripe';
 import type { Engine } from '../engine.js';
 import { StripeApiError, invalidRequest } from '../core/errors.js';
 import { parseForm } from '../core/form.js';
 import { completeAuthentication, requireIntent } from '../resources/payment-intents.js';
 import { runTrigger } from '../triggers.js';
+import { advanceAndDeliver } from '../billing/wall-clock.js';
+import { openDispute } from '../resources/disputes.js';
+import { completeSetupAuthentication, requireSetupIntent } from '../resources/setup-intents.js';
 import type { WebhookDispatcher } from '../webhooks/dispatcher.js';
 import { readBody } from './api.js';
 import type { FaultSpec, Faults } from './faults.js';
@@ -77,42 +79,77 @@ function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-/** The challenge page for `redirect_to_url` flows (the stand-in shows the same choice in a dialog). */
-function challengePage(pi: Stripe.PaymentIntent, clientSecret: string, returnUrl: string): string {
-  const amount = `${(pi.amount / 100).toFixed(2)} ${pi.currency.toUpperCase()}`;
-  const form = (outcome: string, label: string) =>
-    `<form method="post" action="/_local/3ds/${pi.id}/complete"><input type="hidden" name="client_secret" value="${escapeHtml(clientSecret)}"><input type="hidden" name="return_url" value="${escapeHtml(returnUrl)}"><input type="hidden" name="outcome" value="${outcome}"><button type="submit">${label}</button></form>`;
-  return `<!doctype html><html><head><meta charset="utf-8"><title>3D Secure authentication</title></head><body style="font-family:system-ui;max-width:28rem;margin:4rem auto"><h1>3D Secure authentication</h1><p>Local Stripe test challenge for a payment of ${escapeHtml(amount)}.</p>${form('succeed', 'Complete')}${form('fail', 'Fail')}</body></html>`;
+/** What a 3-D Secure challenge is for: a PaymentIntent or a SetupIntent in `requires_action`. */
+interface Challenge {
+  id: string;
+  clientSecret: string | null;
+  /** What the page says the challenge is for. */
+  label: string;
+  complete(outcome: 'succeed' | 'fail'): { object: object; succeeded: boolean };
+  /** The `return_url` query Stripe adds after the redirect. */
+  returnParams(succeeded: boolean): Record<string, string>;
 }
 
-function returnTo(url: string, pi: Stripe.PaymentIntent): string {
+function challengeFor(engine: Engine, id: string): Challenge {
+  if (id.startsWith('seti_')) {
+    const seti = requireSetupIntent(engine, id);
+    return {
+      id,
+      clientSecret: seti.client_secret,
+      label: 'saving a card',
+      complete: (outcome) => {
+        const r = completeSetupAuthentication(engine, seti, outcome);
+        return { object: r.seti, succeeded: r.ok && r.seti.status === 'succeeded' };
+      },
+      returnParams: (ok) => ({ setup_intent: id, setup_intent_client_secret: seti.client_secret ?? '', redirect_status: ok ? 'succeeded' : 'failed' }),
+    };
+  }
+  const pi = requireIntent(engine, id);
+  return {
+    id,
+    clientSecret: pi.client_secret,
+    label: `a payment of ${(pi.amount / 100).toFixed(2)} ${pi.currency.toUpperCase()}`,
+    complete: (outcome) => {
+      const r = completeAuthentication(engine, pi, outcome);
+      return { object: r.pi, succeeded: r.pi.status === 'succeeded' };
+    },
+    returnParams: (ok) => ({ payment_intent: id, payment_intent_client_secret: pi.client_secret ?? '', redirect_status: ok ? 'succeeded' : 'failed' }),
+  };
+}
+
+/** The challenge page for `redirect_to_url` flows (the stand-in shows the same choice in a dialog). */
+function challengePage(c: Challenge, clientSecret: string, returnUrl: string): string {
+  const form = (outcome: string, label: string) =>
+    `<form method="post" action="/_local/3ds/${c.id}/complete"><input type="hidden" name="client_secret" value="${escapeHtml(clientSecret)}"><input type="hidden" name="return_url" value="${escapeHtml(returnUrl)}"><input type="hidden" name="outcome" value="${outcome}"><button type="submit">${label}</button></form>`;
+  return `<!doctype html><html><head><meta charset="utf-8"><title>3D Secure authentication</title></head><body style="font-family:system-ui;max-width:28rem;margin:4rem auto"><h1>3D Secure authentication</h1><p>Local Stripe test challenge for ${escapeHtml(c.label)}.</p>${form('succeed', 'Complete')}${form('fail', 'Fail')}</body></html>`;
+}
+
+function returnTo(url: string, params: Record<string, string>): string {
   const u = new URL(url);
-  u.searchParams.set('payment_intent', pi.id);
-  u.searchParams.set('payment_intent_client_secret', pi.client_secret ?? '');
-  u.searchParams.set('redirect_status', pi.status === 'succeeded' ? 'succeeded' : 'failed');
+  for (const [k, v] of Object.entries(params)) u.searchParams.set(k, v);
   return u.toString();
 }
 
 async function threeDs(deps: ControlDeps, req: IncomingMessage, res: ServerResponse, url: URL, parts: string[]): Promise<void> {
-  const pi = requireIntent(deps.engine, parts[2] ?? '');
+  const c = challengeFor(deps.engine, parts[2] ?? '');
   if (req.method === 'GET' && parts.length === 3) {
     const secret = url.searchParams.get('client_secret') ?? '';
-    if (secret !== pi.client_secret) throw invalidRequest('The client_secret provided does not match.');
+    if (secret !== c.clientSecret) throw invalidRequest('The client_secret provided does not match.');
     res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
-    res.end(challengePage(pi, secret, url.searchParams.get('return_url') ?? ''));
+    res.end(challengePage(c, secret, url.searchParams.get('return_url') ?? ''));
     return;
   }
   if (req.method === 'POST' && parts[3] === 'complete') {
     const b = await bodyOf(req);
-    if (str(b.client_secret) !== pi.client_secret) throw invalidRequest('The client_secret provided does not match.');
-    const result = completeAuthentication(deps.engine, pi, str(b.outcome) === 'fail' ? 'fail' : 'succeed');
+    if (str(b.client_secret) !== c.clientSecret) throw invalidRequest('The client_secret provided does not match.');
+    const result = c.complete(str(b.outcome) === 'fail' ? 'fail' : 'succeed');
     const returnUrl = str(b.return_url);
     if (returnUrl) {
-      res.writeHead(303, { Location: returnTo(returnUrl, result.pi) });
+      res.writeHead(303, { Location: returnTo(returnUrl, c.returnParams(result.succeeded)) });
       res.end();
       return;
     }
-    json(res, 200, deps.engine.render(result.pi));
+    json(res, 200, deps.engine.render(result.object));
     return;
   }
   json(res, 404, { error: { type: 'invalid_request_error', message: 'Unknown 3DS route' } });
@@ -163,6 +200,33 @@ export async function handleControl(deps: ControlDeps, req: IncomingMessage, res
           ...(price ? { price } : {}),
         });
         return json(res, 200, result);
+      }
+      case 'GET /clock':
+        return json(res, 200, { offset: deps.engine.state.clockOffset, now: deps.engine.wallNow() });
+      case 'POST /clock': {
+        // POST /_local/clock/advance { seconds }: see billing/wall-clock.ts.
+        const seconds = num((await bodyOf(req)).seconds);
+        if (parts[2] !== 'advance' || parts.length !== 3) return json(res, 404, { error: { type: 'invalid_request_error', message: `Unknown control route ${route}` } });
+        if (seconds === undefined || !Number.isInteger(seconds) || seconds <= 0 || seconds > 50 * 365 * 86_400) {
+          throw invalidRequest('seconds must be a positive whole number of seconds (at most 50 years).');
+        }
+        return json(res, 200, await advanceAndDeliver(deps.engine, deps.dispatcher, seconds));
+      }
+      case 'POST /charges': {
+        // POST /_local/charges/:id/dispute { amount?, reason?, inquiry? }: the customer's bank disputes a charge.
+        if (parts[3] !== 'dispute' || parts.length !== 4) return json(res, 404, { error: { type: 'invalid_request_error', message: `Unknown control route ${route}` } });
+        const charge = deps.engine.state.charges[parts[2] ?? ''];
+        if (!charge) return json(res, 404, { error: { type: 'invalid_request_error', code: 'resource_missing', message: `No such charge: '${parts[2] ?? ''}'` } });
+        const b = await bodyOf(req);
+        const amount = b.amount === undefined ? undefined : num(b.amount);
+        if (b.amount !== undefined && amount === undefined) throw invalidRequest('amount must be a whole number of cents.');
+        const reason = str(b.reason);
+        const dispute = openDispute(deps.engine, charge, {
+          ...(amount !== undefined ? { amount } : {}),
+          ...(reason !== undefined ? { reason } : {}),
+          inquiry: b.inquiry === true || b.inquiry === 'true',
+        });
+        return json(res, 200, deps.engine.render(dispute));
       }
       case 'POST /events': {
         // POST /_local/events/:id/resend: deliver an existing event again.

@@ -34,8 +34,10 @@ export class Router {
     this.compiled = routes.map((route) => ({ route, segments: route.path.split('/').filter(Boolean) }));
   }
 
+  /** The matching route; a literal segment wins over a `:param` (`/v1/invoices/create_preview` over `/v1/invoices/:id`). */
   match(method: string, pathname: string): { route: Route; path: Record<string, string> } | null {
     const parts = pathname.split('/').filter(Boolean);
+    let best: { route: Route; path: Record<string, string>; params: number } | null = null;
     for (const { route, segments } of this.compiled) {
       if (route.method !== method || segments.length !== parts.length) continue;
       const path: Record<string, string> = {};
@@ -47,8 +49,9 @@ export class Router {
         }
         return seg === part;
       });
-      if (ok) return { route, path };
+      const params = segments.filter((seg) => seg.startsWith(':')).length;
+      if (ok && (best === null || params < best.params)) best = { route, path, params };
     }
-    return null;
+    return best ? { route: best.route, path: best.path } : null;
   }
 }

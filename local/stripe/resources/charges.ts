@@ -6,6 +6,8 @@ import { newId, randomToken } from '../core/ids.js';
 import { LIST_PARAMS, matchesCreated, newestFirst, paginate } from '../core/list.js';
 import { mergeMetadata } from '../core/params.js';
 import type { Decline } from '../cards.js';
+import { blocksRefund } from './disputes.js';
+import { receiptUrl } from '../documents/documents.js';
 
 /** The charge a confirmation attempt produces (succeeded, or failed with `decline`). */
 export function createCharge(
@@ -105,6 +107,7 @@ export function createCharge(
     transfer_data: null,
     transfer_group: null,
   };
+  if (!decline) charge.receipt_url = receiptUrl(engine, charge.id);
   engine.state.charges[charge.id] = charge;
   engine.store.touch();
   return charge;
@@ -138,6 +141,9 @@ function createRefund(engine: Engine, params: Parameters<Route['handler']>[0]['p
   params.only(['payment_intent', 'charge', 'amount', 'reason', 'metadata', 'expand', 'instructions_email']);
   const charge = chargeToRefund(engine, params.str('charge'), params.str('payment_intent'));
   const remaining = charge.amount - charge.amount_refunded;
+  if (blocksRefund(engine, charge.id)) {
+    throw invalidRequest(`Charge ${charge.id} has been charged back; cannot issue a refund.`, { code: 'charge_disputed' });
+  }
   if (remaining <= 0) {
     throw invalidRequest(`Charge ${charge.id} has already been refunded.`, { code: 'charge_already_refunded' });
   }

@@ -5,14 +5,11 @@ import { invalidRequest, resourceMissing } from '../core/errors.js';
 import { newId, randomToken } from '../core/ids.js';
 import { LIST_PARAMS, matchesCreated, newestFirst, paginate } from '../core/list.js';
 import { mergeMetadata, type Params } from '../core/params.js';
+import { cardByToken } from '../cards.js';
+import { requireCustomer } from './lookup.js';
 import { attachPaymentMethod, resolvePaymentMethod } from './payment-methods.js';
-import { cancelSubscription } from '../billing/subscriptions.js';
 
-export function requireCustomer(engine: Engine, id: string, param = 'id'): Stripe.Customer {
-  const customer = engine.state.customers[id];
-  if (!customer) throw resourceMissing('customer', id, param);
-  return customer;
-}
+export { requireCustomer };
 
 const WRITABLE = [
   'email',
@@ -35,7 +32,8 @@ function setDefaultPaymentMethod(engine: Engine, customer: Stripe.Customer, p: P
     customer.invoice_settings.default_payment_method = null;
     return;
   }
-  const pm = engine.state.paymentMethods[pmId];
+  // A test id (`pm_card_visa`) names the PaymentMethod made from it earlier in this request, if any.
+  const pm = cardByToken(pmId) ? resolvePaymentMethod(engine, pmId) : engine.state.paymentMethods[pmId];
   if (!pm || pm.customer !== customer.id) {
     throw invalidRequest(
       `No such PaymentMethod: '${pmId}'; It's possible this PaymentMethod exists on one of your connected accounts, in which case you should retry this request on that connected account. The payment method must be attached to the customer.`,
@@ -126,12 +124,8 @@ export function updateCustomer(engine: Engine, customer: Stripe.Customer, p: Par
 }
 
 function deleteCustomer(engine: Engine, customer: Stripe.Customer): Stripe.DeletedCustomer {
-  // Deleting a customer ends its subscriptions immediately.
-  for (const sub of Object.values(engine.state.subscriptions)) {
-    if (sub.customer === customer.id && sub.status !== 'canceled' && sub.status !== 'incomplete_expired') {
-      cancelSubscription(engine, sub, 'cancellation_requested');
-    }
-  }
+  // Deleting a customer ends its subscriptions immediately (billing's hook).
+  engine.fire('customerDeleting', customer);
   delete engine.state.customers[customer.id];
   engine.state.deletedCustomers[customer.id] = true;
   engine.store.touch();

@@ -4,12 +4,12 @@ import type { Route, RouteContext } from '../http/router.js';
 import { StripeApiError, invalidParam, invalidRequest, resourceMissing, unexpectedState } from '../core/errors.js';
 import { clientSecretFor, newId } from '../core/ids.js';
 import { LIST_PARAMS, matchesCreated, newestFirst, paginate } from '../core/list.js';
-import { mergeMetadata, type Params } from '../core/params.js';
+import { mergeMetadata, shippingOf, type Params } from '../core/params.js';
 import { declineFor } from '../cards.js';
 import { createCharge } from './charges.js';
+import { disputeIfTestCard } from './disputes.js';
 import { requireCustomer } from './customers.js';
 import { cardBehaviour, createCardPaymentMethod, resolvePaymentMethod } from './payment-methods.js';
-import { onInvoiceIntentFailed, onInvoiceIntentRequiresAction, onInvoiceIntentSucceeded } from '../billing/invoice-payments.js';
 
 const CONFIRMABLE = ['requires_payment_method', 'requires_confirmation', 'requires_action'];
 const CANCELABLE = ['requires_payment_method', 'requires_capture', 'requires_confirmation', 'requires_action', 'processing'];
@@ -126,17 +126,20 @@ function chargeSucceeded(engine: Engine, pi: Stripe.PaymentIntent, pm: Stripe.Pa
   engine.store.touch();
   engine.emit('charge.succeeded', charge);
   engine.emit('payment_intent.succeeded', pi);
-  onInvoiceIntentSucceeded(engine, pi, pm);
+  engine.fire('intentSucceeded', pi, pm);
+  disputeIfTestCard(engine, charge, pm);
 }
 
 function declineError(pi: Stripe.PaymentIntent, body: Stripe.PaymentIntent.LastPaymentError, status: number): StripeApiError {
   const { payment_intent: _ignored, ...rest } = body;
-  return new StripeApiError(status, {
+  const error = new StripeApiError(status, {
     ...rest,
     type: body.type === 'card_error' ? 'card_error' : 'invalid_request_error',
     message: body.message ?? 'Your card was declined.',
     payment_intent: pi,
   });
+  error.keepChanges = true;
+  return error;
 }
 
 function paymentFailed(
@@ -151,7 +154,7 @@ function paymentFailed(
   pi.last_payment_error = lastError;
   engine.store.touch();
   engine.emit('payment_intent.payment_failed', pi);
-  onInvoiceIntentFailed(engine, pi);
+  engine.fire('intentFailed', pi);
   const status = lastError.type === 'card_error' ? 402 : 400;
   return { ok: false, pi, error: declineError(engine.render(pi), lastError, status) };
 }
@@ -184,7 +187,7 @@ function requireAction(engine: Engine, pi: Stripe.PaymentIntent, pm: Stripe.Paym
       : { type: 'use_stripe_sdk', use_stripe_sdk: { type: 'three_d_secure_redirect', stripe_js: challenge, source: `src_local_${pi.id}` } };
   engine.store.touch();
   engine.emit('payment_intent.requires_action', pi);
-  onInvoiceIntentRequiresAction(engine, pi);
+  engine.fire('intentRequiresAction', pi);
   return { ok: true, pi };
 }
 
@@ -276,6 +279,8 @@ function inlinePaymentMethod(engine: Engine, p: Params): string | undefined {
   if (!data) return p.str('payment_method');
   const card = data.obj('card');
   if (!card) throw invalidParam('payment_method_data[card]', 'Missing card details.');
+  const token = card.str('token');
+  if (token !== undefined) return resolvePaymentMethod(engine, token, 'payment_method_data[card][token]').id;
   return createCardPaymentMethod(
     engine,
     { number: card.reqStr('number'), expMonth: card.reqInt('exp_month'), expYear: card.reqInt('exp_year') },
@@ -305,8 +310,20 @@ const CREATE_PARAMS = [
   'payment_method_options',
   'mandate_data',
   'error_on_requires_action',
+  'shipping',
+  'transfer_group',
+  'radar_options',
+  'payment_method_configuration',
+  'payment_method_data',
   'expand',
 ] as const;
+
+/** Documented fields that are stored as given (no behaviour behind them here). */
+function applyStored(pi: Stripe.PaymentIntent, p: Params): void {
+  const shipping = shippingOf(p);
+  if (shipping !== undefined) pi.shipping = shipping;
+  if (p.has('transfer_group')) pi.transfer_group = p.str('transfer_group') ?? null;
+}
 
 function createFromParams(rc: RouteContext): Stripe.PaymentIntent {
   const { engine, params: p } = rc;
@@ -329,7 +346,8 @@ function createFromParams(rc: RouteContext): Stripe.PaymentIntent {
     statementDescriptor: p.str('statement_descriptor') ?? null,
     statementDescriptorSuffix: p.str('statement_descriptor_suffix') ?? null,
   });
-  const pmId = p.str('payment_method');
+  applyStored(pi, p);
+  const pmId = p.str('payment_method') ?? inlinePaymentMethod(engine, p);
   if (pmId !== undefined) {
     pi.payment_method = resolvePaymentMethod(engine, pmId).id;
     pi.status = 'requires_confirmation';
@@ -358,7 +376,7 @@ const UPDATABLE_WHEN_DONE = ['metadata', 'description', 'receipt_email', 'expand
 
 function updateFromParams(rc: RouteContext): Stripe.PaymentIntent {
   const { engine, params: p } = rc;
-  p.only(['amount', 'currency', 'customer', 'description', 'metadata', 'payment_method', 'payment_method_types', 'receipt_email', 'setup_future_usage', 'statement_descriptor', 'statement_descriptor_suffix', 'expand']);
+  p.only(['amount', 'currency', 'customer', 'description', 'metadata', 'payment_method', 'payment_method_types', 'receipt_email', 'setup_future_usage', 'statement_descriptor', 'statement_descriptor_suffix', 'shipping', 'transfer_group', 'payment_method_options', 'payment_method_configuration', 'capture_method', 'expand']);
   const pi = requireIntent(engine, rc.path.id ?? '');
   const done = ['succeeded', 'canceled', 'processing'].includes(pi.status);
   const blocked = Object.keys(p.raw).find((k) => !UPDATABLE_WHEN_DONE.includes(k));
@@ -379,6 +397,7 @@ function updateFromParams(rc: RouteContext): Stripe.PaymentIntent {
   if (sfu !== undefined) pi.setup_future_usage = sfu;
   if (p.has('payment_method_types')) pi.payment_method_types = p.strList('payment_method_types') ?? ['card'];
   pi.metadata = mergeMetadata(pi.metadata, p.metadata());
+  applyStored(pi, p);
   const pmId = p.str('payment_method');
   if (pmId !== undefined) {
     pi.payment_method = resolvePaymentMethod(engine, pmId).id;
@@ -432,6 +451,8 @@ export const paymentIntentRoutes: Route[] = [
       const pi = requireIntent(engine, rc.path.id ?? '');
       checkClientSecret(rc, pi);
       if (p.has('receipt_email')) pi.receipt_email = p.str('receipt_email') ?? null;
+      const shipping = shippingOf(p);
+      if (shipping !== undefined) pi.shipping = shipping;
       const pmId = inlinePaymentMethod(engine, p);
       const opts = { ...confirmOptions(p), ...(pmId !== undefined ? { paymentMethod: pmId } : {}) };
       return engine.render(finishConfirm(confirmIntent(engine, pi, opts)), rc.expand);

@@ -5,8 +5,8 @@ import { StripeApiError, invalidRequest, resourceMissing } from '../core/errors.
 import { newId } from '../core/ids.js';
 import { LIST_PARAMS, newestFirst, paginate } from '../core/list.js';
 import { mergeMetadata, type Params } from '../core/params.js';
-import { behaviourOf, brandOf, cardByToken, declineFor, fingerprintOf, luhnValid } from '../cards.js';
-import { requireCustomer } from './customers.js';
+import { behaviourOf, brandOf, cardByNumber, cardByToken, declineFor, fingerprintOf, luhnValid, type TestCard } from '../cards.js';
+import { requireCustomer } from './lookup.js';
 
 const EMPTY_ADDRESS: Stripe.Address = {
   city: null,
@@ -91,7 +91,7 @@ export function createCardPaymentMethod(
       exp_month: card.expMonth,
       exp_year: year,
       fingerprint: fingerprintOf(number),
-      funding: 'credit',
+      funding: cardByNumber(number)?.funding ?? 'credit',
       generated_from: null,
       last4: number.slice(-4),
       networks: { available: [brand], preferred: null },
@@ -111,15 +111,23 @@ export function createCardPaymentMethod(
   return pm;
 }
 
+function fromTestCard(engine: Engine, test: TestCard, billing?: Params, metadata?: Record<string, string>): Stripe.PaymentMethod {
+  return createCardPaymentMethod(
+    engine,
+    { number: test.number, expMonth: 12, expYear: new Date().getUTCFullYear() + 3, cvc: '123' },
+    billing,
+    metadata,
+  );
+}
+
 /**
  * A stored PaymentMethod, or a fresh one for a test id such as `pm_card_visa`
- * (Stripe turns each use of a test id into a new `pm_...`).
+ * (Stripe turns each use of a test id into a new `pm_...`; the same test id
+ * named twice in one request is one PaymentMethod).
  */
 export function resolvePaymentMethod(engine: Engine, id: string, param = 'payment_method'): Stripe.PaymentMethod {
   const test = cardByToken(id);
-  if (test) {
-    return createCardPaymentMethod(engine, { number: test.number, expMonth: 12, expYear: new Date().getUTCFullYear() + 3, cvc: '123' });
-  }
+  if (test) return engine.memo(`test-payment-method:${id}`, () => fromTestCard(engine, test));
   const pm = engine.state.paymentMethods[id];
   if (!pm) throw resourceMissing('PaymentMethod', id, param);
   return pm;
@@ -158,6 +166,10 @@ export function detachPaymentMethod(engine: Engine, pm: Stripe.PaymentMethod): S
   if (customer && customer.invoice_settings.default_payment_method === pm.id) {
     customer.invoice_settings.default_payment_method = null;
   }
+  // A detached card no longer pays the subscriptions it was the default of (they fall back to the customer's default).
+  for (const sub of Object.values(engine.state.subscriptions)) {
+    if (sub.default_payment_method === pm.id) sub.default_payment_method = null;
+  }
   pm.customer = null;
   engine.store.touch();
   engine.emit('payment_method.detached', pm);
@@ -171,6 +183,14 @@ function createFromParams(engine: Engine, p: Params): Stripe.PaymentMethod {
   const card = p.obj('card');
   if (!card) throw invalidRequest('Missing required param: card.', { code: 'parameter_missing', param: 'card' });
   const metadata = p.metadata();
+  // `card[token]=tok_visa`: a PaymentMethod from a test token, as Stripe.js would send it.
+  const token = card.str('token');
+  if (token !== undefined) {
+    card.only(['token']);
+    const test = cardByToken(token);
+    if (!test || !token.startsWith('tok_')) throw resourceMissing('token', token, 'card[token]');
+    return fromTestCard(engine, test, p.obj('billing_details'), metadata === 'unset' ? undefined : metadata);
+  }
   return createCardPaymentMethod(
     engine,
     { number: card.reqStr('number'), expMonth: card.reqInt('exp_month'), expYear: card.reqInt('exp_year'), ...(card.str('cvc') ? { cvc: card.reqStr('cvc') } : {}) },

@@ -4,8 +4,6 @@ import type { Route } from '../http/router.js';
 import { invalidParam, resourceMissing, unexpectedState } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import { LIST_PARAMS, newestFirst, paginate } from '../core/list.js';
-import { runDue } from '../billing/cycle.js';
-import { cancelSubscription } from '../billing/subscriptions.js';
 
 export function requireClock(engine: Engine, id: string): Stripe.TestHelpers.TestClock {
   const clock = engine.state.testClocks[id];
@@ -19,7 +17,7 @@ export function requireClock(engine: Engine, id: string): Stripe.TestHelpers.Tes
  */
 export function advanceClock(engine: Engine, clock: Stripe.TestHelpers.TestClock, target: number): void {
   const onClock = (customer: string) => engine.state.customers[customer]?.test_clock === clock.id;
-  runDue(engine, onClock, target, (t) => {
+  engine.fire('advanceTime', onClock, target, (t) => {
     clock.frozen_time = t;
   });
   clock.frozen_time = target;
@@ -33,11 +31,7 @@ function deleteClock(engine: Engine, clock: Stripe.TestHelpers.TestClock): Strip
   // Deleting a clock deletes its customers (and so ends their subscriptions).
   for (const customer of Object.values(engine.state.customers)) {
     if (customer.test_clock !== clock.id) continue;
-    for (const sub of Object.values(engine.state.subscriptions)) {
-      if (sub.customer === customer.id && sub.status !== 'canceled' && sub.status !== 'incomplete_expired') {
-        cancelSubscription(engine, sub, 'cancellation_requested');
-      }
-    }
+    engine.fire('customerDeleting', customer);
     delete engine.state.customers[customer.id];
     engine.state.deletedCustomers[customer.id] = true;
   }
@@ -108,7 +102,13 @@ export const testClockRoutes: Route[] = [
       engine.emit('test_helpers.test_clock.advancing', clock);
       const response = structuredClone(clock);
       // Like Stripe, the call returns at once with `advancing`; billing runs after it.
-      setImmediate(() => advanceClock(engine, clock, target));
+      engine.afterCommit(() =>
+        setImmediate(() => {
+          // Looked up again: a rolled-back request in between replaces the stored objects.
+          const current = engine.state.testClocks[clock.id];
+          if (current) engine.transaction(() => advanceClock(engine, current, target));
+        }),
+      );
       return response;
     },
   },

@@ -3,6 +3,6 @@ import { commitUsage } from '@/lib/billing/usage';
 import { route } from '@/lib/http/route';
 
 // POST /api/usage/commit – record a finished task's actual tokens and execution time
-export const POST = route({ auth: 'user-or-task-runner', body: commitUsageBodySchema }, ({ db, actor, body }) =>
+export const POST = route({ auth: 'task-runner', body: commitUsageBodySchema }, ({ db, actor, body }) =>
   commitUsage(db, actor, body),
 );
