@@ -30,7 +30,9 @@ if (missing.length > 0) {
   const hasApt = existsSync('/usr/bin/apt-get');
   if (isRoot && hasApt) {
     console.log(`\n=== installing ${packages.join(' ')} (apt-get)`);
-    if (!run('apt-get', ['update', '-qq']) || !run('apt-get', ['install', '-y', '-qq', ...packages])) {
+    // Wait for another apt run (unattended upgrades, a parallel job) instead of failing at once.
+    const wait = ['-o', 'DPkg::Lock::Timeout=300'];
+    if (!run('apt-get', [...wait, 'update', '-qq']) || !run('apt-get', [...wait, 'install', '-y', '-qq', ...packages])) {
       console.error(`npm test: apt-get could not install ${packages.join(' ')}; install them and run npm test again.`);
       process.exit(1);
     }
