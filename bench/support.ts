@@ -12,10 +12,7 @@ export function percentile(sorted: number[], p: number): number {
 }
 
 /** Runs `work` on a fresh migrated database (a pool of `poolSize`), then drops it. */
-export async function withBenchDatabase(
-  poolSize: number,
-  work: (db: Database, databaseName: string, serverUrl: string) => Promise<void>,
-): Promise<void> {
+export async function withBenchDatabase(poolSize: number, work: (db: Database, databaseName: string, databaseUrl: string) => Promise<void>): Promise<void> {
   let cluster: ThrowawayPostgres | undefined;
   let serverUrl = process.env.DATABASE_URL;
   if (!serverUrl) {
@@ -26,10 +23,11 @@ export async function withBenchDatabase(
   const admin = new pg.Client({ connectionString: serverUrl });
   await admin.connect();
   await admin.query(`create database ${name}`);
-  const db = connectPostgres(withDatabase(serverUrl, name), poolSize);
+  const databaseUrl = withDatabase(serverUrl, name);
+  const db = connectPostgres(databaseUrl, poolSize);
   try {
     await migrate(db);
-    await work(db, name, serverUrl);
+    await work(db, name, databaseUrl);
   } finally {
     await db.close();
     await admin.query(`drop database if exists ${name} with (force)`);

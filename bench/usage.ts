@@ -53,7 +53,7 @@ async function timed<T>(record: (ms: number) => void, work: () => Promise<T>): P
 }
 
 async function main() {
-  await withBenchDatabase(CLIENTS, async (db, databaseName, serverUrl) => {
+  await withBenchDatabase(CLIENTS, async (db, databaseName, databaseUrl) => {
     const users = Array.from({ length: USERS }, () => randomUUID());
     await db.query('insert into users (id, email) select id, id::text || \'@bench.test\' from unnest($1::uuid[]) as id', [users]);
     if (WITH_BUDGETS) {
@@ -78,7 +78,7 @@ async function main() {
         2,
       );
 
-    const bouncer = pgbouncerInstalled() ? await startThrowawayPgbouncer(serverUrl, CLIENTS) : undefined;
+    const bouncer = pgbouncerInstalled() ? await startThrowawayPgbouncer(databaseUrl, CLIENTS) : undefined;
     const pooled = bouncer && connectPostgres(withDatabase(bouncer.url, databaseName), CLIENTS, 'transaction');
     const modes: Array<{ label: string; db: Database; baselines: RunResult[]; usages: RunResult[] }> = [
       { label: 'direct, named prepared statements', db, baselines: [], usages: [] },

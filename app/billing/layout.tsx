@@ -12,6 +12,7 @@ export default function BillingLayout({ children }: { children: ReactNode }) {
           <Link href="/billing">Dashboard</Link>
           <Link href="/billing/plans">Plans</Link>
           <Link href="/billing/checkout">Add credit</Link>
+          <Link href="/billing/payment-methods">Payment methods</Link>
         </nav>
         <SignOutForm />
       </header>

@@ -12,7 +12,10 @@ import { getHistoryQuerySchema } from '@/lib/payments/schemas';
 import { BarChart } from './_components/bar-chart';
 import { BudgetCard } from './_components/budget-card';
 import { HistoryLinks } from './_components/history-links';
+import { PastDueNotice } from './_components/past-due-notice';
+import { getPastDue } from '@/lib/payments/recovery';
 import { dismissNotificationAction } from './actions';
+import { keepPlanAction } from './plans/actions';
 import styles from './dashboard.module.css';
 
 export const dynamic = 'force-dynamic';
@@ -63,6 +66,9 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
     }),
     getBudget(db, user),
   ]);
+  const pastDue = billing.subscription?.status === 'past_due' || billing.subscription?.status === 'unpaid' ? await getPastDue(db, user) : null;
+  // While the past-due notice shows the one action, the webhook's "could not collect" notes would repeat it.
+  const notices = pastDue ? notifications.filter((notice) => notice.kind !== 'invoice_payment_failed') : notifications;
   const capacity = Math.max(1, billing.allowanceCents + billing.creditsCents);
   const usedShare = Math.min(100, (billing.usageCents / capacity) * 100);
   const heldShare = Math.min(100 - usedShare, (billing.reservedCents / capacity) * 100);
@@ -75,12 +81,18 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
           Your payment is being processed. It appears here as soon as it is recorded; there is no need to pay again.
         </p>
       ) : null}
-      {notifications.length > 0 ? (
+      {pastDue ? <PastDueNotice pastDue={pastDue} /> : null}
+      {params.recovered === '1' ? (
+        <p className={styles.notice} role="status" style={{ borderLeftColor: '#17663a', background: '#f3fbf6' }}>
+          Thank you: your renewal is paid and your plan is active again, with a new allowance.
+        </p>
+      ) : null}
+      {notices.length > 0 ? (
         <section aria-labelledby="notices-heading">
           <h2 id="notices-heading" className="sr-only">
             Notifications
           </h2>
-          {notifications.map((notice) => (
+          {notices.map((notice) => (
             <div key={notice.id} className={styles.notice} role="status">
               <h3>{notice.title}</h3>
               <p>{notice.body}</p>
@@ -116,6 +128,15 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
             {billing.subscription ? <Badge status={billing.subscription.status} /> : <span className={`${styles.badge} ${styles.neutral}`}>Free allowance</span>}
             {billing.subscription?.cancelAtPeriodEnd ? <span> Ends on {day(billing.subscription.currentPeriodEnd)}</span> : null}
           </p>
+          {billing.subscription?.scheduledChange ? (
+            <form action={keepPlanAction}>
+              <p data-testid="scheduled-change">
+                Changes to {billing.subscription.scheduledChange.planName} on {day(billing.subscription.scheduledChange.effectiveAt)}{' '}
+                <input type="hidden" name="subscriptionId" value={billing.subscription.id} />
+                <button type="submit">Keep {billing.planName}</button>
+              </p>
+            </form>
+          ) : null}
           <p className={styles.muted}>
             {billing.nextInvoice
               ? `Renews on ${day(billing.nextInvoice.date)} for ${dollars(billing.nextInvoice.amountCents)}`
@@ -128,7 +149,10 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
               Card: {billing.paymentMethod.brand} ending {billing.paymentMethod.last4}, expires {billing.paymentMethod.expMonth}/{billing.paymentMethod.expYear}
             </p>
           ) : null}
-          <Link href="/billing/plans">Change plan</Link>
+          <p className={styles.actions}>
+            <Link href="/billing/plans">Change plan</Link>
+            <Link href="/billing/payment-methods">Payment methods</Link>
+          </p>
         </section>
 
         <section className={styles.card} aria-labelledby="usage-heading">
@@ -164,13 +188,57 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
           <dl style={{ marginTop: '.75rem' }}>
             <dt>Monthly allowance</dt>
             <dd data-testid="allowance">{dollars(billing.allowanceCents)}</dd>
-            <dt>Credits bought</dt>
+            <dt>Credit balance</dt>
             <dd data-testid="credits">{dollars(billing.creditsCents)}</dd>
+            {billing.owedCents > 0 ? (
+              <>
+                <dt>Owed</dt>
+                <dd data-testid="owed">{dollars(billing.owedCents)}</dd>
+              </>
+            ) : null}
           </dl>
+          {billing.owedCents > 0 ? (
+            <p className={styles.muted} data-testid="owed-note">
+              Usage beyond your allowance and credit, carried until paid: your next top-up pays it first.
+            </p>
+          ) : null}
           <p className={styles.actions}>
             <Link href="/billing/checkout">Add credit</Link>
             <Link href={`/billing/tasks?period=${encodeURIComponent(billing.periodStart)}`}>This period&apos;s tasks</Link>
           </p>
+        </section>
+
+        <section className={styles.card} aria-labelledby="credits-heading">
+          <h2 id="credits-heading">Credits</h2>
+          <p className={styles.muted}>Credit is spent after the monthly allowance, oldest first, and expires 12 months after purchase.</p>
+          {billing.creditGrants.length === 0 ? (
+            <p>No credit bought yet.</p>
+          ) : (
+            <table data-testid="credit-grants">
+              <thead>
+                <tr>
+                  <th scope="col">Bought on</th>
+                  <th scope="col">Amount</th>
+                  <th scope="col">Left</th>
+                  <th scope="col">Expires</th>
+                </tr>
+              </thead>
+              <tbody>
+                {billing.creditGrants.map((grant) => (
+                  <tr key={grant.id}>
+                    <td>{day(grant.boughtAt)}</td>
+                    <td>{dollars(grant.amountCents)}</td>
+                    <td>
+                      {dollars(grant.leftCents)}
+                      {grant.frozenCents > 0 ? ` (${dollars(grant.frozenCents)} on hold: disputed)` : ''}
+                      {grant.refundedCents > 0 ? ` (${dollars(grant.refundedCents)} refunded)` : ''}
+                    </td>
+                    <td>{grant.expired ? `Expired ${day(grant.expiresAt)}` : day(grant.expiresAt)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
         </section>
 
         <BudgetCard budget={budget} problem={params.budgetError ? 'Enter a budget from $1 to $1,000,000, with at most two decimals.' : null} />
@@ -214,7 +282,6 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
                     Amount
                   </th>
                   <th scope="col">Status</th>
-                  <th scope="col">Documents</th>
                 </tr>
               </thead>
               <tbody>
@@ -224,13 +291,11 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
                     <td>
                       {entry.description}
                       {entry.refundedCents > 0 ? <span className={styles.muted}> (refunded {dollars(entry.refundedCents)})</span> : null}
+                      <HistoryLinks entry={entry} />
                     </td>
                     <td className={styles.num}>{dollars(entry.amountCents)}</td>
                     <td>
                       <Badge status={entry.status} />
-                    </td>
-                    <td>
-                      <HistoryLinks entry={entry} />
                     </td>
                   </tr>
                 ))}

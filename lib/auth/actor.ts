@@ -1,8 +1,8 @@
-import { timingSafeEqual } from 'node:crypto';
 import type { JwtClaims } from '@/lib/auth/claims';
 import { accessTokenFromCookies, parseCookieHeader } from '@/lib/auth/session-cookie';
 import { createTokenVerifier, type TokenVerifier } from '@/lib/auth/verify';
-import type { Database, Queryable } from '@/lib/db';
+import { verifyTaskRunnerKey } from '@/lib/auth/task-runner-keys';
+import { getDatabase, type Database, type Queryable } from '@/lib/db';
 import { env } from '@/lib/env';
 import { AppError } from '@/lib/http/errors';
 
@@ -27,12 +27,6 @@ function bearerToken(authorization: string | null): string | null {
   return match?.[1] ?? null;
 }
 
-function sameSecret(given: string, expected: string): boolean {
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
-
 // One verifier per copy of this module (Next.js bundles pages, routes and actions apart): nothing
 // made by one bundle is handed to another, so no error crosses a bundle boundary.
 let cachedVerifier: { url: string; secret?: string; verify: TokenVerifier } | undefined;
@@ -53,12 +47,29 @@ export async function authenticateUser(credentials: RequestCredentials): Promise
     (await accessTokenFromCookies(parseCookieHeader(credentials.cookie), config.NEXT_PUBLIC_SUPABASE_URL));
   if (!token) throw new AppError('unauthorized', 'Sign in to continue');
   const claims = await verifier()(token);
+  await assertLiveSession(await getDatabase(), claims);
   return { kind: 'user', userId: claims.sub, claims };
 }
 
-export function isTaskRunner(credentials: RequestCredentials): boolean {
+/**
+ * A signature proves who the token was issued to, not that the session still exists: after a
+ * sign-out (here or everywhere), a revoked session (refresh-token reuse) or the user's deletion,
+ * Supabase Auth removes the row from auth.sessions, in this same database. One primary-key
+ * lookup per request refuses such tokens at once instead of for up to an hour.
+ */
+async function assertLiveSession(db: Queryable, claims: JwtClaims): Promise<void> {
+  if (!claims.session_id) throw new AppError('unauthorized', 'Invalid access token');
+  const { rowCount } = await db.query(
+    'select 1 from auth.sessions where id = $1 and user_id = $2 and (not_after is null or not_after > now())',
+    [claims.session_id, claims.sub],
+  );
+  if (!rowCount) throw new AppError('unauthorized', 'Your session has ended. Please sign in again.');
+}
+
+/** Whether the bearer token is a live task-runner key (lib/auth/task-runner-keys.ts). */
+export async function isTaskRunner(credentials: RequestCredentials): Promise<boolean> {
   const token = bearerToken(credentials.authorization);
-  return token !== null && sameSecret(token, env().TASK_RUNNER_API_KEY);
+  return token !== null && (await verifyTaskRunnerKey(getDatabase, token)) !== null;
 }
 
 /** Runs `work` as the actor: a signed-in user inside their RLS transaction, the task runner as the system. */

@@ -4,7 +4,17 @@ import type { Queryable } from '@/lib/db';
 export interface AuditEntry {
   userId: string | null;
   actor: string;
-  action: 'credit.granted' | 'usage_period.started' | 'plan.changed' | 'subscription.canceled' | 'refund.recorded';
+  action:
+    | 'credit.granted'
+    | 'usage_period.started'
+    | 'plan.changed'
+    | 'subscription.canceled'
+    | 'refund.recorded'
+    // lib/payments/subscriptions.ts, lib/webhooks/handlers/invoices.ts
+    | 'plan.change_scheduled'
+    | 'plan.change_unscheduled'
+    | 'subscription.duplicate_ended'
+    | 'invoice.flagged';
   entityType: string;
   entityId: string;
   amountMicros?: number | null;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { cleanText } from '@/lib/http/clean-text';
 
 // Query of the task receipts (GET /api/payments/tasks, its CSV export, the /billing/tasks page):
 // which tasks (a usage period, or the payment behind them), narrowed by agent and by date.
@@ -27,7 +28,7 @@ export const taskScopeFields = {
   ),
   agent: z.preprocess(
     emptyAsMissing,
-    z.string().trim().min(1, { error: 'agent must not be empty' }).max(100, { error: 'agent must be at most 100 characters' }).optional(),
+    cleanText('agent').trim().min(1, { error: 'agent must not be empty' }).max(100, { error: 'agent must be at most 100 characters' }).optional(),
   ),
   from: z.preprocess(emptyAsMissing, day('from').optional()),
   to: z.preprocess(emptyAsMissing, day('to').optional()),

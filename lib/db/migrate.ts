@@ -34,7 +34,10 @@ export async function migrate(db: Database, options: MigrateOptions = {}): Promi
     new Set((await tx.query<{ version: string }>('select version from supabase_migrations.schema_migrations')).rows.map((row) => row.version));
 
   const done = await locked(async (tx) => {
-    const { rows: auth } = await tx.query<{ present: boolean }>("select to_regprocedure('auth.uid()') is not null as present");
+    const { rows: auth } = await tx.query<{ present: boolean }>(
+      // auth.sessions came later than auth.uid(): a local database made before it gets the shims again.
+      "select to_regprocedure('auth.uid()') is not null and to_regclass('auth.sessions') is not null as present",
+    );
     if (!auth[0]?.present) await tx.query(await readFile(/* turbopackIgnore: true */ shimsFile, 'utf8'));
     await tx.query(`
       create schema if not exists supabase_migrations;

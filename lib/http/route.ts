@@ -11,10 +11,20 @@ import { clientAddress, enforceAddressRateLimit, type AddressRateLimitedAction }
 // answer `{ data }` or the shared error body. No business logic lives here.
 
 // 'task-runner': usage writes; a signed-in user gets 403 (they check and read, never write usage).
-type AuthMode = 'user' | 'user-or-task-runner' | 'task-runner';
+// 'task-runner-batch': the same, for calls that act for no single user (each item names its
+// own, as in batch ingestion); the handler's actor is then the runner itself.
+type AuthMode = 'user' | 'user-or-task-runner' | 'task-runner' | 'task-runner-batch';
+export interface TaskRunnerCaller {
+  kind: 'task-runner';
+  userId: null;
+  claims: null;
+}
+type ActorOf<Mode extends AuthMode> = Mode extends 'task-runner-batch' ? TaskRunnerCaller : Actor;
 
-interface RouteSpec<Body, Query, Params> {
-  auth: AuthMode;
+interface RouteSpec<Body, Query, Params, Mode extends AuthMode> {
+  auth: Mode;
+  /** Largest accepted body; JSON_BODY_LIMIT_BYTES unless given. */
+  maxBodyBytes?: number;
   body?: z.ZodType<Body>;
   query?: z.ZodType<Query>;
   /** Dynamic path segments, e.g. `[subscriptionId]`. */
@@ -23,10 +33,10 @@ interface RouteSpec<Body, Query, Params> {
   addressLimit?: AddressRateLimitedAction;
 }
 
-interface RouteContext<Body, Query, Params> {
+interface RouteContext<Body, Query, Params, Mode extends AuthMode> {
   request: Request;
   db: Database;
-  actor: Actor;
+  actor: ActorOf<Mode>;
   body: Body;
   query: Query;
   params: Params;
@@ -54,8 +64,8 @@ export function parseWith<T>(schema: z.ZodType<T>, input: unknown): T {
   return result.data;
 }
 
-async function readJsonObject(request: Request): Promise<Record<string, unknown>> {
-  const text = await readBodyText(request, JSON_BODY_LIMIT_BYTES);
+async function readJsonObject(request: Request, maxBytes: number): Promise<Record<string, unknown>> {
+  const text = await readBodyText(request, maxBytes);
   let value: unknown;
   try {
     value = text === '' ? {} : JSON.parse(text);
@@ -74,9 +84,9 @@ async function readJsonObject(request: Request): Promise<Record<string, unknown>
 // Null means the task runner, whose user is only known once the body is read.
 async function authenticate(request: Request, mode: AuthMode): Promise<Actor | null> {
   const credentials = credentialsOf(request);
-  if (mode !== 'user' && isTaskRunner(credentials)) return null;
+  if (mode !== 'user' && (await isTaskRunner(credentials))) return null;
   const user = await authenticateUser(credentials);
-  if (mode === 'task-runner') throw new AppError('forbidden', 'Only the task runner may record usage');
+  if (mode === 'task-runner' || mode === 'task-runner-batch') throw new AppError('forbidden', 'Only the task runner may record usage');
   return user;
 }
 
@@ -91,17 +101,19 @@ function actorFor(user: Actor | null, body: Record<string, unknown>): Actor {
   return user;
 }
 
-export function route<Body = undefined, Query = undefined, Params = undefined>(
-  spec: RouteSpec<Body, Query, Params>,
-  handler: (context: RouteContext<Body, Query, Params>) => Promise<unknown>,
+export function route<Body = undefined, Query = undefined, Params = undefined, Mode extends AuthMode = AuthMode>(
+  spec: RouteSpec<Body, Query, Params, Mode>,
+  handler: (context: RouteContext<Body, Query, Params, Mode>) => Promise<unknown>,
 ) {
   return async (request: Request, next?: NextRouteContext): Promise<Response> => {
     try {
       assertSameOriginWrite(request, spec.body !== undefined);
       const user = await authenticate(request, spec.auth);
-      const rawBody = spec.body ? await readJsonObject(request) : {};
-      const actor = actorFor(user, rawBody);
-      const { userId: _named, ...bodyFields } = rawBody;
+      const rawBody = spec.body ? await readJsonObject(request, spec.maxBodyBytes ?? JSON_BODY_LIMIT_BYTES) : {};
+      const batch = spec.auth === 'task-runner-batch';
+      const actor = batch ? null : actorFor(user, rawBody);
+      const { userId: _named, ...namedFields } = rawBody;
+      const bodyFields = batch ? rawBody : namedFields;
       const body = spec.body ? parseWith(spec.body, bodyFields) : (undefined as Body);
       const searchParams = parseWith(cleanJson, Object.fromEntries(new URL(request.url).searchParams)) as Record<string, string>;
       // Without a query schema no parameter is expected, and an unknown one is an error.
@@ -111,9 +123,10 @@ export function route<Body = undefined, Query = undefined, Params = undefined>(
       );
       const params = spec.params ? parseWith(spec.params, rawParams) : (undefined as Params);
       const db = await getDatabase();
-      await ensureUserRow(db, actor);
+      if (actor) await ensureUserRow(db, actor);
       if (spec.addressLimit) await enforceAddressRateLimit(db, clientAddress(request.headers), spec.addressLimit);
-      const data = await handler({ request, db, actor, body, query, params });
+      const caller = (actor ?? { kind: 'task-runner', userId: null, claims: null }) as ActorOf<Mode>;
+      const data = await handler({ request, db, actor: caller, body, query, params });
       const response = data instanceof Response ? data : Response.json({ data });
       for (const [name, value] of Object.entries(API_HEADERS)) response.headers.set(name, value);
       return response;

@@ -1,6 +1,7 @@
 import { microsToCentsFloor } from '@/lib/billing/money';
 import { PLANS, PLAN_IDS, type PlanId } from '@/lib/billing/plans';
-import { priceIdOf, stripe } from '@/lib/stripe/client';
+import { stripe } from '@/lib/stripe/client';
+import { priceIdOf } from '@/lib/stripe/mapping';
 import { stripeCall } from '@/lib/stripe/errors';
 
 // GET /api/payments/plans: the catalogue with each plan's price as Stripe has it. Prices change

@@ -6,6 +6,7 @@ import { topUpKey } from '@/lib/payments/idempotency';
 import { enforceRateLimit } from '@/lib/payments/rate-limit';
 import { MAX_TOP_UP_DOLLARS, MIN_CHARGE_CENTS, paymentIntentAnswerSchema, type PaymentIntentAnswer } from '@/lib/payments/schemas';
 import { stripe, type Stripe } from '@/lib/stripe/client';
+import { customerIdOf } from '@/lib/stripe/mapping';
 import { stripeCall } from '@/lib/stripe/errors';
 
 // Usage top-ups: a PaymentIntent for the user's customer, recorded in payment_attempts as
@@ -135,7 +136,7 @@ export async function getPaymentOutcome(db: Database, userId: string, intentId: 
     if (cause?.code === 'resource_missing') throw new AppError('not_found', 'Payment not found');
     throw error;
   });
-  const customer = typeof intent.customer === 'string' ? intent.customer : (intent.customer?.id ?? null);
+  const customer = customerIdOf(intent);
   const owned = (customer !== null && customer === rows[0]?.stripe_customer_id) || intent.metadata?.userId === userId;
   if (!owned) throw new AppError('not_found', 'Payment not found');
   const error = intent.last_payment_error;

@@ -8,6 +8,7 @@ export const RATE_LIMITS = {
   subscription: { windowSeconds: 600, limit: 5 },
   // Stripe customer updates (POST /api/payments/customers with new details); unchanged ones are free.
   customer_update: { windowSeconds: 600, limit: 20 },
+  setup_intent: { windowSeconds: 600, limit: 10 },
 } as const;
 
 export type RateLimitedAction = keyof typeof RATE_LIMITS;

@@ -1,10 +1,10 @@
 import type { Database } from '@/lib/db';
 import { TOP_UP_PURPOSE } from '@/lib/payments/payment-intents';
-import { syncSubscription, userOfSubscription } from '@/lib/payments/subscriptions';
+import { userOfSubscription } from '@/lib/payments/subscriptions';
 import { stripe, type Stripe } from '@/lib/stripe/client';
 import { stripeCall } from '@/lib/stripe/errors';
-import { HANDLED_EVENT_TYPES } from '@/lib/webhooks/dispatcher';
-import { onPaymentIntentCanceled, onPaymentIntentSucceeded } from '@/lib/webhooks/handlers/payment-intents';
+import { HANDLED_EVENT_TYPES, currentStateEvent, dispatch } from '@/lib/webhooks/dispatcher';
+import { endIfDuplicate } from '@/lib/webhooks/handlers/subscriptions';
 import { processEvent } from '@/lib/webhooks/inbox';
 
 // `npm run reconcile`: compares local state with Stripe and heals drift, idempotently (a second
@@ -13,6 +13,8 @@ import { processEvent } from '@/lib/webhooks/inbox';
 //   2. events Stripe sent since `since` that the inbox never finished are processed now;
 //   3. every subscription is brought in step with Stripe;
 //   4. top-up PaymentIntents that succeeded or were canceled are applied if still pending.
+// Steps 3 and 4 run the webhooks' own handlers through the dispatcher (`dispatch` with the
+// object's current state), so a healed object ends exactly as its webhook would have left it.
 // Reports what it changed; objects it cannot match to a user are counted, not touched.
 
 export interface ReconcileReport {
@@ -23,8 +25,6 @@ export interface ReconcileReport {
   paymentsHealed: number;
   unmatched: number;
 }
-
-const ACTOR = 'reconcile';
 
 async function replayMissedEvents(db: Database, since: Date, report: ReconcileReport) {
   const params: Stripe.EventListParams = { created: { gte: Math.floor(since.getTime() / 1000) }, types: HANDLED_EVENT_TYPES, limit: 100 };
@@ -62,20 +62,23 @@ async function linkCustomers(db: Database, report: ReconcileReport) {
   });
 }
 
-const SUBSCRIPTION_FIELDS = 'plan_id, status, cancel_at_period_end, canceled_at, ended_at, stripe_item_id';
+const SUBSCRIPTION_FIELDS = 'plan_id, status, cancel_at_period_end, canceled_at, ended_at, stripe_item_id, scheduled_plan_id, scheduled_change_at';
 
 async function healSubscriptions(db: Database, report: ReconcileReport) {
   const subscriptions: Stripe.Subscription[] = [];
   // Every snapshot is as old as the listing: a webhook handled meanwhile with fresher data wins.
   const fetchedAt = new Date();
   await stripeCall(async () => {
-    for await (const subscription of stripe().subscriptions.list({ status: 'all', limit: 100 })) subscriptions.push(subscription);
+    for await (const subscription of stripe().subscriptions.list({ status: 'all', limit: 100, expand: ['data.schedule'] })) subscriptions.push(subscription);
   });
-  for (const subscription of subscriptions) {
+  for (const listed of subscriptions) {
+    // A second subscription of a user is ended and refunded here too (as the webhooks do).
+    const current = await endIfDuplicate(db, { subscription: listed, fetchedAt });
+    const { subscription } = current;
     const changed = await db.systemTransaction(async (tx) => {
       if (!(await userOfSubscription(tx, subscription))) return null;
       const before = await tx.query(`select ${SUBSCRIPTION_FIELDS} from public.subscriptions where id = $1`, [subscription.id]);
-      await syncSubscription(tx, { subscription, fetchedAt }, ACTOR);
+      await dispatch(tx, currentStateEvent('customer.subscription.updated', subscription, subscription.created), { subscription: current });
       const after = await tx.query(`select ${SUBSCRIPTION_FIELDS} from public.subscriptions where id = $1`, [subscription.id]);
       return JSON.stringify(before.rows) !== JSON.stringify(after.rows);
     });
@@ -101,10 +104,10 @@ async function healPayments(db: Database, since: Date, report: ReconcileReport) 
       const attempt = rows[0];
       if (intent.status === 'succeeded') {
         if (attempt?.status === 'succeeded' && attempt.credited) return false;
-        return (await onPaymentIntentSucceeded(tx, intent, new Date(intent.created * 1000))).outcome === 'processed';
+        return (await dispatch(tx, currentStateEvent('payment_intent.succeeded', intent, intent.created), { subscription: null })).outcome === 'processed';
       }
       if (!attempt || attempt.status === 'canceled' || attempt.status === 'succeeded') return false;
-      return (await onPaymentIntentCanceled(tx, intent)).outcome === 'processed';
+      return (await dispatch(tx, currentStateEvent('payment_intent.canceled', intent, intent.created), { subscription: null })).outcome === 'processed';
     });
     if (healed) report.paymentsHealed++;
   }

@@ -91,6 +91,8 @@ export const subscriptionAnswerSchema = z.object({
   currentPeriodStart: z.string(),
   currentPeriodEnd: z.string(),
   cancelAtPeriodEnd: z.boolean(),
+  /** A downgrade waiting for the end of the period (undo: PUT the current planId). */
+  scheduledChange: z.object({ planId: planIdSchema, effectiveAt: z.string() }).nullable(),
 });
 export type SubscriptionAnswer = z.infer<typeof subscriptionAnswerSchema>;
 
@@ -100,6 +102,8 @@ export const prorationPreviewSchema = z.object({
   /** What the change charges now (negative: a credit towards the next invoice). */
   amountDueNowCents: z.int(),
   prorationDate: z.string(),
+  /** When the change takes effect: null for at once (upgrades), the period end for a downgrade. */
+  effectiveAt: z.string().nullable(),
   lines: z.array(z.object({ description: z.string(), amountCents: z.int() })),
 });
 export type ProrationPreview = z.infer<typeof prorationPreviewSchema>;

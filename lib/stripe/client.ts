@@ -1,5 +1,4 @@
 import Stripe from 'stripe';
-import type { PlanId } from '@/lib/billing/plans';
 import { env } from '@/lib/env';
 
 // The one server-side Stripe client. Nothing else imports `stripe` (a test checks this). The API
@@ -46,18 +45,6 @@ export function verifyWebhookEvent(rawBody: string, signature: string, secret: s
 
 export function isSignatureError(error: unknown): boolean {
   return error instanceof Stripe.errors.StripeSignatureVerificationError;
-}
-
-// Plans and their Stripe Prices (from env, seeded by the local Stripe at the same ids).
-export function priceIdOf(planId: PlanId): string {
-  const config = env();
-  return { starter: config.STRIPE_STARTER_PRICE_ID, pro: config.STRIPE_PRO_PRICE_ID, enterprise: config.STRIPE_ENTERPRISE_PRICE_ID }[planId];
-}
-
-export function planIdOfPrice(priceId: string | undefined): PlanId | null {
-  if (!priceId) return null;
-  for (const planId of ['starter', 'pro', 'enterprise'] as const) if (priceIdOf(planId) === priceId) return planId;
-  return null;
 }
 
 export const stripeErrors = Stripe.errors;

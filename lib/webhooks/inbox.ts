@@ -4,10 +4,10 @@ import { cleanJson } from '@/lib/http/clean-text';
 import { AppError, isAppError } from '@/lib/http/errors';
 import { isSignatureError, verifyWebhookEvent, type Stripe } from '@/lib/stripe/client';
 import { dispatch, needsPrefetch, prefetch, type Prefetched } from '@/lib/webhooks/dispatcher';
-import { topUpFields } from '@/lib/webhooks/handlers/payment-intents';
 
-// The webhook inbox. Each event is recorded by id and handled in ONE database transaction
-// together with its inbox row: either the event's whole effect and "processed" commit, or
+// The webhook inbox. Every event type takes the same path: the event is recorded by id and its
+// handler (lib/webhooks/dispatcher.ts) runs in ONE database transaction together with its inbox
+// row: either the event's whole effect and "processed" commit, or
 // nothing does and the failure is recorded (status failed, attempts, last error) for Stripe's
 // retry, `npm run webhooks -- replay`, or the admin's replay button. A processed event's id
 // makes every later delivery of it a no-op answered 200.
@@ -68,20 +68,10 @@ const describe = (error: unknown) =>
 /** Handles one verified event exactly once. Throws (after recording the failure) when it fails. */
 export async function processEvent(db: Database, event: Stripe.Event): Promise<WebhookAnswer> {
   try {
-    if (event.type === 'payment_intent.succeeded') {
-      // The busiest event in one statement (claim, settle, credit, mark), the same steps as the
-      // general path below; see the webhook_top_up_path migration.
-      const topUp = topUpFields(event.data.object);
-      const { rows } = await db.query<{ outcome: WebhookOutcome }>(
-        'select app_private.process_top_up_succeeded($1, $2, to_timestamp($3), $4, $5, $6, $7, $8, $9) as outcome',
-        [event.id, event.type, event.created, storedPayload(event), topUp.intentId, topUp.userId, topUp.customerId, topUp.amountCents, topUp.receivedCents],
-      );
-      return { received: true, eventId: event.id, outcome: rows[0]?.outcome ?? 'duplicate' };
-    }
     let fetched: Prefetched = { subscription: null };
     if (needsPrefetch(event)) {
       if (await alreadyDone(db, event.id)) return { received: true, eventId: event.id, outcome: 'duplicate' };
-      fetched = await prefetch(event);
+      fetched = await prefetch(db, event);
     }
     const outcome = await db.systemTransaction(async (tx): Promise<WebhookOutcome> => {
       // Claims the event: a concurrent delivery of the same id waits on this row, then sees it done.

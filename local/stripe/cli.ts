@@ -1,5 +1,7 @@
 // A `stripe` CLI stand-in for the local Stripe:
 //   tsx local/stripe/cli.ts trigger payment_intent.succeeded [--customer cus_...] [--amount 2000] [--price price_...]
+//                                [--override name:path=value]... [--skip name]...   (runs local/stripe/fixtures/EVENT.json)
+//   tsx local/stripe/cli.ts fixtures FILE... [--override name:path=value]... [--skip name]...   (like `stripe fixtures`)
 //   tsx local/stripe/cli.ts listen                      (log of webhook deliveries, like `stripe listen`)
 //   tsx local/stripe/cli.ts fault 500|429|timeout [--count N] [--path /v1/...] [--method POST]
 //   tsx local/stripe/cli.ts faults clear
@@ -8,35 +10,44 @@
 //   tsx local/stripe/cli.ts advance 1month|7days|2h|90   (every customer without a test clock)
 //   tsx local/stripe/cli.ts clock
 // The server is found at STRIPE_API_BASE (default http://127.0.0.1:12111) or --api.
-import { advanceClock, clearFaults, clock, deliveries, injectFault, resendEvent, setWebhookChaos, trigger } from './client.js';
+import { advanceClock, clearFaults, clock, deliveries, injectFault, resendEvent, setWebhookChaos } from './client.js';
 import { durationSeconds } from './billing/wall-clock.js';
 import { DEFAULT_API_BASE } from './config.js';
-import { TRIGGERS } from './triggers.js';
+import { readFixtureFile, runFixture, type FixtureStep } from './fixture-runner.js';
+import { applyOverrides, runTriggerFixture, triggerEvents } from './triggers.js';
 import { formatDelivery } from './webhooks/format.js';
 
 interface Parsed {
   positional: string[];
   flags: Record<string, string | true>;
+  /** Every value of a repeatable flag (`--override a --override b`). */
+  all: Record<string, string[]>;
 }
 
 function parseArgs(argv: string[]): Parsed {
   const positional: string[] = [];
   const flags: Record<string, string | true> = {};
+  const all: Record<string, string[]> = {};
+  const set = (name: string, value: string | true): void => {
+    flags[name] = value;
+    if (typeof value === 'string') all[name] = [...(all[name] ?? []), value];
+  };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? '';
     if (!arg.startsWith('--')) {
       positional.push(arg);
       continue;
     }
-    const [name, inline] = arg.slice(2).split('=', 2);
+    const eq = arg.indexOf('=');
+    const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
     const next = argv[i + 1];
-    if (inline !== undefined) flags[name ?? ''] = inline;
+    if (eq !== -1) set(name, arg.slice(eq + 1));
     else if (next !== undefined && !next.startsWith('--')) {
-      flags[name ?? ''] = next;
+      set(name, next);
       i++;
-    } else flags[name ?? ''] = true;
+    } else set(name, true);
   }
-  return { positional, flags };
+  return { positional, flags, all };
 }
 
 function flag(p: Parsed, name: string): string | undefined {
@@ -45,8 +56,9 @@ function flag(p: Parsed, name: string): string | undefined {
 }
 
 const USAGE = `usage: cli.ts <trigger|listen|fault|faults|chaos|resend|advance|clock> ...
-  trigger <event> [--customer cus_...] [--amount cents] [--price price_...]
-      events: ${TRIGGERS.join(', ')}
+  trigger <event> [--customer cus_...] [--amount cents] [--price price_...] [--override name:path=value]... [--skip name]...
+      events: ${triggerEvents().join(', ')}
+  fixtures <file.json>... [--override name:path=value]... [--skip name]...
   listen
   fault <500|429|timeout> [--count N] [--path /v1/...] [--method GET|POST|DELETE] [--after-processing]
   faults clear
@@ -72,8 +84,14 @@ async function listen(api: string): Promise<never> {
   }
 }
 
+function logStep(step: FixtureStep): void {
+  const outcome = step.errorType ? `failed as expected (${step.errorType})` : String(step.status);
+  console.log(`Running fixture for: ${step.name} (${step.method} ${step.path} -> ${outcome})`);
+}
+
 async function main(argv: string[]): Promise<void> {
   const p = parseArgs(argv);
+  const apiKey = flag(p, 'api-key') ?? 'sk_test_local';
   const api = flag(p, 'api') ?? (process.env.STRIPE_API_BASE?.trim() || DEFAULT_API_BASE);
   const [command, arg] = p.positional;
   switch (command) {
@@ -82,13 +100,30 @@ async function main(argv: string[]): Promise<void> {
       const amount = flag(p, 'amount');
       const customer = flag(p, 'customer');
       const price = flag(p, 'price');
-      const result = await trigger(api, arg, {
-        ...(customer ? { customer } : {}),
-        ...(amount ? { amount: Number(amount) } : {}),
-        ...(price ? { price } : {}),
-      });
-      console.log(`Trigger succeeded for customer ${result.customer}; events:`);
-      for (const e of result.events) console.log(`  ${e.type} [${e.id}]`);
+      console.log(`Setting up fixture for: ${arg}`);
+      await runTriggerFixture(
+        api,
+        arg,
+        {
+          ...(customer ? { customer } : {}),
+          ...(amount ? { amount: Number(amount) } : {}),
+          ...(price ? { price } : {}),
+          overrides: p.all.override ?? [],
+          skip: p.all.skip ?? [],
+        },
+        apiKey,
+      ).then((r) => r.steps.forEach(logStep));
+      console.log('Trigger succeeded! Check `cli.ts listen` for the events.');
+      return;
+    }
+    case 'fixtures': {
+      const files = p.positional.slice(1);
+      if (files.length === 0) throw new Error(USAGE);
+      for (const file of files) {
+        console.log(`Running fixture file: ${file}`);
+        const data = applyOverrides(readFixtureFile(file), p.all.override ?? []);
+        await runFixture(data, { apiBase: api, apiKey, skip: p.all.skip ?? [], onStep: logStep });
+      }
       return;
     }
     case 'listen':

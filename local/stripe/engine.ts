@@ -58,6 +58,7 @@ const COLLECTIONS: Array<[string, (s: State, id: string) => object | undefined]>
   ['cus_', (s, id) => s.customers[id]],
   ['pi_', (s, id) => s.paymentIntents[id]],
   ['in_', (s, id) => s.invoices[id]],
+  ['sub_sched_', (s, id) => s.subscriptionSchedules[id]],
   ['sub_', (s, id) => s.subscriptions[id]],
   ['pm_', (s, id) => s.paymentMethods[id]],
   ['ch_', (s, id) => s.charges[id]],

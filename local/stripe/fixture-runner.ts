@@ -83,7 +83,7 @@ function asString(value: unknown): string {
 }
 
 /** Resolves one `${...}` query in `value` (the CLI replaces the whole string with the result). */
-export function resolveQuery(value: string, responses: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): string {
+export function resolveQuery(value: string, responses: Record<string, unknown>, env: Record<string, string | undefined> = process.env): string {
   const m = QUERY.exec(value);
   if (!m) return value;
   const [match, name = '', path = '', fallback] = m;

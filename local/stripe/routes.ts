@@ -1,6 +1,7 @@
 import type { Route } from './http/router.js';
 import { invoiceItemRoutes } from './billing/invoice-items.js';
 import { invoiceRoutes } from './billing/invoice-routes.js';
+import { scheduleRoutes } from './billing/schedules.js';
 import { subscriptionRoutes } from './billing/subscriptions.js';
 import { catalogRoutes } from './resources/catalog.js';
 import { chargeRoutes } from './resources/charges.js';
@@ -23,6 +24,7 @@ export const ROUTES: Route[] = [
   ...chargeRoutes,
   ...disputeRoutes,
   ...subscriptionRoutes,
+  ...scheduleRoutes,
   ...invoiceRoutes,
   ...invoiceItemRoutes,
   ...eventRoutes,

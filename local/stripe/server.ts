@@ -68,6 +68,8 @@ export interface LocalStripe {
   };
   /** Events recorded so far, oldest first, optionally of one type. */
   events(type?: string): Stripe.Event[];
+  /** Every stored object (events and idempotency records aside) as canonical JSON: tests compare it before and after a call. */
+  snapshot(): string;
   /** The 3-D Secure outcome for an intent in `requires_action` (what the stand-in's dialog does). */
   completeAuthentication(paymentIntentId: string, outcome: 'succeed' | 'fail'): Stripe.PaymentIntent;
   /** Runs renewals/retries due by the (shifted) wall clock now (normally on a timer). */
@@ -192,6 +194,10 @@ export async function startLocalStripe(opts: LocalStripeOptions): Promise<LocalS
       resume: () => dispatcher.resume(),
     },
     events: (type) => Object.values(engine.state.events).filter((e) => type === undefined || e.type === type),
+    snapshot: () => {
+      const { events: _events, idempotency: _idempotency, ...objects } = engine.state;
+      return JSON.stringify(objects);
+    },
     completeAuthentication: (id, outcome) => completeAuthentication(engine, requireIntent(engine, id), outcome).pi,
     runBilling,
     advanceClock: (seconds) => advanceAndDeliver(engine, dispatcher, seconds),

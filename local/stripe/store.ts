@@ -38,6 +38,7 @@ export interface State {
   refunds: Record<string, Stripe.Refund>;
   disputes: Record<string, Stripe.Dispute>;
   subscriptions: Record<string, Stripe.Subscription>;
+  subscriptionSchedules: Record<string, Stripe.SubscriptionSchedule>;
   invoices: Record<string, Stripe.Invoice>;
   invoiceItems: Record<string, Stripe.InvoiceItem>;
   events: Record<string, Stripe.Event>;
@@ -70,6 +71,7 @@ export function emptyState(): State {
     refunds: {},
     disputes: {},
     subscriptions: {},
+    subscriptionSchedules: {},
     invoices: {},
     invoiceItems: {},
     events: {},

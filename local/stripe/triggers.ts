@@ -1,17 +1,26 @@
-// `stripe trigger`: perform the API calls that make Stripe emit an event, for a
-// given customer (or a new one), so the app receives the real event sequence.
-import type { Engine } from './engine.js';
-import { StripeApiError, invalidRequest } from './core/errors.js';
-import { encodeForm, parseForm } from './core/form.js';
-import { Params } from './core/params.js';
-import type { Router } from './http/router.js';
+// `stripe trigger EVENT`: runs the project's own fixture for EVENT
+// (`local/stripe/fixtures/EVENT.json`, or the file that lists EVENT among its
+// `_meta.aliases`) through the fixture runner, over HTTP, as the Stripe CLI does.
+// The calls are named by convention so a trigger can reuse existing objects:
+// `customer`, `price`, `payment_intent`.
+import { existsSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { readFixtureFile, runFixture, type FixtureFile, type FixtureResult } from './fixture-runner.js';
+
+export const FIXTURES_DIR = join(dirname(fileURLToPath(import.meta.url)), 'fixtures');
 
 export interface TriggerOptions {
+  /** An existing customer: the fixture's `customer` call is skipped and this id used. */
   customer?: string;
-  /** Amount in cents for payment intents (default 2000). */
+  /** Amount in cents for the fixture's `payment_intent` call. */
   amount?: number;
-  /** Price for subscriptions (default: the first seeded plan). */
+  /** An existing price: the fixture's `product` and `price` calls are skipped. */
   price?: string;
+  /** Stripe CLI `--override name:path=value` (dotted path into the call's params). */
+  overrides?: string[];
+  /** Names of calls to skip (`--skip`). */
+  skip?: string[];
 }
 
 export interface TriggerResult {
@@ -20,113 +29,65 @@ export interface TriggerResult {
   events: Array<{ id: string; type: string }>;
 }
 
-type Call = (method: 'GET' | 'POST' | 'DELETE', path: string, params?: Record<string, unknown>) => Record<string, unknown>;
-
-/** Calls a route in-process, as an API call with the secret key would. */
-function caller(engine: Engine, router: Router): Call {
-  return (method, path, params = {}) => {
-    const match = router.match(method, path);
-    if (!match) throw invalidRequest(`No route ${method} ${path}`);
-    const p = new Params(parseForm(encodeForm(params)));
-    return match.route.handler({ engine, params: p, path: match.path, auth: 'secret', expand: p.expand() }) as Record<string, unknown>;
-  };
+/** Every event a project fixture exists for (file names and aliases), sorted. */
+export function triggerEvents(dir = FIXTURES_DIR): string[] {
+  const out = new Set<string>();
+  for (const f of readdirSync(dir).filter((n) => n.endsWith('.json'))) {
+    out.add(f.replace(/\.json$/, ''));
+    for (const a of readFixtureFile(join(dir, f))._meta?.aliases ?? []) out.add(a);
+  }
+  return [...out].sort();
 }
 
-/** Runs `fn`, treating a card error as the expected outcome of a failure trigger. */
-function expectingDecline(fn: () => void): void {
-  try {
-    fn();
-  } catch (e) {
-    if (!(e instanceof StripeApiError) || e.status !== 402) throw e;
+/** The project fixture file for an event, or null. */
+export function fixtureFileFor(event: string, dir = FIXTURES_DIR): string | null {
+  if (!/^[a-z_.]+$/.test(event)) return null;
+  const direct = join(dir, `${event}.json`);
+  if (existsSync(direct)) return direct;
+  for (const f of readdirSync(dir).filter((n) => n.endsWith('.json'))) {
+    if (readFixtureFile(join(dir, f))._meta?.aliases?.includes(event)) return join(dir, f);
   }
+  return null;
 }
 
-function idOf(obj: Record<string, unknown>): string {
-  return String(obj.id);
+function setPath(target: Record<string, unknown>, path: string[], value: unknown): void {
+  let node = target;
+  for (const key of path.slice(0, -1)) {
+    const next = node[key];
+    if (typeof next !== 'object' || next === null) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  const last = path[path.length - 1];
+  if (last !== undefined) node[last] = value;
 }
 
-export const TRIGGERS = [
-  'customer.created',
-  'payment_intent.succeeded',
-  'payment_intent.payment_failed',
-  'payment_intent.requires_action',
-  'payment_intent.canceled',
-  'charge.refunded',
-  'customer.subscription.created',
-  'customer.subscription.updated',
-  'customer.subscription.deleted',
-  'invoice.paid',
-  'invoice.payment_succeeded',
-  'invoice.payment_failed',
-] as const;
-
-export function runTrigger(engine: Engine, router: Router, event: string, opts: TriggerOptions): TriggerResult {
-  if (!(TRIGGERS as readonly string[]).includes(event)) {
-    throw invalidRequest(`Unsupported trigger '${event}'. Supported: ${TRIGGERS.join(', ')}`);
+/** Applies `name:path.to.param=value` overrides to a fixture file's calls. */
+export function applyOverrides(file: FixtureFile, overrides: string[]): FixtureFile {
+  const copy = structuredClone(file);
+  for (const o of overrides) {
+    const m = /^([^:]+):([^=]+)=(.*)$/.exec(o);
+    if (!m) throw new Error(`override "${o}" is not of the form name:path=value`);
+    const [, name = '', path = '', value = ''] = m;
+    const call = copy.fixtures.find((f) => f.name === name);
+    if (!call) throw new Error(`override "${o}": no call named ${name} (calls: ${copy.fixtures.map((f) => f.name).join(', ')})`);
+    call.params = call.params ?? {};
+    setPath(call.params, path.split('.'), value);
   }
-  const before = new Set(Object.keys(engine.state.events));
-  const call = caller(engine, router);
-  const customer = opts.customer ?? idOf(call('POST', '/v1/customers', { description: `trigger ${event}` }));
-  if (!engine.state.customers[customer]) throw invalidRequest(`No such customer: '${customer}'`, { code: 'resource_missing', param: 'customer' });
-  const amount = opts.amount ?? 2000;
-  const price = opts.price ?? Object.keys(engine.state.prices)[0] ?? '';
-  const intent = () => idOf(call('POST', '/v1/payment_intents', { amount, currency: 'usd', customer, description: `(created by trigger ${event})` }));
-  const confirm = (pi: string, pm: string) => call('POST', `/v1/payment_intents/${pi}/confirm`, { payment_method: pm });
-  const paidSubscription = () => {
-    const pm = idOf(call('POST', '/v1/payment_methods/pm_card_visa/attach', { customer }));
-    call('POST', `/v1/customers/${customer}`, { invoice_settings: { default_payment_method: pm } });
-    return idOf(call('POST', '/v1/subscriptions', { customer, items: [{ price }] }));
-  };
-  const activeSubscription = () =>
-    Object.values(engine.state.subscriptions).find((s) => s.customer === customer && s.status === 'active')?.id ?? paidSubscription();
+  return copy;
+}
 
-  switch (event) {
-    case 'customer.created':
-      break;
-    case 'payment_intent.succeeded':
-      confirm(intent(), 'pm_card_visa');
-      break;
-    case 'payment_intent.payment_failed':
-      expectingDecline(() => confirm(intent(), 'pm_card_visa_chargeDeclined'));
-      break;
-    case 'payment_intent.requires_action':
-      confirm(intent(), 'pm_card_authenticationRequired');
-      break;
-    case 'payment_intent.canceled':
-      call('POST', `/v1/payment_intents/${intent()}/cancel`);
-      break;
-    case 'charge.refunded': {
-      const pi = intent();
-      confirm(pi, 'pm_card_visa');
-      call('POST', '/v1/refunds', { payment_intent: pi });
-      break;
-    }
-    case 'customer.subscription.created':
-    case 'invoice.paid':
-    case 'invoice.payment_succeeded':
-      paidSubscription();
-      break;
-    case 'customer.subscription.updated':
-      call('POST', `/v1/subscriptions/${activeSubscription()}`, { metadata: { triggered_at: String(Date.now()) } });
-      break;
-    case 'customer.subscription.deleted':
-      call('DELETE', `/v1/subscriptions/${activeSubscription()}`);
-      break;
-    case 'invoice.payment_failed': {
-      const sub = call('POST', '/v1/subscriptions', {
-        customer,
-        items: [{ price }],
-        payment_behavior: 'default_incomplete',
-        expand: ['latest_invoice.confirmation_secret'],
-      });
-      const invoice = sub.latest_invoice as { confirmation_secret?: { client_secret?: string } } | undefined;
-      const pi = invoice?.confirmation_secret?.client_secret?.split('_secret_')[0] ?? '';
-      expectingDecline(() => confirm(pi, 'pm_card_visa_chargeDeclined'));
-      break;
-    }
+/** Runs the project fixture for `event` against the API at `apiBase`. */
+export async function runTriggerFixture(apiBase: string, event: string, opts: TriggerOptions = {}, apiKey = 'sk_test_local'): Promise<FixtureResult> {
+  const path = fixtureFileFor(event);
+  if (!path) throw new Error(`No fixture for '${event}'. Supported: ${triggerEvents().join(', ')}`);
+  const overrides = [...(opts.overrides ?? [])];
+  const file = readFixtureFile(path);
+  if (opts.amount !== undefined && file.fixtures.some((f) => f.name === 'payment_intent')) overrides.push(`payment_intent:amount=${opts.amount}`);
+  const given: Record<string, unknown> = {};
+  if (opts.customer) given.customer = { id: opts.customer, object: 'customer' };
+  if (opts.price) {
+    given.price = { id: opts.price, object: 'price' };
+    given.product = { object: 'product' };
   }
-  const events = Object.values(engine.state.events)
-    .filter((e) => !before.has(e.id))
-    .map((e) => ({ id: e.id, type: e.type }));
-  return { customer, events };
+  return runFixture(applyOverrides(file, overrides), { apiBase, apiKey, given, ...(opts.skip ? { skip: opts.skip } : {}) });
 }

@@ -158,7 +158,7 @@ test('4000 0025 0000 3155 passes the authentication challenge and credits the pa
   await expect(page.getByTestId('credits')).toHaveText('$1.00');
 });
 
-test('upgrades with a proration preview, downgrades, cancels at period end and resumes', async ({ page }) => {
+test('upgrades with a proration preview; a downgrade waits for the period end, shown on both pages, and is undone; cancels and resumes', async ({ page }) => {
   await signUpAtBilling(page);
   await subscribeToPro(page);
   await page.goto('/billing/plans');
@@ -170,17 +170,43 @@ test('upgrades with a proration preview, downgrades, cancels at period end and r
   await expect(page.getByRole('status')).toHaveText(/You are now on the Enterprise plan/);
   await expect(page.getByRole('region', { name: 'Enterprise' }).getByText('Current plan')).toBeVisible();
 
+  // A downgrade: nothing charged or credited; Enterprise stays until the period ends.
   await page.getByRole('link', { name: 'Downgrade to Starter' }).click();
-  await expect(page.getByTestId('due-now')).toHaveText(/^Credit towards your next invoice: \$\d+\.\d\d$/);
+  await expect(page.getByTestId('due-now')).toHaveText(/^Nothing is charged or credited today\. You keep Enterprise and its allowance until \w{3} \d{1,2}, \d{4}, then move to Starter\.$/);
   await page.getByRole('button', { name: 'Confirm: switch to Starter' }).click();
-  await expect(page.getByRole('region', { name: 'Starter' }).getByText('Current plan')).toBeVisible();
+  await expect(page.getByRole('status')).toHaveText(/Your plan changes to Starter at the end of this period/);
+  await expect(page.getByRole('region', { name: 'Enterprise' }).getByText('Current plan')).toBeVisible();
+  await expect(page.getByTestId('scheduled-change')).toHaveText(/^Changes to Starter on \w{3} \d{1,2}, \d{4}$/);
+  await page.screenshot({ path: 'test-results/plans-scheduled-downgrade.png', fullPage: true });
+  await page.goto('/billing');
+  await expect(page.getByTestId('plan-name')).toHaveText('Enterprise');
+  await expect(page.getByTestId('scheduled-change')).toContainText(/Changes to Starter on \w{3} \d{1,2}, \d{4}/);
+  await expect(page.getByText(/Renews on .* for \$10\.00/)).toBeVisible();
+  await expectNoSeriousAxeViolations(page);
+
+  // Undo from the dashboard.
+  await page.getByRole('button', { name: 'Keep Enterprise' }).click();
+  await expect(page).toHaveURL(/\/billing\/plans\?kept=enterprise$/);
+  await expect(page.getByRole('status')).toHaveText('You stay on the Enterprise plan.');
+  await expect(page.getByTestId('scheduled-change')).toHaveCount(0);
+  await page.goto('/billing');
+  await expect(page.getByTestId('scheduled-change')).toHaveCount(0);
+  await expect(page.getByText(/Renews on .* for \$500\.00/)).toBeVisible();
+
+  // Undo from the plans page too.
+  await page.goto('/billing/plans?preview=pro');
+  await page.getByRole('button', { name: 'Confirm: switch to Pro' }).click();
+  await expect(page.getByTestId('scheduled-change')).toHaveText(/^Changes to Pro on /);
+  await page.getByRole('button', { name: 'Keep Enterprise' }).click();
+  await expect(page.getByRole('status')).toHaveText('You stay on the Enterprise plan.');
+  await expect(page.getByTestId('scheduled-change')).toHaveCount(0);
 
   await page.getByRole('button', { name: 'Cancel at period end' }).click();
   await expect(page.getByRole('status')).toHaveText(/will end at the end of the current period/);
   await page.getByRole('button', { name: 'Resume subscription' }).click();
   await expect(page.getByRole('status')).toHaveText('Your subscription will renew as usual.');
   await page.goto('/billing');
-  await expect(page.getByTestId('plan-name')).toHaveText('Starter');
+  await expect(page.getByTestId('plan-name')).toHaveText('Enterprise');
 });
 
 test('every page carries the security headers; checkout runs without CSP violations', async ({ page }) => {

@@ -64,7 +64,7 @@ describe('subscriptions before their webhooks arrive', () => {
     expect((await h.db.query('select status from subscriptions where id = $1', [id])).rows).toEqual([{ status: 'active' }]);
   });
 
-  it('changes the plan and schedules the cancellation in one request', async () => {
+  it('a downgrade and a cancellation in one request: only the cancellation (the downgrade would never apply)', async () => {
     const user = await h.auth.signUp();
     const created = await api(postSubscription, 'POST', '/api/payments/subscriptions', { token: user.accessToken, body: { planId: 'pro' } });
     await stripe().paymentIntents.confirm(intentIdOf(created.body.data.clientSecret), { payment_method: 'pm_card_visa' });
@@ -75,10 +75,26 @@ describe('subscriptions before their webhooks arrive', () => {
       body: { planId: 'starter', cancelAtPeriodEnd: true },
       params: { subscriptionId },
     });
-    expect(both.body.data).toMatchObject({ planId: 'starter', cancelAtPeriodEnd: true });
-    expect(both.body.data.preview).toMatchObject({ fromPlanId: 'pro', toPlanId: 'starter' });
+    expect(both.body.data).toMatchObject({ planId: 'pro', cancelAtPeriodEnd: true, scheduledChange: null });
+    expect(both.body.data.preview).toMatchObject({ fromPlanId: 'pro', toPlanId: 'starter', amountDueNowCents: 0 });
     const atStripe = await stripe().subscriptions.retrieve(subscriptionId);
-    expect([atStripe.items.data[0]?.price.id, atStripe.cancel_at_period_end]).toEqual(['price_starter_plan_id', true]);
+    expect([atStripe.items.data[0]?.price.id, atStripe.cancel_at_period_end, atStripe.schedule]).toEqual(['price_pro_plan_id', true, null]);
+  });
+
+  it('an upgrade and a cancellation in one request: both, in one Stripe call', async () => {
+    const user = await h.auth.signUp();
+    const created = await api(postSubscription, 'POST', '/api/payments/subscriptions', { token: user.accessToken, body: { planId: 'pro' } });
+    await stripe().paymentIntents.confirm(intentIdOf(created.body.data.clientSecret), { payment_method: 'pm_card_visa' });
+    await h.local.idle();
+    const subscriptionId: string = created.body.data.subscriptionId;
+    const both = await api(putSubscription, 'PUT', `/api/payments/subscriptions/${subscriptionId}`, {
+      token: user.accessToken,
+      body: { planId: 'enterprise', cancelAtPeriodEnd: true },
+      params: { subscriptionId },
+    });
+    expect(both.body.data).toMatchObject({ planId: 'enterprise', cancelAtPeriodEnd: true });
+    const atStripe = await stripe().subscriptions.retrieve(subscriptionId);
+    expect([atStripe.items.data[0]?.price.id, atStripe.cancel_at_period_end]).toEqual(['price_enterprise_plan_id', true]);
   });
 });
 

@@ -144,6 +144,7 @@ describe.each(backends())('task receipts on $name', (backend) => {
       ['?agent=' + 'x'.repeat(101), 'agent must be at most 100 characters'],
       ['?cursor=bm90LWEtY3Vyc29y', 'cursor is not valid'],
       ['?userId=someone', 'Unrecognized key: "userId"'],
+      ['?agent=a%00b', 'must not contain NUL'],
     ];
     for (const [search, message] of cases) {
       const answer = await get(search, accessToken);

@@ -1,8 +1,8 @@
 // Signed deliveries to the app's endpoint and to endpoints made through the
-// API; retries, duplicates, reordering; events API; the trigger command.
+// API; retries, duplicates, reordering; events API; the delivery log.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import Stripe from 'stripe';
-import { deliveries, setWebhookChaos, trigger } from '../../local/stripe/client.js';
+import { deliveries, setWebhookChaos } from '../../local/stripe/client.js';
 import { Receiver, WEBHOOK_SECRET, startHarness, stripeError, type Harness } from './helpers.js';
 
 let h: Harness;
@@ -124,22 +124,8 @@ describe('events API', () => {
   });
 });
 
-describe('trigger (stripe trigger stand-in) and the delivery log', () => {
-  it.each([
-    ['payment_intent.succeeded', ['payment_intent.created', 'charge.succeeded', 'payment_intent.succeeded']],
-    ['payment_intent.payment_failed', ['payment_intent.created', 'charge.failed', 'payment_intent.payment_failed']],
-    ['invoice.payment_failed', ['customer.subscription.created', 'invoice.payment_failed']],
-    ['customer.subscription.deleted', ['invoice.paid', 'customer.subscription.deleted']],
-  ])('%s for an existing customer', async (event, expected) => {
-    const customer = await h.stripe.customers.create({ email: `${event}@example.com` });
-    const result = await trigger(h.local.url, event, { customer: customer.id });
-    expect(result.customer).toBe(customer.id);
-    const types = result.events.map((e) => e.type);
-    expect(types).toEqual(expect.arrayContaining(expected));
-    expect(types.indexOf(expected[expected.length - 1] ?? '')).toBeGreaterThan(types.indexOf(expected[0] ?? ''));
-    await h.receiver.waitFor((all) => result.events.every((e) => all.some((r) => r.event.id === e.id)));
-  });
-
+// Triggers (project fixtures run over HTTP) are tested in fixtures.test.ts.
+describe('the delivery log', () => {
   it('exposes deliveries for `listen` with a long poll', async () => {
     const start = h.local.webhooks.deliveries().at(-1)?.seq ?? 0;
     const pending = deliveries(h.local.url, start, 5000);

@@ -10,6 +10,8 @@ import styles from './admin.module.css';
 import { count, dollars, minutes, monthName, percent } from '@/app/_lib/format';
 import { RevenueChart } from './revenue-chart';
 import { WebhookEvents } from './webhook-events';
+import { RunnerKeys } from './runner-keys';
+import { listTaskRunnerKeys } from '@/lib/auth/task-runner-keys';
 
 export const dynamic = 'force-dynamic';
 export const metadata = { title: 'Admin billing' };
@@ -195,6 +197,12 @@ export default async function AdminBillingPage({ searchParams }: Props) {
           not applied twice. Each replay is recorded in the audit log under your name.
         </p>
         <WebhookEvents events={events} />
+      </section>
+
+      <section aria-labelledby="runner-keys-heading" className={styles.card}>
+        <h2 id="runner-keys-heading">Task-runner API keys</h2>
+        <p className={styles.muted}>Keys the AI task runner sends as a bearer token. A new key is shown once; revoking takes effect within a second.</p>
+        <RunnerKeys keys={await listTaskRunnerKeys(db, user.claims)} />
       </section>
     </main>
   );

@@ -34,7 +34,9 @@ export function BarChart({ title, bars, emptyText }: { title: string; bars: Bar[
           );
         })}
       </svg>
-      <table className={`${styles.table} sr-only`}>
+      {/* A table ignores overflow, so it is hidden inside a div: on its own it widened the page on phones. */}
+      <div className="sr-only">
+      <table className={styles.table}>
         <caption>{title}</caption>
         <tbody>
           {bars.map((bar) => (
@@ -45,6 +47,7 @@ export function BarChart({ title, bars, emptyText }: { title: string; bars: Bar[
           ))}
         </tbody>
       </table>
+      </div>
     </figure>
   );
 }

@@ -9,7 +9,7 @@ export function HistoryLinks({ entry }: { entry: HistoryEntry }) {
   if (entry.kind === 'invoice') {
     const finalized = entry.status !== 'draft';
     return (
-      <span style={{ display: 'inline-flex', gap: '.6rem', flexWrap: 'wrap' }}>
+      <span style={{ display: 'flex', gap: '.6rem', flexWrap: 'wrap', fontSize: '.9rem' }}>
         {finalized ? (
           <>
             <a href={`/billing/invoices/${id}`} aria-label={`Invoice of ${entry.createdAt.slice(0, 10)}`}>
@@ -28,7 +28,7 @@ export function HistoryLinks({ entry }: { entry: HistoryEntry }) {
   }
   if (entry.status !== 'succeeded' || !entry.id.startsWith('pi_')) return null;
   return (
-    <span style={{ display: 'inline-flex', gap: '.6rem', flexWrap: 'wrap' }}>
+    <span style={{ display: 'flex', gap: '.6rem', flexWrap: 'wrap', fontSize: '.9rem' }}>
       <a href={`/billing/receipts/${id}`} aria-label={`Receipt of the top-up of ${entry.createdAt.slice(0, 10)}`}>
         Receipt
       </a>

@@ -50,7 +50,11 @@ export default async function CheckoutPage({ searchParams }: { searchParams: Pro
       if (!checkout.clientSecret) {
         return (
           <Unavailable>
-            <p>This subscription needs no payment now (it is {checkout.status.replace('_', ' ')}).</p>
+            {checkout.status === 'superseded' ? (
+              <p>You chose another plan since, so this subscription can no longer be paid. Nothing was charged for it.</p>
+            ) : (
+              <p>This subscription needs no payment now (it is {checkout.status.replace('_', ' ')}).</p>
+            )}
           </Unavailable>
         );
       }

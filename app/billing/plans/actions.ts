@@ -7,7 +7,7 @@ import { getDatabase } from '@/lib/db';
 import { isAppError } from '@/lib/http/errors';
 import { enforceAddressRateLimit } from '@/lib/payments/rate-limit';
 import { subscriptionParamsSchema, upgradePlanBodySchema } from '@/lib/payments/schemas';
-import { cancelSubscription, resumeSubscription, upgradePlan } from '@/lib/payments/subscriptions';
+import { cancelSubscription, keepCurrentPlan, resumeSubscription, upgradePlan } from '@/lib/payments/subscriptions';
 
 // Server actions of the plans page, validated with the API's own schemas and calling the same
 // lib functions as POST /api/payments/upgrade-plan and /subscriptions/:id. Each ends in a
@@ -45,7 +45,7 @@ export async function choosePlanAction(form: FormData): Promise<void> {
     target =
       result.subscription?.status === 'incomplete'
         ? `/billing/checkout?subscription=${result.subscription.subscriptionId}`
-        : `/billing/plans?${result.preview.amountDueNowCents > 0 ? 'upgraded' : 'downgraded'}=${parsed.data.planId}`;
+        : `/billing/plans?${result.preview.effectiveAt ? 'scheduled' : result.preview.fromPlanId === parsed.data.planId ? 'kept' : 'upgraded'}=${parsed.data.planId}`;
   } catch (error) {
     failure(error);
   }
@@ -74,4 +74,18 @@ export async function resumeAction(form: FormData): Promise<void> {
     failure(error);
   }
   redirect('/billing/plans?resumed=1');
+}
+
+/** Undo a downgrade scheduled for the end of the period (from the plans page or the dashboard). */
+export async function keepPlanAction(form: FormData): Promise<void> {
+  const user = await signedIn();
+  const parsed = subscriptionParamsSchema.safeParse({ subscriptionId: form.get('subscriptionId') });
+  if (!parsed.success) redirect('/billing/plans?error=not-found');
+  let planId: string;
+  try {
+    planId = (await keepCurrentPlan(await getDatabase(), user.userId, parsed.data.subscriptionId)).planId;
+  } catch (error) {
+    failure(error);
+  }
+  redirect(`/billing/plans?kept=${planId}`);
 }

@@ -8,7 +8,7 @@ import { listPlanOffers, type PlanOffer } from '@/lib/payments/catalog';
 import { planIdSchema } from '@/lib/payments/schemas';
 import { upgradePlan } from '@/lib/payments/subscriptions';
 import { SubmitButton } from '@/app/_components/submit-button';
-import { cancelAtPeriodEndAction, choosePlanAction, resumeAction } from './actions';
+import { cancelAtPeriodEndAction, choosePlanAction, keepPlanAction, resumeAction } from './actions';
 import styles from './plans.module.css';
 
 export const dynamic = 'force-dynamic';
@@ -17,7 +17,8 @@ export const metadata = { title: 'Plans' };
 const planName = (value: string) => PLANS[planIdSchema.catch('starter').parse(value)].name;
 const NOTICES: Record<string, (value: string) => string> = {
   upgraded: (planId) => `You are now on the ${planName(planId)} plan. The prorated difference was charged to your card.`,
-  downgraded: (planId) => `You are now on the ${planName(planId)} plan. The unused part of your old plan is credited to your next invoice.`,
+  scheduled: (planId) => `Your plan changes to ${planName(planId)} at the end of this period. Until then you keep your current plan and its allowance; nothing is charged or credited.`,
+  kept: (planId) => `You stay on the ${planName(planId)} plan.`,
   canceled: () => 'Your subscription will end at the end of the current period. You can resume it until then.',
   resumed: () => 'Your subscription will renew as usual.',
 };
@@ -72,6 +73,19 @@ export default async function PlansPage({ searchParams }: { searchParams: Promis
           ? `You are on ${PLANS[billing.planId].name}. ${subscription.cancelAtPeriodEnd ? `It ends on ${day(subscription.currentPeriodEnd)}.` : `It renews on ${day(subscription.currentPeriodEnd)}.`}`
           : `You are on the free ${PLANS.starter.name} allowance of ${dollars(billing.allowanceCents)} a month. Subscribe for a larger allowance and lower rates.`}
       </p>
+      {subscription?.scheduledChange ? (
+        <div className={styles.row}>
+          <p data-testid="scheduled-change">
+            Changes to {subscription.scheduledChange.planName} on {day(subscription.scheduledChange.effectiveAt)}
+          </p>
+          <form action={keepPlanAction}>
+            <input type="hidden" name="subscriptionId" value={subscription.id} />
+            <SubmitButton pendingText="Working…" className={styles.secondary}>
+              Keep {PLANS[billing.planId].name}
+            </SubmitButton>
+          </form>
+        </div>
+      ) : null}
 
       {preview ? (
         <section className={styles.preview} aria-labelledby="preview-heading">
@@ -96,9 +110,11 @@ export default async function PlansPage({ searchParams }: { searchParams: Promis
             </tbody>
           </table>
           <p data-testid="due-now">
-            {preview.amountDueNowCents >= 0
-              ? `Due today: ${dollars(preview.amountDueNowCents)}`
-              : `Credit towards your next invoice: ${dollars(-preview.amountDueNowCents)}`}
+            {preview.effectiveAt
+              ? `Nothing is charged or credited today. You keep ${PLANS[preview.fromPlanId].name} and its allowance until ${day(preview.effectiveAt)}, then move to ${PLANS[preview.toPlanId].name}.`
+              : preview.amountDueNowCents >= 0
+                ? `Due today: ${dollars(preview.amountDueNowCents)}`
+                : `Credit towards your next invoice: ${dollars(-preview.amountDueNowCents)}`}
           </p>
           <div className={styles.row}>
             <form action={choosePlanAction}>

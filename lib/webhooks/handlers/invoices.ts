@@ -1,31 +1,23 @@
 import type { Queryable } from '@/lib/db';
-import { syncSubscription, type SubscriptionSnapshot } from '@/lib/payments/subscriptions';
+import { writeAudit } from '@/lib/billing/audit';
 import type { Stripe } from '@/lib/stripe/client';
+import { billedPeriod, customerIdOf, dateOf as toDate, subscriptionIdOfInvoice as subscriptionIdOf } from '@/lib/stripe/mapping';
+import { recordSubscription, type CurrentSubscription } from '@/lib/webhooks/handlers/subscriptions';
 import { formatDollars, notify } from '@/lib/webhooks/notifications';
 import type { HandlerResult } from '@/lib/webhooks/types';
 
 // Invoices: mirrored for the payment history; a paid renewal starts the next usage period; a
 // failed one notifies the user (the subscription's past_due status comes from Stripe's own
-// subscription, re-read by the dispatcher and passed in as `subscription`).
+// subscription, re-read by the dispatcher and passed in as `subscription`). Only USD invoices
+// are accounted for: another currency is recorded, flagged for operators and audited, and never
+// starts a period (our prices and allowances are dollars).
 
-const toDate = (seconds: number | null | undefined) => (seconds ? new Date(seconds * 1000) : null);
+type SubscriptionSnapshot = CurrentSubscription;
 
-export function subscriptionIdOf(invoice: Stripe.Invoice): string | null {
-  const details = invoice.parent?.subscription_details;
-  if (!details?.subscription) return null;
-  return typeof details.subscription === 'string' ? details.subscription : details.subscription.id;
-}
-
-/** The period the invoice bills for its subscription item (not a proration line). */
-function billedPeriod(invoice: Stripe.Invoice): { start: number; end: number } | null {
-  const line = invoice.lines.data.find(
-    (entry) => entry.parent?.subscription_item_details && !entry.parent.subscription_item_details.proration,
-  );
-  return line?.period ?? null;
-}
+const isUsd = (invoice: Stripe.Invoice) => invoice.currency.toLowerCase() === 'usd';
 
 async function userOfInvoice(tx: Queryable, invoice: Stripe.Invoice): Promise<string | null> {
-  const customerId = typeof invoice.customer === 'string' ? invoice.customer : (invoice.customer?.id ?? '');
+  const customerId = customerIdOf(invoice) ?? '';
   const { rows } = await tx.query<{ id: string }>('select id from public.users where stripe_customer_id = $1', [customerId]);
   return rows[0]?.id ?? null;
 }
@@ -35,8 +27,8 @@ async function upsertInvoice(tx: Queryable, userId: string, invoice: Stripe.Invo
   const period = billedPeriod(invoice);
   await tx.query(
     `insert into public.invoices as i (id, user_id, subscription_id, status, billing_reason, amount_due_cents,
-       amount_paid_cents, currency, period_start, period_end, attempt_count, failure_message, stripe_created, paid_at)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+       amount_paid_cents, currency, period_start, period_end, attempt_count, failure_message, stripe_created, paid_at, flag)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
      on conflict (id) do update set
        status = case when app_private.invoice_status_rank(excluded.status) >= app_private.invoice_status_rank(i.status)
                      then excluded.status else i.status end,
@@ -60,13 +52,14 @@ async function upsertInvoice(tx: Queryable, userId: string, invoice: Stripe.Invo
       failureMessage,
       toDate(invoice.created),
       toDate(invoice.status_transitions?.paid_at),
+      isUsd(invoice) ? null : `currency:${invoice.currency.toLowerCase()}`,
     ],
   );
 }
 
 /** invoice.finalized and other updates: keep the mirror current. */
 export async function onInvoiceUpdated(tx: Queryable, invoice: Stripe.Invoice, subscription: SubscriptionSnapshot | null): Promise<HandlerResult> {
-  if (subscription) await syncSubscription(tx, subscription, 'stripe-webhook');
+  if (subscription) await recordSubscription(tx, subscription, 'stripe-webhook');
   const userId = await userOfInvoice(tx, invoice);
   if (!userId) return { outcome: 'ignored', userId: null };
   await upsertInvoice(tx, userId, invoice, null);
@@ -79,6 +72,22 @@ export async function onInvoicePaid(tx: Queryable, invoice: Stripe.Invoice, subs
   const subscriptionId = subscriptionIdOf(invoice);
   const period = billedPeriod(invoice);
   const startsPeriod = invoice.billing_reason === 'subscription_cycle' || invoice.billing_reason === 'subscription_create';
+  if (result.userId && !isUsd(invoice)) {
+    // Never credited as a period: recorded (flag) above, and audited once for operators.
+    const { rowCount } = await tx.query("select 1 from public.audit_log where action = 'invoice.flagged' and entity_id = $1", [invoice.id]);
+    if (!rowCount) {
+      console.warn('invoice in another currency not accounted for', { invoice: invoice.id, currency: invoice.currency });
+      await writeAudit(tx, {
+        userId: result.userId,
+        actor: 'stripe-webhook',
+        action: 'invoice.flagged',
+        entityType: 'invoice',
+        entityId: invoice.id,
+        details: { reason: 'currency', currency: invoice.currency, amountPaid: invoice.amount_paid, subscription: subscriptionId },
+      });
+    }
+    return result;
+  }
   if (result.userId && subscriptionId && period && startsPeriod) {
     await tx.query('select app_private.start_paid_period($1, $2, $3, $4, $5)', [
       subscriptionId,
@@ -97,7 +106,7 @@ export async function onInvoicePaymentFailed(
   invoice: Stripe.Invoice,
   subscription: SubscriptionSnapshot | null,
 ): Promise<HandlerResult> {
-  if (subscription) await syncSubscription(tx, subscription, 'stripe-webhook');
+  if (subscription) await recordSubscription(tx, subscription, 'stripe-webhook');
   const userId = await userOfInvoice(tx, invoice);
   if (!userId) return { outcome: 'ignored', userId: null };
   const message = 'The card on file was declined.';

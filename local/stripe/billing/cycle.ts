@@ -5,6 +5,7 @@ import type Stripe from 'stripe';
 import type { Engine } from '../engine.js';
 import { attemptInvoicePayment } from './invoice-payments.js';
 import { currentPeriod } from './proration.js';
+import { advanceSchedule } from './schedules.js';
 import { cancelSubscription, expireSubscription, renewSubscription } from './subscriptions.js';
 import { sendTrialWillEnd, trialWillEndAt } from './trials.js';
 
@@ -26,7 +27,11 @@ function subscriptionDue(engine: Engine, sub: Stripe.Subscription): Due | null {
   if (sub.cancel_at !== null && sub.cancel_at <= end) {
     return { at: sub.cancel_at, run: () => cancelSubscription(engine, sub, 'cancellation_requested') };
   }
-  return { at: end, run: () => renewSubscription(engine, sub) };
+  return {
+    at: end,
+    // A subscription schedule's next phase (e.g. a downgrade at period end) applies first.
+    run: () => (advanceSchedule(engine, sub, end) === 'cancel' ? cancelSubscription(engine, sub, 'cancellation_requested') : renewSubscription(engine, sub)),
+  };
 }
 
 function invoiceDue(engine: Engine, invoice: Stripe.Invoice): Due | null {

@@ -1,7 +1,7 @@
 import type Stripe from 'stripe';
 import type { Engine } from '../engine.js';
 import type { Route } from '../http/router.js';
-import { invalidRequest, missingParam, resourceMissing } from '../core/errors.js';
+import { StripeApiError, invalidRequest, missingParam, resourceMissing } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import { LIST_PARAMS, matchesCreated, newestFirst, paginate } from '../core/list.js';
 import { mergeMetadata, type Params } from '../core/params.js';
@@ -10,6 +10,7 @@ import { declineFor } from '../cards.js';
 import { planOf, productName, requirePrice } from '../resources/catalog.js';
 import { diff, requireCustomer } from '../resources/customers.js';
 import { cardBehaviour, cardError } from '../resources/payment-methods.js';
+import type { ConfirmResult } from '../resources/payment-intents.js';
 import {
   buildInvoice,
   createPendingItem,
@@ -27,6 +28,7 @@ import {
   voidInvoice,
 } from './invoice-payments.js';
 import { currentPeriod, planItemChange, type PlannedItem } from './proration.js';
+import { assertCancellationAllowed, endScheduleOf } from './schedules.js';
 import {
   applyPauseCollection,
   collectionPause,
@@ -328,7 +330,7 @@ const UPDATE_PARAMS = [
 ] as const;
 
 /** `trial_end` on update: `now` ends a trial at once (billing the first period), a timestamp moves its end. */
-function changeTrial(engine: Engine, sub: Stripe.Subscription, p: Params, now: number): (() => void) | null {
+function changeTrial(engine: Engine, sub: Stripe.Subscription, p: Params, now: number): (() => ConfirmResult | null) | null {
   if (!p.has('trial_end')) return null;
   if (sub.status !== 'trialing') {
     throw invalidRequest('The local Stripe changes trial_end only on trialing subscriptions.', { param: 'trial_end' });
@@ -342,6 +344,13 @@ function changeTrial(engine: Engine, sub: Stripe.Subscription, p: Params, now: n
   return end <= now ? () => renewSubscription(engine, sub) : null;
 }
 
+/** error_if_incomplete: a failed charge refuses the update as a whole (a fresh error, so nothing of it is kept). */
+function refuseIfIncomplete(p: Params, result: ConfirmResult | null | undefined): void {
+  if (result && !result.ok && p.str('payment_behavior') === 'error_if_incomplete') {
+    throw new StripeApiError(result.error.status, result.error.body, result.error.headers);
+  }
+}
+
 function updateSubscription(engine: Engine, sub: Stripe.Subscription, p: Params): Stripe.Subscription {
   p.only(UPDATE_PARAMS);
   const ended = sub.status === 'canceled' || sub.status === 'incomplete_expired';
@@ -350,6 +359,7 @@ function updateSubscription(engine: Engine, sub: Stripe.Subscription, p: Params)
   }
   const customer = customerId(sub);
   const now = engine.now(customer);
+  assertCancellationAllowed(sub, p);
   const before = structuredClone(sub);
   sub.metadata = mergeMetadata(sub.metadata, p.metadata());
   if (p.has('description')) sub.description = p.str('description') ?? null;
@@ -373,7 +383,7 @@ function updateSubscription(engine: Engine, sub: Stripe.Subscription, p: Params)
   if (plan) applyItems(engine, sub, plan.items);
   engine.store.touch();
   emitUpdated(engine, sub, before);
-  trialEndsNow?.();
+  refuseIfIncomplete(p, trialEndsNow?.());
 
   if (!plan || behaviour === 'none' || plan.prorations.length === 0) return sub;
   if (behaviour === 'create_prorations') {
@@ -387,7 +397,7 @@ function updateSubscription(engine: Engine, sub: Stripe.Subscription, p: Params)
     return sub;
   }
   const result = attemptInvoicePayment(engine, invoice, { offSession: p.bool('off_session') ?? true });
-  if (result && !result.ok && p.str('payment_behavior') === 'error_if_incomplete') throw result.error;
+  refuseIfIncomplete(p, result);
   return sub;
 }
 
@@ -455,6 +465,7 @@ export function cancelSubscription(
   if (sub.cancellation_details) sub.cancellation_details.reason = reason;
   engine.store.touch();
   engine.emit('customer.subscription.deleted', sub);
+  endScheduleOf(engine, sub, now);
   return sub;
 }
 
@@ -521,10 +532,10 @@ export function onSubscriptionInvoiceFailed(engine: Engine, sub: Stripe.Subscrip
 }
 
 /** The subscription's next period: invoice pending items and the new period, charge the saved card. */
-export function renewSubscription(engine: Engine, sub: Stripe.Subscription): void {
+export function renewSubscription(engine: Engine, sub: Stripe.Subscription): ConfirmResult | null {
   const customer = engine.state.customers[customerId(sub)];
   const first = sub.items.data[0];
-  if (!customer || !first) return;
+  if (!customer || !first) return null;
   const old = currentPeriod(sub);
   const before = structuredClone(sub);
   if (sub.status === 'trialing') {
@@ -532,11 +543,11 @@ export function renewSubscription(engine: Engine, sub: Stripe.Subscription): voi
     if (outcome === 'paused') {
       emitUpdated(engine, sub, before);
       engine.emit('customer.subscription.paused', sub);
-      return;
+      return null;
     }
     if (outcome === 'cancel') {
       cancelSubscription(engine, sub, 'cancellation_requested');
-      return;
+      return null;
     }
   }
   const { interval, count } = intervalOf(first.price);
@@ -560,28 +571,31 @@ export function renewSubscription(engine: Engine, sub: Stripe.Subscription): voi
   sub.latest_invoice = invoice.id;
   engine.store.touch();
   emitUpdated(engine, sub, before);
-  collect(engine, sub, invoice, old.end);
+  return collect(engine, sub, invoice, old.end);
 }
 
 /** Finalizes and charges a renewal invoice, unless `pause_collection` says otherwise. */
-function collect(engine: Engine, sub: Stripe.Subscription, invoice: Stripe.Invoice, at: number): void {
+function collect(engine: Engine, sub: Stripe.Subscription, invoice: Stripe.Invoice, at: number): ConfirmResult | null {
   const pause = collectionPause(sub, at);
-  if (pause === 'keep_as_draft') return;
+  if (pause === 'keep_as_draft') return null;
   finalizeInvoice(engine, invoice);
-  if (pause === 'void') return voidInvoice(engine, invoice);
+  if (pause === 'void') {
+    voidInvoice(engine, invoice);
+    return null;
+  }
   if (pause === 'mark_uncollectible') {
     invoice.status = 'uncollectible';
     invoice.status_transitions.marked_uncollectible_at = at;
     engine.store.touch();
     engine.emit('invoice.marked_uncollectible', invoice);
-    return;
+    return null;
   }
-  attemptInvoicePayment(engine, invoice, { offSession: true });
+  return attemptInvoicePayment(engine, invoice, { offSession: true });
 }
 
 /** `POST /v1/subscriptions/:id/resume`: a paused subscription starts a new period now and bills it. */
 function resumeSubscription(engine: Engine, sub: Stripe.Subscription, p: Params): Stripe.Subscription {
-  p.only(['billing_cycle_anchor', 'proration_behavior', 'proration_date', 'expand']);
+  p.only(['billing_cycle_anchor', 'proration_behavior', 'proration_date', 'payment_behavior', 'expand']);
   if (sub.status !== 'paused') {
     throw invalidRequest(`Only a paused subscription can be resumed; this one is ${sub.status}.`, { code: 'subscription_not_paused' });
   }

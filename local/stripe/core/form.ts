@@ -80,7 +80,7 @@ export function parseForm(body: string): FormObject {
   return typeof result === 'object' && !Array.isArray(result) ? result : {};
 }
 
-/** Encodes a tree back into Stripe's form encoding (used by the CLI and tests). */
+/** Encodes a tree into Stripe's form encoding as the stripe SDK does (the fixture runner, tests). */
 export function encodeForm(data: Record<string, unknown>): string {
   const pairs: string[] = [];
   const walk = (key: string, value: unknown): void => {
@@ -94,5 +94,6 @@ export function encodeForm(data: Record<string, unknown>): string {
     }
   };
   for (const [k, v] of Object.entries(data)) walk(k, v);
-  return pairs.join('&');
+  // Brackets stay literal, byte for byte what the stripe SDK sends.
+  return pairs.join('&').replace(/%5B/g, '[').replace(/%5D/g, ']');
 }

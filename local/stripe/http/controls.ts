@@ -5,7 +5,7 @@ import type { Engine } from '../engine.js';
 import { StripeApiError, invalidRequest } from '../core/errors.js';
 import { parseForm } from '../core/form.js';
 import { completeAuthentication, requireIntent } from '../resources/payment-intents.js';
-import { runTrigger } from '../triggers.js';
+import { runTriggerFixture } from '../triggers.js';
 import { advanceAndDeliver } from '../billing/wall-clock.js';
 import { openDispute } from '../resources/disputes.js';
 import { completeSetupAuthentication, requireSetupIntent } from '../resources/setup-intents.js';
@@ -194,12 +194,25 @@ export async function handleControl(deps: ControlDeps, req: IncomingMessage, res
         const customer = str(b.customer);
         const amount = num(b.amount);
         const price = str(b.price);
-        const result = runTrigger(deps.engine, deps.router, str(b.event) ?? '', {
-          ...(customer ? { customer } : {}),
-          ...(amount !== undefined ? { amount } : {}),
-          ...(price ? { price } : {}),
-        });
-        return json(res, 200, result);
+        if (customer && !deps.engine.state.customers[customer]) throw invalidRequest(`No such customer: '${customer}'`, { code: 'resource_missing', param: 'customer' });
+        const before = new Set(Object.keys(deps.engine.state.events));
+        // The project's fixture for the event, run over HTTP against this server (as `stripe trigger` does).
+        let result;
+        try {
+          result = await runTriggerFixture(deps.engine.baseUrl, str(b.event) ?? '', {
+            ...(customer ? { customer } : {}),
+            ...(amount !== undefined ? { amount } : {}),
+            ...(price ? { price } : {}),
+            ...(Array.isArray(b.overrides) ? { overrides: b.overrides.map(String) } : {}),
+          });
+        } catch (e) {
+          throw invalidRequest(e instanceof Error ? e.message : String(e));
+        }
+        const made = result.responses.customer as { id?: unknown } | undefined;
+        const events = Object.values(deps.engine.state.events)
+          .filter((e) => !before.has(e.id))
+          .map((e) => ({ id: e.id, type: e.type }));
+        return json(res, 200, { customer: typeof made?.id === 'string' ? made.id : (customer ?? null), events });
       }
       case 'GET /clock':
         return json(res, 200, { offset: deps.engine.state.clockOffset, now: deps.engine.wallNow() });
