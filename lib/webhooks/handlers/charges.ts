@@ -47,8 +47,14 @@ const disputeStatus = (dispute: Stripe.Dispute): 'open' | 'won' | 'lost' =>
   dispute.status === 'lost' ? 'lost' : dispute.status === 'won' || dispute.status === 'warning_closed' ? 'won' : 'open';
 
 /** charge.dispute.created / charge.dispute.closed (and updates that close it). */
-export async function onDispute(tx: Queryable, dispute: Stripe.Dispute, _eventId: string, eventCreated: Date): Promise<HandlerResult> {
-  const charge = typeof dispute.charge === 'string' ? null : dispute.charge;
+export async function onDispute(
+  tx: Queryable,
+  dispute: Stripe.Dispute,
+  disputedCharge: Stripe.Charge | null,
+  _eventId: string,
+  eventCreated: Date,
+): Promise<HandlerResult> {
+  const charge = typeof dispute.charge === 'string' ? disputedCharge : dispute.charge;
   const status = disputeStatus(dispute);
   const { rows } = await tx.query<{ user_id: string; kind: string; amount_cents: number; frozen_micros: number; owed_micros: number }>(
     'select * from app_private.record_dispute($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)',
