@@ -14,8 +14,10 @@ import { optionsFromEnv as localStripeOptions } from '@/local/stripe/config';
 import { startLocalStripe } from '@/local/stripe/server';
 
 if (existsSync('.env')) process.loadEnvFile('.env');
-const config = parseEnv(process.env);
 const production = process.argv.includes('--production');
+// `next start` runs with NODE_ENV=production: check the configuration as it will see it, so a
+// production start with public local secrets stops here, naming the variable.
+const config = parseEnv(production ? { ...process.env, NODE_ENV: 'production' } : process.env);
 const stops: Array<() => Promise<void>> = [];
 
 const supabaseUrl = new URL(config.NEXT_PUBLIC_SUPABASE_URL);
@@ -34,13 +36,13 @@ if (['127.0.0.1', 'localhost'].includes(supabaseUrl.hostname)) {
     // the app runs in it too (below), so both use the one instance.
     sessionMirror: sqlSessionMirror(async (sql, params) => (await getDatabase()).query(sql, params)),
   });
-  stops.push(auth.close);
+  stops.push(() => auth.close());
   console.log(`[dev] local Supabase Auth at ${auth.url}`);
 }
 
 if (!config.STRIPE_SECRET_KEY) {
   const stripe = await startLocalStripe(localStripeOptions(process.env));
-  stops.push(stripe.close);
+  stops.push(() => stripe.close());
   console.log(`[dev] local Stripe at ${stripe.url} (webhooks to this app)`);
 }
 

@@ -29,11 +29,13 @@ function bearerToken(authorization: string | null): string | null {
 
 // One verifier per copy of this module (Next.js bundles pages, routes and actions apart): nothing
 // made by one bundle is handed to another, so no error crosses a bundle boundary.
-let cachedVerifier: { url: string; verify: TokenVerifier } | undefined;
+let cachedVerifier: { url: string; secret?: string; verify: TokenVerifier } | undefined;
 
 function verifier(): TokenVerifier {
-  const url = env().NEXT_PUBLIC_SUPABASE_URL;
-  if (cachedVerifier?.url !== url) cachedVerifier = { url, verify: createTokenVerifier(url) };
+  const { NEXT_PUBLIC_SUPABASE_URL: url, SUPABASE_JWT_SECRET: secret } = env();
+  if (cachedVerifier?.url !== url || cachedVerifier.secret !== secret) {
+    cachedVerifier = { url, secret, verify: createTokenVerifier(url, secret) };
+  }
   return cachedVerifier.verify;
 }
 

@@ -1,20 +1,20 @@
-import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { errors as joseErrors, jwtVerify } from 'jose';
 import { jwtClaimsSchema, type JwtClaims } from '@/lib/auth/claims';
 import { AppError } from '@/lib/http/errors';
+import { supabaseTokenKeys } from '@/lib/auth/token-keys';
 
 // Verifies a Supabase access token: signature against the project's JWKS (Supabase's published
-// keys, or the local auth server's), issuer, audience `authenticated`, expiry and role.
+// keys, or the local auth server's) or, for HS256, SUPABASE_JWT_SECRET when it is set
+// (token-keys.ts); issuer, audience `authenticated`, expiry and role.
 export type TokenVerifier = (token: string) => Promise<JwtClaims>;
 
-export function createTokenVerifier(supabaseUrl: string): TokenVerifier {
+export function createTokenVerifier(supabaseUrl: string, jwtSecret?: string): TokenVerifier {
   const issuer = `${supabaseUrl.replace(/\/+$/, '')}/auth/v1`;
-  const keys: JWTVerifyGetKey = createRemoteJWKSet(new URL(`${issuer}/.well-known/jwks.json`), {
-    cooldownDuration: 30_000,
-  });
+  const { key, algorithms } = supabaseTokenKeys(issuer, jwtSecret);
   return async (token) => {
     let payload: unknown;
     try {
-      ({ payload } = await jwtVerify(token, keys, { issuer, audience: 'authenticated', algorithms: ['ES256', 'RS256'] }));
+      ({ payload } = await jwtVerify(token, key, { issuer, audience: 'authenticated', algorithms }));
     } catch (error) {
       if (error instanceof joseErrors.JWKSTimeout || (error instanceof TypeError && /fetch/i.test(error.message))) {
         throw new AppError('service_unavailable', 'Sign-in service is unavailable', { cause: error });

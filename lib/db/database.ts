@@ -17,7 +17,7 @@ export interface Database extends Queryable {
   readonly kind: 'postgres' | 'pglite';
   /**
    * One statement as a named prepared statement: parsed and planned once per connection, not on
-   * every call (the usage hot path). On PGlite, a plain query.
+   * every call (the usage hot path). On PGlite and behind a transaction-mode pooler, a plain query.
    */
   prepared<R extends pg.QueryResultRow = pg.QueryResultRow>(name: string, text: string, values: unknown[]): Promise<pg.QueryResult<R>>;
   /** One session (not a transaction) for work that spans statements, e.g. advisory locks. */
@@ -98,7 +98,24 @@ function buildDatabase(
   };
 }
 
-export function connectPostgres(connectionString: string, max = 10): Database {
+/**
+ * `transaction`: the connection string is a transaction-mode pooler (Supabase's pooler on port
+ * 6543, PgBouncer before 1.21), where consecutive statements may reach different server
+ * connections, so a named prepared statement made on one is missing on the next.
+ */
+export type PoolerMode = 'none' | 'transaction';
+
+/** The configured mode, else a guess from the port: 6543 is Supabase's transaction-mode pooler. */
+export function poolerMode(connectionString: string, configured: PoolerMode | undefined): PoolerMode {
+  if (configured) return configured;
+  try {
+    return new URL(connectionString).port === '6543' ? 'transaction' : 'none';
+  } catch {
+    return 'none';
+  }
+}
+
+export function connectPostgres(connectionString: string, max = 10, pooler: PoolerMode = 'none'): Database {
   const pool = new pg.Pool({ connectionString, max });
   // An idle client's error (e.g. the server restarting) must not crash the process.
   pool.on('error', () => undefined);
@@ -107,7 +124,8 @@ export function connectPostgres(connectionString: string, max = 10): Database {
     () => pool.connect(),
     () => pool.end(),
     (text, values) => pool.query(text, values),
-    (name, text, values) => pool.query({ name, text, values }),
+    // Behind a transaction-mode pooler every statement is unnamed (parsed on each call).
+    pooler === 'transaction' ? (_name, text, values) => pool.query(text, values) : (name, text, values) => pool.query({ name, text, values }),
   );
 }
 

@@ -1,5 +1,5 @@
 import { env } from '@/lib/env';
-import { connectPostgres, openPglite, type Database } from '@/lib/db/database';
+import { connectPostgres, openPglite, poolerMode, type Database } from '@/lib/db/database';
 import { migrate } from '@/lib/db/migrate';
 
 export type { Database, Queryable } from '@/lib/db/database';
@@ -11,7 +11,9 @@ const holder = globalThis as typeof globalThis & { __billingDatabase?: Promise<D
 export function getDatabase(): Promise<Database> {
   holder.__billingDatabase ??= (async () => {
     const config = env();
-    const db = config.DATABASE_URL ? connectPostgres(config.DATABASE_URL) : await openPglite(config.PGLITE_DATA_DIR);
+    const db = config.DATABASE_URL
+      ? connectPostgres(config.DATABASE_URL, 10, poolerMode(config.DATABASE_URL, config.DATABASE_POOLER))
+      : await openPglite(config.PGLITE_DATA_DIR);
     await migrate(db);
     return db;
   })().catch((error: unknown) => {

@@ -5,7 +5,7 @@ import { AppError } from '@/lib/http/errors';
 import { ensureCustomerId } from '@/lib/payments/customers';
 import { paymentMethodAnswerSchema, type CardAddedBody, type PaymentMethodAnswer } from '@/lib/payments/payment-method-schemas';
 import { enforceRateLimit } from '@/lib/payments/rate-limit';
-import { stripe, stripeErrors, type Stripe } from '@/lib/stripe/client';
+import { isStripeError, stripe, type Stripe } from '@/lib/stripe/client';
 import { stripeCall, toAppError } from '@/lib/stripe/errors';
 
 // The user's saved cards, kept at Stripe only (nothing about a card is stored here):
@@ -85,7 +85,7 @@ export async function retrieveOrNull<T>(work: () => Promise<T>): Promise<T | nul
   try {
     return await work();
   } catch (error) {
-    if (error instanceof stripeErrors.StripeInvalidRequestError && error.code === 'resource_missing') return null;
+    if (isStripeError(error, 'StripeInvalidRequestError') && error.code === 'resource_missing') return null;
     throw toAppError(error);
   }
 }

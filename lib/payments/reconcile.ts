@@ -26,8 +26,6 @@ export interface ReconcileReport {
   unmatched: number;
 }
 
-const ACTOR = 'reconcile';
-
 async function replayMissedEvents(db: Database, since: Date, report: ReconcileReport) {
   const params: Stripe.EventListParams = { created: { gte: Math.floor(since.getTime() / 1000) }, types: HANDLED_EVENT_TYPES, limit: 100 };
   const events: Stripe.Event[] = [];

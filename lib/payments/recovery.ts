@@ -3,7 +3,7 @@ import type { Database } from '@/lib/db';
 import { PLANS, type PlanId } from '@/lib/billing/plans';
 import { AppError } from '@/lib/http/errors';
 import { makeDefault, ownCard, readBilling, retrieveOrNull } from '@/lib/payments/payment-methods';
-import { stripe, stripeErrors } from '@/lib/stripe/client';
+import { isStripeError, stripe } from '@/lib/stripe/client';
 import { toAppError } from '@/lib/stripe/errors';
 
 // Recovery from a failed renewal. When Stripe cannot charge a renewal, the subscription turns
@@ -99,7 +99,7 @@ export async function payPastDueInvoice(
     if (invoice.status === 'paid') await adopt();
     return { invoiceId: invoice.id, status: invoice.status ?? 'open' };
   } catch (error) {
-    if (error instanceof stripeErrors.StripeCardError) {
+    if (isStripeError(error, 'StripeCardError')) {
       throw new AppError(
         'unprocessable',
         error.decline_code === 'insufficient_funds'
@@ -108,13 +108,13 @@ export async function payPastDueInvoice(
         { cause: error, details: { declineCode: error.decline_code ?? error.code ?? null } },
       );
     }
-    if (error instanceof stripeErrors.StripeError && error.code === 'invoice_payment_intent_requires_action') {
+    if (isStripeError(error, 'StripeError') && error.code === 'invoice_payment_intent_requires_action') {
       throw new AppError('unprocessable', 'Your bank asks you to confirm this payment. Add the card again to confirm it with your bank, or use another card.', {
         cause: error,
         details: { declineCode: 'authentication_required' },
       });
     }
-    if (error instanceof stripeErrors.StripeInvalidRequestError && error.code === 'invoice_already_paid') {
+    if (isStripeError(error, 'StripeInvalidRequestError') && error.code === 'invoice_already_paid') {
       // A double click, or Stripe's own retry got there first.
       return { invoiceId: input.invoiceId, status: 'paid' };
     }

@@ -44,7 +44,23 @@ export function verifyWebhookEvent(rawBody: string, signature: string, secret: s
 }
 
 export function isSignatureError(error: unknown): boolean {
-  return error instanceof Stripe.errors.StripeSignatureVerificationError;
+  return isStripeError(error, 'StripeSignatureVerificationError');
 }
 
 export const stripeErrors = Stripe.errors;
+
+type StripeErrorName = {
+  [K in keyof typeof Stripe.errors]: (typeof Stripe.errors)[K] extends abstract new (...args: never[]) => Stripe.errors.StripeError ? K : never;
+}[keyof typeof Stripe.errors];
+
+/**
+ * Whether `error` is one of the SDK's errors of that kind, recognised by the `type` the SDK sets
+ * on each (its class's name) rather than by `instanceof`: in a Next.js build the client lives on
+ * globalThis and may come from another bundle's copy of the SDK than the caller's, whose classes
+ * are then different objects (a declined card would otherwise surface as a 500).
+ */
+export function isStripeError<K extends StripeErrorName>(error: unknown, kind: K): error is InstanceType<(typeof Stripe.errors)[K]> {
+  if (typeof error !== 'object' || error === null || !('type' in error) || typeof error.type !== 'string') return false;
+  if (kind === 'StripeError') return error.type.startsWith('Stripe') && 'rawType' in error;
+  return error.type === kind;
+}

@@ -1,4 +1,4 @@
-import { stripeErrors } from '@/lib/stripe/client';
+import { isStripeError } from '@/lib/stripe/client';
 import { AppError, isAppError } from '@/lib/http/errors';
 
 // Stripe failures as the answers our callers get. The SDK has already retried connection errors
@@ -6,16 +6,16 @@ import { AppError, isAppError } from '@/lib/http/errors';
 // retry of the whole request is safe because every create carries a deterministic key.
 export function toAppError(error: unknown): AppError | unknown {
   if (isAppError(error)) return error;
-  if (error instanceof stripeErrors.StripeConnectionError || error instanceof stripeErrors.StripeRateLimitError) {
+  if (isStripeError(error, 'StripeConnectionError') || isStripeError(error, 'StripeRateLimitError')) {
     return new AppError('service_unavailable', 'The payment provider is not answering right now. Please try again in a moment.', {
       cause: error,
     });
   }
-  if (error instanceof stripeErrors.StripeIdempotencyError) {
+  if (isStripeError(error, 'StripeIdempotencyError')) {
     // The same idempotency key with other parameters: a concurrent request for another amount or plan.
     return new AppError('idempotency_conflict', 'Another payment request of yours was just made. Please try again.', { cause: error });
   }
-  if (error instanceof stripeErrors.StripeCardError) {
+  if (isStripeError(error, 'StripeCardError')) {
     // Our own words, not Stripe's message (which is not ours to show).
     const message =
       error.decline_code === 'insufficient_funds'
@@ -23,7 +23,7 @@ export function toAppError(error: unknown): AppError | unknown {
         : 'Your card was declined, so the change was not made. Please update your card and try again.';
     return new AppError('unprocessable', message, { cause: error });
   }
-  if (error instanceof stripeErrors.StripeError) {
+  if (isStripeError(error, 'StripeError')) {
     // API errors, bad requests we made, authentication: our side or theirs, never the user's.
     console.error('stripe call failed', { type: error.type, code: error.code, requestId: error.requestId, status: error.statusCode });
     return new AppError('payment_provider_error', 'The payment provider could not complete the request. Please try again.', {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { inject } from 'vitest';
-import { connectPostgres, openPglite, type Database } from '@/lib/db/database';
+import { connectPostgres, openPglite, type Database, type PoolerMode } from '@/lib/db/database';
 import { migrate } from '@/lib/db/migrate';
 import { withDatabase } from '@/local/db/throwaway-postgres';
 
@@ -13,8 +13,11 @@ export interface Backend {
   open(): Promise<Database>;
 }
 
-/** A fresh clone of the migrated template database: its URL, and how to drop it. */
-export async function createPostgresClone(): Promise<{ url: string; drop(): Promise<void> }> {
+/**
+ * A fresh clone of the migrated template database: its URL (through the test pooler when there
+ * is one, see global-postgres.ts), the pooler mode to connect with, and how to drop it.
+ */
+export async function createPostgresClone(): Promise<{ url: string; pooler: PoolerMode; drop(): Promise<void> }> {
   const serverUrl = inject('postgresServerUrl');
   if (!serverUrl) throw new Error('PostgreSQL is not available');
   const name = `billing_test_${randomUUID().replaceAll('-', '')}`;
@@ -22,8 +25,10 @@ export async function createPostgresClone(): Promise<{ url: string; drop(): Prom
   await admin.connect();
   await admin.query(`create database ${name} template ${inject('postgresTemplate')}`);
   await admin.end();
+  const poolerUrl = inject('postgresPoolerUrl');
   return {
-    url: withDatabase(serverUrl, name),
+    url: withDatabase(poolerUrl ?? serverUrl, name),
+    pooler: poolerUrl ? 'transaction' : 'none',
     async drop() {
       const cleanup = new pg.Client({ connectionString: serverUrl });
       await cleanup.connect();
@@ -35,7 +40,7 @@ export async function createPostgresClone(): Promise<{ url: string; drop(): Prom
 
 export async function openPostgresClone(poolSize = 20): Promise<Database> {
   const clone = await createPostgresClone();
-  const db = connectPostgres(clone.url, poolSize);
+  const db = connectPostgres(clone.url, poolSize, clone.pooler);
   const close = db.close.bind(db);
   return {
     ...db,

@@ -14,7 +14,7 @@ let db: Database;
 
 beforeAll(async () => {
   clone = await createPostgresClone();
-  db = connectPostgres(clone.url, 2);
+  db = connectPostgres(clone.url, 2, clone.pooler);
 }, 60_000);
 afterAll(async () => {
   await db?.close();
@@ -22,7 +22,7 @@ afterAll(async () => {
 });
 
 const webhooks = (...args: string[]) =>
-  run('node_modules/.bin/tsx', ['scripts/webhooks.ts', ...args], { env: { ...process.env, DATABASE_URL: clone.url }, timeout: 60_000 });
+  run('node_modules/.bin/tsx', ['scripts/webhooks.ts', ...args], { env: { ...process.env, DATABASE_URL: clone.url, DATABASE_POOLER: clone.pooler }, timeout: 60_000 });
 
 describe('npm run webhooks', () => {
   it('lists a failed event and replays it from its recorded payload, crediting once', async () => {

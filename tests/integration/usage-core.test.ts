@@ -246,6 +246,17 @@ describe.each(backends())('usage core on $name', (backend) => {
     });
   });
 
+  it('keeps a subscription in force when a simulated clock put its paid period ahead of ours, but not before it existed', async () => {
+    const user = await createUser(db);
+    // A renewal on Stripe's advanced clock: the paid period starts a month after the database's now.
+    const ahead = new Date(Date.now() + 31 * 86_400_000);
+    const subscription = await subscribe(db, user.userId, 'pro', ahead);
+    expect(await getUsageSnapshot(db, user)).toMatchObject({ planId: 'pro', periodStart: subscription.periodStart.toISOString(), allowanceCents: 5_000 });
+    // Before the subscription existed the user was on Starter's calendar month (a receipt's past payment).
+    const before = await db.query<{ plan_id: string }>("select plan_id from app_private.period_in_force($1, now() - interval '1 day')", [user.userId]);
+    expect(before.rows).toEqual([{ plan_id: 'starter' }]);
+  });
+
   it('refuses usage for a user that does not exist', async () => {
     await expect(
       commitUsage(db, asTaskRunner(randomUUID()), { agent: 'a', tokens: 1, executionMs: 0, idempotencyKey: key() }),

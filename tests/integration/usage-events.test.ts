@@ -54,9 +54,6 @@ describe.each(backends())('usage event batches on $name', (backend) => {
     );
     return rows;
   };
-  const expectBalancedBooks = async (userIds: string[]) => {
-    for (const row of await books(userIds)) expect(row.used, `user ${row.user_id}`).toBe(row.ledger);
-  };
 
   it('records each event on its own and answers one result per event, in request order', async () => {
     const alice = await createUser(db);

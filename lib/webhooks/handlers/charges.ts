@@ -51,7 +51,7 @@ export async function onDispute(
   tx: Queryable,
   dispute: Stripe.Dispute,
   disputedCharge: Stripe.Charge | null,
-  eventId: string,
+  _eventId: string,
   eventCreated: Date,
 ): Promise<HandlerResult> {
   const charge = typeof dispute.charge === 'string' ? disputedCharge : dispute.charge;

@@ -63,7 +63,7 @@ function pricingOf(price: Stripe.Price | null): Stripe.InvoiceLineItem.Pricing |
   return { type: 'price_details', price_details: { price: price.id, product }, unit_amount_decimal: price.unit_amount_decimal };
 }
 
-function lineItem(engine: Engine, invoiceId: string, l: LineInput): Stripe.InvoiceLineItem {
+function lineItem(_engine: Engine, invoiceId: string, l: LineInput): Stripe.InvoiceLineItem {
   return {
     id: newId('il'),
     object: 'line_item',

@@ -70,7 +70,7 @@ function customerOf(charge: Stripe.Charge): string | null {
   return typeof charge.customer === 'string' ? charge.customer : (charge.customer?.id ?? null);
 }
 
-function balanceTransaction(engine: Engine, dispute: Stripe.Dispute, sign: 1 | -1, at: number): Stripe.BalanceTransaction {
+function balanceTransaction(_engine: Engine, dispute: Stripe.Dispute, sign: 1 | -1, at: number): Stripe.BalanceTransaction {
   // Withdrawal: the amount leaves and the dispute fee is charged; a won dispute returns both.
   const amount = sign * dispute.amount;
   const fee = -sign * DISPUTE_FEE;

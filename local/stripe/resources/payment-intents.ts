@@ -191,7 +191,7 @@ function declineError(pi: Stripe.PaymentIntent, body: Stripe.PaymentIntent.LastP
 function paymentFailed(
   engine: Engine,
   pi: Stripe.PaymentIntent,
-  pm: Stripe.PaymentMethod,
+  _pm: Stripe.PaymentMethod,
   lastError: Stripe.PaymentIntent.LastPaymentError,
 ): ConfirmResult {
   pi.status = 'requires_payment_method';
