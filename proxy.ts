@@ -1,5 +1,6 @@
 import { createServerClient } from '@supabase/ssr';
 import { NextResponse, type NextRequest } from 'next/server';
+import { sessionCookieName, sessionCookieOptions, sessionCookieWrite } from '@/lib/auth/session-cookie';
 import { env } from '@/lib/env';
 import { refusePageBody } from '@/lib/http/body';
 import { newNonce, securityHeaders } from '@/lib/http/security-headers';
@@ -13,11 +14,12 @@ export async function proxy(request: NextRequest) {
   const refused = refusePageBody(request);
   if (refused) return refused;
   const config = env();
+  const production = process.env.NODE_ENV === 'production';
   const headers = securityHeaders({
     nonce: newNonce(),
     supabaseUrl: config.NEXT_PUBLIC_SUPABASE_URL,
     localStripeUrl: config.STRIPE_SECRET_KEY ? null : config.STRIPE_API_BASE,
-    production: process.env.NODE_ENV === 'production',
+    production,
   });
   const nonce = /'nonce-([^']+)'/.exec(headers['content-security-policy'] ?? '')?.[1] ?? '';
   request.headers.set('x-nonce', nonce);
@@ -28,16 +30,27 @@ export async function proxy(request: NextRequest) {
   };
   let response = withHeaders(NextResponse.next({ request }));
   const supabase = createServerClient(config.NEXT_PUBLIC_SUPABASE_URL, config.NEXT_PUBLIC_SUPABASE_ANON_KEY, {
+    // A refreshed session keeps the cookie's HttpOnly, Secure (production) and lifetime.
+    cookieOptions: sessionCookieOptions(production),
     cookies: {
       getAll: () => request.cookies.getAll(),
       setAll: (cookiesToSet) => {
         for (const { name, value } of cookiesToSet) request.cookies.set(name, value);
         response = withHeaders(NextResponse.next({ request }));
-        for (const { name, value, options } of cookiesToSet) response.cookies.set(name, value, options);
+        for (const { name, value, options } of cookiesToSet) response.cookies.set(name, value, sessionCookieWrite(value, options, production));
       },
     },
   });
-  await supabase.auth.getClaims();
+  try {
+    await supabase.auth.getClaims();
+  } catch {
+    // A cookie supabase-js cannot even parse (a forged or corrupted token): the browser is
+    // signed out and the page renders as for a visitor, rather than failing with a 500.
+    const stale = request.cookies.getAll().filter(({ name }) => name.startsWith(sessionCookieName(config.NEXT_PUBLIC_SUPABASE_URL)));
+    for (const { name } of stale) request.cookies.delete(name);
+    response = withHeaders(NextResponse.next({ request }));
+    for (const { name } of stale) response.cookies.set(name, '', sessionCookieWrite('', undefined, production));
+  }
   return response;
 }
 

@@ -17,7 +17,7 @@
 // BENCH_RATE (300), DATABASE_URL (a PostgreSQL server; default a throwaway PostgreSQL 15).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
@@ -42,6 +42,17 @@ interface Figures {
 }
 
 const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+
+function get(port: number, path: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, agent }, (res) => {
+      res.resume();
+      res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`${path}: ${res.statusCode}`))));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
 
 function post(port: number, path: string, key: string, body: unknown): Promise<{ status: number; data: any }> {
   const text = JSON.stringify(body);
@@ -77,7 +88,10 @@ async function closedLoop(step: (client: number, record: (ms: number) => void) =
   const until = started + SECONDS * 1000;
   await Promise.all(
     Array.from({ length: CLIENTS }, async (_, client) => {
-      while (performance.now() < until) units += await step(client, record);
+      while (performance.now() < until) {
+        const done = await step(client, record); // not `units += await …`: that reads units before the await
+        units += done;
+      }
     }),
   );
   return summarize(latencies, units, (performance.now() - started) / 1000);
@@ -102,6 +116,12 @@ const pairs = (port: number, key: string, users: string[]) =>
       post(port, '/api/usage/commit', key, { userId, reservationId, agent: 'bench', tokens: 1, executionMs: 0, idempotencyKey: `c${++sequence}` }),
     );
     return 2;
+  });
+
+const health = (port: number) =>
+  closedLoop(async (_client, record) => {
+    await timed(record, () => get(port, '/api/health'));
+    return 1;
   });
 
 const batches = (port: number, key: string, users: string[]) =>
@@ -153,7 +173,7 @@ async function openLoop(port: number, key: string, users: string[]): Promise<Fig
 }
 
 /** CPU time per request of the reserve route handler in-process, and of reserveUsage() alone. */
-async function wrapperCost(db: Database, key: string, users: string[]) {
+async function wrapperCost(db: Database, key: string, users: string[], beforeHandler?: () => Promise<void>) {
   const { POST: reserveRoute } = await import('@/app/api/usage/reserve/route');
   const n = 4000;
   const cpuPer = async (work: (i: number) => Promise<unknown>) => {
@@ -169,6 +189,7 @@ async function wrapperCost(db: Database, key: string, users: string[]) {
   const lib = await cpuPer((i) =>
     reserveUsage(db, { kind: 'task-runner', userId: users[i % USERS]!, claims: null }, { estimatedCost: 1, idempotencyKey: `w${++sequence}` }, 900),
   );
+  await beforeHandler?.();
   const handler = await cpuPer(async (i) => {
     const body = JSON.stringify({ userId: users[i % USERS], estimatedCost: 0.000001, idempotencyKey: `h${++sequence}` });
     const response = await reserveRoute(
@@ -178,6 +199,37 @@ async function wrapperCost(db: Database, key: string, users: string[]) {
     await response.text();
   });
   return { lib, handler, wrapperCpuMicros: handler.cpuMicros - lib.cpuMicros };
+}
+
+/** CPU time per batch of BATCH events: the events route in-process, recordUsageEvents(), and the bare SQL call. */
+async function batchCost(db: Database, key: string, users: string[]) {
+  const { POST: eventsRoute } = await import('@/app/api/usage/events/route');
+  const { recordUsageEvents } = await import('@/lib/billing/usage-events');
+  const n = 200;
+  const events = () => Array.from({ length: BATCH }, (_, i) => ({ userId: users[i % USERS]!, agent: 'bench', tokens: 1, executionMs: 0, idempotencyKey: `b${++sequence}` }));
+  const cpuPer = async (work: () => Promise<unknown>) => {
+    let next = 0;
+    const cpu = process.cpuUsage();
+    await Promise.all(Array.from({ length: 4 }, async () => {
+      while (next++ < n) await work();
+    }));
+    const used = process.cpuUsage(cpu);
+    return (used.user + used.system) / n;
+  };
+  const sql = await cpuPer(() => db.query('select * from app_private.commit_usage_batch($1::jsonb)', [JSON.stringify(events().map((e, i) => ({ ...e, i })))]));
+  const lib = await cpuPer(() => recordUsageEvents(db, events()));
+  const handler = await cpuPer(async () => {
+    const response = await eventsRoute(
+      new Request('http://127.0.0.1/api/usage/events', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+        body: JSON.stringify({ events: events() }),
+      }),
+    );
+    if (response.status !== 200) throw new Error(`events route answered ${response.status}`);
+    await response.text();
+  });
+  return { sql, lib, handler };
 }
 
 async function waitFor(port: number, child: ChildProcess, what: string) {
@@ -207,6 +259,34 @@ function stopGroup(child: ChildProcess) {
   }
 }
 
+/** CPU time (ms) used so far by every process of a process group (Linux /proc; 0 elsewhere). */
+function groupCpuMs(pgid: number | undefined): number {
+  if (!pgid) return 0;
+  let ticks = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[2]) === pgid) ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return ticks * 10; // USER_HZ is 100 on Linux
+}
+
+/** Runs `work` and returns its figures with the CPU (µs) each server used per unit of work. */
+async function withCpu<T extends Figures>(servers: { app: number | undefined; floor: number | undefined }, which: 'app' | 'floor', seconds: () => number, work: () => Promise<T>) {
+  const pgid = servers[which];
+  const before = groupCpuMs(pgid);
+  const started = performance.now();
+  const figures = await work();
+  const units = figures.perSecond * ((performance.now() - started) / 1000);
+  void seconds;
+  return { ...figures, cpuMicrosPerUnit: units > 0 ? ((groupCpuMs(pgid) - before) * 1000) / units : 0 };
+}
+
 const fmt = (f: Figures, unit: string) => `${Math.round(f.perSecond).toLocaleString('en-US')} ${unit}/s, p50 ${f.p50.toFixed(1)} ms, p99 ${f.p99.toFixed(1)} ms`;
 const pct = (a: number, b: number) => `${Math.round((100 * a) / b)}%`;
 
@@ -221,9 +301,50 @@ async function main() {
     const users = Array.from({ length: USERS }, () => randomUUID());
     await db.query("insert into users (id, email) select id, id::text || '@bench.test' from unnest($1::uuid[]) as id", [users]);
     const key = (await createTaskRunnerKey(db, 'bench', 'bench:http')).key;
+    const clearHolds = () => db.query("update usage_reservations set status = 'released', settled_at = now() where status = 'open'");
+    if (process.env.BENCH_ONLY === 'wrapper') {
+      // Only the in-process route wrapper measurement (for profiling: NODE_OPTIONS=--cpu-prof).
+      const profile = process.env.BENCH_PROFILE; // a .cpuprofile path: profile the last measurement only
+      const rounds = Number(process.env.BENCH_WRAPPER_ROUNDS ?? 5);
+      const handlerCpu: number[] = [];
+      const libCpu: number[] = [];
+      const batchCpu: number[] = [];
+      for (let i = 0; i < rounds; i++) {
+        const session = profile && i === rounds - 1 ? new (await import('node:inspector/promises')).Session() : null;
+        // Profiles the route handler's loop only (not reserveUsage alone, not the batches).
+        const wrapper = await wrapperCost(db, key, users, async () => {
+          if (!session) return;
+          session.connect();
+          await session.post('Profiler.enable');
+          await session.post('Profiler.setSamplingInterval', { interval: 200 });
+          await session.post('Profiler.start');
+        });
+        const taken = session ? (await session.post('Profiler.stop')).profile : null;
+        if (taken && profile) (await import('node:fs')).writeFileSync(profile, JSON.stringify(taken));
+        const batch = await batchCost(db, key, users);
+        await clearHolds();
+        if (!session) {
+          handlerCpu.push(wrapper.handler.cpuMicros);
+          libCpu.push(wrapper.lib.cpuMicros);
+          batchCpu.push(batch.handler - batch.lib);
+        }
+        console.log(`round ${i + 1}: reserve route ${wrapper.handler.cpuMicros.toFixed(0)} µs CPU/req, reserveUsage ${wrapper.lib.cpuMicros.toFixed(0)} µs; batch of ${BATCH}: route ${batch.handler.toFixed(0)} µs, recordUsageEvents ${batch.lib.toFixed(0)} µs, SQL call alone ${batch.sql.toFixed(0)} µs`);
+      }
+      const median = (values: number[]) => [...values].sort((x, y) => x - y)[Math.floor(values.length / 2)] ?? 0;
+      const min = (values: number[]) => Math.min(...values);
+      const wrapperCpu = handlerCpu.map((h, i) => h - libCpu[i]!);
+      console.log(`route wrapper CPU per reserve: median ${median(wrapperCpu).toFixed(0)} µs, min ${min(wrapperCpu).toFixed(0)} µs (route median ${median(handlerCpu).toFixed(0)} µs, reserveUsage median ${median(libCpu).toFixed(0)} µs)`);
+      console.log(`route wrapper CPU per batch of ${BATCH}: median ${median(batchCpu).toFixed(0)} µs, min ${min(batchCpu).toFixed(0)} µs; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+      return;
+    }
 
     const scratch = mkdtempSync(path.join(tmpdir(), 'bench-http-'));
-    const app = spawn('npm', ['start'], {
+    // BENCH_APP_PROFILE=<dir>: serve with `next start` under node --cpu-prof instead (profiling only).
+    const profileDir = process.env.BENCH_APP_PROFILE;
+    const command: [string, string[]] = profileDir
+      ? [process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, 'node_modules/next/dist/bin/next', 'start', '--port', String(APP_PORT), '--hostname', '127.0.0.1']]
+      : ['npm', ['start']];
+    const app = spawn(command[0], command[1], {
       detached: true,
       stdio: ['ignore', 'ignore', 'inherit'],
       env: {
@@ -241,7 +362,6 @@ async function main() {
       stdio: ['ignore', 'ignore', 'inherit'],
       env: { ...process.env, FLOOR_PORT: String(FLOOR_PORT), FLOOR_DATABASE_URL: databaseUrl, FLOOR_KEY_SHA256: createHash('sha256').update(key).digest('hex') },
     });
-    const clearHolds = () => db.query("update usage_reservations set status = 'released', settled_at = now() where status = 'open'");
     try {
       await Promise.all([waitFor(APP_PORT, app, 'npm start'), waitFor(FLOOR_PORT, floor, 'the floor server')]);
       // Warm-up: JIT, connection pools, prepared statements on both servers.
@@ -253,10 +373,14 @@ async function main() {
       console.log(`[bench] ${CLIENTS} clients, ${USERS} users, ${SECONDS} s per run, batches of ${BATCH}, open loop at ${RATE}/s; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
 
       for (let round = 1; round <= ROUNDS; round++) {
-        const floorPairs = await pairs(FLOOR_PORT, key, users);
-        const appPairs = await pairs(APP_PORT, key, users);
-        const floorBatches = await batches(FLOOR_PORT, key, users);
-        const appBatches = await batches(APP_PORT, key, users);
+        const servers = { app: app.pid, floor: floor.pid };
+        const span = () => SECONDS;
+        const floorPairs = await withCpu(servers, 'floor', span, () => pairs(FLOOR_PORT, key, users));
+        const appPairs = await withCpu(servers, 'app', span, () => pairs(APP_PORT, key, users));
+        const floorHealth = await withCpu(servers, 'floor', span, () => health(FLOOR_PORT));
+        const appHealth = await withCpu(servers, 'app', span, () => health(APP_PORT));
+        const floorBatches = await withCpu(servers, 'floor', span, () => batches(FLOOR_PORT, key, users));
+        const appBatches = await withCpu(servers, 'app', span, () => batches(APP_PORT, key, users));
         const commits = await inProcessCommits(db, users);
         await clearHolds();
         const floorOpen = await openLoop(FLOOR_PORT, key, users);
@@ -267,7 +391,11 @@ async function main() {
         await clearHolds();
         console.log(`\n[round ${round}] load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
         console.log(`  reserve+commit  floor ${fmt(floorPairs, 'req')} | app ${fmt(appPairs, 'req')} | app/floor ${pct(appPairs.perSecond, floorPairs.perSecond)}`);
+        console.log(`    server CPU per request: floor ${floorPairs.cpuMicrosPerUnit.toFixed(0)} µs | app ${appPairs.cpuMicrosPerUnit.toFixed(0)} µs`);
+        console.log(`  GET /api/health  floor ${fmt(floorHealth, 'req')} | app ${fmt(appHealth, 'req')} | app/floor ${pct(appHealth.perSecond, floorHealth.perSecond)}`);
+        console.log(`    server CPU per request: floor ${floorHealth.cpuMicrosPerUnit.toFixed(0)} µs | app ${appHealth.cpuMicrosPerUnit.toFixed(0)} µs`);
         console.log(`  batched events  floor ${fmt(floorBatches, 'events')} | app ${fmt(appBatches, 'events')} | app/floor ${pct(appBatches.perSecond, floorBatches.perSecond)}`);
+        console.log(`    server CPU per event: floor ${floorBatches.cpuMicrosPerUnit.toFixed(0)} µs | app ${appBatches.cpuMicrosPerUnit.toFixed(0)} µs`);
         console.log(`  in-process commits ${fmt(commits, 'events')} | app batched / in-process ${pct(appBatches.perSecond, commits.perSecond)} (target ≥ 70%, and ≥ 3,000 events/s)`);
         console.log(`  reserve open loop at ${RATE}/s  floor p50 ${floorOpen.p50.toFixed(1)} ms p99 ${floorOpen.p99.toFixed(1)} ms | app p50 ${appOpen.p50.toFixed(1)} ms p99 ${appOpen.p99.toFixed(1)} ms (target p99 ≤ 20 ms), errors ${floorOpen.errors}/${appOpen.errors}`);
         console.log(`  route wrapper (in-process reserve)  handler ${wrapper.handler.cpuMicros.toFixed(0)} µs CPU/req (${Math.round(wrapper.handler.perSecond)}/s) | reserveUsage ${wrapper.lib.cpuMicros.toFixed(0)} µs CPU/req (${Math.round(wrapper.lib.perSecond)}/s) | wrapper ≈ ${wrapper.wrapperCpuMicros.toFixed(0)} µs CPU/req`);

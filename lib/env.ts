@@ -34,6 +34,8 @@ const envSchema = z.object({
   TASK_RUNNER_API_KEY: z.preprocess(emptyAsMissing, z.string().min(16).default(LOCAL_TASK_RUNNER_KEY)),
   // How long a usage reservation holds allowance before it lapses.
   RESERVATION_TTL_SECONDS: z.preprocess(emptyAsMissing, z.coerce.number().int().min(10).max(86_400).default(900)),
+  // The most one task may cost; a commit above it is refused (422) and nothing is written.
+  MAX_TASK_COST_DOLLARS: z.preprocess(emptyAsMissing, z.coerce.number().int().min(1).max(1_000_000).default(1_000)),
 });
 
 export type Env = z.infer<typeof envSchema>;

@@ -1,11 +1,10 @@
 'use client';
 
-import { createBrowserClient } from '@supabase/ssr';
 import Link from 'next/link';
+import { useSearchParams } from 'next/navigation';
+import { useActionState } from 'react';
+import { authenticateAction, type AuthFormState } from '@/app/(auth)/actions';
 import { safeLocalPath } from '@/app/_lib/safe-path';
-import { useRouter, useSearchParams } from 'next/navigation';
-import { useState, type FormEvent } from 'react';
-import type { PublicConfig } from '@/app/_lib/public-config';
 
 type Mode = 'sign-in' | 'sign-up';
 
@@ -19,42 +18,22 @@ const MESSAGES: Record<string, string> = {
   over_request_rate_limit: 'Too many attempts. Wait a minute and try again.',
 };
 
-
-export function AuthForm({ mode, config }: { mode: Mode; config: PublicConfig }) {
-  const router = useRouter();
+// The form posts to a server action (app/(auth)/actions.ts), which signs in with Supabase Auth
+// on the server and sets an HttpOnly session cookie; this page ships no Supabase client.
+export function AuthForm({ mode }: { mode: Mode }) {
   // Only same-site paths, so the sign-in page cannot be used to redirect elsewhere.
   const next = safeLocalPath(useSearchParams().get('next'));
-  const [error, setError] = useState<string | null>(null);
-  const [pending, setPending] = useState(false);
-
-  async function submit(event: FormEvent<HTMLFormElement>) {
-    event.preventDefault();
-    const form = new FormData(event.currentTarget);
-    const email = String(form.get('email') ?? '').trim();
-    const password = String(form.get('password') ?? '');
-    setPending(true);
-    setError(null);
-    const supabase = createBrowserClient(config.supabaseUrl, config.supabaseAnonKey);
-    const { error: authError } =
-      mode === 'sign-in'
-        ? await supabase.auth.signInWithPassword({ email, password })
-        : await supabase.auth.signUp({ email, password });
-    setPending(false);
-    if (authError) {
-      setError((authError.code && MESSAGES[authError.code]) || 'Something went wrong. Please try again.');
-      return;
-    }
-    router.replace(next);
-    router.refresh();
-  }
+  const [state, formAction, pending] = useActionState<AuthFormState, FormData>(authenticateAction.bind(null, mode), { error: null, email: '' });
+  const error = state.error ? (MESSAGES[state.error] ?? 'Something went wrong. Please try again.') : null;
 
   const title = mode === 'sign-in' ? 'Sign in' : 'Create your account';
   return (
     <main className="auth">
       <h1>{title}</h1>
-      <form onSubmit={submit} noValidate={false}>
+      <form action={formAction}>
+        <input type="hidden" name="next" value={next} />
         <label htmlFor="email">Email</label>
-        <input id="email" name="email" type="email" autoComplete="email" required />
+        <input id="email" name="email" type="email" autoComplete="email" defaultValue={state.email} required />
         <label htmlFor="password">Password</label>
         <input
           id="password"

@@ -1,23 +1,12 @@
 'use server';
 
-import { createServerClient } from '@supabase/ssr';
-import { cookies } from 'next/headers';
 import { redirect } from 'next/navigation';
-import { env } from '@/lib/env';
+import { supabaseForAction } from '@/app/_lib/supabase-server';
 
-// Sign out on the server: Supabase revokes the session and the cookies are cleared, so pages
-// need no Supabase client in the browser (a lighter first load).
-export async function signOutAction(): Promise<void> {
-  const config = env();
-  const cookieStore = await cookies();
-  const supabase = createServerClient(config.NEXT_PUBLIC_SUPABASE_URL, config.NEXT_PUBLIC_SUPABASE_ANON_KEY, {
-    cookies: {
-      getAll: () => cookieStore.getAll(),
-      setAll: (cookiesToSet) => {
-        for (const { name, value, options } of cookiesToSet) cookieStore.set(name, value, options);
-      },
-    },
-  });
-  await supabase.auth.signOut();
+// Sign out on the server: Supabase ends the session (its auth.sessions row goes, so the access
+// token is refused at once) and the cookies are cleared. `everywhere` ends every session.
+export async function signOutAction(form: FormData): Promise<void> {
+  const supabase = await supabaseForAction();
+  await supabase.auth.signOut({ scope: form.get('scope') === 'global' ? 'global' : 'local' });
   redirect('/sign-in');
 }

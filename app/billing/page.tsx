@@ -67,6 +67,8 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
     getBudget(db, user),
   ]);
   const pastDue = billing.subscription?.status === 'past_due' || billing.subscription?.status === 'unpaid' ? await getPastDue(db, user) : null;
+  // While the past-due notice shows the one action, the webhook's "could not collect" notes would repeat it.
+  const notices = pastDue ? notifications.filter((notice) => notice.kind !== 'invoice_payment_failed') : notifications;
   const capacity = Math.max(1, billing.allowanceCents + billing.creditsCents);
   const usedShare = Math.min(100, (billing.usageCents / capacity) * 100);
   const heldShare = Math.min(100 - usedShare, (billing.reservedCents / capacity) * 100);
@@ -85,12 +87,12 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
           Thank you: your renewal is paid and your plan is active again, with a new allowance.
         </p>
       ) : null}
-      {notifications.length > 0 ? (
+      {notices.length > 0 ? (
         <section aria-labelledby="notices-heading">
           <h2 id="notices-heading" className="sr-only">
             Notifications
           </h2>
-          {notifications.map((notice) => (
+          {notices.map((notice) => (
             <div key={notice.id} className={styles.notice} role="status">
               <h3>{notice.title}</h3>
               <p>{notice.body}</p>
@@ -186,13 +188,57 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
           <dl style={{ marginTop: '.75rem' }}>
             <dt>Monthly allowance</dt>
             <dd data-testid="allowance">{dollars(billing.allowanceCents)}</dd>
-            <dt>Credits bought</dt>
+            <dt>Credit balance</dt>
             <dd data-testid="credits">{dollars(billing.creditsCents)}</dd>
+            {billing.owedCents > 0 ? (
+              <>
+                <dt>Owed</dt>
+                <dd data-testid="owed">{dollars(billing.owedCents)}</dd>
+              </>
+            ) : null}
           </dl>
+          {billing.owedCents > 0 ? (
+            <p className={styles.muted} data-testid="owed-note">
+              Usage beyond your allowance and credit, carried until paid: your next top-up pays it first.
+            </p>
+          ) : null}
           <p className={styles.actions}>
             <Link href="/billing/checkout">Add credit</Link>
             <Link href={`/billing/tasks?period=${encodeURIComponent(billing.periodStart)}`}>This period&apos;s tasks</Link>
           </p>
+        </section>
+
+        <section className={styles.card} aria-labelledby="credits-heading">
+          <h2 id="credits-heading">Credits</h2>
+          <p className={styles.muted}>Credit is spent after the monthly allowance, oldest first, and expires 12 months after purchase.</p>
+          {billing.creditGrants.length === 0 ? (
+            <p>No credit bought yet.</p>
+          ) : (
+            <table data-testid="credit-grants">
+              <thead>
+                <tr>
+                  <th scope="col">Bought on</th>
+                  <th scope="col">Amount</th>
+                  <th scope="col">Left</th>
+                  <th scope="col">Expires</th>
+                </tr>
+              </thead>
+              <tbody>
+                {billing.creditGrants.map((grant) => (
+                  <tr key={grant.id}>
+                    <td>{day(grant.boughtAt)}</td>
+                    <td>{dollars(grant.amountCents)}</td>
+                    <td>
+                      {dollars(grant.leftCents)}
+                      {grant.frozenCents > 0 ? ` (${dollars(grant.frozenCents)} on hold: disputed)` : ''}
+                      {grant.refundedCents > 0 ? ` (${dollars(grant.refundedCents)} refunded)` : ''}
+                    </td>
+                    <td>{grant.expired ? `Expired ${day(grant.expiresAt)}` : day(grant.expiresAt)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
         </section>
 
         <BudgetCard budget={budget} problem={params.budgetError ? 'Enter a budget from $1 to $1,000,000, with at most two decimals.' : null} />

@@ -45,7 +45,23 @@ export async function authenticateUser(credentials: RequestCredentials): Promise
     (await accessTokenFromCookies(parseCookieHeader(credentials.cookie), config.NEXT_PUBLIC_SUPABASE_URL));
   if (!token) throw new AppError('unauthorized', 'Sign in to continue');
   const claims = await verifier()(token);
+  await assertLiveSession(await getDatabase(), claims);
   return { kind: 'user', userId: claims.sub, claims };
+}
+
+/**
+ * A signature proves who the token was issued to, not that the session still exists: after a
+ * sign-out (here or everywhere), a revoked session (refresh-token reuse) or the user's deletion,
+ * Supabase Auth removes the row from auth.sessions, in this same database. One primary-key
+ * lookup per request refuses such tokens at once instead of for up to an hour.
+ */
+async function assertLiveSession(db: Queryable, claims: JwtClaims): Promise<void> {
+  if (!claims.session_id) throw new AppError('unauthorized', 'Invalid access token');
+  const { rowCount } = await db.query(
+    'select 1 from auth.sessions where id = $1 and user_id = $2 and (not_after is null or not_after > now())',
+    [claims.session_id, claims.sub],
+  );
+  if (!rowCount) throw new AppError('unauthorized', 'Your session has ended. Please sign in again.');
 }
 
 /** Whether the bearer token is a live task-runner key (lib/auth/task-runner-keys.ts). */

@@ -8,6 +8,8 @@ export const jwtClaimsSchema = z.looseObject({
   role: z.string(),
   exp: z.number(),
   email: z.string().optional(),
+  /** The Supabase Auth session (auth.sessions.id) the token belongs to. */
+  session_id: z.uuid().optional(),
   app_metadata: z.looseObject({ role: z.string().optional() }).optional(),
   user_metadata: z.record(z.string(), z.unknown()).optional(),
 });

@@ -38,3 +38,35 @@ export async function accessTokenFromCookies(cookies: Map<string, string>, supab
     return null;
   }
 }
+
+/**
+ * How long a session lasts without use. The local auth server ends sessions idle for longer
+ * (its refresh tokens stop working); on Supabase set Auth > Sessions > inactivity timeout to the
+ * same figure. The session cookie lives exactly as long and is renewed with every refresh.
+ */
+export const SESSION_INACTIVITY_TIMEOUT_SECONDS = 7 * 24 * 3600;
+
+/**
+ * The session cookie's attributes (it carries the refresh token): never readable by scripts,
+ * only over HTTPS in production, not sent on cross-site subrequests, and no longer-lived than
+ * the session itself (@supabase/ssr's default is 400 days).
+ */
+export function sessionCookieOptions(production: boolean) {
+  return {
+    httpOnly: true,
+    secure: production,
+    sameSite: 'lax' as const,
+    path: '/',
+    maxAge: SESSION_INACTIVITY_TIMEOUT_SECONDS,
+  };
+}
+
+/**
+ * The options to write one session cookie with. @supabase/ssr forces a 400-day Max-Age on every
+ * cookie it sets, whatever `cookieOptions` says, so each write goes through here: the session's
+ * own lifetime for a value, an immediate expiry for a removal (an empty value).
+ */
+export function sessionCookieWrite<T extends object>(value: string, options: T | undefined, production: boolean) {
+  const base = { ...options, ...sessionCookieOptions(production) };
+  return value === '' ? { ...base, maxAge: 0, expires: new Date(0) } : base;
+}

@@ -16,13 +16,17 @@ export interface UsageSnapshot {
   periodEnd: string;
   allowanceMicros: number;
   usedMicros: number;
+  /** Spendable credits: unexpired, not frozen by a dispute. */
   creditsMicros: number;
   reservedMicros: number;
+  /** Usage no allowance or credit covered, refunded credit already spent: paid first by new credits. */
+  owedMicros: number;
   remainingMicros: number;
   allowanceCents: number;
   usageCents: number;
   creditsCents: number;
   reservedCents: number;
+  owedCents: number;
   remainingCents: number;
 }
 
@@ -34,6 +38,7 @@ interface SnapshotRow {
   used_micros: number;
   credits_micros: number;
   reserved_micros: number;
+  owed_micros: number;
   remaining_micros: number;
 }
 
@@ -49,11 +54,13 @@ async function readSnapshot(tx: Queryable, userId: string): Promise<UsageSnapsho
     usedMicros: row.used_micros,
     creditsMicros: row.credits_micros,
     reservedMicros: row.reserved_micros,
+    owedMicros: row.owed_micros,
     remainingMicros: row.remaining_micros,
     allowanceCents: microsToCentsFloor(row.allowance_micros),
     usageCents: microsToCentsCeil(row.used_micros),
     creditsCents: microsToCentsFloor(row.credits_micros),
     reservedCents: microsToCentsCeil(row.reserved_micros),
+    owedCents: microsToCentsCeil(row.owed_micros),
     remainingCents: microsToCentsFloor(row.remaining_micros),
   };
 }
@@ -168,17 +175,26 @@ interface CommitRow {
   remaining_micros: number;
 }
 
-/** Record a finished task at the rates of the plan in force. A repeated key counts once. */
-export async function commitUsage(db: Database, actor: Actor, request: CommitUsageBody): Promise<CommittedUsage> {
+/**
+ * Record a finished task, priced at the rates stored on its reservation (else of the plan in
+ * force). A repeated key counts once. A cost above `maxCostMicros` is refused (422), nothing written.
+ */
+export async function commitUsage(
+  db: Database,
+  actor: Actor,
+  request: CommitUsageBody,
+  maxCostMicros: number | null = null,
+): Promise<CommittedUsage> {
   assertTaskRunner(actor);
   const { rows } = await db
-    .prepared<CommitRow>('commit_usage', 'select * from app_private.commit_usage($1, $2, $3, $4, $5, $6)', [
+    .prepared<CommitRow>('commit_usage', 'select * from app_private.commit_usage($1, $2, $3, $4, $5, $6, $7)', [
       actor.userId,
       request.reservationId ?? null,
       request.agent,
       request.tokens,
       request.executionMs,
       request.idempotencyKey,
+      maxCostMicros,
     ])
     .catch(translateDatabaseError);
   const row = rows[0];

@@ -6,6 +6,7 @@ export function translateDatabaseError(error: unknown): never {
   const code = (error as { code?: unknown }).code;
   const message = error instanceof Error ? error.message : '';
   if (code === 'BL404') throw new AppError('not_found', capitalise(message), { cause: error });
+  if (code === 'BL422') throw new AppError('unprocessable', capitalise(message), { cause: error });
   if (code === 'BL409') {
     const kind = message.startsWith('idempotency key') ? 'idempotency_conflict' : 'conflict';
     throw new AppError(kind, capitalise(message), { cause: error });

@@ -25,3 +25,8 @@ export function getDatabase(): Promise<Database> {
 export function useDatabase(db: Database): void {
   holder.__billingDatabase = Promise.resolve(db);
 }
+
+/** The database this process has opened or been given, without opening one (local glue, tests). */
+export function openedDatabase(): Promise<Database> | undefined {
+  return holder.__billingDatabase;
+}

@@ -28,7 +28,8 @@ export async function migrate(db: Database, options: MigrateOptions = {}): Promi
     try {
       await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
       const { rows: auth } = await client.query<{ present: boolean }>(
-        "select to_regprocedure('auth.uid()') is not null as present",
+        // auth.sessions came later than auth.uid(): a local database made before it gets the shims again.
+        "select to_regprocedure('auth.uid()') is not null and to_regclass('auth.sessions') is not null as present",
       );
       if (!auth[0]?.present) await client.query(await readFile(/* turbopackIgnore: true */ shimsFile, 'utf8'));
 

@@ -1,6 +1,6 @@
 import { asActor, type Actor } from '@/lib/auth/actor';
 import type { Database } from '@/lib/db';
-import { microsToCentsFloor } from '@/lib/billing/money';
+import { microsToCentsCeil, microsToCentsFloor } from '@/lib/billing/money';
 import { PLANS, type PlanId } from '@/lib/billing/plans';
 import { getUsageSnapshot } from '@/lib/billing/usage';
 import { AppError } from '@/lib/http/errors';
@@ -27,12 +27,28 @@ export interface BillingOverview {
   periodEnd: string;
   allowanceCents: number;
   usageCents: number;
+  /** Spendable credit: unexpired grants, less what a dispute holds. */
   creditsCents: number;
   reservedCents: number;
+  /** Usage no allowance or credit covered (or refunded credit already spent): the next top-up pays it first. */
+  owedCents: number;
   remainingCents: number;
+  /** The user's credit grants, newest first: bought on, amount, left, on hold, expiry. */
+  creditGrants: CreditGrantView[];
   /** The next renewal at the plan's price (prorations and credits are settled by Stripe). */
   nextInvoice: { date: string; amountCents: number } | null;
   paymentMethod: { brand: string; last4: string; expMonth: number; expYear: number } | null;
+}
+
+export interface CreditGrantView {
+  id: string;
+  boughtAt: string;
+  expiresAt: string;
+  amountCents: number;
+  leftCents: number;
+  frozenCents: number;
+  refundedCents: number;
+  expired: boolean;
 }
 
 interface SubscriptionView {
@@ -66,7 +82,7 @@ async function cardSummary(customerId: string | null): Promise<BillingOverview['
 }
 
 export async function getBillingOverview(db: Database, actor: Actor): Promise<BillingOverview> {
-  const [snapshot, { subscription, customerId }] = await Promise.all([
+  const [snapshot, { subscription, customerId, grants }] = await Promise.all([
     getUsageSnapshot(db, actor),
     asActor(db, actor, async (tx) => {
       const subs = await tx.query<SubscriptionView>(
@@ -79,7 +95,17 @@ export async function getBillingOverview(db: Database, actor: Actor): Promise<Bi
       const users = await tx.query<{ stripe_customer_id: string | null }>('select stripe_customer_id from public.users where id = $1', [
         actor.userId,
       ]);
-      return { subscription: subs.rows[0] ?? null, customerId: users.rows[0]?.stripe_customer_id ?? null };
+      // Grants whose credit is spent, refunded or expired stay listed for a year after purchase.
+      const grants = await tx.query<{
+        id: string; purchased_at: Date; expires_at: Date; amount_micros: number; left_micros: number;
+        frozen_micros: number; refunded_micros: number; expired: boolean;
+      }>(
+        `select id, purchased_at, expires_at, amount_micros, left_micros, frozen_micros, refunded_micros, expires_at <= now() as expired
+         from public.credit_grants where user_id = $1 and (left_micros > 0 or purchased_at > now() - interval '12 months')
+         order by purchased_at desc, id limit 50`,
+        [actor.userId],
+      );
+      return { subscription: subs.rows[0] ?? null, customerId: users.rows[0]?.stripe_customer_id ?? null, grants: grants.rows };
     }),
   ]);
   const inForce = subscription && subscription.status !== 'incomplete' ? subscription : null;
@@ -109,7 +135,18 @@ export async function getBillingOverview(db: Database, actor: Actor): Promise<Bi
     usageCents: snapshot.usageCents,
     creditsCents: snapshot.creditsCents,
     reservedCents: snapshot.reservedCents,
+    owedCents: snapshot.owedCents,
     remainingCents: snapshot.remainingCents,
+    creditGrants: grants.map((grant) => ({
+      id: grant.id,
+      boughtAt: grant.purchased_at.toISOString(),
+      expiresAt: grant.expires_at.toISOString(),
+      amountCents: microsToCentsFloor(grant.amount_micros),
+      leftCents: microsToCentsFloor(grant.left_micros),
+      frozenCents: microsToCentsCeil(grant.frozen_micros),
+      refundedCents: microsToCentsFloor(grant.refunded_micros),
+      expired: grant.expired,
+    })),
     nextInvoice:
       inForce && !inForce.cancel_at_period_end
         ? { date: inForce.current_period_end.toISOString(), amountCents: renewalCents }

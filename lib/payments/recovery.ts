@@ -90,7 +90,10 @@ export async function payPastDueInvoice(
   try {
     const invoice = await stripe().invoices.pay(
       input.invoiceId,
-      { payment_method: input.paymentMethodId, off_session: false },
+      // Off-session: the cards here were saved for later payments (a SetupIntent with usage
+      // off_session, or a first payment that saved the card), so the bank's authentication
+      // already done then covers this charge; asking again would fail a card such as 3155.
+      { payment_method: input.paymentMethodId, off_session: true },
       { idempotencyKey: `invoice-pay:${input.invoiceId}:${input.paymentMethodId}:${minute()}` },
     );
     if (invoice.status === 'paid') await adopt();
@@ -104,6 +107,12 @@ export async function payPastDueInvoice(
           : 'Your card was declined, so the invoice was not paid. Try another card or contact your bank.',
         { cause: error, details: { declineCode: error.decline_code ?? error.code ?? null } },
       );
+    }
+    if (error instanceof stripeErrors.StripeError && error.code === 'invoice_payment_intent_requires_action') {
+      throw new AppError('unprocessable', 'Your bank asks you to confirm this payment. Add the card again to confirm it with your bank, or use another card.', {
+        cause: error,
+        details: { declineCode: 'authentication_required' },
+      });
     }
     if (error instanceof stripeErrors.StripeInvalidRequestError && error.code === 'invoice_already_paid') {
       // A double click, or Stripe's own retry got there first.

@@ -1,14 +1,11 @@
 import type { Database, Queryable } from '@/lib/db';
 import { fetchSubscription } from '@/lib/payments/subscriptions';
-import type { Stripe } from '@/lib/stripe/client';
+import { stripe, type Stripe } from '@/lib/stripe/client';
+import { stripeCall } from '@/lib/stripe/errors';
 import { subscriptionIdOfInvoice, subscriptionIdOfSchedule } from '@/lib/stripe/mapping';
+import { onChargeRefunded, onDispute } from '@/lib/webhooks/handlers/charges';
 import { onInvoicePaid, onInvoicePaymentFailed, onInvoiceUpdated } from '@/lib/webhooks/handlers/invoices';
-import {
-  onPaymentIntentSucceeded,
-  onChargeRefunded,
-  onPaymentIntentCanceled,
-  onPaymentIntentFailed,
-} from '@/lib/webhooks/handlers/payment-intents';
+import { onPaymentIntentCanceled, onPaymentIntentFailed, onPaymentIntentSucceeded } from '@/lib/webhooks/handlers/payment-intents';
 import { endIfDuplicate, onSubscriptionChanged, type CurrentSubscription } from '@/lib/webhooks/handlers/subscriptions';
 import type { HandlerResult } from '@/lib/webhooks/types';
 
@@ -16,7 +13,13 @@ import type { HandlerResult } from '@/lib/webhooks/types';
 // state is re-read from Stripe before the transaction (never inside it, so no transaction waits
 // on the network): the event says *that* something changed, Stripe says what it is now.
 
-export type Prefetched = { subscription: CurrentSubscription | null };
+export type Prefetched = {
+  subscription: CurrentSubscription | null;
+  /** A dispute's charge: Stripe's dispute names it by id only, and the customer is on the charge. */
+  disputedCharge?: Stripe.Charge | null;
+};
+
+const DISPUTE_EVENTS = new Set(['charge.dispute.created', 'charge.dispute.closed']);
 
 const SUBSCRIPTION_EVENTS = new Set(['customer.subscription.created', 'customer.subscription.updated', 'customer.subscription.deleted']);
 const INVOICE_EVENTS = new Set(['invoice.paid', 'invoice.payment_succeeded', 'invoice.payment_failed', 'invoice.finalized']);
@@ -34,6 +37,8 @@ export const HANDLED_EVENT_TYPES = [
   'payment_intent.payment_failed',
   'payment_intent.canceled',
   'charge.refunded',
+  'charge.dispute.created',
+  'charge.dispute.closed',
   ...SUBSCRIPTION_EVENTS,
   ...INVOICE_EVENTS,
   ...SCHEDULE_EVENTS,
@@ -45,6 +50,11 @@ export const HANDLED_EVENT_TYPES = [
  * become active is ended and refunded here (endIfDuplicate), before anything is recorded.
  */
 export async function prefetch(db: Database, event: Stripe.Event): Promise<Prefetched> {
+  if (DISPUTE_EVENTS.has(event.type)) {
+    const dispute = event.data.object as Stripe.Dispute;
+    const charge = typeof dispute.charge === 'string' ? await stripeCall(() => stripe().charges.retrieve(dispute.charge as string)) : dispute.charge;
+    return { subscription: null, disputedCharge: charge };
+  }
   let subscriptionId: string | null = null;
   if (SUBSCRIPTION_EVENTS.has(event.type)) subscriptionId = (event.data.object as Stripe.Subscription).id;
   if (INVOICE_EVENTS.has(event.type)) subscriptionId = subscriptionIdOfInvoice(event.data.object as Stripe.Invoice);
@@ -54,7 +64,7 @@ export async function prefetch(db: Database, event: Stripe.Event): Promise<Prefe
 }
 
 export function needsPrefetch(event: Stripe.Event): boolean {
-  return SUBSCRIPTION_EVENTS.has(event.type) || INVOICE_EVENTS.has(event.type) || SCHEDULE_EVENTS.has(event.type);
+  return SUBSCRIPTION_EVENTS.has(event.type) || INVOICE_EVENTS.has(event.type) || SCHEDULE_EVENTS.has(event.type) || DISPUTE_EVENTS.has(event.type);
 }
 
 export async function dispatch(tx: Queryable, event: Stripe.Event, fetched: Prefetched): Promise<HandlerResult> {
@@ -67,7 +77,10 @@ export async function dispatch(tx: Queryable, event: Stripe.Event, fetched: Pref
     case 'payment_intent.canceled':
       return onPaymentIntentCanceled(tx, event.data.object);
     case 'charge.refunded':
-      return onChargeRefunded(tx, event.data.object);
+      return onChargeRefunded(tx, event.data.object, event.id);
+    case 'charge.dispute.created':
+    case 'charge.dispute.closed':
+      return onDispute(tx, event.data.object, fetched.disputedCharge ?? null, event.id, created);
     case 'customer.subscription.created':
     case 'customer.subscription.updated':
     case 'customer.subscription.deleted':

@@ -3,7 +3,7 @@ import type { Queryable } from '@/lib/db';
 // In-app notifications written by webhook handlers. `dedupeKey` makes each one happen once.
 export interface NotificationInput {
   userId: string;
-  kind: 'payment_failed' | 'invoice_payment_failed';
+  kind: 'payment_failed' | 'invoice_payment_failed' | 'credit_refunded' | 'dispute_opened' | 'dispute_won' | 'dispute_lost';
   title: string;
   body: string;
   data: Record<string, unknown>;

@@ -6,6 +6,7 @@ import { safeEqual, send, type Reply } from './http';
 import { TokenSigner } from './keys';
 import { dispatch } from './routes';
 import type { AuthContext } from './sessions';
+import type { SessionMirror } from './session-mirror';
 import { AuthStore } from './store';
 
 export interface LocalAuthOptions {
@@ -22,6 +23,10 @@ export interface LocalAuthOptions {
   accessTokenTtlSeconds?: number;
   /** How long a just-rotated refresh token may be replayed (GoTrue's reuse interval); default 10. */
   refreshTokenReuseIntervalSeconds?: number;
+  /** Sessions unused for this long end (default 7 days, as the app's session cookie lifetime). */
+  sessionInactivityTimeoutSeconds?: number;
+  /** Where to mirror sessions for the app (its database's auth.sessions), as Supabase keeps them there. */
+  sessionMirror?: SessionMirror;
 }
 
 export interface LocalAuthServer {
@@ -37,6 +42,10 @@ const API_VERSION = '2024-01-01';
 
 export async function startLocalAuth(opts: LocalAuthOptions): Promise<LocalAuthServer> {
   const store = await AuthStore.open(opts.dataFile);
+  if (opts.sessionMirror) {
+    await opts.sessionMirror.sync([...store.sessions.values()]);
+    store.mirror = opts.sessionMirror;
+  }
   const signer = await TokenSigner.create(store.signingKey);
   const host = opts.host ?? '127.0.0.1';
   let publicUrl = opts.publicUrl?.replace(/\/+$/, '') ?? '';
@@ -46,6 +55,7 @@ export async function startLocalAuth(opts: LocalAuthOptions): Promise<LocalAuthS
     issuer: () => `${publicUrl}${AUTH_PREFIX}`,
     accessTokenTtlSeconds: opts.accessTokenTtlSeconds ?? 3600,
     refreshTokenReuseIntervalSeconds: opts.refreshTokenReuseIntervalSeconds ?? 10,
+    sessionInactivityTimeoutSeconds: opts.sessionInactivityTimeoutSeconds ?? 7 * 24 * 3600,
     serviceRoleKey: opts.serviceRoleKey,
   };
   const apiKeys = [opts.anonKey, opts.serviceRoleKey];
@@ -63,6 +73,13 @@ async function handle(ctx: AuthContext, apiKeys: string[], req: IncomingMessage,
   try {
     reply = await route(ctx, apiKeys, req);
   } catch (err) {
+    reply = errorReply(err);
+  }
+  try {
+    // A session is answered only once the app's database knows it (and an ended one is gone).
+    await ctx.store.flush();
+  } catch (err) {
+    console.error('[local-auth] could not mirror sessions into the app database', err);
     reply = errorReply(err);
   }
   send(res, reply);

@@ -14,6 +14,8 @@ export interface AuthContext {
   issuer: () => string;
   accessTokenTtlSeconds: number;
   refreshTokenReuseIntervalSeconds: number;
+  /** A session unused for longer ends: its refresh token no longer works (Supabase's inactivity timeout). */
+  sessionInactivityTimeoutSeconds: number;
   serviceRoleKey: string;
 }
 
@@ -75,7 +77,7 @@ export async function openSession(ctx: AuthContext, user: UserRecord): Promise<R
     authenticatedAt: nowSeconds(),
     activeRefreshToken: addRefreshToken(ctx, id, null),
   };
-  ctx.store.sessions.set(id, session);
+  ctx.store.addSession(session);
   user.lastSignInAt = now;
   user.updatedAt = now;
   ctx.store.save();
@@ -94,6 +96,11 @@ export async function refreshSession(ctx: AuthContext, token: string): Promise<R
   const session = record && store.sessions.get(record.sessionId);
   const user = session && store.users.get(session.userId);
   if (!record || !session || !user) throw errors.refreshTokenNotFound();
+  if (Date.now() - Date.parse(session.updatedAt) > ctx.sessionInactivityTimeoutSeconds * 1000) {
+    store.deleteSession(session.id);
+    store.save();
+    throw errors.refreshTokenNotFound();
+  }
 
   if (record.revokedAt !== null) {
     const active = store.refreshTokens.get(session.activeRefreshToken);

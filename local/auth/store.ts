@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { dirname } from 'node:path';
 import type { JsonObject } from './http';
 import { generateSigningKey, type StoredSigningKey } from './keys';
+import type { SessionMirror } from './session-mirror';
 
 export interface UserRecord {
   id: string;
@@ -52,10 +53,27 @@ export class AuthStore {
   readonly sessions = new Map<string, SessionRecord>();
   readonly refreshTokens = new Map<string, RefreshTokenRecord>();
 
+  /** Mirror writes not yet awaited; `flush()` waits for them before a reply goes out. */
+  private pending: Promise<void>[] = [];
+  /** Where sessions are mirrored for the app (auth.sessions); set by the server. */
+  mirror: SessionMirror | undefined;
+
   private constructor(
     readonly signingKey: StoredSigningKey,
     private readonly dataFile: string | undefined,
   ) {}
+
+  addSession(session: SessionRecord): void {
+    this.sessions.set(session.id, session);
+    if (this.mirror) this.pending.push(this.mirror.opened(session));
+  }
+
+  /** Waits for the mirror to have every session change made so far. */
+  async flush(): Promise<void> {
+    const pending = this.pending;
+    this.pending = [];
+    await Promise.all(pending);
+  }
 
   /** Loads the data file if it exists; otherwise starts empty with a new signing key. */
   static async open(dataFile?: string): Promise<AuthStore> {
@@ -77,6 +95,7 @@ export class AuthStore {
   /** Ends a session: it and all its refresh tokens are forgotten. */
   deleteSession(sessionId: string): void {
     this.sessions.delete(sessionId);
+    if (this.mirror) this.pending.push(this.mirror.ended([sessionId]));
     for (const [token, record] of this.refreshTokens) {
       if (record.sessionId === sessionId) this.refreshTokens.delete(token);
     }

@@ -46,3 +46,16 @@ create or replace function auth.role() returns text language sql stable as $$
     (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'role')
   )::text
 $$;
+
+-- auth.sessions: Supabase Auth keeps each session here (GoTrue's table, in the same database),
+-- so the app can refuse a token whose session has ended (sign-out, refresh-token reuse, a
+-- deleted user) with one primary-key lookup. The local auth server writes its sessions here
+-- (local/auth/session-mirror.ts); only the columns the app reads are kept.
+create table if not exists auth.sessions (
+  id          uuid primary key,
+  user_id     uuid not null,
+  created_at  timestamptz not null default now(),
+  updated_at  timestamptz not null default now(),
+  not_after   timestamptz
+);
+create index if not exists sessions_user_id_idx on auth.sessions (user_id);

@@ -9,8 +9,9 @@
 //   tsx local/stripe/cli.ts resend evt_...
 //   tsx local/stripe/cli.ts advance 1month|7days|2h|90   (every customer without a test clock)
 //   tsx local/stripe/cli.ts clock
+//   tsx local/stripe/cli.ts dispute ch_... [--amount cents] [--reason fraudulent] [--inquiry]
 // The server is found at STRIPE_API_BASE (default http://127.0.0.1:12111) or --api.
-import { advanceClock, clearFaults, clock, deliveries, injectFault, resendEvent, setWebhookChaos } from './client.js';
+import { advanceClock, clearFaults, clock, deliveries, disputeCharge, injectFault, resendEvent, setWebhookChaos } from './client.js';
 import { durationSeconds } from './billing/wall-clock.js';
 import { DEFAULT_API_BASE } from './config.js';
 import { readFixtureFile, runFixture, type FixtureStep } from './fixture-runner.js';
@@ -55,7 +56,7 @@ function flag(p: Parsed, name: string): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
-const USAGE = `usage: cli.ts <trigger|listen|fault|faults|chaos|resend|advance|clock> ...
+const USAGE = `usage: cli.ts <trigger|fixtures|listen|fault|faults|chaos|resend|advance|clock|dispute> ...
   trigger <event> [--customer cus_...] [--amount cents] [--price price_...] [--override name:path=value]... [--skip name]...
       events: ${triggerEvents().join(', ')}
   fixtures <file.json>... [--override name:path=value]... [--skip name]...
@@ -65,7 +66,8 @@ const USAGE = `usage: cli.ts <trigger|listen|fault|faults|chaos|resend|advance|c
   chaos [--duplicate] [--reorder]        (no flags: back to normal delivery)
   resend <evt_...>
   advance <duration>                     (1month, 7days, 2h, 30m, 90s, 1y: every customer without a test clock)
-  clock                                  (the offset advance has built up)`;
+  clock                                  (the offset advance has built up)
+  dispute <ch_...> [--amount cents] [--reason fraudulent|product_not_received|...] [--inquiry]`;
 
 async function listen(api: string): Promise<never> {
   // Like `stripe listen`, show only what happens from now on.
@@ -165,6 +167,18 @@ async function main(argv: string[]): Promise<void> {
       const r = await advanceClock(api, seconds);
       console.log(`Clock now ${new Date(r.now * 1000).toISOString()} (offset ${r.offset}s); ${r.ran} billing action(s), ${r.events.length} event(s), deliveries ok=${r.deliveries.ok} failed=${r.deliveries.failed}`);
       for (const e of r.events) console.log(`  ${e.type} [${e.id}]`);
+      return;
+    }
+    case 'dispute': {
+      if (!arg) throw new Error(USAGE);
+      const amount = flag(p, 'amount');
+      const reason = flag(p, 'reason');
+      const d = await disputeCharge(api, arg, {
+        ...(amount ? { amount: Number(amount) } : {}),
+        ...(reason ? { reason } : {}),
+        ...(p.flags.inquiry === true ? { inquiry: true } : {}),
+      });
+      console.log(`Dispute ${d.id} on ${arg}: ${d.amount} ${d.currency} (${d.reason}), status ${d.status}`);
       return;
     }
     case 'clock': {

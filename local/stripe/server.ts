@@ -11,6 +11,7 @@ import { Router } from './http/router.js';
 import { DEFAULT_PLANS, seedPlans, type PlanSeed } from './resources/catalog.js';
 import { completeAuthentication, requireIntent } from './resources/payment-intents.js';
 import { openDispute, type DisputeInput } from './resources/disputes.js';
+import { completeSetupAuthentication, requireSetupIntent } from './resources/setup-intents.js';
 import { resourceMissing } from './core/errors.js';
 import { registerAppEndpoint } from './resources/webhook-endpoints.js';
 import { ROUTES } from './routes.js';
@@ -82,6 +83,8 @@ export interface LocalStripe {
   advanceClock(seconds: number): Promise<ClockAdvance>;
   /** Seconds the wall-clock customers' time runs ahead of the real clock. */
   clockOffset(): number;
+  /** The 3-D Secure outcome for a SetupIntent in `requires_action` (the stand-in's dialog). */
+  completeSetupAuthentication(setupIntentId: string, outcome: 'succeed' | 'fail'): Stripe.SetupIntent;
   /** The customer's bank disputes a succeeded charge (`POST /_local/charges/:id/dispute`). */
   disputeCharge(chargeId: string, opts?: DisputeInput): Stripe.Dispute;
   /** Writes the state to disk now. */
@@ -202,6 +205,7 @@ export async function startLocalStripe(opts: LocalStripeOptions): Promise<LocalS
     runBilling,
     advanceClock: (seconds) => advanceAndDeliver(engine, dispatcher, seconds),
     clockOffset: () => engine.state.clockOffset,
+    completeSetupAuthentication: (id, outcome) => engine.render(completeSetupAuthentication(engine, requireSetupIntent(engine, id), outcome).seti),
     disputeCharge: (chargeId, disputeOpts) => {
       const charge = engine.state.charges[chargeId];
       if (!charge) throw resourceMissing('charge', chargeId);

@@ -1,5 +1,5 @@
--- Baseline, usage: the usage periods, reservations (holds), the usage ledger, credits, and the
--- usage functions the task runner calls through the server.
+-- Baseline, usage: the usage periods, reservations (holds), the usage ledger, and the usage
+-- functions the task runner calls through the server.
 --
 -- Each operation is one statement from the server (one round trip), atomic, and serialised per
 -- user by a row lock on the user's current user_usage row, so concurrent reservations can never
@@ -7,8 +7,11 @@
 --
 -- Lock order: commit locks the reservation, then the period row, then the ledger key (or, without
 -- a reservation, the period row, then the ledger key); reserve locks the period row, then inserts
--- a new reservation; release and the sweep lock reservations only; budget evaluation and
--- grant_credit lock the period row only. No two of them wait on each other in opposite orders.
+-- a new reservation; release and the sweep lock reservations only; budget evaluation locks the
+-- period row only. Credit changes (20261201000150_credits.sql) lock the period row, then credit
+-- grants in purchase order, then the credit account; a commit beyond the allowance takes the
+-- same grant and account locks after its period row. No two of them wait on each other in
+-- opposite orders.
 --
 -- Hot path notes (bench:usage, docs/benchmarks.md):
 --   * usage_reservations' rules are domains rather than CHECK constraints. PostgreSQL 15 parses
@@ -26,7 +29,10 @@
 -- ---------------------------------------------------------------------------------------------
 -- user_usage: one row per user and usage period (the specification had one row per user that a
 -- payment "reset"; keeping every period keeps history and makes resets unnecessary).
--- Counters are maintained atomically and can be recomputed from usage_events / credit_grants.
+-- used_micros is maintained atomically and equals the sum of the period's usage_events. Credits
+-- are not per period: they are a balance of grants (20261201000150_credits.sql).
+-- used_micros is a bigint, so a period's usage is below 2^63 micro-dollars and its amount in cents
+-- below 2^63 / 10^4 < 2^53: a period's usage in cents is always an exact JavaScript number.
 -- Owner: system. Readers: the user themself.
 create table public.user_usage (
   id                  uuid primary key default gen_random_uuid(),
@@ -36,7 +42,6 @@ create table public.user_usage (
   plan_id             text not null references public.plans (id),
   allowance_micros    bigint not null check (allowance_micros >= 0),
   used_micros         bigint not null default 0 check (used_micros >= 0),
-  credits_micros      bigint not null default 0 check (credits_micros >= 0),
   -- The specification's columns, derived so they can never disagree with the counters.
   monthly_usage_cents bigint generated always as ((used_micros + 9999) / 10000) stored,
   reset_date          timestamptz generated always as (period_end) stored,
@@ -56,7 +61,9 @@ create policy user_usage_select_own on public.user_usage for select to authentic
 -- ---------------------------------------------------------------------------------------------
 -- usage_reservations: allowance held by a running task until it commits, is released, or the
 -- hold lapses at expires_at (a crashed task must not hold allowance forever).
--- Owner: system. Readers: the user themself.
+-- Owner: system (the task runner, through the usage functions). Readers: the user themself: the
+-- dashboard's "on hold" is read through RLS. A reservation id is of no use to a user: only the
+-- task runner may commit or release (POST /api/usage/*, lib/billing/usage.ts).
 -- No foreign keys on this table and on usage_events: they sit on the hottest path, and each
 -- key check is a row lock on the referenced row (the user's) taken by every task. Integrity
 -- comes from the usage functions, which only write for a user whose user_usage row (which does
@@ -71,6 +78,10 @@ create table public.usage_reservations (
   period_start    timestamptz not null,
   amount_micros   public.reservation_amount not null,
   status          public.reservation_status not null default 'open',
+  -- The plan and rates in force when the task was reserved: its commit is priced at these.
+  plan_id            text not null,
+  token_rate_micros  bigint not null,
+  minute_rate_micros bigint not null,
   idempotency_key public.idempotency_key_text not null,
   expires_at      timestamptz not null,
   created_at      timestamptz not null default now(),
@@ -124,30 +135,6 @@ create policy usage_events_select_own on public.usage_events for select to authe
   using (user_id = (select auth.uid()));
 create policy usage_events_select_admin on public.usage_events for select to authenticated
   using ((select app_private.is_admin()));
-
--- ---------------------------------------------------------------------------------------------
--- credit_grants: append-only ledger of allowance bought (usage top-ups). One grant per source,
--- so a payment credited twice is impossible.
--- Owner: system. Readers: the user themself.
-create table public.credit_grants (
-  id            uuid primary key default gen_random_uuid(),
-  user_id       uuid not null references public.users (id) on delete cascade,
-  period_start  timestamptz not null,
-  amount_micros bigint not null check (amount_micros > 0),
-  source        text not null check (source in ('payment_intent', 'manual')),
-  source_id     text not null,
-  created_at    timestamptz not null default now(),
-  unique (source, source_id)
-);
-comment on table public.credit_grants is 'Owner: system (append-only credits ledger). Readers: the user themself.';
-create index credit_grants_user_idx on public.credit_grants (user_id, period_start);
-create trigger credit_grants_append_only before update or delete on public.credit_grants
-  for each row execute function app_private.forbid_change();
-alter table public.credit_grants enable row level security;
-revoke all on public.credit_grants from anon, authenticated;
-grant select on public.credit_grants to authenticated;
-create policy credit_grants_select_own on public.credit_grants for select to authenticated
-  using (user_id = (select auth.uid()));
 
 -- ---------------------------------------------------------------------------------------------
 -- Pricing and periods.
@@ -220,27 +207,33 @@ grant execute on function app_private.open_reserved_micros(uuid) to authenticate
 -- Read-only view of a user's allowance in the period in force, with the period's own (possibly
 -- prorated) allowance once its row exists. Security invoker: called as `authenticated`, RLS
 -- limits it to the caller's own rows. PL/pgSQL so its plan is cached.
+--   remaining = max(allowance - used, 0) + spendable credits - open holds - owed
+-- Usage beyond the allowance has already been taken from credits or added to owed by the commit
+-- that went beyond it (commit_usage), so it is not subtracted twice. This is the rule
+-- "allowance + spendable credits - usage - holds - owed" with credits and owed counted before
+-- this period's usage spent them.
 create or replace function app_private.usage_snapshot(p_user uuid)
 returns table (
   plan_id text, period_start timestamptz, period_end timestamptz, allowance_micros bigint,
-  used_micros bigint, credits_micros bigint, reserved_micros bigint, remaining_micros bigint
+  used_micros bigint, credits_micros bigint, reserved_micros bigint, owed_micros bigint, remaining_micros bigint
 ) language plpgsql stable as $$
 begin
   return query
-  select a.plan_id, a.period_start, a.period_end, a.allowance, a.used, a.credits, a.reserved,
-         a.allowance + a.credits - a.used - a.reserved
+  select a.plan_id, a.period_start, a.period_end, a.allowance, a.used, c.spendable, a.reserved, c.owed,
+         greatest(a.allowance - a.used, 0) + c.spendable - a.reserved - c.owed
   from (
     select p.plan_id, p.period_start, p.period_end,
            case when u.id is null then pl.allowance_micros
                 when u.plan_id = p.plan_id then u.allowance_micros
                 else app_private.prorated_allowance(u.allowance_micros, u.plan_id, p.plan_id, u.period_start, p.period_end, now())
            end as allowance,
-           coalesce(u.used_micros, 0) as used, coalesce(u.credits_micros, 0) as credits,
+           coalesce(u.used_micros, 0) as used,
            app_private.open_reserved_micros(p_user) as reserved
     from app_private.period_in_force(p_user) p
     join public.plans pl on pl.id = p.plan_id
     left join public.user_usage u on u.user_id = p_user and u.period_start = p.period_start
-  ) a;
+  ) a
+  cross join app_private.credit_position(p_user) c;
 end $$;
 grant execute on function app_private.usage_snapshot(uuid) to authenticated, service_role;
 
@@ -282,8 +275,9 @@ end $$;
 -- ---------------------------------------------------------------------------------------------
 -- The task runner's operations.
 
--- Hold `p_amount_micros` of the user's allowance for `p_ttl_seconds`. Not allowed (and nothing
--- written) when the remaining allowance is short. Replays the first answer for a repeated key.
+-- Hold `p_amount_micros` of the user's allowance for `p_ttl_seconds`, at the rates of the plan in
+-- force (stored on the hold: its commit is priced at them). Not allowed (and nothing written)
+-- when what remains is short. Replays the first answer for a repeated key.
 create or replace function app_private.reserve_usage(
   p_user uuid, p_amount_micros bigint, p_idempotency_key text, p_ttl_seconds int,
   out reservation_id uuid, out allowed boolean, out duplicate boolean, out amount_micros bigint,
@@ -292,32 +286,44 @@ create or replace function app_private.reserve_usage(
 declare
   usage_row public.user_usage;
   v_period_start timestamptz;
-  v_free bigint;      -- allowance + credits - used
+  v_plan text;
+  v_token_rate bigint;
+  v_minute_rate bigint;
+  v_free bigint;      -- what is left of the period's allowance
   v_held bigint;      -- open, unexpired holds
+  v_spendable bigint; -- credits that can be spent
+  v_owed bigint;
   existing public.usage_reservations;
 begin
   -- Common case in one statement: the period row exists and matches the plan in force.
-  select u.period_start, u.allowance_micros + u.credits_micros - u.used_micros into v_period_start, v_free
+  select u.period_start, u.plan_id, pl.token_rate_micros, pl.minute_rate_micros, greatest(u.allowance_micros - u.used_micros, 0)
+    into v_period_start, v_plan, v_token_rate, v_minute_rate, v_free
     from app_private.period_in_force(p_user) f
     join public.user_usage u on u.user_id = p_user and u.period_start = f.period_start
       and u.plan_id = f.plan_id and u.period_end = f.period_end
+    join public.plans pl on pl.id = u.plan_id
     for update of u;
   if not found then
     usage_row := app_private.lock_usage_period(p_user);
-    v_period_start := usage_row.period_start;
-    v_free := usage_row.allowance_micros + usage_row.credits_micros - usage_row.used_micros;
+    select usage_row.period_start, pl.id, pl.token_rate_micros, pl.minute_rate_micros,
+           greatest(usage_row.allowance_micros - usage_row.used_micros, 0)
+      into v_period_start, v_plan, v_token_rate, v_minute_rate, v_free
+      from public.plans pl where pl.id = usage_row.plan_id;
   end if;
 
   -- Summed after the lock: this statement's snapshot includes every hold committed by whoever
   -- held the lock before us, so concurrent reservations cannot overspend.
   select coalesce(sum(r.amount_micros), 0)::bigint into v_held from public.usage_reservations r
     where r.user_id = p_user and r.status = 'open' and r.expires_at > now();
+  select c.spendable, c.owed into v_spendable, v_owed from app_private.credit_position(p_user) c;
   amount_micros := p_amount_micros;
-  remaining_micros := v_free - v_held;
+  remaining_micros := v_free + v_spendable - v_held - v_owed;
 
   if remaining_micros >= p_amount_micros then
-    insert into public.usage_reservations as r (user_id, period_start, amount_micros, idempotency_key, expires_at)
-      values (p_user, v_period_start, p_amount_micros, p_idempotency_key, now() + make_interval(secs => p_ttl_seconds))
+    insert into public.usage_reservations as r (user_id, period_start, amount_micros, idempotency_key, expires_at,
+        plan_id, token_rate_micros, minute_rate_micros)
+      values (p_user, v_period_start, p_amount_micros, p_idempotency_key, now() + make_interval(secs => p_ttl_seconds),
+              v_plan, v_token_rate, v_minute_rate)
       on conflict (user_id, idempotency_key) do nothing
       returning r.id, r.expires_at into reservation_id, expires_at;
     if found then
@@ -327,7 +333,7 @@ begin
     end if;
   end if;
 
-  -- Short of allowance, or the key was used before: a retry gets the first answer back.
+  -- Short, or the key was used before: a retry gets the first answer back.
   select * into existing from public.usage_reservations r
     where r.user_id = p_user and r.idempotency_key = p_idempotency_key;
   if found then
@@ -391,45 +397,57 @@ begin
 end $$;
 
 -- Record a finished task: settle its reservation, add its cost to the period, append it to the
--- ledger with the rates it was priced at, and alert when usage crossed 80% or 100% of the
--- user's budget. A repeated key returns the first event: a retry racing the first call waits
--- for it on the reservation's row lock (without a reservation, on the period row), then finds
--- its event. Raising aborts the whole call, so nothing written before a raise survives it.
--- A commit of a reservation counts the task in the reservation's period at the rates of the
--- plan on that period row, which reserve_usage brought in step with the plan in force when the
--- task was reserved, so period_in_force is not evaluated again. When that period has ended, and
--- for a commit without a reservation, the period in force is looked up.
+-- ledger with the rates it was priced at, spend credits (then record what is owed) for the part
+-- beyond the period's allowance, and alert when usage crossed 80% or 100% of the user's budget.
+--
+-- Pricing: a task committed against its reservation is priced at the rates stored on the
+-- reservation (the plan in force when it was reserved), and counted in the reservation's period
+-- unless that period has ended (then in the period in force). A task without a reservation is
+-- priced at the plan in force. A cost above p_max_cost_micros (the per-task ceiling, when given)
+-- raises BL422 and nothing is written.
+--
+-- Usage is never forgiven: the part of a cost beyond what is left of the period's allowance is
+-- taken from credits, oldest grant first (consume_credits); what credits cannot cover is added to
+-- what the user owes (commits above their reservation, late commits of lapsed holds).
+--
+-- A repeated key returns the first event: a retry racing the first call waits for it on the
+-- reservation's row lock (without a reservation, on the period row), then finds its event.
+-- Raising aborts the whole call, so nothing written before a raise survives it.
 create or replace function app_private.commit_usage(
   p_user uuid, p_reservation_id uuid, p_agent text, p_tokens bigint, p_execution_ms bigint,
-  p_idempotency_key text,
+  p_idempotency_key text, p_max_cost_micros bigint default null,
   out event_id uuid, out duplicate boolean, out cost_micros bigint, out plan_id text, out remaining_micros bigint
 ) language plpgsql as $$
 declare
   settled_period timestamptz;  -- period of the reservation this call settled
-  counted boolean := false;    -- the cost is on a period row; `counted_row` is that row after it
-  counted_row record;          -- period_start, plan_id, the rates, used_micros, free, cost
+  v_plan text;                 -- the plan and rates the task is priced at
+  v_token_rate bigint;
+  v_minute_rate bigint;
+  v_cost bigint;
+  counted boolean := false;    -- the cost is on a period row, described by the three below
+  v_period timestamptz;
+  v_used bigint;               -- the period's usage after this task
+  v_allowance bigint;
+  v_beyond bigint;             -- the part of this task's cost beyond the period's allowance
   v_held bigint;
   v_budget integer;
+  v_spendable bigint;
+  v_owed bigint;
   event public.usage_events;   -- the first event of a retried key
   reservation_status text;
 begin
   if p_reservation_id is not null then
     update public.usage_reservations r set status = 'committed', settled_at = now()
       where r.id = p_reservation_id and r.user_id = p_user and r.status in ('open', 'expired')
-      returning r.period_start into settled_period;
+      returning r.period_start, r.plan_id, r.token_rate_micros, r.minute_rate_micros
+      into settled_period, v_plan, v_token_rate, v_minute_rate;
     if found then
-      -- The reservation's period, unless it has ended, at the plan on its row. (An expired hold
-      -- can still be committed: the task ran, and its usage must be counted.)
-      update public.user_usage u
-        set used_micros = u.used_micros
-              + app_private.task_cost_micros(p_tokens, p_execution_ms, pl.token_rate_micros, pl.minute_rate_micros),
-            updated_at = now()
-        from public.plans pl
-        where u.user_id = p_user and u.period_start = settled_period and u.period_end > now() and pl.id = u.plan_id
-        returning u.period_start, u.plan_id, pl.token_rate_micros, pl.minute_rate_micros, u.used_micros,
-                  u.allowance_micros + u.credits_micros - u.used_micros as free,
-                  app_private.task_cost_micros(p_tokens, p_execution_ms, pl.token_rate_micros, pl.minute_rate_micros) as cost
-        into counted_row;
+      v_cost := app_private.task_cost_micros(p_tokens, p_execution_ms, v_token_rate, v_minute_rate);
+      -- The reservation's period, unless it has ended. (An expired hold can still be committed:
+      -- the task ran, and its usage must be counted.)
+      update public.user_usage u set used_micros = u.used_micros + v_cost, updated_at = now()
+        where u.user_id = p_user and u.period_start = settled_period and u.period_end > now()
+        returning u.period_start, u.used_micros, u.allowance_micros into v_period, v_used, v_allowance;
       counted := found;
     else
       -- Nothing to settle: a retry of a commit that went through, or a reservation that is
@@ -452,40 +470,36 @@ begin
   end if;
 
   if event.id is null then
+    if v_plan is null then
+      -- No reservation: the rates of the plan in force.
+      select f.plan_id, pl.token_rate_micros, pl.minute_rate_micros into v_plan, v_token_rate, v_minute_rate
+        from app_private.period_in_force(p_user) f join public.plans pl on pl.id = f.plan_id;
+      v_cost := app_private.task_cost_micros(p_tokens, p_execution_ms, v_token_rate, v_minute_rate);
+    end if;
+    if p_max_cost_micros is not null and v_cost > p_max_cost_micros then
+      raise exception 'task cost % is above the per-task ceiling of % micro-dollars', v_cost, p_max_cost_micros
+        using errcode = 'BL422';
+    end if;
     if not counted then
-      -- No reservation, or its period has ended: the period in force, at its plan's rates.
-      update public.user_usage u
-        set used_micros = u.used_micros
-              + app_private.task_cost_micros(p_tokens, p_execution_ms, pl.token_rate_micros, pl.minute_rate_micros),
-            updated_at = now()
-        from app_private.period_in_force(p_user) f, public.plans pl
+      -- No reservation, or its period has ended: the period in force.
+      update public.user_usage u set used_micros = u.used_micros + v_cost, updated_at = now()
+        from app_private.period_in_force(p_user) f
         where u.user_id = p_user and u.period_start = f.period_start and u.plan_id = f.plan_id
-          and u.period_end = f.period_end and pl.id = f.plan_id
-        returning u.period_start, u.plan_id, pl.token_rate_micros, pl.minute_rate_micros, u.used_micros,
-                  u.allowance_micros + u.credits_micros - u.used_micros as free,
-                  app_private.task_cost_micros(p_tokens, p_execution_ms, pl.token_rate_micros, pl.minute_rate_micros) as cost
-        into counted_row;
+          and u.period_end = f.period_end
+        returning u.period_start, u.used_micros, u.allowance_micros into v_period, v_used, v_allowance;
       if not found then
         -- First use of the period, or the plan changed: bring the row in step, then count.
-        perform app_private.lock_usage_period(p_user);
-        update public.user_usage u
-          set used_micros = u.used_micros
-                + app_private.task_cost_micros(p_tokens, p_execution_ms, pl.token_rate_micros, pl.minute_rate_micros),
-              updated_at = now()
-          from app_private.period_in_force(p_user) f, public.plans pl
-          where u.user_id = p_user and u.period_start = f.period_start and pl.id = f.plan_id
-          returning u.period_start, u.plan_id, pl.token_rate_micros, pl.minute_rate_micros, u.used_micros,
-                    u.allowance_micros + u.credits_micros - u.used_micros as free,
-                    app_private.task_cost_micros(p_tokens, p_execution_ms, pl.token_rate_micros, pl.minute_rate_micros) as cost
-          into counted_row;
+        v_period := (app_private.lock_usage_period(p_user)).period_start;
+        update public.user_usage u set used_micros = u.used_micros + v_cost, updated_at = now()
+          where u.user_id = p_user and u.period_start = v_period
+          returning u.period_start, u.used_micros, u.allowance_micros into v_period, v_used, v_allowance;
       end if;
     end if;
 
     insert into public.usage_events as e (user_id, period_start, reservation_id, agent, tokens, execution_ms,
         plan_id, token_rate_micros, minute_rate_micros, cost_micros, idempotency_key)
-      values (p_user, counted_row.period_start, p_reservation_id, p_agent, p_tokens, p_execution_ms,
-              counted_row.plan_id, counted_row.token_rate_micros, counted_row.minute_rate_micros, counted_row.cost,
-              p_idempotency_key)
+      values (p_user, v_period, p_reservation_id, p_agent, p_tokens, p_execution_ms,
+              v_plan, v_token_rate, v_minute_rate, v_cost, p_idempotency_key)
       on conflict (user_id, idempotency_key) do nothing
       returning e.id, e.plan_id, e.cost_micros into event_id, plan_id, cost_micros;
     if not found then
@@ -494,8 +508,8 @@ begin
         raise exception 'idempotency key reused with different usage' using errcode = 'BL409';
       end if;
       -- A concurrent retry recorded it first: take our cost back and answer with its event.
-      update public.user_usage u set used_micros = u.used_micros - counted_row.cost
-        where u.user_id = p_user and u.period_start = counted_row.period_start;
+      update public.user_usage u set used_micros = u.used_micros - v_cost
+        where u.user_id = p_user and u.period_start = v_period;
       select * into event from public.usage_events e
         where e.user_id = p_user and e.idempotency_key = p_idempotency_key;
     end if;
@@ -512,22 +526,27 @@ begin
     return;
   end if;
 
-  -- What is still held, and the budget, read in a statement that starts after the period row's
-  -- lock is held: every hold committed before is seen, and a budget saved before it too.
+  -- The part of the cost beyond the allowance: credits first, then owed.
+  v_beyond := greatest(v_used - v_allowance, 0) - greatest(v_used - v_cost - v_allowance, 0);
+  if v_beyond > 0 then
+    perform app_private.consume_credits(p_user, v_beyond, 'usage_event:' || event_id::text);
+  end if;
+
+  -- What is still held, the budget and the credit position, read in a statement that starts after
+  -- the period row's lock is held: every hold committed before is seen, and a budget saved before.
   select coalesce(sum(r.amount_micros), 0)::bigint,
          (select b.monthly_budget_cents from public.budgets b where b.user_id = p_user)
     into v_held, v_budget
     from public.usage_reservations r
     where r.user_id = p_user and r.status = 'open' and r.expires_at > now();
+  select c.spendable, c.owed into v_spendable, v_owed from app_private.credit_position(p_user) c;
   duplicate := false;
-  remaining_micros := counted_row.free - v_held;
+  remaining_micros := greatest(v_allowance - v_used, 0) + v_spendable - v_held - v_owed;
 
   if v_budget is not null
-     and ((counted_row.used_micros - cost_micros < v_budget::bigint * 8000
-           and counted_row.used_micros >= v_budget::bigint * 8000)
-          or (counted_row.used_micros - cost_micros < v_budget::bigint * 10000
-              and counted_row.used_micros >= v_budget::bigint * 10000)) then
-    perform app_private.notify_budget_thresholds(p_user, counted_row.period_start, v_budget, counted_row.used_micros);
+     and ((v_used - cost_micros < v_budget::bigint * 8000 and v_used >= v_budget::bigint * 8000)
+          or (v_used - cost_micros < v_budget::bigint * 10000 and v_used >= v_budget::bigint * 10000)) then
+    perform app_private.notify_budget_thresholds(p_user, v_period, v_budget, v_used);
   end if;
 end $$;
 
@@ -568,30 +587,3 @@ language sql as $$
   )
   select count(*) from swept
 $$;
-
--- Credit exactly what was paid to the period in force, once per source (e.g. a PaymentIntent id).
-create or replace function app_private.grant_credit(
-  p_user uuid, p_amount_micros bigint, p_source text, p_source_id text, p_actor text
-) returns table (granted boolean, credit_id uuid, period_start timestamptz)
-language plpgsql as $$
-declare
-  usage_row public.user_usage;
-  grant_row public.credit_grants;
-begin
-  usage_row := app_private.lock_usage_period(p_user);
-  insert into public.credit_grants (user_id, period_start, amount_micros, source, source_id)
-    values (p_user, usage_row.period_start, p_amount_micros, p_source, p_source_id)
-    on conflict (source, source_id) do nothing
-    returning * into grant_row;
-  if not found then
-    return query select false, c.id, c.period_start from public.credit_grants c
-      where c.source = p_source and c.source_id = p_source_id;
-    return;
-  end if;
-  update public.user_usage u set credits_micros = u.credits_micros + p_amount_micros, updated_at = now()
-    where u.id = usage_row.id;
-  insert into public.audit_log (user_id, actor, action, entity_type, entity_id, amount_micros, details)
-    values (p_user, p_actor, 'credit.granted', p_source, p_source_id, p_amount_micros,
-            jsonb_build_object('periodStart', usage_row.period_start));
-  return query select true, grant_row.id, grant_row.period_start;
-end $$;

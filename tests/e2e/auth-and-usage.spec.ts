@@ -68,7 +68,7 @@ test('usage recorded by the task runner shows on the home page', async ({ page, 
 test('sign-in errors are shown in words, and sign-out ends the session', async ({ page }) => {
   const email = `e2e-${randomUUID()}@example.test`;
   await signUp(page, email);
-  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByRole('button', { name: 'Sign out', exact: true }).click();
   await expect(page).toHaveURL(/\/sign-in/);
   await page.goto('/');
   await expect(page).toHaveURL(/\/sign-in/);

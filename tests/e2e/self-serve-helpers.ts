@@ -82,3 +82,33 @@ export async function runTask(
   });
   expect(commit.status()).toBe(200);
 }
+
+/** The user's Stripe customer, found at Stripe by the email the app gave it. */
+export async function customerOf(email: string): Promise<Stripe.Customer> {
+  const found = await localStripe.customers.list({ email, limit: 2 });
+  expect(found.data).toHaveLength(1);
+  return found.data[0]!;
+}
+
+export async function savedCardsAtStripe(customerId: string): Promise<{ last4: string; id: string }[]> {
+  const listed = await localStripe.customers.listPaymentMethods(customerId, { type: 'card' });
+  return listed.data.map((method) => ({ id: method.id, last4: method.card?.last4 ?? '' }));
+}
+
+export async function defaultCardAtStripe(customerId: string): Promise<string | null> {
+  const customer = await localStripe.customers.retrieve(customerId);
+  if ('deleted' in customer && customer.deleted) return null;
+  const value = customer.invoice_settings.default_payment_method;
+  return typeof value === 'string' ? value : (value?.id ?? null);
+}
+
+/** Subscribes to Pro on the plans page and pays the first invoice with 4242 on checkout. */
+export async function subscribeToPro(page: Page) {
+  await page.goto('/billing/plans');
+  await page.getByRole('link', { name: 'Subscribe to Pro' }).click();
+  await page.getByRole('button', { name: 'Continue to payment' }).click();
+  await expect(page).toHaveURL(/\/billing\/checkout\?subscription=sub_/);
+  await fillCard(page, '4242 4242 4242 4242');
+  await page.getByRole('button', { name: 'Pay $50.00' }).click();
+  await expect(page).toHaveURL(/\/billing\?paid=1$/, { timeout: 30_000 });
+}

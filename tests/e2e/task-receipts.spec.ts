@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { expect, test } from '@playwright/test';
+import { e2eEnv } from '@/playwright.config';
 import { currentUserId } from './session';
 import { expectFitsPhone, expectNoSeriousAxeViolations, fillCard, localStripe, runTask, signUpAtBilling } from './self-serve-helpers';
 
@@ -89,6 +90,16 @@ test('a top-up in the history opens the tasks it paid for; a bad filter is expla
   await expect(page.getByTestId('task-row').getByRole('cell').nth(1)).toHaveText('after-top-up');
   await page.screenshot({ path: 'test-results/tasks-top-up.png', fullPage: true });
   await expectNoSeriousAxeViolations(page);
+
+  // The top-up's receipt at Stripe, through our ownership check.
+  await page.goto('/billing');
+  await page.getByRole('link', { name: /^Receipt of the top-up of / }).click();
+  await expect(page).toHaveURL(new RegExp(`^${e2eEnv.STRIPE_API_BASE.replaceAll('.', '\\.')}/`));
+  await expect(page.getByText('$10.00').first()).toBeVisible();
+  await page.screenshot({ path: 'test-results/receipt-top-up.png', fullPage: true });
+  // Another user's (or a made-up) receipt is refused in words.
+  await page.goto('/billing/receipts/pi_not_mine');
+  await expect(page.getByRole('alert').filter({ hasText: 'You have no payment with that id' })).toBeVisible();
 
   await page.goto(`/billing/tasks?payment=${paymentIntentId}&from=2026-02-30`);
   await expect(page.getByRole('alert').filter({ hasText: 'from must be a real calendar date' })).toBeVisible();

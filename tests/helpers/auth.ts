@@ -5,7 +5,9 @@ import path from 'node:path';
 import { createClient, type WebSocketLikeConstructor } from '@supabase/supabase-js';
 import { generateKeyPair, importJWK, SignJWT, type JWK, type JWTPayload } from 'jose';
 import ws from 'ws';
+import { openedDatabase } from '@/lib/db';
 import { startLocalAuth } from '@/local/auth/server';
+import { sqlSessionMirror } from '@/local/auth/session-mirror';
 
 export const ANON_KEY = 'sb_publishable_local_dev_key';
 export const SERVICE_ROLE_KEY = 'sb_secret_local_dev_key';
@@ -32,7 +34,13 @@ export interface TestAuth {
 export async function startTestAuth(): Promise<TestAuth> {
   const dir = mkdtempSync(path.join(tmpdir(), 'billing-auth-'));
   const dataFile = path.join(dir, 'auth.json');
-  const server = await startLocalAuth({ port: 0, dataFile, anonKey: ANON_KEY, serviceRoleKey: SERVICE_ROLE_KEY });
+  // Sessions go to the auth.sessions of whichever database the app uses at that moment (each
+  // test file opens its own), as Supabase Auth keeps them in the project's database.
+  const sessionMirror = sqlSessionMirror(async (sql, params) => {
+    const db = await openedDatabase();
+    if (db) await db.query(sql, params);
+  });
+  const server = await startLocalAuth({ port: 0, dataFile, anonKey: ANON_KEY, serviceRoleKey: SERVICE_ROLE_KEY, sessionMirror });
   const stored = JSON.parse(readFileSync(dataFile, 'utf8')) as { signingKey: { kid: string; privateJwk: JWK } };
   const serverKey = await importJWK(stored.signingKey.privateJwk, 'ES256');
   const foreign = await generateKeyPair('ES256');

@@ -12,7 +12,7 @@ import {
 import { authenticateUser, type Actor } from '@/lib/auth/actor';
 import { isAdmin, requireAdmin, type UserActor } from '@/lib/auth/admin';
 import type { JwtClaims } from '@/lib/auth/claims';
-import type { Database } from '@/lib/db';
+import { useDatabase, type Database } from '@/lib/db';
 import { AppError } from '@/lib/http/errors';
 import { replayFailed, replaySucceeded } from '@/app/admin/billing/replay-outcome';
 import { ANON_KEY, SERVICE_ROLE_KEY, startTestAuth, type TestAuth } from '@/tests/helpers/auth';
@@ -49,6 +49,7 @@ function topUpEvent(userId: string, amountCents: number) {
     object: 'payment_intent',
     amount: amountCents,
     amount_received: amountCents,
+    currency: 'usd',
     customer: null,
     metadata: { purpose: 'usage_topup', userId },
   };
@@ -349,6 +350,15 @@ const clientOptions = { auth: { persistSession: false, autoRefreshToken: false, 
 const PASSWORD = 'correct-horse-1';
 
 describe('becoming an admin (local auth server)', () => {
+  // Authentication looks the token's session up in the app database's auth.sessions, where the
+  // local auth server writes it: this block needs a database of its own.
+  let db: Database;
+  beforeAll(async () => {
+    db = await backends()[0]!.open();
+    useDatabase(db);
+  }, 60_000);
+  afterAll(async () => db.close());
+
   const actorOf = (accessToken: string) => authenticateUser({ authorization: `Bearer ${accessToken}`, cookie: null });
 
   it('ignores app_metadata a user sends for themself; only the service role grants admin', async () => {

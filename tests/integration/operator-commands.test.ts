@@ -28,7 +28,7 @@ describe('npm run webhooks', () => {
   it('lists a failed event and replays it from its recorded payload, crediting once', async () => {
     const userId = randomUUID();
     await db.query("insert into users (id, email) values ($1, 'ops@example.test')", [userId]);
-    const intent = { id: `pi_${randomUUID().slice(0, 8)}`, object: 'payment_intent', amount: 700, amount_received: 700, customer: null, metadata: { purpose: 'usage_topup', userId } };
+    const intent = { id: `pi_${randomUUID().slice(0, 8)}`, object: 'payment_intent', amount: 700, amount_received: 700, currency: 'usd', customer: null, metadata: { purpose: 'usage_topup', userId } };
     const event = { id: `evt_${randomUUID().slice(0, 8)}`, object: 'event', type: 'payment_intent.succeeded', created: Math.floor(Date.now() / 1000), data: { object: intent } };
     await db.query(
       "insert into webhook_events (id, type, stripe_created, payload, status, attempts, last_error) values ($1, $2, now(), $3, 'failed', 4, 'Error: database was restarting')",

@@ -63,6 +63,28 @@ describe('renewals', () => {
     ]);
   });
 
+  // Issue 11, finding 5: $20 bought the day before renewal was gone after it.
+  it('a top-up bought the day before the renewal survives it (test clock)', async () => {
+    const { user, clock, subscriptionId } = await proUserOnClock();
+    const periodEnd = (await h.db.query<{ end: Date }>('select current_period_end as end from subscriptions where id = $1', [subscriptionId])).rows[0]!.end;
+    let moved = await stripe().testHelpers.testClocks.advance(clock.id, { frozen_time: Math.floor(periodEnd.getTime() / 1000) - DAY });
+    while (moved.status !== 'ready') moved = await stripe().testHelpers.testClocks.retrieve(clock.id);
+    await h.local.idle();
+    const topUp = await api(postPaymentIntent, 'POST', '/api/payments/payment-intent', { token: user.accessToken, body: { amount: 20 } });
+    await stripe().paymentIntents.confirm(topUp.body.data.id, { payment_method: 'pm_card_visa' });
+    await h.local.idle();
+    const before = await api(getBilling, 'GET', '/api/payments/billing', { token: user.accessToken });
+    expect(before.body.data).toMatchObject({ creditsCents: 2000, remainingCents: 7000 });
+
+    await advanceToNow(clock.id);
+    const renewed = await subscriptionRow(subscriptionId);
+    expect(renewed.current_period_start.getTime()).toBeGreaterThanOrEqual(periodEnd.getTime());
+    const after = await api(getBilling, 'GET', '/api/payments/billing', { token: user.accessToken });
+    expect(after.body.data).toMatchObject({ periodStart: renewed.current_period_start.toISOString(), creditsCents: 2000, remainingCents: 7000 });
+    const grant = await h.db.query<{ purchased_at: Date }>('select purchased_at from credit_grants where user_id = $1', [user.userId]);
+    expect(grant.rows[0]!.purchased_at.getTime()).toBeLessThan(periodEnd.getTime());
+  });
+
   it('a failed renewal marks the subscription past_due and notifies, without a new period', async () => {
     const { user, clock, customer, subscriptionId } = await proUserOnClock();
     const failing = await stripe().paymentMethods.attach('pm_card_chargeCustomerFail', { customer: customer.id });
@@ -90,10 +112,12 @@ describe('event order', () => {
         'select id, user_id, plan_id, status, current_period_start, current_period_end, cancel_at_period_end from subscriptions order by id',
       ),
       attempts: await query('select payment_intent_id, user_id, amount_cents, status, refunded_cents, succeeded_at from payment_attempts order by payment_intent_id'),
-      credits: await query('select source_id, user_id, amount_micros, period_start from credit_grants order by source_id'),
+      credits: await query(
+        'select source_id, user_id, amount_micros, left_micros, frozen_micros, refunded_micros, purchased_at, expires_at from credit_grants order by source_id',
+      ),
       invoices: await query('select id, user_id, status, amount_due_cents, amount_paid_cents, period_start from invoices order by id'),
-      // Usage itself is not an event; the credits on each period are.
-      credited: await query('select user_id, period_start, credits_micros from user_usage where credits_micros > 0 order by user_id, period_start'),
+      // Usage itself is not an event; what is owed is.
+      owed: await query('select user_id, owed_micros from credit_accounts where owed_micros > 0 order by user_id'),
     };
   }
 
@@ -130,7 +154,7 @@ describe('event order', () => {
       for (const { event } of order) await processEvent(shuffled, event);
       const expected = await stateOf(inOrder);
       expect(expected.credits.length).toBeGreaterThan(10);
-      expect(expected.subscriptions.length).toBe(2);
+      expect(expected.subscriptions.length).toBe(3);
       expect(await stateOf(shuffled)).toEqual(expected);
       // And the same as what the live deliveries produced.
       expect(await stateOf(h.db)).toEqual(expected);

@@ -30,7 +30,7 @@ const TABLES: Record<string, { owner: string; insertForB: (b: string) => [string
   usage_reservations: {
     owner: 'user_id',
     insertForB: (b) => [
-      "insert into usage_reservations (user_id, period_start, amount_micros, idempotency_key, expires_at) values ($1, now(), 1, 'forged', now() + interval '1 hour')",
+      "insert into usage_reservations (user_id, period_start, amount_micros, idempotency_key, expires_at, plan_id, token_rate_micros, minute_rate_micros) values ($1, now(), 1, 'forged', now() + interval '1 hour', 'starter', 0, 0)",
       [b],
     ],
   },
@@ -44,7 +44,26 @@ const TABLES: Record<string, { owner: string; insertForB: (b: string) => [string
   credit_grants: {
     owner: 'user_id',
     insertForB: (b) => [
-      "insert into credit_grants (user_id, period_start, amount_micros, source, source_id) values ($1, now(), 100000000, 'manual', 'forged')",
+      "insert into credit_grants (user_id, amount_micros, source, source_id, purchased_at, expires_at, left_micros) values ($1, 100000000, 'manual', 'forged', now(), now() + interval '1 year', 100000000)",
+      [b],
+    ],
+  },
+  credit_accounts: {
+    owner: 'user_id',
+    insertForB: (b) => ['insert into credit_accounts (user_id, owed_micros) values ($1, 0) on conflict (user_id) do update set owed_micros = 0', [b]],
+  },
+  credit_movements: {
+    owner: 'user_id',
+    insertForB: (b) => ["insert into credit_movements (user_id, kind, owed_micros, reference) values ($1, 'owed_paid', -1000000, 'forged')", [b]],
+  },
+  charge_refunds: {
+    owner: 'user_id',
+    insertForB: (b) => ["insert into charge_refunds (user_id, charge_id, kind, amount_cents, currency, total_cents) values ($1, 'ch_forged', 'subscription', 1, 'usd', 1)", [b]],
+  },
+  disputes: {
+    owner: 'user_id',
+    insertForB: (b) => [
+      "insert into disputes (id, user_id, charge_id, kind, amount_cents, currency, status, opened_at) values ('du_forged', $1, 'ch_forged', 'subscription', 1, 'usd', 'won', now())",
       [b],
     ],
   },
@@ -80,6 +99,13 @@ const TABLES: Record<string, { owner: string; insertForB: (b: string) => [string
     owner: 'address',
     insertForB: (b) => ["insert into address_rate_limits (address, action, window_start, hits) values ($1, 'sign_up', now() + interval '1 day', 1000)", [b]],
   },
+  task_runner_keys: {
+    owner: 'created_by',
+    insertForB: (b) => [
+      "insert into task_runner_keys (name, key_prefix, key_sha256, created_by) values ('forged', 'trk_', encode(sha256(convert_to($1, 'utf8')), 'hex'), $1)",
+      [b],
+    ],
+  },
   audit_log: {
     owner: 'user_id',
     insertForB: (b) => ["insert into audit_log (user_id, actor, action, entity_type, entity_id) values ($1, 'x', 'x', 'x', 'x')", [b]],
@@ -90,8 +116,12 @@ async function seedRowsOf(db: Database, userId: string) {
   await subscribe(db, userId, 'pro');
   await db.query("select * from app_private.reserve_usage($1, 1000, 'seed', 900)", [userId]);
   await db.query("select * from app_private.commit_usage($1, null, 'seed', 1, 0, 'seed')", [userId]);
-  await db.query("select * from app_private.grant_credit($1, 500000, 'payment_intent', $2, 'seed')", [userId, `pi_${userId}`]);
+  await db.query("select * from app_private.grant_credit($1, 5000000, 'payment_intent', $2, 'seed')", [userId, `pi_${userId}`]);
   await db.query("insert into payment_attempts (user_id, amount_cents, payment_intent_id) values ($1, 500, $2)", [userId, `pi_${userId}`]);
+  // $5.50 beyond the allowance: the $5 grant, then $0.50 owed; a $1 refund of the top-up; a dispute.
+  await db.query("select app_private.consume_credits($1, 5500000, 'seed')", [userId]);
+  await db.query("select * from app_private.record_charge_refund($1, $2, $3, null, 100, 'usd', 'seed')", [`ch_${userId}`, `pi_${userId}`, userId]);
+  await db.query("select * from app_private.record_dispute($1, $2, $3, $4, null, 100, 'usd', 'open', now(), 'seed')", [`du_${userId}`, `ch_${userId}`, `pi_${userId}`, userId]);
   await db.query("insert into webhook_events (id, type, stripe_created, payload) values ($1, 'payment_intent.succeeded', now(), $2)", [
     `evt_${userId}`,
     JSON.stringify({ user: userId }),
@@ -105,6 +135,10 @@ async function seedRowsOf(db: Database, userId: string) {
   await db.query("select * from app_private.hit_rate_limit($1, 'payment_intent', 600, 10)", [userId]);
   await db.query("insert into subscription_requests (user_id, token, plan_id, expires_at) values ($1, gen_random_uuid(), 'pro', now())", [userId]);
   await db.query("select * from app_private.hit_address_rate_limit($1, 'sign_up', 3600, 10)", [userId]);
+  await db.query(
+    "insert into task_runner_keys (name, key_prefix, key_sha256, created_by) values ('seed', 'trk_', encode(sha256(convert_to($1, 'utf8')), 'hex'), $1)",
+    [userId],
+  );
 }
 
 /** Runs one statement as the user; a refusal by the database counts as "changed nothing". */
@@ -165,7 +199,7 @@ describe.each(backends())('row level security on $name', (backend) => {
       });
     expect(seen.theirs).toBe(0);
     for (const row of seen.all) expect(String(row[owner === 'id' ? 'id' : 'user_id'])).toBe(users.a.userId);
-    if (!['webhook_events', 'audit_log', 'rate_limits', 'address_rate_limits', 'subscription_requests'].includes(table)) expect(seen.all.length).toBeGreaterThan(0);
+    if (!['webhook_events', 'audit_log', 'rate_limits', 'address_rate_limits', 'subscription_requests', 'task_runner_keys'].includes(table)) expect(seen.all.length).toBeGreaterThan(0);
   });
 
   it.each(Object.keys(TABLES))("lets A insert, update or delete none of B's rows in %s", async (table) => {
@@ -186,8 +220,12 @@ describe.each(backends())('row level security on $name', (backend) => {
   it('keeps A from writing money even to their own rows', async () => {
     const own = users.a.userId;
     const forged = [
-      ['update user_usage set credits_micros = credits_micros + 100000000 where user_id = $1', [own]],
-      ["insert into credit_grants (user_id, period_start, amount_micros, source, source_id) values ($1, now(), 1, 'manual', 'mine')", [own]],
+      ['update user_usage set used_micros = 0 where user_id = $1', [own]],
+      ['update credit_grants set left_micros = amount_micros where user_id = $1', [own]],
+      ['update credit_accounts set owed_micros = 0 where user_id = $1', [own]],
+      ["insert into credit_movements (user_id, kind, owed_micros, reference) values ($1, 'owed_paid', -1500000, 'mine')", [own]],
+      ["update disputes set status = 'won' where user_id = $1", [own]],
+      ["insert into credit_grants (user_id, amount_micros, source, source_id, purchased_at, expires_at, left_micros) values ($1, 1, 'manual', 'mine', now(), now() + interval '1 year', 1)", [own]],
       ["update subscriptions set plan_id = 'enterprise' where user_id = $1", [own]],
       ["update payment_attempts set status = 'succeeded' where user_id = $1", [own]],
       ["update invoices set status = 'paid', amount_paid_cents = 0 where user_id = $1", [own]],
@@ -195,10 +233,17 @@ describe.each(backends())('row level security on $name', (backend) => {
       ['delete from subscription_requests where user_id = $1', [own]],
       ["select * from app_private.start_paid_period('sub_x', now(), now() + interval '1 month', 'me', 'in_x')", []],
       ["select * from app_private.grant_credit($1, 100000000, 'manual', 'self', 'me')", [own]],
+      ["select app_private.consume_credits($1, -100000000, 'me')", [own]],
+      ["select * from app_private.record_charge_refund('ch_x', 'pi_x', $1, null, 1, 'usd', 'me')", [own]],
+      ["select * from app_private.settle_top_up('pi_self', $1, null, 100000, 100000, now(), 'me')", [own]],
     ] as const;
     for (const [sql, values] of forged) expect(await attempt(db, users, sql, [...values])).toMatch(/^refused/);
-    const snapshot = await db.query('select credits_micros from user_usage where user_id = $1', [own]);
-    expect(snapshot.rows).toEqual([{ credits_micros: 500_000 }]);
+    const money = await db.query(
+      `select (select left_micros from credit_grants where user_id = $1) as left_micros,
+              (select owed_micros from credit_accounts where user_id = $1) as owed_micros`,
+      [own],
+    );
+    expect(money.rows).toEqual([{ left_micros: 0, owed_micros: 1_500_000 }]);
   });
 
   it('lets A set their own budget and mark their own notifications read, and nothing of B', async () => {

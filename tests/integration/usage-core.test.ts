@@ -18,7 +18,7 @@ async function ledgerTotals(db: Database, userId: string) {
        coalesce((select sum(used_micros) from user_usage where user_id = $1), 0)::bigint as used,
        coalesce((select sum(cost_micros) from usage_events where user_id = $1), 0)::bigint as events,
        (select count(*) from usage_events where user_id = $1)::bigint as counted,
-       coalesce((select sum(credits_micros) from user_usage where user_id = $1), 0)::bigint as credits,
+       coalesce((select sum(left_micros) from credit_grants where user_id = $1), 0)::bigint as credits,
        coalesce((select sum(amount_micros) from credit_grants where user_id = $1), 0)::bigint as granted`,
     [userId],
   );

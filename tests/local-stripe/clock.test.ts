@@ -47,6 +47,7 @@ describe('POST /_local/clock/advance', () => {
       expect(r.json.error).toMatchObject({ type: 'invalid_request_error' });
     }
     expect((await control(h, 'POST', '/_local/clock/advance/now', { seconds: 10 })).status).toBe(404);
+    expect((await control(h, 'GET', '/_local/clock/now')).status).toBe(404);
     expect((await control(h, 'GET', '/_local/clock')).json.offset).toBe(0);
     expect(h.local.clockOffset()).toBe(0);
   });
@@ -124,6 +125,36 @@ describe('POST /_local/clock/advance', () => {
     expect(open?.attempt_count).toBe(2);
     await h.local.advanceClock(7 * DAY);
     expect((await h.stripe.subscriptions.retrieve(active.id)).status).toBe('canceled');
+  });
+});
+
+describe('trials on the shared clock', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness();
+  });
+  afterAll(async () => {
+    await h.close();
+  });
+
+  it('sends trial_will_end three days before the end, then ends the trial with a paid invoice', async () => {
+    const customer = await h.stripe.customers.create({});
+    const pm = await h.stripe.paymentMethods.attach('pm_card_visa', { customer: customer.id });
+    await h.stripe.customers.update(customer.id, { invoice_settings: { default_payment_method: pm.id } });
+    const sub = await h.stripe.subscriptions.create({ customer: customer.id, items: [{ price: 'price_pro_plan_id' }], trial_period_days: 7 });
+    expect(sub.status).toBe('trialing');
+    const trialEnd = sub.trial_end ?? 0;
+    const before = await h.local.advanceClock(3 * DAY);
+    expect(before.events.map((e) => e.type)).not.toContain('customer.subscription.trial_will_end');
+    const notice = await h.local.advanceClock(DAY + 60);
+    expect(notice.events.map((e) => e.type)).toContain('customer.subscription.trial_will_end');
+    const will = h.receiver.ofType('customer.subscription.trial_will_end').find((r) => (r.event.data.object as Stripe.Subscription).id === sub.id);
+    expect(will?.event.created).toBe(trialEnd - 3 * DAY);
+    const end = await h.local.advanceClock(3 * DAY);
+    expect(end.events.map((e) => e.type)).toEqual(expect.arrayContaining(['invoice.paid', 'customer.subscription.updated']));
+    const after = await h.stripe.subscriptions.retrieve(sub.id);
+    expect(after.status).toBe('active');
+    expect(after.items.data[0]?.current_period_start).toBe(trialEnd);
   });
 });
 

@@ -76,6 +76,13 @@ describe('a payment with pm_card_createDispute', () => {
     const [inq] = (await h.stripe.disputes.list({ charge: inquiry.charge.id })).data;
     expect(inq).toMatchObject({ status: 'warning_needs_response', balance_transactions: [], is_charge_refundable: true });
     expect(typesFor(inq?.id ?? '')).toEqual(['charge.dispute.created']);
+    const multiple = await pay('pm_card_createMultipleDisputes');
+    expect((await h.stripe.disputes.list({ charge: multiple.charge.id })).data).toHaveLength(2);
+    const compliance = await pay('pm_card_createComplianceDispute');
+    const [comp] = (await h.stripe.disputes.list({ charge: compliance.charge.id })).data;
+    expect(comp).toMatchObject({ reason: 'noncompliant', payment_method_details: { card: { case_type: 'compliance' } } });
+    const warning = await pay('pm_card_createIssuerFraudRecord');
+    expect(warning.charge.disputed).toBe(false);
   });
 
   it('4242 is not disputed', async () => {

@@ -283,3 +283,80 @@ describe("Stripe's documented test cards and tokens", () => {
     expect(cleared.shipping).toBeNull();
   });
 });
+
+describe('documented parameters are accepted and stored', () => {
+  it('customers: address, shipping, tax_exempt, invoice_prefix, invoice_settings footer and custom fields', async () => {
+    const address = { line1: '1 Main St', line2: null, city: 'Springfield', state: 'IL', postal_code: '62701', country: 'US' };
+    const c = await h.stripe.customers.create({
+      address: { ...address, line2: '' },
+      shipping: { name: 'Pat', address: { line1: '2 Side St', country: 'US' } },
+      tax_exempt: 'reverse',
+      invoice_prefix: 'PAT42',
+      invoice_settings: { footer: 'Thank you', custom_fields: [{ name: 'VAT', value: 'X1' }] },
+    });
+    expect(c.address).toEqual({ ...address, line2: null });
+    expect(c.shipping).toMatchObject({ name: 'Pat', address: { line1: '2 Side St', country: 'US', city: null } });
+    expect(c).toMatchObject({ tax_exempt: 'reverse', invoice_prefix: 'PAT42' });
+    expect(c.invoice_settings).toMatchObject({ footer: 'Thank you', custom_fields: [{ name: 'VAT', value: 'X1' }] });
+    const inv = await h.stripe.invoices.finalizeInvoice((await h.stripe.invoices.create({ customer: c.id })).id);
+    expect(inv.number).toBe('PAT42-0001');
+    expect((await stripeError(() => h.stripe.customers.update(c.id, { invoice_prefix: 'bad prefix' }))).param).toBe('invoice_prefix');
+  });
+
+  it('products and prices: fields stored, updates with events, default_price_data, product_data, lookup key transfer', async () => {
+    const product = await h.stripe.products.create({
+      name: 'Widget',
+      images: ['https://example.com/w.png'],
+      url: 'https://example.com/w',
+      unit_label: 'seat',
+      statement_descriptor: 'WIDGET',
+      marketing_features: [{ name: 'Fast' }],
+      default_price_data: { currency: 'usd', unit_amount: 1200, recurring: { interval: 'month' } },
+    });
+    expect(product).toMatchObject({ images: ['https://example.com/w.png'], url: 'https://example.com/w', unit_label: 'seat', statement_descriptor: 'WIDGET', marketing_features: [{ name: 'Fast' }] });
+    const dp = await h.stripe.prices.retrieve(String(product.default_price));
+    expect(dp).toMatchObject({ unit_amount: 1200, product: product.id, type: 'recurring' });
+    const renamed = await h.stripe.products.update(product.id, { name: 'Widget Pro', active: false });
+    expect(renamed).toMatchObject({ name: 'Widget Pro', active: false });
+    expect(h.local.events('product.updated').at(-1)?.data.previous_attributes).toMatchObject({ name: 'Widget', active: true });
+
+    const a = await h.stripe.prices.create({ product_data: { name: 'Inline' }, unit_amount: 300, currency: 'usd', lookup_key: 'inline_key', tax_behavior: 'exclusive', nickname: 'A' });
+    expect(a).toMatchObject({ lookup_key: 'inline_key', tax_behavior: 'exclusive', nickname: 'A' });
+    expect((await h.stripe.products.retrieve(String(a.product))).name).toBe('Inline');
+    expect((await stripeError(() => h.stripe.prices.create({ product: product.id, unit_amount: 1, currency: 'usd', lookup_key: 'inline_key' }))).param).toBe('lookup_key');
+    const b = await h.stripe.prices.create({ product: product.id, unit_amount: 1, currency: 'usd', lookup_key: 'inline_key', transfer_lookup_key: true });
+    expect(b.lookup_key).toBe('inline_key');
+    expect((await h.stripe.prices.retrieve(a.id)).lookup_key).toBeNull();
+    expect((await h.stripe.prices.update(a.id, { active: false, metadata: { old: 'yes' } })).active).toBe(false);
+    expect((await stripeError(() => h.stripe.products.del(product.id))).statusCode).toBe(400);
+    const bare = await h.stripe.products.create({ name: 'Bare' });
+    expect(await h.stripe.products.del(bare.id)).toMatchObject({ id: bare.id, deleted: true });
+  });
+});
+
+describe('manual capture (capture_method=manual)', () => {
+  it('authorizes on confirm, captures part, refunds only what was captured', async () => {
+    const c = await h.stripe.customers.create({});
+    const n = h.local.events().length;
+    const pi = await h.stripe.paymentIntents.create({ amount: 5000, currency: 'usd', customer: c.id, capture_method: 'manual', payment_method: 'pm_card_visa', confirm: true });
+    expect(pi).toMatchObject({ status: 'requires_capture', amount_capturable: 5000, amount_received: 0, capture_method: 'manual' });
+    const auth = await h.stripe.charges.retrieve(String(pi.latest_charge));
+    expect(auth).toMatchObject({ captured: false, amount_captured: 0, status: 'succeeded' });
+    expect((await stripeError(() => h.stripe.refunds.create({ payment_intent: pi.id }))).statusCode).toBe(400);
+    expect((await stripeError(() => h.stripe.paymentIntents.capture(pi.id, { amount_to_capture: 6000 }))).param).toBe('amount_to_capture');
+    const captured = await h.stripe.paymentIntents.capture(pi.id, { amount_to_capture: 3000 });
+    expect(captured).toMatchObject({ status: 'succeeded', amount_received: 3000, amount_capturable: 0 });
+    expect(await h.stripe.charges.retrieve(String(pi.latest_charge))).toMatchObject({ captured: true, amount_captured: 3000, amount_refunded: 2000, refunded: false });
+    expect(typesSince(n)).toEqual(['payment_intent.created', 'charge.succeeded', 'payment_intent.amount_capturable_updated', 'charge.captured', 'payment_intent.succeeded']);
+    const refund = await h.stripe.refunds.create({ payment_intent: pi.id });
+    expect(refund.amount).toBe(3000);
+    expect((await stripeError(() => h.stripe.paymentIntents.capture(pi.id))).statusCode).toBe(400);
+  });
+
+  it('canceling an authorization releases it', async () => {
+    const pi = await h.stripe.paymentIntents.create({ amount: 1500, currency: 'usd', capture_method: 'manual', payment_method: 'pm_card_visa', confirm: true });
+    const canceled = await h.stripe.paymentIntents.cancel(pi.id);
+    expect(canceled).toMatchObject({ status: 'canceled', amount_capturable: 0 });
+    expect(await h.stripe.charges.retrieve(String(pi.latest_charge))).toMatchObject({ refunded: true, amount_refunded: 1500, captured: false });
+  });
+});

@@ -102,6 +102,14 @@ describe('SetupIntents', () => {
     expect(Object.fromEntries(back.searchParams)).toEqual({ setup_intent: seti.id, setup_intent_client_secret: seti.client_secret, redirect_status: 'succeeded' });
   });
 
+  it('the in-process handle answers the challenge too', async () => {
+    const customer = await h.stripe.customers.create({});
+    const seti = await h.stripe.setupIntents.create({ customer: customer.id, payment_method: 'pm_card_authenticationRequired', confirm: true, use_stripe_sdk: true });
+    expect(seti.next_action?.type).toBe('use_stripe_sdk');
+    expect(h.local.completeSetupAuthentication(seti.id, 'succeed').status).toBe('succeeded');
+    expect(() => h.local.completeSetupAuthentication(seti.id, 'succeed')).toThrow(/no authentication to complete/);
+  });
+
   it('a declined card: 402 with the SetupIntent inside, setup_failed, nothing attached', async () => {
     const customer = await h.stripe.customers.create({});
     const seti = await h.stripe.setupIntents.create({ customer: customer.id });

@@ -1,6 +1,5 @@
 import { Suspense } from 'react';
 import { AuthForm } from '@/app/_components/auth-form';
-import { publicConfig } from '@/app/_lib/public-config';
 
 export const dynamic = 'force-dynamic';
 export const metadata = { title: 'Sign in' };
@@ -8,7 +7,7 @@ export const metadata = { title: 'Sign in' };
 export default function SignInPage() {
   return (
     <Suspense>
-      <AuthForm mode="sign-in" config={publicConfig()} />
+      <AuthForm mode="sign-in" />
     </Suspense>
   );
 }

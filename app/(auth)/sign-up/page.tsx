@@ -1,6 +1,5 @@
 import { Suspense } from 'react';
 import { AuthForm } from '@/app/_components/auth-form';
-import { publicConfig } from '@/app/_lib/public-config';
 
 export const dynamic = 'force-dynamic';
 export const metadata = { title: 'Create your account' };
@@ -8,7 +7,7 @@ export const metadata = { title: 'Create your account' };
 export default function SignUpPage() {
   return (
     <Suspense>
-      <AuthForm mode="sign-up" config={publicConfig()} />
+      <AuthForm mode="sign-up" />
     </Suspense>
   );
 }

@@ -155,13 +155,15 @@ export function AddCardForm(props: {
         setupIntentId={intent.setupIntentId}
         askDefault={props.askDefault}
         submitLabel={props.submitLabel ?? 'Save card'}
-        onSaved={
-          props.onSaved ??
-          (() => {
+        onSaved={async (paymentMethodId) => {
+          if (props.onSaved) await props.onSaved(paymentMethodId);
+          else {
             router.push(props.onSavedHref ?? '/billing/payment-methods?done=added');
             router.refresh();
-          })
-        }
+          }
+          // The SetupIntent is used up: close the form (a next card gets a new one).
+          setIntent(null);
+        }}
       />
     </Elements>
   );

@@ -24,6 +24,7 @@ function codeOf(error: unknown): RecoverErrorCode {
   if (!(error instanceof AppError)) throw error;
   if (error.code === 'unprocessable') {
     const declineCode = (error.details as { declineCode?: string | null } | undefined)?.declineCode;
+    if (declineCode === 'authentication_required') return 'needs-authentication';
     return declineCode === 'insufficient_funds' ? 'insufficient-funds' : 'declined';
   }
   if (error.code === 'not_found') return error.message.startsWith('That card') ? 'not-yours' : 'nothing-owed';

@@ -31,6 +31,8 @@ export function PayWithNewCard({ publishableKey, invoiceId, amountCents }: { pub
           }
           setPaying(false);
           setError(result.error);
+          // The new card is saved: show it among the saved cards.
+          router.refresh();
         }}
       />
       <div role="status" aria-live="polite">
@@ -38,7 +40,7 @@ export function PayWithNewCard({ publishableKey, invoiceId, amountCents }: { pub
       </div>
       {error ? (
         <p className="error" role="alert">
-          {RECOVER_ERRORS[error]} Your new card is saved; you can pay with it above.
+          {RECOVER_ERRORS[error]} Your new card is saved: choose it or another card above to pay.
         </p>
       ) : null}
     </div>

@@ -116,7 +116,7 @@ export default async function TasksPage({ searchParams }: { searchParams: Promis
             <p className={styles.muted}>No tasks match.</p>
           ) : (
             <div className={own.scroller} tabIndex={0} role="region" aria-label="Tasks table, scrolls sideways">
-              <table className={styles.table}>
+              <table className={`${styles.table} ${own.tasks}`}>
                 <caption className="sr-only">Tasks, newest first</caption>
                 <thead>
                   <tr>
@@ -132,15 +132,17 @@ export default async function TasksPage({ searchParams }: { searchParams: Promis
                 <tbody>
                   {page.tasks.map((task) => (
                     <tr key={task.id} data-testid="task-row">
-                      <td className={own.nowrap}>{moment(task.at)}</td>
-                      <td className={own.agent}>{task.agent}</td>
-                      <td className={styles.num}>{count(task.tokens)}</td>
-                      <td className={styles.num}>{(task.executionMs / 60_000).toLocaleString('en-US', { maximumFractionDigits: 2 })}</td>
-                      <td className={own.nowrap}>
-                        {rate(task.tokenRateMicros)}/token, {rate(task.minuteRateMicros)}/min
+                      <td data-label="Time">
+                        {day(task.at)} <span className={own.nowrap}>{task.at.slice(11, 19)} UTC</span>
                       </td>
-                      <td className={styles.num}>{task.reservedMicros === null ? <span className={styles.muted}>none</span> : microDollars(task.reservedMicros)}</td>
-                      <td className={styles.num}>{microDollars(task.costMicros)}</td>
+                      <td data-label="Agent" className={own.agent}>{task.agent}</td>
+                      <td data-label="Tokens" className={styles.num}>{count(task.tokens)}</td>
+                      <td data-label="Minutes" className={styles.num}>{(task.executionMs / 60_000).toLocaleString('en-US', { maximumFractionDigits: 2 })}</td>
+                      <td data-label="Rate">
+                        <span className={own.nowrap}>{rate(task.tokenRateMicros)}/token,</span> <span className={own.nowrap}>{rate(task.minuteRateMicros)}/min</span>
+                      </td>
+                      <td data-label="Reserved" className={styles.num}>{task.reservedMicros === null ? <span className={styles.muted}>none</span> : microDollars(task.reservedMicros)}</td>
+                      <td data-label="Cost" className={styles.num}>{microDollars(task.costMicros)}</td>
                     </tr>
                   ))}
                 </tbody>

@@ -1,6 +1,4 @@
 import type { Queryable } from '@/lib/db';
-import { writeAudit } from '@/lib/billing/audit';
-import { MICROS_PER_CENT } from '@/lib/billing/money';
 import { TOP_UP_PURPOSE } from '@/lib/payments/payment-intents';
 import type { Stripe } from '@/lib/stripe/client';
 import { customerIdOf } from '@/lib/stripe/mapping';
@@ -40,6 +38,8 @@ export function topUpFields(intent: Stripe.PaymentIntent) {
     customerId: customerOf(intent),
     amountCents: intent.amount,
     receivedCents: intent.amount_received,
+    // USD only: another currency is recorded and flagged, never credited.
+    currency: intent.currency,
   };
 }
 
@@ -54,7 +54,7 @@ async function ensureAttempt(tx: Queryable, userId: string, intent: Stripe.Payme
 /** Marks the attempt succeeded and credits exactly what was received, once per intent (in SQL). */
 export async function onPaymentIntentSucceeded(tx: Queryable, intent: Stripe.PaymentIntent, eventCreated: Date): Promise<HandlerResult> {
   const topUp = topUpFields(intent);
-  const { rows } = await tx.query<{ user_id: string | null }>('select app_private.settle_top_up($1, $2, $3, $4, $5, $6, $7) as user_id', [
+  const { rows } = await tx.query<{ user_id: string | null }>('select app_private.settle_top_up($1, $2, $3, $4, $5, $6, $7, $8) as user_id', [
     topUp.intentId,
     topUp.userId,
     topUp.customerId,
@@ -62,6 +62,7 @@ export async function onPaymentIntentSucceeded(tx: Queryable, intent: Stripe.Pay
     topUp.receivedCents,
     eventCreated,
     ACTOR,
+    topUp.currency,
   ]);
   const userId = rows[0]?.user_id ?? null;
   return userId ? { outcome: 'processed', userId } : { outcome: 'ignored', userId: null };
@@ -105,29 +106,4 @@ export async function onPaymentIntentCanceled(tx: Queryable, intent: Stripe.Paym
     [intent.id],
   );
   return { outcome: 'processed', userId };
-}
-
-/** A refund is recorded on the attempt and audited (the allowance it bought is not taken back). */
-export async function onChargeRefunded(tx: Queryable, charge: Stripe.Charge): Promise<HandlerResult> {
-  const intentId = typeof charge.payment_intent === 'string' ? charge.payment_intent : charge.payment_intent?.id;
-  if (!intentId) return { outcome: 'ignored', userId: null };
-  const { rows } = await tx.query<{ user_id: string; before: number }>(
-    `with before as (select id, refunded_cents from public.payment_attempts where payment_intent_id = $1 for update)
-     update public.payment_attempts a set refunded_cents = least(a.amount_cents, greatest(a.refunded_cents, $2))
-     from before where a.id = before.id and before.refunded_cents < $2
-     returning a.user_id, before.refunded_cents as before`,
-    [intentId, charge.amount_refunded],
-  );
-  const row = rows[0];
-  if (!row) return { outcome: 'ignored', userId: null };
-  await writeAudit(tx, {
-    userId: row.user_id,
-    actor: ACTOR,
-    action: 'refund.recorded',
-    entityType: 'payment_intent',
-    entityId: intentId,
-    amountMicros: (charge.amount_refunded - row.before) * MICROS_PER_CENT,
-    details: { charge: charge.id, refundedCents: charge.amount_refunded },
-  });
-  return { outcome: 'processed', userId: row.user_id };
 }

@@ -215,6 +215,7 @@ export async function handleControl(deps: ControlDeps, req: IncomingMessage, res
         return json(res, 200, { customer: typeof made?.id === 'string' ? made.id : (customer ?? null), events });
       }
       case 'GET /clock':
+        if (parts.length !== 2) return json(res, 404, { error: { type: 'invalid_request_error', message: `Unknown control route ${route}` } });
         return json(res, 200, { offset: deps.engine.state.clockOffset, now: deps.engine.wallNow() });
       case 'POST /clock': {
         // POST /_local/clock/advance { seconds }: see billing/wall-clock.ts.

@@ -147,6 +147,9 @@ function createRefund(engine: Engine, params: Parameters<Route['handler']>[0]['p
   if (remaining <= 0) {
     throw invalidRequest(`Charge ${charge.id} has already been refunded.`, { code: 'charge_already_refunded' });
   }
+  if (!charge.captured) {
+    throw invalidRequest(`Charge ${charge.id} has not been captured; cancel its PaymentIntent to release the authorization.`, { code: 'charge_not_refundable' });
+  }
   const amount = params.int('amount') ?? remaining;
   if (amount <= 0) throw invalidRequest('Invalid positive integer', { param: 'amount', code: 'parameter_invalid_integer' });
   if (amount > remaining) {

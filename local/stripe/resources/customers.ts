@@ -1,10 +1,10 @@
 import type Stripe from 'stripe';
 import type { Engine } from '../engine.js';
 import type { Route } from '../http/router.js';
-import { invalidRequest, resourceMissing } from '../core/errors.js';
+import { invalidParam, invalidRequest, resourceMissing } from '../core/errors.js';
 import { newId, randomToken } from '../core/ids.js';
 import { LIST_PARAMS, matchesCreated, newestFirst, paginate } from '../core/list.js';
-import { mergeMetadata, type Params } from '../core/params.js';
+import { Params, addressOf, mergeMetadata, shippingOf } from '../core/params.js';
 import { cardByToken } from '../cards.js';
 import { requireCustomer } from './lookup.js';
 import { attachPaymentMethod, resolvePaymentMethod } from './payment-methods.js';
@@ -21,6 +21,11 @@ const WRITABLE = [
   'preferred_locales',
   'address',
   'balance',
+  'shipping',
+  'tax_exempt',
+  'invoice_prefix',
+  'next_invoice_sequence',
+  'tax',
   'expand',
 ] as const;
 
@@ -50,6 +55,25 @@ function applyWritable(customer: Stripe.Customer, p: Params): void {
   if (p.has('phone')) customer.phone = p.str('phone') ?? null;
   if (p.has('balance')) customer.balance = p.int('balance') ?? 0;
   if (p.has('preferred_locales')) customer.preferred_locales = p.strList('preferred_locales') ?? [];
+  if (p.has('address')) customer.address = p.isEmpty('address') ? null : addressOf(p.obj('address') ?? new Params({}));
+  const shipping = shippingOf(p);
+  if (shipping !== undefined) customer.shipping = shipping;
+  const exempt = p.oneOf('tax_exempt', ['exempt', 'none', 'reverse'] as const);
+  if (exempt) customer.tax_exempt = exempt;
+  if (p.has('invoice_prefix')) {
+    const prefix = p.reqStr('invoice_prefix');
+    if (!/^[A-Z0-9]{3,12}$/.test(prefix)) throw invalidParam('invoice_prefix', 'invoice_prefix must be 3-12 uppercase letters or digits.');
+    customer.invoice_prefix = prefix;
+  }
+  if (p.has('next_invoice_sequence')) customer.next_invoice_sequence = p.reqInt('next_invoice_sequence');
+  const settings = p.obj('invoice_settings');
+  settings?.only(['default_payment_method', 'custom_fields', 'footer', 'rendering_options']);
+  if (settings?.has('footer')) customer.invoice_settings.footer = settings.str('footer') ?? null;
+  if (settings?.has('custom_fields')) {
+    customer.invoice_settings.custom_fields = settings.isEmpty('custom_fields')
+      ? null
+      : (settings.list('custom_fields') ?? []).map((f) => ({ name: f.reqStr('name'), value: f.reqStr('value') }));
+  }
   customer.metadata = mergeMetadata(customer.metadata, p.metadata());
 }
 

@@ -26,6 +26,8 @@ export interface IntentInput {
   paymentMethodTypes?: string[];
   statementDescriptor?: string | null;
   statementDescriptorSuffix?: string | null;
+  /** `manual`: a successful confirmation only authorizes (`requires_capture`); `capture` takes the money. */
+  captureMethod?: Stripe.PaymentIntent.CaptureMethod;
 }
 
 export function requireIntent(engine: Engine, id: string, param = 'intent'): Stripe.PaymentIntent {
@@ -58,7 +60,7 @@ export function createIntent(engine: Engine, input: IntentInput): Stripe.Payment
     automatic_payment_methods: input.automaticPaymentMethods ? { allow_redirects: 'always', enabled: true } : null,
     canceled_at: null,
     cancellation_reason: null,
-    capture_method: 'automatic_async',
+    capture_method: input.captureMethod ?? 'automatic_async',
     client_secret: clientSecretFor(id),
     confirmation_method: 'automatic',
     created: engine.now(input.customer),
@@ -111,9 +113,10 @@ export type ConfirmResult = { ok: true; pi: Stripe.PaymentIntent } | { ok: false
 
 function chargeSucceeded(engine: Engine, pi: Stripe.PaymentIntent, pm: Stripe.PaymentMethod): void {
   const charge = createCharge(engine, pi, pm, null);
+  pi.latest_charge = charge.id;
+  if (pi.capture_method === 'manual') return authorized(engine, pi, pm, charge);
   pi.status = 'succeeded';
   pi.amount_received = pi.amount;
-  pi.latest_charge = charge.id;
   pi.last_payment_error = null;
   pi.next_action = null;
   pi.payment_method = pm.id;
@@ -128,6 +131,49 @@ function chargeSucceeded(engine: Engine, pi: Stripe.PaymentIntent, pm: Stripe.Pa
   engine.emit('payment_intent.succeeded', pi);
   engine.fire('intentSucceeded', pi, pm);
   disputeIfTestCard(engine, charge, pm);
+}
+
+/** Manual capture: the card is authorized, the money not yet taken. */
+function authorized(engine: Engine, pi: Stripe.PaymentIntent, pm: Stripe.PaymentMethod, charge: Stripe.Charge): void {
+  charge.captured = false;
+  charge.amount_captured = 0;
+  pi.status = 'requires_capture';
+  pi.amount_capturable = pi.amount;
+  pi.last_payment_error = null;
+  pi.next_action = null;
+  pi.payment_method = pm.id;
+  engine.store.touch();
+  engine.emit('charge.succeeded', charge);
+  engine.emit('payment_intent.amount_capturable_updated', pi);
+}
+
+/** `POST /v1/payment_intents/:id/capture`: takes `amount_to_capture` (default all); the rest is released. */
+export function captureIntent(engine: Engine, pi: Stripe.PaymentIntent, p: Params): Stripe.PaymentIntent {
+  p.only(['amount_to_capture', 'metadata', 'statement_descriptor', 'statement_descriptor_suffix', 'final_capture', 'expand']);
+  if (pi.status !== 'requires_capture') {
+    throw unexpectedState(`This PaymentIntent could not be captured because it has a status of ${pi.status}. Only a PaymentIntent with one of the following statuses may be captured: requires_capture.`);
+  }
+  const amount = p.int('amount_to_capture') ?? pi.amount_capturable;
+  if (amount <= 0 || amount > pi.amount_capturable) {
+    throw invalidParam('amount_to_capture', `amount_to_capture must be between 1 and the capturable amount (${pi.amount_capturable}).`);
+  }
+  const charge = typeof pi.latest_charge === 'string' ? engine.state.charges[pi.latest_charge] : undefined;
+  const pm = typeof pi.payment_method === 'string' ? engine.state.paymentMethods[pi.payment_method] : undefined;
+  if (!charge || !pm) throw unexpectedState('This PaymentIntent has no authorized charge to capture.');
+  charge.captured = true;
+  charge.amount_captured = amount;
+  // What is not captured goes back to the card, shown as refunded on the charge (as Stripe does).
+  charge.amount_refunded = charge.amount - amount;
+  pi.metadata = mergeMetadata(pi.metadata, p.metadata());
+  pi.status = 'succeeded';
+  pi.amount_received = amount;
+  pi.amount_capturable = 0;
+  engine.store.touch();
+  engine.emit('charge.captured', charge);
+  engine.emit('payment_intent.succeeded', pi);
+  engine.fire('intentSucceeded', pi, pm);
+  disputeIfTestCard(engine, charge, pm);
+  return pi;
 }
 
 function declineError(pi: Stripe.PaymentIntent, body: Stripe.PaymentIntent.LastPaymentError, status: number): StripeApiError {
@@ -247,8 +293,17 @@ export function cancelIntent(engine: Engine, pi: Stripe.PaymentIntent, reason: s
       `You cannot cancel this PaymentIntent because it has a status of ${pi.status}. Only a PaymentIntent with one of the following statuses may be canceled: ${CANCELABLE.join(', ')}.`,
     );
   }
+  const wasAuthorized = pi.status === 'requires_capture';
   pi.status = 'canceled';
   pi.canceled_at = engine.now(typeof pi.customer === 'string' ? pi.customer : null);
+  pi.amount_capturable = 0;
+  const charge = wasAuthorized && typeof pi.latest_charge === 'string' ? engine.state.charges[pi.latest_charge] : undefined;
+  if (charge) {
+    // Canceling an authorization releases it: the uncaptured charge is refunded in full.
+    charge.amount_refunded = charge.amount;
+    charge.refunded = true;
+    engine.emit('charge.refunded', charge);
+  }
   pi.cancellation_reason = (reason as Stripe.PaymentIntent.CancellationReason | undefined) ?? null;
   pi.next_action = null;
   engine.store.touch();
@@ -331,7 +386,6 @@ function createFromParams(rc: RouteContext): Stripe.PaymentIntent {
   const customer = p.str('customer');
   if (customer !== undefined) requireCustomer(engine, customer, 'customer');
   const capture = p.oneOf('capture_method', ['automatic', 'automatic_async', 'manual'] as const);
-  if (capture === 'manual') throw invalidParam('capture_method', 'The local Stripe does not support manual capture.');
   const metadata = p.metadata();
   const pi = createIntent(engine, {
     amount: p.reqInt('amount'),
@@ -345,6 +399,7 @@ function createFromParams(rc: RouteContext): Stripe.PaymentIntent {
     paymentMethodTypes: p.strList('payment_method_types') ?? ['card'],
     statementDescriptor: p.str('statement_descriptor') ?? null,
     statementDescriptorSuffix: p.str('statement_descriptor_suffix') ?? null,
+    ...(capture ? { captureMethod: capture } : {}),
   });
   applyStored(pi, p);
   const pmId = p.str('payment_method') ?? inlinePaymentMethod(engine, p);
@@ -396,6 +451,8 @@ function updateFromParams(rc: RouteContext): Stripe.PaymentIntent {
   const sfu = setupFutureUsage(p);
   if (sfu !== undefined) pi.setup_future_usage = sfu;
   if (p.has('payment_method_types')) pi.payment_method_types = p.strList('payment_method_types') ?? ['card'];
+  const capture = p.oneOf('capture_method', ['automatic', 'automatic_async', 'manual'] as const);
+  if (capture) pi.capture_method = capture;
   pi.metadata = mergeMetadata(pi.metadata, p.metadata());
   applyStored(pi, p);
   const pmId = p.str('payment_method');
@@ -457,6 +514,11 @@ export const paymentIntentRoutes: Route[] = [
       const opts = { ...confirmOptions(p), ...(pmId !== undefined ? { paymentMethod: pmId } : {}) };
       return engine.render(finishConfirm(confirmIntent(engine, pi, opts)), rc.expand);
     },
+  },
+  {
+    method: 'POST',
+    path: '/v1/payment_intents/:id/capture',
+    handler: ({ engine, params, path, expand }) => engine.render(captureIntent(engine, requireIntent(engine, path.id ?? ''), params), expand),
   },
   {
     method: 'POST',

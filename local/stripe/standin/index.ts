@@ -10,6 +10,7 @@
  * publishable key and the intent's client secret; 4000 0025 0000 3155 opens a
  * "3D Secure authentication" dialog with Complete / Fail buttons.
  */
+import { brandOf } from '../cards.js';
 import { Api, apiBase, intentIdOf, integrationError, type ApiResult, type StripeJsError } from './api.js';
 import { Element, Elements, challenge, type ValidationError } from './elements.js';
 
@@ -117,7 +118,7 @@ class LocalStripe {
         used: false,
         livemode: false,
         created: Math.floor(Date.now() / 1000),
-        card: { last4: card.number.slice(-4), exp_month: card.exp_month, exp_year: card.exp_year },
+        card: { brand: brandOf(card.number), last4: card.number.slice(-4), exp_month: card.exp_month, exp_year: card.exp_year },
       },
     };
   }
