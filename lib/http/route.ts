@@ -40,6 +40,8 @@ interface RouteContext<Body, Query, Params, Mode extends AuthMode> {
   body: Body;
   query: Query;
   params: Params;
+  /** When the request arrived, before any await (tells concurrent requests from later ones). */
+  receivedAt: Date;
 }
 
 interface NextRouteContext {
@@ -106,6 +108,7 @@ export function route<Body = undefined, Query = undefined, Params = undefined, M
   handler: (context: RouteContext<Body, Query, Params, Mode>) => Promise<unknown>,
 ) {
   return async (request: Request, next?: NextRouteContext): Promise<Response> => {
+    const receivedAt = new Date();
     try {
       assertSameOriginWrite(request, spec.body !== undefined);
       const user = await authenticate(request, spec.auth);
@@ -126,7 +129,7 @@ export function route<Body = undefined, Query = undefined, Params = undefined, M
       if (actor) await ensureUserRow(db, actor);
       if (spec.addressLimit) await enforceAddressRateLimit(db, clientAddress(request.headers), spec.addressLimit);
       const caller = (actor ?? { kind: 'task-runner', userId: null, claims: null }) as ActorOf<Mode>;
-      const data = await handler({ request, db, actor: caller, body, query, params });
+      const data = await handler({ request, db, actor: caller, body, query, params, receivedAt });
       const response = data instanceof Response ? data : Response.json({ data });
       for (const [name, value] of Object.entries(API_HEADERS)) response.headers.set(name, value);
       return response;
