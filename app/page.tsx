@@ -12,7 +12,7 @@ export default async function HomePage() {
   const { user, db } = await requireUser('/');
   const usage = await getUsageSnapshot(db, user);
   const plan = PLANS[usage.planId];
-  const usedShare = Math.min(100, Math.round((usage.usedMicros / Math.max(1, usage.allowanceMicros)) * 100));
+  const usedShare = Math.min(100, Math.round((Number(usage.usedMicros) / Math.max(1, Number(usage.allowanceMicros))) * 100));
 
   return (
     <main>

@@ -274,13 +274,13 @@ async function main() {
               (select sum(amount_cents) from payment_attempts)::bigint as attempted_cents,
               (select count(*) from webhook_events)::bigint as events,
               (select count(*) from webhook_events where status = 'processed')::bigint as processed,
-              (select sum(credits_micros) from user_usage)::bigint as credits`,
+              (select sum(left_micros) from credit_grants)::bigint as credits`,
     );
     const found = rows[0]!;
     const problems = [
       found.grants !== expectedCount && `credit_grants ${found.grants}, distinct events ${expectedCount}`,
       found.granted !== expectedMicros && `credited ${found.granted} micro-dollars, paid ${expectedMicros}`,
-      found.credits !== expectedMicros && `user_usage credits ${found.credits} micro-dollars, paid ${expectedMicros}`,
+      found.credits !== expectedMicros && `credit left on grants ${found.credits} micro-dollars, paid ${expectedMicros}`,
       found.attempts !== expectedCount && `payment_attempts ${found.attempts}, distinct events ${expectedCount}`,
       found.succeeded !== expectedCount && `succeeded payment_attempts ${found.succeeded} of ${found.attempts}`,
       found.attempted_cents !== expectedMicros / MICROS_PER_CENT && `payment_attempts sum ${found.attempted_cents} cents`,

@@ -1,5 +1,11 @@
 // How money and dates read on the pages: US dollars, UTC calendar dates.
-export const dollars = (cents: number) => (cents / 100).toLocaleString('en-US', { style: 'currency', currency: 'USD' });
+export const dollars = (cents: number | string) => {
+  if (typeof cents === 'number') return (cents / 100).toLocaleString('en-US', { style: 'currency', currency: 'USD' });
+  // An exact sum beyond 2^53 (lib/billing/money.ts ExactInt), formatted without a float.
+  const value = BigInt(cents);
+  const abs = value < 0n ? -value : value;
+  return `${value < 0n ? '-' : ''}$${(abs / 100n).toLocaleString('en-US')}.${(abs % 100n).toString().padStart(2, '0')}`;
+};
 
 export const day = (iso: string) => new Date(iso).toLocaleDateString('en-US', { dateStyle: 'medium', timeZone: 'UTC' });
 

@@ -248,9 +248,9 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
           <BarChart
             title="Usage cost by month"
             emptyText="No usage in the last six months."
-            bars={analytics.byMonth.map((month) => ({ label: monthName(month.month), value: month.costCents, text: dollars(month.costCents) }))}
+            bars={analytics.byMonth.map((month) => ({ label: monthName(month.month), value: Number(month.costCents), text: dollars(month.costCents) }))}
           />
-          {analytics.totals.tasks > 0 && analytics.insights.cheapestPlan.savingsCents > 0 ? (
+          {analytics.totals.tasks > 0 && Number(analytics.insights.cheapestPlan.savingsCents) > 0 ? (
             <p data-testid="plan-insight">
               For your usage over these months, the {PLANS[analytics.insights.cheapestPlan.planId].name} plan would have cost{' '}
               {dollars(analytics.insights.cheapestPlan.savingsCents)} less. <Link href="/billing/plans">Compare plans</Link>
@@ -263,7 +263,7 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
           <BarChart
             title="Usage cost by agent"
             emptyText="No tasks yet."
-            bars={analytics.byAgent.slice(0, 8).map((agent) => ({ label: agent.agent, value: agent.costMicros, text: `${dollars(agent.costCents)} · ${agent.tasks} tasks` }))}
+            bars={analytics.byAgent.slice(0, 8).map((agent) => ({ label: agent.agent, value: Number(agent.costMicros), text: `${dollars(agent.costCents)} · ${agent.tasks} tasks` }))}
           />
         </section>
 

@@ -1,5 +1,5 @@
 import type { QueryResultRow } from 'pg';
-import { microsToCentsCeil } from '@/lib/billing/money';
+import { bigMicrosToCentsCeil, exactInt, toBig } from '@/lib/billing/money';
 import { PLAN_IDS, type PlanId } from '@/lib/billing/plans';
 import type { Queryable } from '@/lib/db';
 import { adminAnalyticsSchema, type AdminAnalytics, type AdminAnalyticsQuery } from '@/lib/analytics/schemas';
@@ -12,9 +12,11 @@ import { adminAnalyticsSchema, type AdminAnalytics, type AdminAnalyticsQuery } f
 // made for it (see supabase/migrations/20261201000300_analytics.sql).
 //
 // Definitions
-//   revenue        succeeded usage top-ups (by the day they succeeded) minus what was refunded of
-//                  any succeeded attempt (counted in the month of the payment: no refund date is
-//                  stored), plus paid invoices (by the day they were paid); in cents.
+//   revenue        succeeded USD usage top-ups (by the day they succeeded) plus paid invoices (by
+//                  the day they were paid), minus refunds of either (charge_refunds, by the day
+//                  the refund was recorded) and disputes lost (by the day they closed); in cents.
+//   disputes       open now (count and amount), and lost in the month.
+//   flagged        payments and invoices in a currency other than USD: recorded, never credited.
 //   payments       attempts created in the month: succeeded / (succeeded + failed); pending and
 //                  canceled attempts are neither.
 //   subscriptions  subscriptions created in the month, and how many of them reached active: now
@@ -31,10 +33,9 @@ const UNTIL = `$2::date::timestamp at time zone 'UTC'`;
 
 const TOP_UPS_SQL = `
 select to_char(coalesce(succeeded_at, created_at) at time zone 'UTC', 'YYYY-MM') as month,
-       coalesce(sum(amount_cents) filter (where kind = 'usage_topup'), 0)::bigint as top_up_cents,
-       sum(refunded_cents)::bigint as refunded_cents
+       coalesce(sum(amount_cents) filter (where kind = 'usage_topup'), 0)::bigint as top_up_cents
 from public.payment_attempts
-where status = 'succeeded' and coalesce(succeeded_at, created_at) >= ${FROM} and coalesce(succeeded_at, created_at) < ${UNTIL}
+where status = 'succeeded' and currency = 'usd' and coalesce(succeeded_at, created_at) >= ${FROM} and coalesce(succeeded_at, created_at) < ${UNTIL}
 group by 1`;
 
 const INVOICES_SQL = `
@@ -43,6 +44,24 @@ select to_char(coalesce(paid_at, stripe_created) at time zone 'UTC', 'YYYY-MM') 
 from public.invoices
 where status = 'paid' and coalesce(paid_at, stripe_created) >= ${FROM} and coalesce(paid_at, stripe_created) < ${UNTIL}
 group by 1`;
+
+const REFUNDS_SQL = `
+select to_char(created_at at time zone 'UTC', 'YYYY-MM') as month, sum(amount_cents)::bigint as refunded_cents
+from public.charge_refunds
+where currency = 'usd' and created_at >= ${FROM} and created_at < ${UNTIL}
+group by 1`;
+
+const DISPUTES_LOST_SQL = `
+select to_char(closed_at at time zone 'UTC', 'YYYY-MM') as month, sum(amount_cents)::bigint as lost_cents
+from public.disputes
+where status = 'lost' and currency = 'usd' and closed_at >= ${FROM} and closed_at < ${UNTIL}
+group by 1`;
+
+const OPEN_DISPUTES_SQL = `
+select count(*) as open, coalesce(sum(amount_cents), 0)::bigint as open_cents,
+       (select count(*) from public.payment_attempts where flag is not null) as flagged_payments,
+       (select count(*) from public.invoices where flag is not null) as flagged_invoices
+from public.disputes where status = 'open'`;
 
 const PAYMENTS_SQL = `
 select count(*) filter (where status = 'succeeded') as succeeded, count(*) filter (where status = 'failed') as failed
@@ -61,7 +80,7 @@ where s.created_at >= ${FROM} and s.created_at < ${UNTIL}`;
 // table instead of a count(distinct) that sorts every event of the month (3-5x slower).
 const USAGE_SQL = `
 select plan_id, count(*) as users, sum(tasks)::bigint as tasks, sum(tokens)::bigint as tokens,
-       sum(execution_ms)::bigint as execution_ms, sum(cost_micros)::bigint as cost_micros
+       sum(execution_ms)::bigint as execution_ms, sum(cost_micros)::text as cost_micros
 from (
   select plan_id, user_id, count(*) as tasks, sum(tokens) as tokens, sum(execution_ms) as execution_ms,
          sum(cost_micros) as cost_micros
@@ -108,16 +127,19 @@ export async function getAdminAnalytics(queryable: Queryable, query: AdminAnalyt
   const firstRevenueMonth = shiftMonth(month, 1 - REVENUE_MONTHS);
   const revenueBounds = [firstDay(firstRevenueMonth), monthBounds[1]];
 
-  const [topUps, invoices, payments, subscriptions, usage, webhooks] = await Promise.all([
-    db.query<{ month: string; top_up_cents: number; refunded_cents: number }>(TOP_UPS_SQL, revenueBounds),
+  const [topUps, invoices, payments, subscriptions, usage, webhooks, refunds, lost, open] = await Promise.all([
+    db.query<{ month: string; top_up_cents: number }>(TOP_UPS_SQL, revenueBounds),
     db.query<{ month: string; invoice_cents: number }>(INVOICES_SQL, revenueBounds),
     db.query<{ succeeded: number; failed: number }>(PAYMENTS_SQL, monthBounds),
     db.query<{ created: number; converted: number }>(SUBSCRIPTIONS_SQL, monthBounds),
-    db.query<{ plan_id: PlanId; users: number; tasks: number; tokens: number; execution_ms: number; cost_micros: number }>(
+    db.query<{ plan_id: PlanId; users: number; tasks: number; tokens: number; execution_ms: number; cost_micros: string }>(
       USAGE_SQL,
       monthBounds,
     ),
     db.query<{ failed: number; pending: number }>(WEBHOOKS_SQL),
+    db.query<{ month: string; refunded_cents: number }>(REFUNDS_SQL, revenueBounds),
+    db.query<{ month: string; lost_cents: number }>(DISPUTES_LOST_SQL, revenueBounds),
+    db.query<{ open: number; open_cents: number; flagged_payments: number; flagged_invoices: number }>(OPEN_DISPUTES_SQL),
   ]);
 
   const byMonth = Array.from({ length: REVENUE_MONTHS }, (_, index) => {
@@ -125,8 +147,16 @@ export async function getAdminAnalytics(queryable: Queryable, query: AdminAnalyt
     const topUp = topUps.rows.find((row) => row.month === key);
     const invoiceCents = invoices.rows.find((row) => row.month === key)?.invoice_cents ?? 0;
     const topUpCents = topUp?.top_up_cents ?? 0;
-    const refundedCents = topUp?.refunded_cents ?? 0;
-    return { month: key, topUpCents, refundedCents, invoiceCents, revenueCents: topUpCents - refundedCents + invoiceCents };
+    const refundedCents = refunds.rows.find((row) => row.month === key)?.refunded_cents ?? 0;
+    const disputesLostCents = lost.rows.find((row) => row.month === key)?.lost_cents ?? 0;
+    return {
+      month: key,
+      topUpCents,
+      refundedCents,
+      disputesLostCents,
+      invoiceCents,
+      revenueCents: topUpCents + invoiceCents - refundedCents - disputesLostCents,
+    };
   });
 
   const paymentCounts = payments.rows[0] ?? { succeeded: 0, failed: 0 };
@@ -152,11 +182,17 @@ export async function getAdminAnalytics(queryable: Queryable, query: AdminAnalyt
         tasks: row?.tasks ?? 0,
         tokens: row?.tokens ?? 0,
         executionMs: row?.execution_ms ?? 0,
-        costMicros: row?.cost_micros ?? 0,
-        costCents: microsToCentsCeil(row?.cost_micros ?? 0),
+        costMicros: exactInt(toBig(row?.cost_micros)),
+        costCents: exactInt(bigMicrosToCentsCeil(toBig(row?.cost_micros))),
       };
     }),
     webhooks: webhooks.rows[0] ?? { failed: 0, pending: 0 },
+    disputes: {
+      open: open.rows[0]?.open ?? 0,
+      openCents: open.rows[0]?.open_cents ?? 0,
+      lostCents: byMonth.at(-1)?.disputesLostCents ?? 0,
+    },
+    flagged: { payments: open.rows[0]?.flagged_payments ?? 0, invoices: open.rows[0]?.flagged_invoices ?? 0 },
   };
   return adminAnalyticsSchema.parse(answer);
 }

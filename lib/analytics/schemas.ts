@@ -66,15 +66,17 @@ export type AnalyticsQuery = z.output<typeof getAnalyticsQuerySchema>;
 // The user's answer.
 
 const int = z.number().int();
+/** An exact integer: a JSON number while safe (|n| <= 2^53 - 1), else its decimal string (money sums). */
+const exact = z.union([z.number().int().refine(Number.isSafeInteger), z.string().regex(/^-?\d+$/)]);
 const planId = z.enum(PLAN_IDS);
 
 const usageFigures = {
   tasks: int,
   tokens: int,
   executionMs: int,
-  costMicros: int,
+  costMicros: exact,
   /** costMicros rounded up to the cent, as user_usage.monthly_usage_cents is. */
-  costCents: int,
+  costCents: exact,
 };
 
 const planEstimateSchema = z.object({
@@ -82,11 +84,11 @@ const planEstimateSchema = z.object({
   /** The plan's monthly price (its allowance) times the months of the range. */
   priceCents: int,
   /** What the range's usage costs at this plan's rates. */
-  usageCostMicros: int,
+  usageCostMicros: exact,
   /** Usage beyond each month's allowance, summed over the months. */
-  overageMicros: int,
-  estimatedCostMicros: int,
-  estimatedCostCents: int,
+  overageMicros: exact,
+  estimatedCostMicros: exact,
+  estimatedCostCents: exact,
 });
 
 export const userAnalyticsSchema = z.object({
@@ -99,24 +101,24 @@ export const userAnalyticsSchema = z.object({
   insights: z.object({
     cheapestPlan: z.object({
       planId,
-      estimatedCostMicros: int,
-      estimatedCostCents: int,
+      estimatedCostMicros: exact,
+      estimatedCostCents: exact,
       currentPlanId: planId,
-      currentPlanEstimatedCostMicros: int,
-      savingsMicros: int,
-      savingsCents: int,
+      currentPlanEstimatedCostMicros: exact,
+      savingsMicros: exact,
+      savingsCents: exact,
       plans: z.array(planEstimateSchema),
     }),
     costPerTask: z.object({
-      currentMicros: int.nullable(),
-      previousMicros: int.nullable(),
+      currentMicros: exact.nullable(),
+      previousMicros: exact.nullable(),
       previousStartDate: z.string(),
       previousEndDate: z.string(),
       changePercent: z.number().nullable(),
       trend: z.enum(['up', 'down', 'flat']).nullable(),
     }),
     topAgent: z
-      .object({ agent: z.string(), costMicros: int, costCents: int, tasks: int, sharePercent: z.number() })
+      .object({ agent: z.string(), costMicros: exact, costCents: exact, tasks: int, sharePercent: z.number() })
       .nullable(),
   }),
   budget: z
@@ -124,8 +126,8 @@ export const userAnalyticsSchema = z.object({
       monthlyBudgetCents: int,
       periodStart: z.string(),
       periodEnd: z.string(),
-      spentMicros: int,
-      spentCents: int,
+      spentMicros: exact,
+      spentCents: exact,
       remainingCents: int,
       percentUsed: z.number(),
       status: z.enum(['ok', 'warning', 'exceeded']),
@@ -157,16 +159,20 @@ export const adminAnalyticsSchema = z.object({
   revenue: z.object({
     /** The requested month and the eleven before it, oldest first. */
     byMonth: z.array(
-      z.object({ month: z.string(), topUpCents: int, refundedCents: int, invoiceCents: int, revenueCents: int }),
+      z.object({ month: z.string(), topUpCents: int, refundedCents: int, disputesLostCents: int, invoiceCents: int, revenueCents: int }),
     ),
     monthCents: int,
   }),
   payments: z.object({ succeeded: int, failed: int, successRate: rate }),
   subscriptions: z.object({ created: int, converted: int, conversionRate: rate }),
   usageByPlan: z.array(
-    z.object({ planId, users: int, tasks: int, tokens: int, executionMs: int, costMicros: int, costCents: int }),
+    z.object({ planId, users: int, tasks: int, tokens: int, executionMs: int, costMicros: exact, costCents: exact }),
   ),
   webhooks: z.object({ failed: int, pending: int }),
+  /** Open now; lost in the month (also netted out of revenue). */
+  disputes: z.object({ open: int, openCents: int, lostCents: int }),
+  /** Payments and invoices in another currency than USD: recorded, never credited. */
+  flagged: z.object({ payments: int, invoices: int }),
 });
 
 export type AdminAnalytics = z.output<typeof adminAnalyticsSchema>;

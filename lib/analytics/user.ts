@@ -1,5 +1,5 @@
 import { asActor, type Actor } from '@/lib/auth/actor';
-import { microsToCentsCeil, MICROS_PER_CENT } from '@/lib/billing/money';
+import { bigMicrosToCentsCeil, bigMicrosToCentsFloor, exactInt, MICROS_PER_CENT, toBig, type ExactInt } from '@/lib/billing/money';
 import { PLAN_IDS, PLANS, type PlanId } from '@/lib/billing/plans';
 import type { Database, Queryable } from '@/lib/db';
 import { daysBetween, userAnalyticsSchema, type AnalyticsQuery, type UserAnalytics } from '@/lib/analytics/schemas';
@@ -15,12 +15,22 @@ const FLAT_TREND_PERCENT = 5;
 /** Share of the budget from which the status is `warning`. */
 const BUDGET_WARNING_RATIO = 0.8;
 
+// Costs are summed as bigint (read from SQL as text) and sent as ExactInts: a user's month of
+// usage can pass 2^53 micro-dollars (issue 15). Tokens and time stay numbers: reaching 2^53 of
+// them takes ~9 million tasks of the largest size a commit accepts in one range.
+interface Sums {
+  tasks: number;
+  tokens: number;
+  executionMs: number;
+  cost: bigint;
+}
+
 interface Figures {
   tasks: number;
   tokens: number;
   executionMs: number;
-  costMicros: number;
-  costCents: number;
+  costMicros: ExactInt;
+  costCents: ExactInt;
 }
 
 interface AggregateRow {
@@ -30,14 +40,14 @@ interface AggregateRow {
   tasks: number;
   tokens: number;
   execution_ms: number;
-  cost_micros: number;
+  cost_micros: string;
 }
 
 interface StatusRow {
   plan_id: PlanId;
   period_start: Date;
   period_end: Date;
-  used_micros: number;
+  used_micros: string;
   monthly_budget_cents: number | null;
 }
 
@@ -54,21 +64,21 @@ with e as materialized (
     and created_at < ($3::date + 1)::timestamp at time zone 'UTC'
 )
 select 'day' as kind, day as key, null::text as plan_id, count(*) as tasks,
-       sum(tokens)::bigint as tokens, sum(execution_ms)::bigint as execution_ms, sum(cost_micros)::bigint as cost_micros
+       sum(tokens)::bigint as tokens, sum(execution_ms)::bigint as execution_ms, sum(cost_micros)::text as cost_micros
   from e group by day
 union all
-select 'agent', agent, null, count(*), sum(tokens)::bigint, sum(execution_ms)::bigint, sum(cost_micros)::bigint
+select 'agent', agent, null, count(*), sum(tokens)::bigint, sum(execution_ms)::bigint, sum(cost_micros)::text
   from e group by agent
 union all
-select 'plan', plan_id, null, count(*), sum(tokens)::bigint, sum(execution_ms)::bigint, sum(cost_micros)::bigint
+select 'plan', plan_id, null, count(*), sum(tokens)::bigint, sum(execution_ms)::bigint, sum(cost_micros)::text
   from e group by plan_id
 union all
 select 'priced', left(e.day, 7), p.id, count(*), 0, 0,
-       sum(app_private.task_cost_micros(e.tokens, e.execution_ms, p.token_rate_micros, p.minute_rate_micros))::bigint
+       sum(app_private.task_cost_micros(e.tokens, e.execution_ms, p.token_rate_micros, p.minute_rate_micros))::text
   from e cross join public.plans p group by left(e.day, 7), p.id
 union all
 select 'previous', null, null, count(*), coalesce(sum(tokens), 0)::bigint, coalesce(sum(execution_ms), 0)::bigint,
-       coalesce(sum(cost_micros), 0)::bigint
+       coalesce(sum(cost_micros), 0)::text
   from public.usage_events
   where user_id = $1
     and created_at >= $4::date::timestamp at time zone 'UTC'
@@ -76,7 +86,7 @@ select 'previous', null, null, count(*), coalesce(sum(tokens), 0)::bigint, coale
 
 // The plan and period in force now, the usage counted in that period, and the user's budget.
 const STATUS_SQL = `
-select f.plan_id, f.period_start, f.period_end, coalesce(u.used_micros, 0) as used_micros, b.monthly_budget_cents
+select f.plan_id, f.period_start, f.period_end, coalesce(u.used_micros, 0)::text as used_micros, b.monthly_budget_cents
 from app_private.period_in_force($1) f
 left join public.user_usage u on u.user_id = $1 and u.period_start = f.period_start
 left join public.budgets b on b.user_id = $1`;
@@ -84,24 +94,25 @@ left join public.budgets b on b.user_id = $1`;
 const isoDate = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 const dayMs = (date: string) => Date.parse(`${date}T00:00:00Z`);
 const oneDecimal = (value: number) => Math.round(value * 10) / 10;
-const emptyFigures = (): Figures => ({ tasks: 0, tokens: 0, executionMs: 0, costMicros: 0, costCents: 0 });
+const emptySums = (): Sums => ({ tasks: 0, tokens: 0, executionMs: 0, cost: 0n });
 
-function figuresOf(row: AggregateRow): Figures {
+const sumsOf = (row: AggregateRow): Sums => ({ tasks: row.tasks, tokens: row.tokens, executionMs: row.execution_ms, cost: toBig(row.cost_micros) });
+
+function figuresOf(sums: Sums): Figures {
   return {
-    tasks: row.tasks,
-    tokens: row.tokens,
-    executionMs: row.execution_ms,
-    costMicros: row.cost_micros,
-    costCents: microsToCentsCeil(row.cost_micros),
+    tasks: sums.tasks,
+    tokens: sums.tokens,
+    executionMs: sums.executionMs,
+    costMicros: exactInt(sums.cost),
+    costCents: exactInt(bigMicrosToCentsCeil(sums.cost)),
   };
 }
 
-function add(into: Figures, from: Figures): void {
+function add(into: Sums, from: Sums): void {
   into.tasks += from.tasks;
   into.tokens += from.tokens;
   into.executionMs += from.executionMs;
-  into.costMicros += from.costMicros;
-  into.costCents = microsToCentsCeil(into.costMicros);
+  into.cost += from.cost;
 }
 
 function everyDay(startDate: string, endDate: string): string[] {
@@ -110,8 +121,9 @@ function everyDay(startDate: string, endDate: string): string[] {
   return days;
 }
 
-const costPerTask = (figures: Pick<Figures, 'tasks' | 'costMicros'>) =>
-  figures.tasks === 0 ? null : Math.round(figures.costMicros / figures.tasks);
+/** Mean cost of a task, rounded half up (costs are never negative). */
+const costPerTask = (sums: Sums): bigint | null =>
+  sums.tasks === 0 ? null : (sums.cost * 2n + BigInt(sums.tasks)) / (2n * BigInt(sums.tasks));
 
 /**
  * What each plan would have cost for this usage: per calendar month of the range, the plan's
@@ -121,39 +133,42 @@ const costPerTask = (figures: Pick<Figures, 'tasks' | 'costMicros'>) =>
 function planEstimates(months: string[], priced: AggregateRow[]) {
   return PLAN_IDS.map((planId) => {
     const plan = PLANS[planId];
-    let usageCostMicros = 0;
-    let overageMicros = 0;
+    const allowance = BigInt(plan.allowanceMicros);
+    let usageCost = 0n;
+    let overage = 0n;
     for (const month of months) {
-      const cost = priced.find((row) => row.key === month && row.plan_id === planId)?.cost_micros ?? 0;
-      usageCostMicros += cost;
-      overageMicros += Math.max(0, cost - plan.allowanceMicros);
+      const cost = toBig(priced.find((row) => row.key === month && row.plan_id === planId)?.cost_micros ?? 0);
+      usageCost += cost;
+      if (cost > allowance) overage += cost - allowance;
     }
-    const estimatedCostMicros = months.length * plan.allowanceMicros + overageMicros;
+    const estimated = BigInt(months.length) * allowance + overage;
     return {
       planId,
       priceCents: (months.length * plan.allowanceMicros) / MICROS_PER_CENT,
-      usageCostMicros,
-      overageMicros,
-      estimatedCostMicros,
-      estimatedCostCents: microsToCentsCeil(estimatedCostMicros),
+      usageCostMicros: exactInt(usageCost),
+      overageMicros: exactInt(overage),
+      estimatedCostMicros: exactInt(estimated),
+      estimatedCostCents: exactInt(bigMicrosToCentsCeil(estimated)),
+      estimated,
     };
   });
 }
 
 function budgetStatus(status: StatusRow): UserAnalytics['budget'] {
   if (status.monthly_budget_cents === null) return null;
-  const budgetMicros = status.monthly_budget_cents * MICROS_PER_CENT;
-  const spentMicros = status.used_micros;
-  const spentCents = microsToCentsCeil(spentMicros);
+  const budgetMicros = BigInt(status.monthly_budget_cents * MICROS_PER_CENT);
+  const spent = toBig(status.used_micros);
+  const spentCents = bigMicrosToCentsCeil(spent);
+  const remainingCents = BigInt(status.monthly_budget_cents) - spentCents;
   return {
     monthlyBudgetCents: status.monthly_budget_cents,
     periodStart: status.period_start.toISOString(),
     periodEnd: status.period_end.toISOString(),
-    spentMicros,
-    spentCents,
-    remainingCents: Math.max(0, status.monthly_budget_cents - spentCents),
-    percentUsed: oneDecimal((spentMicros / budgetMicros) * 100),
-    status: spentMicros >= budgetMicros ? 'exceeded' : spentMicros >= budgetMicros * BUDGET_WARNING_RATIO ? 'warning' : 'ok',
+    spentMicros: exactInt(spent),
+    spentCents: exactInt(spentCents),
+    remainingCents: remainingCents > 0n ? Number(remainingCents) : 0,
+    percentUsed: oneDecimal((Number(spent) / Number(budgetMicros)) * 100),
+    status: spent >= budgetMicros ? 'exceeded' : spent * 10n >= budgetMicros * BigInt(BUDGET_WARNING_RATIO * 10) ? 'warning' : 'ok',
   };
 }
 
@@ -169,38 +184,40 @@ async function readAnalytics(tx: Queryable, userId: string, query: AnalyticsQuer
   const status = statusRows[0];
   if (!status) throw new Error('period_in_force returned no row');
 
-  const byDate = new Map(rows.filter((row) => row.kind === 'day').map((row) => [row.key, figuresOf(row)]));
-  const byDay = days.map((date) => ({ date, ...(byDate.get(date) ?? emptyFigures()) }));
+  const byDate = new Map(rows.filter((row) => row.kind === 'day').map((row) => [row.key, sumsOf(row)]));
+  const daySums = days.map((date) => ({ date, sums: byDate.get(date) ?? emptySums() }));
+  const byDay = daySums.map(({ date, sums }) => ({ date, ...figuresOf(sums) }));
 
   const months = [...new Set(days.map((date) => date.slice(0, 7)))];
-  const monthFigures = new Map(months.map((month) => [month, emptyFigures()]));
-  const totals = emptyFigures();
-  for (const day of byDay) {
-    const { date: _date, ...figures } = day;
-    add(monthFigures.get(day.date.slice(0, 7))!, figures);
-    add(totals, figures);
+  const monthSums = new Map(months.map((month) => [month, emptySums()]));
+  const totalSums = emptySums();
+  for (const { date, sums } of daySums) {
+    add(monthSums.get(date.slice(0, 7))!, sums);
+    add(totalSums, sums);
   }
-  const byMonth = months.map((month) => ({ month, ...monthFigures.get(month)! }));
+  const totals = figuresOf(totalSums);
+  const byMonth = months.map((month) => ({ month, ...figuresOf(monthSums.get(month)!) }));
 
-  const byAgent = rows
+  const agentSums = rows
     .filter((row) => row.kind === 'agent')
-    .map((row) => ({ agent: row.key ?? '', ...figuresOf(row) }))
-    .sort((a, b) => b.costMicros - a.costMicros || b.tasks - a.tasks || a.agent.localeCompare(b.agent));
+    .map((row) => ({ agent: row.key ?? '', sums: sumsOf(row) }))
+    .sort((a, b) => (b.sums.cost > a.sums.cost ? 1 : b.sums.cost < a.sums.cost ? -1 : b.sums.tasks - a.sums.tasks || a.agent.localeCompare(b.agent)));
+  const byAgent = agentSums.map(({ agent, sums }) => ({ agent, ...figuresOf(sums) }));
 
-  const planRows = new Map(rows.filter((row) => row.kind === 'plan').map((row) => [row.key, figuresOf(row)]));
+  const planRows = new Map(rows.filter((row) => row.kind === 'plan').map((row) => [row.key, figuresOf(sumsOf(row))]));
   const byPlan = PLAN_IDS.filter((planId) => planRows.has(planId)).map((planId) => ({ planId, ...planRows.get(planId)! }));
 
   const estimates = planEstimates(months, rows.filter((row) => row.kind === 'priced'));
-  const cheapest = estimates.reduce((best, plan) => (plan.estimatedCostMicros < best.estimatedCostMicros ? plan : best));
+  const cheapest = estimates.reduce((best, plan) => (plan.estimated < best.estimated ? plan : best));
   const current = estimates.find((plan) => plan.planId === status.plan_id) ?? cheapest;
-  const savingsMicros = current.estimatedCostMicros - cheapest.estimatedCostMicros;
+  const savings = current.estimated - cheapest.estimated;
 
   const previousRow = rows.find((row) => row.kind === 'previous');
-  const currentMicros = costPerTask(totals);
-  const previousMicros = previousRow ? costPerTask(figuresOf(previousRow)) : null;
+  const currentMicros = costPerTask(totalSums);
+  const previousMicros = previousRow ? costPerTask(sumsOf(previousRow)) : null;
   const changePercent =
-    currentMicros !== null && previousMicros !== null && previousMicros > 0
-      ? oneDecimal(((currentMicros - previousMicros) / previousMicros) * 100)
+    currentMicros !== null && previousMicros !== null && previousMicros > 0n
+      ? oneDecimal((Number(currentMicros - previousMicros) / Number(previousMicros)) * 100)
       : null;
   const trend =
     changePercent === null ? null : Math.abs(changePercent) < FLAT_TREND_PERCENT ? 'flat' : changePercent > 0 ? 'up' : 'down';
@@ -220,19 +237,26 @@ async function readAnalytics(tx: Queryable, userId: string, query: AnalyticsQuer
         estimatedCostCents: cheapest.estimatedCostCents,
         currentPlanId: status.plan_id,
         currentPlanEstimatedCostMicros: current.estimatedCostMicros,
-        savingsMicros,
+        savingsMicros: exactInt(savings),
         // Rounded down: never promise more saving than there is.
-        savingsCents: Math.floor(savingsMicros / MICROS_PER_CENT),
-        plans: estimates,
+        savingsCents: exactInt(bigMicrosToCentsFloor(savings)),
+        plans: estimates.map(({ estimated: _estimated, ...plan }) => plan),
       },
-      costPerTask: { currentMicros, previousMicros, previousStartDate, previousEndDate, changePercent, trend },
+      costPerTask: {
+        currentMicros: currentMicros === null ? null : exactInt(currentMicros),
+        previousMicros: previousMicros === null ? null : exactInt(previousMicros),
+        previousStartDate,
+        previousEndDate,
+        changePercent,
+        trend,
+      },
       topAgent: top
         ? {
             agent: top.agent,
             costMicros: top.costMicros,
             costCents: top.costCents,
             tasks: top.tasks,
-            sharePercent: totals.costMicros === 0 ? 0 : oneDecimal((top.costMicros / totals.costMicros) * 100),
+            sharePercent: totalSums.cost === 0n ? 0 : oneDecimal((Number(agentSums[0]!.sums.cost) / Number(totalSums.cost)) * 100),
           }
         : null,
     },

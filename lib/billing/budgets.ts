@@ -1,6 +1,6 @@
 import { asActor, type Actor } from '@/lib/auth/actor';
 import { budgetStateSchema, type BudgetState, type SetBudgetBody } from '@/lib/billing/budget-schemas';
-import { MICROS_PER_CENT, microsToCentsCeil } from '@/lib/billing/money';
+import { bigMicrosToCentsCeil, MICROS_PER_CENT, toBig } from '@/lib/billing/money';
 import type { Database } from '@/lib/db';
 
 // The user's monthly budget: a limit on this usage period's usage cost, with in-app alerts when
@@ -8,29 +8,31 @@ import type { Database } from '@/lib/db';
 // user, so a signed-in user's writes go through their own RLS transaction; the alerts are
 // written by the system (app_private.evaluate_budget_alerts here, commit_usage on every task).
 
-// The budget and the usage it is judged against, as the SQL functions return them.
+// The budget and the usage it is judged against, as the SQL functions return them (usage as
+// text: a period's usage can pass 2^53 micro-dollars).
 interface BudgetRow {
   monthly_budget_cents: number | null;
-  used_micros: number;
+  used_micros: string;
   period_start: Date;
   period_end: Date;
 }
 
 /** `warning` from 80% of the budget (used x 5 >= budget x 4, exact in integers), `exceeded` from 100%. */
-function alertState(budgetCents: number | null, usedMicros: number): BudgetState['alertState'] {
+function alertState(budgetCents: number | null, usedMicros: bigint): BudgetState['alertState'] {
   if (budgetCents === null) return 'ok';
-  const budgetMicros = budgetCents * MICROS_PER_CENT;
+  const budgetMicros = BigInt(budgetCents * MICROS_PER_CENT);
   if (usedMicros >= budgetMicros) return 'exceeded';
-  return usedMicros * 5 >= budgetMicros * 4 ? 'warning' : 'ok';
+  return usedMicros * 5n >= budgetMicros * 4n ? 'warning' : 'ok';
 }
 
 function budgetState(row: BudgetRow): BudgetState {
   const budgetCents = row.monthly_budget_cents;
+  const used = toBig(row.used_micros);
   return budgetStateSchema.parse({
     monthlyBudgetCents: budgetCents,
-    usageCents: microsToCentsCeil(row.used_micros),
-    percentUsed: budgetCents === null ? null : Math.round((row.used_micros / (budgetCents * MICROS_PER_CENT)) * 1000) / 10,
-    alertState: alertState(budgetCents, row.used_micros),
+    usageCents: Number(bigMicrosToCentsCeil(used)),
+    percentUsed: budgetCents === null ? null : Math.round((Number(used) / (budgetCents * MICROS_PER_CENT)) * 1000) / 10,
+    alertState: alertState(budgetCents, used),
     periodStart: row.period_start.toISOString(),
     periodEnd: row.period_end.toISOString(),
   });
@@ -47,7 +49,7 @@ function onlyRow(rows: BudgetRow[], source: string): BudgetRow {
 export async function getBudget(db: Database, actor: Actor): Promise<BudgetState> {
   const { rows } = await asActor(db, actor, (tx) =>
     tx.query<BudgetRow>(
-      `select b.monthly_budget_cents, s.used_micros, s.period_start, s.period_end
+      `select b.monthly_budget_cents, s.used_micros::text, s.period_start, s.period_end
        from app_private.usage_snapshot($1) s left join public.budgets b on b.user_id = $1`,
       [actor.userId],
     ),
@@ -64,7 +66,10 @@ export async function setBudget(db: Database, actor: Actor, body: SetBudgetBody)
       [actor.userId, body.monthlyBudget],
     ),
   );
-  const { rows } = await db.query<BudgetRow>('select * from app_private.evaluate_budget_alerts($1)', [actor.userId]);
+  const { rows } = await db.query<BudgetRow>(
+    'select monthly_budget_cents, used_micros::text, period_start, period_end from app_private.evaluate_budget_alerts($1)',
+    [actor.userId],
+  );
   return budgetState(onlyRow(rows, 'evaluate_budget_alerts'));
 }
 

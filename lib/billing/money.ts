@@ -52,3 +52,34 @@ export function dollarAmountToCents(options: Omit<DollarAmountOptions, 'maxDecim
 
 /** Integer cents as the specification's dollar number (1550 -> 15.5). */
 export const centsToDollars = (cents: number) => cents / 100;
+
+// ---- money sums beyond 2^53 ------------------------------------------------------------------
+// A sum of micro-dollars (a month of usage, an operator's total) can pass 2^53, where a JavaScript
+// number stops being exact (issue 15). Such values are read from SQL as text, computed with as
+// bigint, and sent as an ExactInt: a JSON number while it is a safe integer, else its exact
+// decimal string. Cents derived from one bigint column are always below 2^63 / 10^4 < 2^53.
+
+export type ExactInt = number | string;
+
+const SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+const MICROS_PER_CENT_BIG = BigInt(MICROS_PER_CENT);
+
+/** A bigint as a JSON-safe exact integer. */
+export function exactInt(value: bigint): ExactInt {
+  return value <= SAFE && value >= -SAFE ? Number(value) : value.toString();
+}
+
+/** An integer from SQL (text, number or bigint) as a bigint. */
+export const toBig = (value: string | number | bigint | null | undefined): bigint => (value === null || value === undefined ? 0n : BigInt(value));
+
+/** Whole cents, rounded down (floor, also for negative amounts). */
+export function bigMicrosToCentsFloor(micros: bigint): bigint {
+  const quotient = micros / MICROS_PER_CENT_BIG;
+  return micros % MICROS_PER_CENT_BIG !== 0n && micros < 0n ? quotient - 1n : quotient;
+}
+
+/** Whole cents, rounded up (ceiling, also for negative amounts). */
+export function bigMicrosToCentsCeil(micros: bigint): bigint {
+  const quotient = micros / MICROS_PER_CENT_BIG;
+  return micros % MICROS_PER_CENT_BIG !== 0n && micros > 0n ? quotient + 1n : quotient;
+}

@@ -13,14 +13,16 @@ import { AppError } from '@/lib/http/errors';
 //
 // The tasks behind a payment:
 //   - a subscription invoice (in_…) paid for a usage period: the tasks of the period it bills;
-//   - a top-up (pi_…) added credit to the period in force when it was paid: the tasks of that
-//     period from the moment of payment on (the ones its credit can have paid for).
+//   - a top-up (pi_…) is a credit grant: the tasks its credit paid for, from the credits ledger
+//     (credit_movements of kind 'usage' naming the task's event). A top-up that has no grant yet
+//     (its webhook not handled) falls back to the tasks from its payment to the end of the usage
+//     period it was paid in.
 
 export type TaskScope =
   | { kind: 'all'; start: null; end: null }
   | { kind: 'period'; start: string; end: string }
   | { kind: 'invoice'; id: string; start: string; end: string; amountCents: number; billingReason: string | null }
-  | { kind: 'top_up'; id: string; start: string; end: string; amountCents: number };
+  | { kind: 'top_up'; id: string; start: string; end: string | null; amountCents: number; grantId: string | null };
 
 export interface TaskReceipt {
   id: string;
@@ -48,6 +50,8 @@ export interface TaskReceiptPage {
 interface Window {
   start: Date | null;
   end: Date | null;
+  /** Only the tasks this credit grant paid for. */
+  grantId: string | null;
 }
 
 interface ReceiptRow {
@@ -119,8 +123,13 @@ async function resolveScope(tx: Queryable, userId: string, filter: TaskReceiptsF
     const payment = found.rows[0];
     if (!payment) throw new AppError('not_found', 'You have no top-up with that id');
     if (payment.status !== 'succeeded') throw new AppError('unprocessable', 'This payment did not go through, so it paid for no tasks');
-    const end = await periodEndingAfter(tx, userId, payment.paid_at);
-    return { kind: 'top_up', id: payment.payment_intent_id, start: payment.paid_at.toISOString(), end: end.toISOString(), amountCents: payment.amount_cents };
+    const grant = await tx.query<{ id: string }>(
+      `select id from public.credit_grants where user_id = $1 and source = 'payment_intent' and source_id = $2`,
+      [userId, payment.payment_intent_id],
+    );
+    const grantId = grant.rows[0]?.id ?? null;
+    const end = grantId ? null : (await periodEndingAfter(tx, userId, payment.paid_at)).toISOString();
+    return { kind: 'top_up', id: payment.payment_intent_id, start: payment.paid_at.toISOString(), end, amountCents: payment.amount_cents, grantId };
   }
   return { kind: 'all', start: null, end: null };
 }
@@ -129,11 +138,13 @@ async function resolveScope(tx: Queryable, userId: string, filter: TaskReceiptsF
 function windowOf(scope: TaskScope, filter: TaskReceiptsFilter): Window {
   const from = filter.from ? new Date(`${filter.from}T00:00:00Z`) : null;
   const to = filter.to ? new Date(Date.parse(`${filter.to}T00:00:00Z`) + 86_400_000) : null;
-  const scopeStart = scope.start ? new Date(scope.start) : null;
+  const grantId = scope.kind === 'top_up' ? scope.grantId : null;
+  // A grant names its tasks; its purchase time is no bound (it may pay what was owed before).
+  const scopeStart = scope.start && !grantId ? new Date(scope.start) : null;
   const scopeEnd = scope.end ? new Date(scope.end) : null;
   const later = (a: Date | null, b: Date | null) => (a && b ? (a > b ? a : b) : (a ?? b));
   const earlier = (a: Date | null, b: Date | null) => (a && b ? (a < b ? a : b) : (a ?? b));
-  return { start: later(scopeStart, from), end: earlier(scopeEnd, to) };
+  return { start: later(scopeStart, from), end: earlier(scopeEnd, to), grantId };
 }
 
 // ---- cursor -----------------------------------------------------------------------------------
@@ -159,7 +170,10 @@ function decodeCursor(cursor: string): { at: string; id: string } {
 const FILTER = `e.user_id = $1
   and ($2::timestamptz is null or e.created_at >= $2::timestamptz)
   and ($3::timestamptz is null or e.created_at < $3::timestamptz)
-  and ($4::text is null or e.agent = $4::text)`;
+  and ($4::text is null or e.agent = $4::text)
+  and ($5::uuid is null or exists (
+    select 1 from public.credit_movements m
+    where m.grant_id = $5::uuid and m.user_id = e.user_id and m.kind = 'usage' and m.reference = 'usage_event:' || e.id::text))`;
 
 async function readPage(
   tx: Queryable,
@@ -175,10 +189,10 @@ async function readPage(
      from public.usage_events e
      left join public.usage_reservations r on r.id = e.reservation_id and r.user_id = e.user_id
      where ${FILTER}
-       and ($5::timestamptz is null or (e.created_at, e.id) < ($5::timestamptz, $6::uuid))
+       and ($6::timestamptz is null or (e.created_at, e.id) < ($6::timestamptz, $7::uuid))
      order by e.created_at desc, e.id desc
-     limit $7`,
-    [userId, window.start, window.end, agent, after?.at ?? null, after?.id ?? null, limit],
+     limit $8`,
+    [userId, window.start, window.end, agent, window.grantId, after?.at ?? null, after?.id ?? null, limit],
   );
   return result.rows;
 }
@@ -212,12 +226,12 @@ export async function listTaskReceipts(db: Database, actor: Actor, query: GetTas
        from public.usage_events e
        left join public.usage_reservations r on r.id = e.reservation_id and r.user_id = e.user_id
        where ${FILTER}`,
-      [actor.userId, window.start, window.end, agent],
+      [actor.userId, window.start, window.end, agent, window.grantId],
     );
     // The agents of the scope and dates, whatever agent is chosen, so the filter can be changed.
     const agents = await tx.query<{ agent: string }>(
       `select e.agent from public.usage_events e where ${FILTER} group by e.agent order by count(*) desc, e.agent limit 100`,
-      [actor.userId, window.start, window.end, null],
+      [actor.userId, window.start, window.end, null, window.grantId],
     );
     const page = rows.slice(0, query.limit);
     const sums = totals.rows[0]!;

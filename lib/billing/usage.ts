@@ -1,5 +1,5 @@
 import { asActor, type Actor } from '@/lib/auth/actor';
-import { microsToCentsCeil, microsToCentsFloor } from '@/lib/billing/money';
+import { bigMicrosToCentsCeil, bigMicrosToCentsFloor, exactInt, toBig, type ExactInt } from '@/lib/billing/money';
 import type { PlanId } from '@/lib/billing/plans';
 import type { CommitUsageBody, ReleaseUsageBody, ReserveUsageBody } from '@/lib/billing/schemas';
 import { translateDatabaseError } from '@/lib/db/errors';
@@ -10,18 +10,20 @@ import { AppError } from '@/lib/http/errors';
 // function (supabase/migrations/*_usage.sql), run by the system on behalf of the
 // authenticated actor; reads by a signed-in user go through RLS as that user.
 
+// Micro-dollar figures are ExactInts (lib/billing/money.ts): a month of usage can pass 2^53.
+// Cents derived from them stay below 2^53 (each is a bigint column divided by 10^4).
 export interface UsageSnapshot {
   planId: PlanId;
   periodStart: string;
   periodEnd: string;
-  allowanceMicros: number;
-  usedMicros: number;
+  allowanceMicros: ExactInt;
+  usedMicros: ExactInt;
   /** Spendable credits: unexpired, not frozen by a dispute. */
-  creditsMicros: number;
-  reservedMicros: number;
+  creditsMicros: ExactInt;
+  reservedMicros: ExactInt;
   /** Usage no allowance or credit covered, refunded credit already spent: paid first by new credits. */
-  owedMicros: number;
-  remainingMicros: number;
+  owedMicros: ExactInt;
+  remainingMicros: ExactInt;
   allowanceCents: number;
   usageCents: number;
   creditsCents: number;
@@ -34,34 +36,44 @@ interface SnapshotRow {
   plan_id: PlanId;
   period_start: Date;
   period_end: Date;
-  allowance_micros: number;
-  used_micros: number;
-  credits_micros: number;
-  reserved_micros: number;
-  owed_micros: number;
-  remaining_micros: number;
+  allowance_micros: string;
+  used_micros: string;
+  credits_micros: string;
+  reserved_micros: string;
+  owed_micros: string;
+  remaining_micros: string;
 }
 
+const cents = (value: bigint) => Number(value);
+
 async function readSnapshot(tx: Queryable, userId: string): Promise<UsageSnapshot> {
-  const { rows } = await tx.query<SnapshotRow>('select * from app_private.usage_snapshot($1)', [userId]);
+  const { rows } = await tx.query<SnapshotRow>(
+    `select plan_id, period_start, period_end, allowance_micros::text, used_micros::text, credits_micros::text,
+            reserved_micros::text, owed_micros::text, remaining_micros::text
+     from app_private.usage_snapshot($1)`,
+    [userId],
+  );
   const row = rows[0];
   if (!row) throw new Error('usage_snapshot returned no row');
+  const [allowance, used, credits, reserved, owed, remaining] = [
+    row.allowance_micros, row.used_micros, row.credits_micros, row.reserved_micros, row.owed_micros, row.remaining_micros,
+  ].map(toBig) as [bigint, bigint, bigint, bigint, bigint, bigint];
   return {
     planId: row.plan_id,
     periodStart: row.period_start.toISOString(),
     periodEnd: row.period_end.toISOString(),
-    allowanceMicros: row.allowance_micros,
-    usedMicros: row.used_micros,
-    creditsMicros: row.credits_micros,
-    reservedMicros: row.reserved_micros,
-    owedMicros: row.owed_micros,
-    remainingMicros: row.remaining_micros,
-    allowanceCents: microsToCentsFloor(row.allowance_micros),
-    usageCents: microsToCentsCeil(row.used_micros),
-    creditsCents: microsToCentsFloor(row.credits_micros),
-    reservedCents: microsToCentsCeil(row.reserved_micros),
-    owedCents: microsToCentsCeil(row.owed_micros),
-    remainingCents: microsToCentsFloor(row.remaining_micros),
+    allowanceMicros: exactInt(allowance),
+    usedMicros: exactInt(used),
+    creditsMicros: exactInt(credits),
+    reservedMicros: exactInt(reserved),
+    owedMicros: exactInt(owed),
+    remainingMicros: exactInt(remaining),
+    allowanceCents: cents(bigMicrosToCentsFloor(allowance)),
+    usageCents: cents(bigMicrosToCentsCeil(used)),
+    creditsCents: cents(bigMicrosToCentsFloor(credits)),
+    reservedCents: cents(bigMicrosToCentsCeil(reserved)),
+    owedCents: cents(bigMicrosToCentsCeil(owed)),
+    remainingCents: cents(bigMicrosToCentsFloor(remaining)),
   };
 }
 
@@ -73,9 +85,9 @@ export function getUsageSnapshot(db: Database, actor: Actor): Promise<UsageSnaps
 export interface UsageLimitCheck {
   allowed: boolean;
   estimatedCostMicros: number;
-  remainingMicros: number;
+  remainingMicros: ExactInt;
   remainingCents: number;
-  shortfallMicros: number;
+  shortfallMicros: ExactInt;
   /** Whole cents that would cover the shortfall (rounded up). */
   shortfallCents: number;
   planId: PlanId;
@@ -85,14 +97,15 @@ export interface UsageLimitCheck {
 /** Whether a task of the estimated cost fits in the remaining allowance. No side effect. */
 export async function checkUsageLimit(db: Database, actor: Actor, estimatedCostMicros: number): Promise<UsageLimitCheck> {
   const snapshot = await getUsageSnapshot(db, actor);
-  const shortfallMicros = Math.max(0, estimatedCostMicros - snapshot.remainingMicros);
+  const gap = BigInt(estimatedCostMicros) - toBig(snapshot.remainingMicros);
+  const shortfall = gap > 0n ? gap : 0n;
   return {
-    allowed: shortfallMicros === 0,
+    allowed: shortfall === 0n,
     estimatedCostMicros,
     remainingMicros: snapshot.remainingMicros,
     remainingCents: snapshot.remainingCents,
-    shortfallMicros,
-    shortfallCents: microsToCentsCeil(shortfallMicros),
+    shortfallMicros: exactInt(shortfall),
+    shortfallCents: cents(bigMicrosToCentsCeil(shortfall)),
     planId: snapshot.planId,
     periodEnd: snapshot.periodEnd,
   };
@@ -103,9 +116,9 @@ export interface Reservation {
   reservationId: string | null;
   duplicate: boolean;
   amountMicros: number;
-  remainingMicros: number;
+  remainingMicros: ExactInt;
   remainingCents: number;
-  shortfallMicros: number;
+  shortfallMicros: ExactInt;
   shortfallCents: number;
   expiresAt: string | null;
 }
@@ -115,8 +128,8 @@ interface ReserveRow {
   allowed: boolean;
   duplicate: boolean;
   amount_micros: number;
-  remaining_micros: number;
-  shortfall_micros: number;
+  remaining_micros: string;
+  shortfall_micros: string;
   expires_at: Date | null;
 }
 
@@ -136,7 +149,8 @@ export async function reserveUsage(
 ): Promise<Reservation> {
   assertTaskRunner(actor);
   const { rows } = await db
-    .prepared<ReserveRow>('reserve_usage', 'select * from app_private.reserve_usage($1, $2, $3, $4)', [
+    .prepared<ReserveRow>('reserve_usage', `select reservation_id, allowed, duplicate, amount_micros, remaining_micros::text, shortfall_micros::text, expires_at
+       from app_private.reserve_usage($1, $2, $3, $4)`, [
       actor.userId,
       request.estimatedCost,
       request.idempotencyKey,
@@ -150,10 +164,10 @@ export async function reserveUsage(
     reservationId: row.reservation_id,
     duplicate: row.duplicate,
     amountMicros: row.amount_micros,
-    remainingMicros: row.remaining_micros,
-    remainingCents: microsToCentsFloor(row.remaining_micros),
-    shortfallMicros: row.shortfall_micros,
-    shortfallCents: microsToCentsCeil(row.shortfall_micros),
+    remainingMicros: exactInt(toBig(row.remaining_micros)),
+    remainingCents: cents(bigMicrosToCentsFloor(toBig(row.remaining_micros))),
+    shortfallMicros: exactInt(toBig(row.shortfall_micros)),
+    shortfallCents: cents(bigMicrosToCentsCeil(toBig(row.shortfall_micros))),
     expiresAt: row.expires_at?.toISOString() ?? null,
   };
 }
@@ -163,7 +177,7 @@ export interface CommittedUsage {
   duplicate: boolean;
   costMicros: number;
   planId: PlanId;
-  remainingMicros: number;
+  remainingMicros: ExactInt;
   remainingCents: number;
 }
 
@@ -172,7 +186,7 @@ interface CommitRow {
   duplicate: boolean;
   cost_micros: number;
   plan_id: PlanId;
-  remaining_micros: number;
+  remaining_micros: string;
 }
 
 /**
@@ -187,7 +201,8 @@ export async function commitUsage(
 ): Promise<CommittedUsage> {
   assertTaskRunner(actor);
   const { rows } = await db
-    .prepared<CommitRow>('commit_usage', 'select * from app_private.commit_usage($1, $2, $3, $4, $5, $6, $7)', [
+    .prepared<CommitRow>('commit_usage', `select event_id, duplicate, cost_micros, plan_id, remaining_micros::text
+       from app_private.commit_usage($1, $2, $3, $4, $5, $6, $7)`, [
       actor.userId,
       request.reservationId ?? null,
       request.agent,
@@ -204,8 +219,8 @@ export async function commitUsage(
     duplicate: row.duplicate,
     costMicros: row.cost_micros,
     planId: row.plan_id,
-    remainingMicros: row.remaining_micros,
-    remainingCents: microsToCentsFloor(row.remaining_micros),
+    remainingMicros: exactInt(toBig(row.remaining_micros)),
+    remainingCents: cents(bigMicrosToCentsFloor(toBig(row.remaining_micros))),
   };
 }
 

@@ -40,6 +40,8 @@ interface RouteContext<Body, Query, Params, Mode extends AuthMode> {
   body: Body;
   query: Query;
   params: Params;
+  /** When the request arrived, before any await (tells concurrent requests from later ones). */
+  receivedAt: Date;
 }
 
 interface NextRouteContext {
@@ -109,6 +111,7 @@ export function route<Body = undefined, Query = undefined, Params = undefined, M
   handler: (context: RouteContext<Body, Query, Params, Mode>) => Promise<unknown>,
 ) {
   return async (request: Request, next?: NextRouteContext): Promise<Response> => {
+    const receivedAt = new Date();
     try {
       assertSameOriginWrite(request, spec.body !== undefined);
       const user = await authenticate(request, spec.auth);
@@ -132,7 +135,7 @@ export function route<Body = undefined, Query = undefined, Params = undefined, M
       if (actor) await ensureUserRow(db, actor);
       if (spec.addressLimit) await enforceAddressRateLimit(db, clientAddress(request.headers), spec.addressLimit);
       const caller = (actor ?? { kind: 'task-runner', userId: null, claims: null }) as ActorOf<Mode>;
-      const data = await handler({ request, db, actor: caller, body, query, params });
+      const data = await handler({ request, db, actor: caller, body, query, params, receivedAt });
       if (!(data instanceof Response)) return new Response(JSON.stringify({ data }), { headers: JSON_ANSWER_HEADERS });
       for (const [name, value] of Object.entries(API_HEADERS)) data.headers.set(name, value);
       return data;

@@ -250,13 +250,18 @@ async function record(db: Database, snapshot: SubscriptionSnapshot, actor = 'use
 const alreadySubscribed = (planId: PlanId) =>
   new AppError('conflict', `You already have an active ${PLANS[planId].name} subscription. Change its plan instead.`);
 
+const concurrentRequest = () =>
+  new AppError('idempotency_conflict', 'Another subscription request of yours is in progress. Please try again in a moment.');
+
 /** How long a subscription request holds the user's turn (longer than its Stripe calls with retries). */
 const REQUEST_LEASE_SECONDS = 120;
 
 /**
  * Runs `work` as the user's only subscription request: the user's subscription_requests row is
  * taken first (a row left by a crashed process expires), so two requests at the same moment,
- * for the same plan or two plans, never both reach Stripe. The other one gets 409.
+ * for the same plan or two plans, never both reach Stripe. The other one gets 409. (One that
+ * only gets its turn after the first finished is told apart by its arrival time: see
+ * createSubscription.)
  */
 async function oneRequestAtATime<T>(db: Database, userId: string, planId: PlanId, work: () => Promise<T>): Promise<T> {
   const token = randomUUID();
@@ -268,9 +273,7 @@ async function oneRequestAtATime<T>(db: Database, userId: string, planId: PlanId
      where r.expires_at < now()`,
     [userId, token, planId, REQUEST_LEASE_SECONDS],
   );
-  if (!rowCount) {
-    throw new AppError('idempotency_conflict', 'Another subscription request of yours is in progress. Please try again in a moment.');
-  }
+  if (!rowCount) throw concurrentRequest();
   try {
     return await work();
   } finally {
@@ -318,7 +321,7 @@ export async function endDuplicateSubscription(subscriptionId: string): Promise<
  * another subscription is in force. A repeated request for the same plan gets the same one; a
  * request for another plan ends the unpaid one first, so at most one is ever payable.
  */
-export async function createSubscription(db: Database, userId: string, planId: PlanId): Promise<SubscriptionAnswer> {
+export async function createSubscription(db: Database, userId: string, planId: PlanId, requestedAt = new Date()): Promise<SubscriptionAnswer> {
   const current = await subscriptionInForce(db, userId);
   if (current) throw alreadySubscribed(current.plan_id);
   return oneRequestAtATime(db, userId, planId, async () => {
@@ -342,8 +345,12 @@ export async function createSubscription(db: Database, userId: string, planId: P
         const reused = await record(db, { subscription, fetchedAt });
         return answerFor(subscription, reused);
       }
-      if (subscription.status === 'incomplete') others.push(row);
-      else await record(db, { subscription, fetchedAt });
+      if (subscription.status === 'incomplete') {
+        // Made by a request that was already running when this one arrived (two plans at the
+        // same moment, however the two were scheduled): that one wins, this one is refused.
+        if (row.created_at > requestedAt) throw concurrentRequest();
+        others.push(row);
+      } else await record(db, { subscription, fetchedAt });
     }
     // The user changed their mind: the unpaid ones end before the new one exists. One paid in
     // this very moment is refunded (it lost the race to this request).
@@ -599,7 +606,7 @@ export async function updateSubscription(
  * plan. With a subscription in force this is a plan change (see changePlan); without one it
  * subscribes.
  */
-export async function upgradePlan(db: Database, userId: string, planId: PlanId, previewOnly: boolean) {
+export async function upgradePlan(db: Database, userId: string, planId: PlanId, previewOnly: boolean, requestedAt = new Date()) {
   const current = await subscriptionInForce(db, userId);
   if (current) {
     const change = await changePlan(db, userId, current.id, planId, previewOnly);
@@ -616,7 +623,7 @@ export async function upgradePlan(db: Database, userId: string, planId: PlanId, 
     lines: [{ description: `${PLANS[planId].name} plan, first month`, amountCents: price }],
   });
   if (previewOnly) return { preview, subscription: null };
-  return { preview, subscription: await createSubscription(db, userId, planId) };
+  return { preview, subscription: await createSubscription(db, userId, planId, requestedAt) };
 }
 
 export interface SubscriptionCheckout {

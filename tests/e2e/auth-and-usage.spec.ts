@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { expect, test, type Page } from '@playwright/test';
 import { e2eEnv } from '@/playwright.config';
-import { currentUserId } from './session';
+import { asOwnClient, currentUserId } from './session';
 
 const PASSWORD = 'correct-horse-1';
 
 async function signUp(page: Page, email: string) {
+  await asOwnClient(page);
   await page.goto('/sign-up');
   await page.getByLabel('Email').fill(email);
   await page.getByLabel('Password').fill(PASSWORD);

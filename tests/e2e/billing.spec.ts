@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import AxeBuilder from '@axe-core/playwright';
 import { expect, test, type Page } from '@playwright/test';
 import { e2eEnv } from '@/playwright.config';
-import { currentUserId } from './session';
+import { asOwnClient, currentUserId } from './session';
 
 // The billing pages in Debian's Chromium against the production build, the local Supabase Auth
 // and the local Stripe (real <PaymentElement> on the Stripe.js stand-in, real signed webhooks).
@@ -11,6 +11,7 @@ const PASSWORD = 'correct-horse-1';
 
 /** A new user, signed up from the billing page's sign-in redirect, back on /billing. */
 async function signUpAtBilling(page: Page) {
+  await asOwnClient(page);
   await page.goto('/billing');
   await expect(page).toHaveURL(/\/sign-in\?next=%2Fbilling$/);
   await page.getByRole('link', { name: 'Create an account' }).click();
@@ -110,6 +111,9 @@ test('hits the limit, pays the shortfall with 4242, and the allowance is restore
   await expect(page).toHaveURL(/\/billing\?paid=1$/, { timeout: 30_000 });
   await expect(page.getByTestId('credits')).toHaveText('$15.00');
   await expect(page.getByTestId('remaining')).toContainText('$25.00');
+  // The grant itself: bought today, $15.00, all of it left, expiring in 12 months.
+  const grant = page.getByTestId('credit-grants').getByRole('row').nth(1);
+  await expect(grant.getByRole('cell')).toHaveText([/\S/, '$15.00', '$15.00', /\S/]);
   const allowed = await page.evaluate(async () => {
     const response = await fetch('/api/payments/check-usage-limit', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ estimatedCost: 25 }) });
     return ((await response.json()) as { data: { allowed: boolean } }).data.allowed;

@@ -3,6 +3,7 @@ import AxeBuilder from '@axe-core/playwright';
 import { expect, type APIRequestContext, type Page } from '@playwright/test';
 import Stripe from 'stripe';
 import { e2eEnv } from '@/playwright.config';
+import { asOwnClient } from './session';
 
 // What the self-serve browser tests share: a new user on /billing, the task runner's calls, the
 // local Stripe through the real SDK (to assert Stripe's state), axe and the phone-width check.
@@ -17,6 +18,7 @@ export const localStripe = new Stripe('sk_test_local', {
 
 /** A new user, signed up from the billing page's sign-in redirect, back on /billing. */
 export async function signUpAtBilling(page: Page): Promise<string> {
+  await asOwnClient(page);
   const email = `e2e-${randomUUID()}@example.test`;
   await page.goto('/billing');
   await expect(page).toHaveURL(/\/sign-in\?next=%2Fbilling$/);

@@ -323,6 +323,8 @@ describe.each(backends())('analytics on $name', (backend) => {
       // Payment attempts: [amount, kind, status, created, succeeded, refunded]
       const attempts: Array<[number, string, string, string, string | null, number]> = [
         [1_500, 'usage_topup', 'succeeded', '2026-11-05T10:00:00Z', '2026-11-05T10:00:05Z', 500],
+        // In euros: recorded and flagged, never revenue in dollars.
+        [4_000, 'usage_topup', 'succeeded', '2026-11-05T12:00:00Z', '2026-11-05T12:00:05Z', 0],
         [2_000, 'usage_topup', 'succeeded', '2026-10-20T10:00:00Z', '2026-10-20T10:00:05Z', 0],
         [1_000, 'usage_topup', 'failed', '2026-11-10T10:00:00Z', null, 0],
         [700, 'usage_topup', 'pending', '2026-11-11T10:00:00Z', null, 0],
@@ -334,11 +336,25 @@ describe.each(backends())('analytics on $name', (backend) => {
       ];
       for (const [amount, kind, status, created, succeeded, refunded] of attempts) {
         await db.query(
-          `insert into payment_attempts (user_id, amount_cents, kind, status, created_at, succeeded_at, refunded_cents)
-           values ($1, $2, $3, $4, $5, $6, $7)`,
-          [p, amount, kind, status, created, succeeded, refunded],
+          `insert into payment_attempts (user_id, amount_cents, kind, status, created_at, succeeded_at, refunded_cents, currency, flag)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+          [p, amount, kind, status, created, succeeded, refunded, amount === 4_000 ? 'eur' : 'usd', amount === 4_000 ? 'currency_not_usd' : null],
         );
       }
+      // Refunds by the day recorded: $5 of the $15 top-up, $2 of a subscription invoice (in
+      // November), $1 in December (not this month); a dispute lost in November ($3), one open.
+      for (const [kind, cents, at] of [['usage_topup', 500, '2026-11-05T11:00:00Z'], ['subscription', 200, '2026-11-20T11:00:00Z'], ['subscription', 100, '2026-12-02T00:00:00Z']] as const) {
+        await db.query(
+          `insert into charge_refunds (user_id, charge_id, kind, amount_cents, currency, total_cents, created_at) values ($1, $2, $3, $4, 'usd', $4, $5)`,
+          [p, `ch_${cents}`, kind, cents, at],
+        );
+      }
+      await db.query(
+        `insert into disputes (id, user_id, charge_id, kind, amount_cents, currency, status, opened_at, closed_at)
+         values ('du_lost', $1, 'ch_x', 'subscription', 300, 'usd', 'lost', '2026-11-01T00:00:00Z', '2026-11-21T00:00:00Z'),
+                ('du_open', $1, 'ch_y', 'subscription', 800, 'usd', 'open', '2026-11-22T00:00:00Z', null)`,
+        [p],
+      );
       // Subscriptions: [id, status, created]
       const subscriptions: Array<[string, string, string]> = [
         ['sub_active', 'active', '2026-11-06T09:00:00Z'],
@@ -384,7 +400,7 @@ describe.each(backends())('analytics on $name', (backend) => {
       }
     });
 
-    const zeroMonth = (month: string) => ({ month, topUpCents: 0, refundedCents: 0, invoiceCents: 0, revenueCents: 0 });
+    const zeroMonth = (month: string) => ({ month, topUpCents: 0, refundedCents: 0, disputesLostCents: 0, invoiceCents: 0, revenueCents: 0 });
 
     it('answers exact revenue, success rate, conversion, usage by plan and webhook counts for a month', async () => {
       expect(await getAdminAnalytics(db, { month: '2026-11' })).toEqual({
@@ -392,15 +408,17 @@ describe.each(backends())('analytics on $name', (backend) => {
         revenue: {
           byMonth: [
             ...['2025-12', '2026-01', '2026-02', '2026-03', '2026-04', '2026-05', '2026-06', '2026-07', '2026-08'].map(zeroMonth),
-            { month: '2026-09', topUpCents: 0, refundedCents: 0, invoiceCents: 50_000, revenueCents: 50_000 },
-            { month: '2026-10', topUpCents: 2_000, refundedCents: 0, invoiceCents: 0, revenueCents: 2_000 },
-            // 1,500 + 900 top-ups, 500 refunded, invoices 5,000 + 1,000 (the subscription attempt is its invoice).
-            { month: '2026-11', topUpCents: 2_400, refundedCents: 500, invoiceCents: 6_000, revenueCents: 7_900 },
+            { month: '2026-09', topUpCents: 0, refundedCents: 0, disputesLostCents: 0, invoiceCents: 50_000, revenueCents: 50_000 },
+            { month: '2026-10', topUpCents: 2_000, refundedCents: 0, disputesLostCents: 0, invoiceCents: 0, revenueCents: 2_000 },
+            // 1,500 + 900 USD top-ups (not the euro one), invoices 5,000 + 1,000 (the subscription
+            // attempt is its invoice), less 500 + 200 refunded and a 300 dispute lost.
+            { month: '2026-11', topUpCents: 2_400, refundedCents: 700, disputesLostCents: 300, invoiceCents: 6_000, revenueCents: 7_400 },
           ],
-          monthCents: 7_900,
+          monthCents: 7_400,
         },
-        // Created in November: 2 succeeded, 1 failed (pending and canceled count as neither).
-        payments: { succeeded: 2, failed: 1, successRate: 0.6667 },
+        // Created in November: 3 succeeded (the euro one too: it was paid), 1 failed (pending and
+        // canceled count as neither).
+        payments: { succeeded: 3, failed: 1, successRate: 0.75 },
         // Six created in November; active, past_due, and the canceled one that paid, converted.
         subscriptions: { created: 6, converted: 3, conversionRate: 0.5 },
         usageByPlan: [
@@ -410,6 +428,8 @@ describe.each(backends())('analytics on $name', (backend) => {
           { planId: 'enterprise', users: 0, tasks: 0, tokens: 0, executionMs: 0, costMicros: 0, costCents: 0 },
         ],
         webhooks: { failed: 2, pending: 1 },
+        disputes: { open: 1, openCents: 800, lostCents: 300 },
+        flagged: { payments: 1, invoices: 0 },
       });
     });
 

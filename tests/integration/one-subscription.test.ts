@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { getSubscriptionForCheckout, fetchSubscription, syncSubscription } from '@/lib/payments/subscriptions';
+import { createSubscription, getSubscriptionForCheckout, fetchSubscription, syncSubscription } from '@/lib/payments/subscriptions';
 import { stripe, type Stripe } from '@/lib/stripe/client';
 import { processEvent } from '@/lib/webhooks/inbox';
 import { api } from '@/tests/helpers/http';
@@ -65,6 +65,22 @@ describe('one subscription at a time', () => {
     expect(new Set(ok.map((answer) => answer.body.data.subscriptionId))).toEqual(new Set([atStripe.data[0]!.id]));
     for (const refused of answers.filter((answer) => answer.status !== 200)) expect(refused.body.error?.code).toBe('idempotency_conflict');
     expect((await h.db.query('select count(*)::int as n from subscription_requests where user_id = $1', [user.userId])).rows).toEqual([{ n: 0 }]);
+  });
+
+  it('two plans asked at the same moment: the one that gets its turn last is refused even after the first finished', async () => {
+    // What a loaded machine does to two concurrent requests: both arrive, the first runs to the
+    // end, only then the second gets its turn. It arrived while the first was running, so it is
+    // refused; a request that arrives afterwards is the user changing their mind.
+    const user = await h.auth.signUp();
+    await h.db.query('insert into users (id, email) values ($1, $2)', [user.userId, user.email]);
+    const arrived = new Date();
+    const first = await createSubscription(h.db, user.userId, 'pro', arrived);
+    await expect(createSubscription(h.db, user.userId, 'enterprise', arrived)).rejects.toMatchObject({ code: 'idempotency_conflict' });
+    const customer = await customerOf(user.userId);
+    expect((await stripe().subscriptions.list({ customer, status: 'all' })).data.map((subscription) => subscription.id)).toEqual([first.subscriptionId]);
+    const later = await createSubscription(h.db, user.userId, 'enterprise', new Date());
+    expect(later.planId).toBe('enterprise');
+    expect((await stripe().subscriptions.retrieve(first.subscriptionId)).status).toBe('canceled');
   });
 
   it('the same plan asked twice gets the same pending subscription, and nothing is ended', async () => {

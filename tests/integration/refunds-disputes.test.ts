@@ -11,8 +11,8 @@ import { POST as postPaymentIntent } from '@/app/api/payments/payment-intent/rou
 import { POST as postWebhook } from '@/app/api/payments/webhook/route';
 
 // Refunds and disputes of top-ups through the webhook route (issue 11, finding 5): real top-ups
-// paid on the local Stripe, real refunds and their charge.refunded events; disputes as signed
-// events built from the real charge (the local Stripe has no disputes yet).
+// paid on the local Stripe, real refunds and disputes and their events; reorderings as signed
+// events built from the real charge.
 
 const h = paymentsHarness();
 const DOLLAR = 1_000_000;
@@ -125,6 +125,23 @@ describe('refunds of a top-up', () => {
 });
 
 describe('disputes of a top-up', () => {
+  it('through the local Stripe: pm_card_createDispute freezes the credit; losing evidence takes it back, with notices', async () => {
+    const user = await h.auth.signUp();
+    const created = await api(postPaymentIntent, 'POST', '/api/payments/payment-intent', { token: user.accessToken, body: { amount: 12 } });
+    const intentId: string = created.body.data.id;
+    await stripe().paymentIntents.confirm(intentId, { payment_method: 'pm_card_createDispute' });
+    await h.local.idle();
+    expect(await grantOf(intentId)).toEqual({ left: 12 * DOLLAR, frozen: 12 * DOLLAR, refunded: 0 });
+    const dispute = (await stripe().disputes.list({ payment_intent: intentId })).data[0]!;
+    await stripe().disputes.update(dispute.id, { evidence: { uncategorized_text: 'losing_evidence' } });
+    await h.local.idle();
+    expect(await grantOf(intentId)).toEqual({ left: 0, frozen: 0, refunded: 12 * DOLLAR });
+    expect((await notices(user.userId)).map((notice) => notice.kind)).toEqual(['dispute_opened', 'dispute_lost']);
+    const { rows } = await h.db.query('select status, amount_cents from disputes where id = $1', [dispute.id]);
+    expect(rows).toEqual([{ status: 'lost', amount_cents: 1_200 }]);
+  });
+
+
   it('freezes the disputed credit, and a dispute won releases it', async () => {
     const { user, actor, intentId, chargeId } = await paidTopUp(10);
     const opened = disputeEvent(chargeId, intentId, 1_000, 'needs_response', 'charge.dispute.created');

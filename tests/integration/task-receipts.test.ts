@@ -293,6 +293,29 @@ describe.each(backends())('task receipts on $name', (backend) => {
     expect(parseCsv(periodCsv.text)).toHaveLength(4);
   });
 
+  it("a credited top-up lists exactly the tasks its credit paid for, from the credits ledger", async () => {
+    const a = await signedUp();
+    const runner = asTaskRunner(a.userId);
+    const topUpId = `pi_grant_${a.userId.slice(0, 8)}`;
+    await db.query(`insert into payment_attempts (user_id, amount_cents, payment_intent_id, status, succeeded_at) values ($1, 500, $2, 'succeeded', now())`, [
+      a.userId,
+      topUpId,
+    ]);
+    await db.query("select * from app_private.grant_credit($1, 5000000, 'payment_intent', $2, 'test')", [a.userId, topUpId]);
+    // Starter's $10 allowance pays the first $10; then the $5 credit.
+    await commitUsage(db, runner, { agent: 'within-allowance', tokens: 6_000, executionMs: 0, idempotencyKey: 'g1' });
+    await commitUsage(db, runner, { agent: 'crosses', tokens: 6_000, executionMs: 0, idempotencyKey: 'g2' });
+    await commitUsage(db, runner, { agent: 'on-credit', tokens: 1_000, executionMs: 0, idempotencyKey: 'g3' });
+    const answer = await get(`?payment=${topUpId}`, a.accessToken);
+    expect(answer.status).toBe(200);
+    expect(answer.body.data.scope).toMatchObject({ kind: 'top_up', id: topUpId, end: null, amountCents: 500 });
+    expect(answer.body.data.scope.grantId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(answer.body.data.tasks.map((task: { agent: string }) => task.agent)).toEqual(['on-credit', 'crosses']);
+    expect(answer.body.data.totals).toMatchObject({ tasks: 2, costMicros: 7_000_000 });
+    const rows = parseCsv((await exportCsv(`?payment=${topUpId}`, a.accessToken)).text);
+    expect(rows.slice(1).map((row) => row[1])).toEqual(['on-credit', 'crosses']);
+  });
+
   it('pages by keyset: tasks of one instant are neither skipped nor repeated, and new tasks do not shift later pages', async () => {
     const a = await signedUp();
     // Five tasks in the same microsecond (one transaction's now()), five more a second apart.

@@ -360,3 +360,19 @@ describe('manual capture (capture_method=manual)', () => {
     expect(await h.stripe.charges.retrieve(String(pi.latest_charge))).toMatchObject({ refunded: true, amount_refunded: 1500, captured: false });
   });
 });
+
+describe('add_invoice_items on subscriptions', () => {
+  it('bills one-time prices once: on the first invoice at create, on the next invoice at update', async () => {
+    const setup = await h.stripe.prices.create({ product_data: { name: 'Setup fee' }, unit_amount: 2500, currency: 'usd' });
+    const clock = await h.stripe.testHelpers.testClocks.create({ frozen_time: 1_767_225_600 });
+    const c = await h.stripe.customers.create({ test_clock: clock.id, payment_method: 'pm_card_visa', invoice_settings: { default_payment_method: 'pm_card_visa' } });
+    const sub = await h.stripe.subscriptions.create({ customer: c.id, items: [{ price: 'price_starter_plan_id' }], add_invoice_items: [{ price: setup.id, quantity: 2 }] });
+    const first = await h.stripe.invoices.retrieve(String(sub.latest_invoice));
+    expect(first).toMatchObject({ total: 1000 + 5000, status: 'paid' });
+    await h.stripe.subscriptions.update(sub.id, { add_invoice_items: [{ price: setup.id }] });
+    await advanceClock(h.stripe, clock.id, 1_767_225_600 + 32 * DAY);
+    const renewal = (await h.stripe.invoices.list({ subscription: sub.id })).data.find((i) => i.billing_reason === 'subscription_cycle');
+    expect(renewal?.total).toBe(1000 + 2500);
+    expect((await stripeError(() => h.stripe.subscriptions.update(sub.id, { add_invoice_items: [{ price: 'price_pro_plan_id' }] }))).param).toBe('add_invoice_items[0][price]');
+  });
+});

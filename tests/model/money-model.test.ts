@@ -23,6 +23,12 @@ afterAll(async () => {
   await system?.close();
 });
 
+function touchedBy(step: Step, model: Model) {
+  if (step.kind === 'reconcile') return model.users;
+  if (step.kind === 'trespass') return [...new Set([model.users[step.user]!, model.users[step.victim]!])];
+  return [model.users[step.user]!];
+}
+
 /** Runs one generated sequence on fresh users, checking the invariants after each step. */
 async function runSequence(steps: Step[]) {
   const model: Model = { users: [], lostSinceReconcile: false, startedAt: new Date() };
@@ -30,7 +36,7 @@ async function runSequence(steps: Step[]) {
   for (const [index, step] of [...steps, { kind: 'reconcile' as const }].entries()) {
     try {
       await runStep(system, model, step);
-      await checkInvariants(system, model, step.kind === 'reconcile');
+      await checkInvariants(system, model, touchedBy(step, model), step.kind === 'reconcile');
     } catch (error) {
       (error as Error).message = `step ${index + 1} ${JSON.stringify(step)}: ${(error as Error).message}`;
       throw error;

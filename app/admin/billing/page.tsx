@@ -38,7 +38,7 @@ export default async function AdminBillingPage({ searchParams }: Props) {
     getAdminAnalyticsAsAdmin(db, user, { month }),
     listWebhookEventsForAdmin(db, user),
   ]);
-  const { revenue, payments, subscriptions, usageByPlan, webhooks } = figures;
+  const { revenue, payments, subscriptions, usageByPlan, webhooks, disputes, flagged } = figures;
   const successRate = percent(payments.successRate);
   const conversion = percent(subscriptions.conversionRate);
 
@@ -93,13 +93,26 @@ export default async function AdminBillingPage({ searchParams }: Props) {
               {count(webhooks.failed)} failed, {count(webhooks.pending)} pending (all months)
             </dd>
           </div>
+          <div className={styles.figure}>
+            <dt>Open disputes</dt>
+            <dd data-testid="disputes-open">{count(disputes.open)}</dd>
+            <dd className={styles.detail}>
+              {dollars(disputes.openCents)} disputed; {dollars(disputes.lostCents)} lost this month
+            </dd>
+          </div>
+          <div className={styles.figure}>
+            <dt>Flagged payments</dt>
+            <dd data-testid="flagged">{count(flagged.payments + flagged.invoices)}</dd>
+            <dd className={styles.detail}>Not in US dollars: recorded, never credited</dd>
+          </div>
         </dl>
       </section>
 
       <section aria-labelledby="revenue-heading" className={styles.card}>
         <h2 id="revenue-heading">Revenue by month</h2>
         <p className={styles.muted}>
-          Usage top-ups by the day they succeeded, less refunds, plus paid subscription invoices by the day they were paid.
+          Usage top-ups by the day they succeeded plus paid subscription invoices by the day they were paid, less refunds (by the
+          day recorded) and disputes lost (by the day closed).
         </p>
         <RevenueChart months={revenue.byMonth} />
         <div className={styles.scroll}>
@@ -110,6 +123,7 @@ export default async function AdminBillingPage({ searchParams }: Props) {
                 <th scope="col">Month</th>
                 <th scope="col" className={styles.number}>Top-ups</th>
                 <th scope="col" className={styles.number}>Refunded</th>
+                <th scope="col" className={styles.number}>Disputes lost</th>
                 <th scope="col" className={styles.number}>Invoices</th>
                 <th scope="col" className={styles.number}>Revenue</th>
               </tr>
@@ -120,6 +134,7 @@ export default async function AdminBillingPage({ searchParams }: Props) {
                   <th scope="row">{monthName(row.month)}</th>
                   <td className={styles.number}>{dollars(row.topUpCents)}</td>
                   <td className={styles.number}>{row.refundedCents === 0 ? dollars(0) : `−${dollars(row.refundedCents)}`}</td>
+                  <td className={styles.number}>{row.disputesLostCents === 0 ? dollars(0) : `−${dollars(row.disputesLostCents)}`}</td>
                   <td className={styles.number}>{dollars(row.invoiceCents)}</td>
                   <td className={styles.number}>
                     <strong>{dollars(row.revenueCents)}</strong>

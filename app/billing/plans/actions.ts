@@ -34,6 +34,7 @@ function failure(error: unknown): never {
 
 /** Subscribe (then pay on the checkout page), or change the plan of the subscription in force. */
 export async function choosePlanAction(form: FormData): Promise<void> {
+  const receivedAt = new Date();
   const user = await signedIn();
   const parsed = upgradePlanBodySchema.safeParse({ planId: form.get('planId') });
   if (!parsed.success) redirect('/billing/plans?error=not-possible');
@@ -41,7 +42,7 @@ export async function choosePlanAction(form: FormData): Promise<void> {
   try {
     const db = await getDatabase();
     await enforceAddressRateLimit(db, await requestAddress(), 'subscription');
-    const result = await upgradePlan(db, user.userId, parsed.data.planId, false);
+    const result = await upgradePlan(db, user.userId, parsed.data.planId, false, receivedAt);
     target =
       result.subscription?.status === 'incomplete'
         ? `/billing/checkout?subscription=${result.subscription.subscriptionId}`

@@ -28,7 +28,9 @@ function scopeTitle(scope: TaskScope): { heading: string; detail: string } {
     case 'top_up':
       return {
         heading: `Tasks behind top-up ${scope.id}`,
-        detail: `${dollars(scope.amountCents)} of credit paid on ${moment(scope.start)}: the tasks from then to the end of that usage period (${day(scope.end)}), which its credit can have paid for.`,
+        detail: scope.grantId
+          ? `${dollars(scope.amountCents)} of credit paid on ${moment(scope.start)}: the tasks its credit paid for (in full or in part, beyond your plan's allowance).`
+          : `${dollars(scope.amountCents)} paid on ${moment(scope.start)}, not yet credited: the tasks from then to the end of that usage period${scope.end ? ` (${day(scope.end)})` : ''}.`,
       };
     default:
       return { heading: 'All your tasks', detail: 'Every task recorded for your account.' };

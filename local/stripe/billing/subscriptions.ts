@@ -15,6 +15,7 @@ import {
   buildInvoice,
   createPendingItem,
   finalizeInvoice,
+  itemLine,
   pendingItemLines,
   periodLineDescription,
   prorationDescription,
@@ -89,6 +90,30 @@ function periodLines(engine: Engine, sub: Stripe.Subscription, period: { start: 
   }));
 }
 
+/** `add_invoice_items[n][price|quantity]`: invoice items of one-time prices for the subscription's next invoice. */
+function addInvoiceItems(engine: Engine, p: Params, customer: Stripe.Customer, sub: Stripe.Subscription): Stripe.InvoiceItem[] {
+  return (p.list('add_invoice_items') ?? []).map((ip, n) => {
+    ip.only(['price', 'quantity', 'metadata']);
+    const price = requirePrice(engine, ip.reqStr('price'), `add_invoice_items[${n}][price]`);
+    if (price.recurring) {
+      throw invalidRequest('add_invoice_items accepts only prices with type=one_time.', { param: `add_invoice_items[${n}][price]` });
+    }
+    const quantity = ip.int('quantity') ?? 1;
+    const now = engine.now(customer.id);
+    return createPendingItem(engine, customer, {
+      amount: (price.unit_amount ?? 0) * quantity,
+      description: `${quantity} × ${productName(engine, price)}`,
+      period: { start: now, end: now },
+      price,
+      quantity,
+      proration: false,
+      subscription: sub.id,
+      subscriptionItem: null,
+      invoiceItem: null,
+    });
+  });
+}
+
 function trialLines(engine: Engine, sub: Stripe.Subscription): LineInput[] {
   return periodLines(engine, sub, currentPeriod(sub)).map((l) => ({
     ...l,
@@ -137,6 +162,7 @@ const CREATE_PARAMS = [
   'pending_invoice_item_interval',
   'automatic_tax',
   'billing_cycle_anchor_config',
+  'add_invoice_items',
 ] as const;
 
 function createSubscription(engine: Engine, p: Params): Stripe.Subscription {
@@ -250,16 +276,19 @@ function createSubscription(engine: Engine, p: Params): Stripe.Subscription {
   engine.state.subscriptions[id] = sub;
   engine.store.touch();
   engine.emit('customer.subscription.created', sub);
+  // `add_invoice_items`: one-time prices billed once, on the first invoice.
+  const extras = addInvoiceItems(engine, p, customer, sub);
 
   const invoice = buildInvoice(engine, {
     customer,
     subscription: sub,
     billingReason: 'subscription_create',
     // A trial's first invoice is $0 (one line per item, "Trial period for ...").
-    lines: trial ? trialLines(engine, sub) : periodLines(engine, sub, period),
+    lines: [...(trial ? trialLines(engine, sub) : periodLines(engine, sub, period)), ...extras.map((e) => itemLine(engine, e))],
     periodStart: now,
     periodEnd: now,
   });
+  for (const e of extras) e.invoice = invoice.id;
   sub.latest_invoice = invoice.id;
   finalizeInvoice(engine, invoice);
   if (invoice.amount_due === 0) {
@@ -326,6 +355,7 @@ const UPDATE_PARAMS = [
   'default_tax_rates',
   'pending_invoice_item_interval',
   'automatic_tax',
+  'add_invoice_items',
   'expand',
 ] as const;
 
@@ -374,6 +404,8 @@ function updateSubscription(engine: Engine, sub: Stripe.Subscription, p: Params)
   const missing = trialSettings(p);
   if (missing && sub.trial_settings) sub.trial_settings.end_behavior.missing_payment_method = missing;
   applyPauseCollection(sub, p, now);
+  // Added items wait for the subscription's next invoice.
+  addInvoiceItems(engine, p, requireCustomer(engine, customer, 'customer'), sub);
   const trialEndsNow = changeTrial(engine, sub, p, now);
 
   const changes = p.list('items');
