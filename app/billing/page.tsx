@@ -216,7 +216,7 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
           {billing.creditGrants.length === 0 ? (
             <p>No credit bought yet.</p>
           ) : (
-            <table data-testid="credit-grants">
+            <table className={styles.grants} data-testid="credit-grants">
               <thead>
                 <tr>
                   <th scope="col">Bought on</th>
