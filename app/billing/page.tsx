@@ -67,8 +67,10 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
     getBudget(db, user),
   ]);
   const pastDue = billing.subscription?.status === 'past_due' || billing.subscription?.status === 'unpaid' ? await getPastDue(db, user) : null;
-  // While the past-due notice shows the one action, the webhook's "could not collect" notes would repeat it.
-  const notices = pastDue ? notifications.filter((notice) => notice.kind !== 'invoice_payment_failed') : notifications;
+  // The webhook's "could not collect" notes repeat the past-due notice while it shows, and are
+  // stale once the renewal is paid and the plan active again.
+  const hideInvoiceFailures = pastDue !== null || billing.subscription?.status === 'active';
+  const notices = hideInvoiceFailures ? notifications.filter((notice) => notice.kind !== 'invoice_payment_failed') : notifications;
   const capacity = Math.max(1, billing.allowanceCents + billing.creditsCents);
   const usedShare = Math.min(100, (billing.usageCents / capacity) * 100);
   const heldShare = Math.min(100 - usedShare, (billing.reservedCents / capacity) * 100);

@@ -49,6 +49,9 @@ interface NextRouteContext {
 }
 
 const onBehalfOfSchema = z.object({ userId: z.uuid({ error: 'userId must be a UUID' }) });
+// Built once: a zod schema made per request is compiled again on its first parse, every request.
+const noQuerySchema = z.strictObject({});
+const JSON_ANSWER_HEADERS = { 'content-type': 'application/json', ...API_HEADERS };
 
 export function validationError(error: z.ZodError): AppError {
   const issue = error.issues[0];
@@ -118,9 +121,12 @@ export function route<Body = undefined, Query = undefined, Params = undefined, M
       const { userId: _named, ...namedFields } = rawBody;
       const bodyFields = batch ? rawBody : namedFields;
       const body = spec.body ? parseWith(spec.body, bodyFields) : (undefined as Body);
-      const searchParams = parseWith(cleanJson, Object.fromEntries(new URL(request.url).searchParams)) as Record<string, string>;
+      // No query string (the usual API call): nothing to clean or check, the same as an empty one.
+      const searchParams = request.url.includes('?')
+        ? (parseWith(cleanJson, Object.fromEntries(new URL(request.url).searchParams)) as Record<string, string>)
+        : {};
       // Without a query schema no parameter is expected, and an unknown one is an error.
-      const query = spec.query ? parseWith(spec.query, searchParams) : (parseWith(z.strictObject({}), searchParams), undefined as Query);
+      const query = spec.query ? parseWith(spec.query, searchParams) : (parseWith(noQuerySchema, searchParams), undefined as Query);
       const rawParams = Object.fromEntries(
         Object.entries((await next?.params) ?? {}).map(([key, value]) => [key, Array.isArray(value) ? value.join('/') : value]),
       );
@@ -130,9 +136,9 @@ export function route<Body = undefined, Query = undefined, Params = undefined, M
       if (spec.addressLimit) await enforceAddressRateLimit(db, clientAddress(request.headers), spec.addressLimit);
       const caller = (actor ?? { kind: 'task-runner', userId: null, claims: null }) as ActorOf<Mode>;
       const data = await handler({ request, db, actor: caller, body, query, params, receivedAt });
-      const response = data instanceof Response ? data : Response.json({ data });
-      for (const [name, value] of Object.entries(API_HEADERS)) response.headers.set(name, value);
-      return response;
+      if (!(data instanceof Response)) return new Response(JSON.stringify({ data }), { headers: JSON_ANSWER_HEADERS });
+      for (const [name, value] of Object.entries(API_HEADERS)) data.headers.set(name, value);
+      return data;
     } catch (error) {
       return errorResponse(error);
     }

@@ -9,7 +9,7 @@
 -- id order; then user by user, in user id order, that user's period rows.
 -- p_events: a JSON array of { i, userId, reservationId?, agent, tokens, executionMs,
 -- idempotencyKey }, already validated by the app; `i` is the event's index in the request.
-create or replace function app_private.commit_usage_batch(p_events jsonb)
+create or replace function app_private.commit_usage_batch(p_events jsonb, p_max_cost_micros bigint default null)
 returns table (ordinal integer, outcome text, event_id uuid, cost_micros bigint, error_code text, error_message text)
 language plpgsql as $$
 declare
@@ -37,7 +37,8 @@ begin
     ordinal := e.i;
     begin
       select r.event_id, r.duplicate, r.cost_micros into c
-        from app_private.commit_usage(e.user_id, e.reservation_id, e.agent, e.tokens, e.execution_ms, e.idempotency_key) r;
+        from app_private.commit_usage(e.user_id, e.reservation_id, e.agent, e.tokens, e.execution_ms, e.idempotency_key,
+                                      p_max_cost_micros) r;
       outcome := case when c.duplicate then 'duplicate' else 'recorded' end;
       event_id := c.event_id;
       cost_micros := c.cost_micros;
@@ -58,5 +59,5 @@ begin
     return next;
   end loop;
 end $$;
-comment on function app_private.commit_usage_batch(jsonb) is
+comment on function app_private.commit_usage_batch(jsonb, bigint) is
   'Records a batch of usage events, each atomic on its own through commit_usage. Called by the system only.';

@@ -55,6 +55,20 @@ describe.each(backends())('usage event batches on $name', (backend) => {
     return rows;
   };
 
+  it('rejects an event above the per-task ceiling (422) as a single commit would, recording the others', async () => {
+    const alice = await createUser(db);
+    // Enterprise rates would make this $200,000; on Starter, 10^9 tokens cost $1,000,000: far above the $1,000 default.
+    const huge = { ...TASK, tokens: 1_000_000_000, userId: alice.userId, idempotencyKey: randomUUID() };
+    const fine = { ...TASK, userId: alice.userId, idempotencyKey: randomUUID() };
+    const answer = await send([huge, fine]);
+    expect(answer.status).toBe(200);
+    expect(answer.body.data.results).toEqual([
+      { status: 'rejected', code: 'unprocessable', message: expect.stringMatching(/per-task ceiling/i) },
+      { status: 'recorded', eventId: expect.any(String), costMicros: TASK_COST },
+    ]);
+    expect(await books([alice.userId])).toEqual([{ user_id: alice.userId, used: TASK_COST, ledger: TASK_COST, events: 1 }]);
+  });
+
   it('records each event on its own and answers one result per event, in request order', async () => {
     const alice = await createUser(db);
     const bob = await createUser(db);
