@@ -39,8 +39,7 @@ export async function authenticateAction(mode: 'sign-in' | 'sign-up', _state: Au
     }
   }
   const supabase = await supabaseForAction();
-  const { error } =
-    mode === 'sign-in' ? await supabase.auth.signInWithPassword(parsed.data) : await supabase.auth.signUp(parsed.data);
+  const { error } = mode === 'sign-in' ? await supabase.auth.signInWithPassword(parsed.data) : await supabase.auth.signUp(parsed.data);
   if (error) return { error: codeOf(error), email };
   redirect(next);
 }

@@ -76,8 +76,7 @@ export interface UsageEvent {
 }
 
 export type UsageEventResult =
-  | { status: 'recorded' | 'duplicate'; eventId: string; costMicros: number }
-  | { status: 'rejected'; code: string; message: string };
+  { status: 'recorded' | 'duplicate'; eventId: string; costMicros: number } | { status: 'rejected'; code: string; message: string };
 
 export interface TaskUsage {
   tokens: number;
@@ -103,7 +102,13 @@ export interface RunningTask {
 }
 
 export type RunTaskOutcome<T> =
-  | { status: 'completed'; taskId: string; reservationId: string; result: T; usage: { eventId: string; costMicros: number; duplicate: boolean } }
+  | {
+      status: 'completed';
+      taskId: string;
+      reservationId: string;
+      result: T;
+      usage: { eventId: string; costMicros: number; duplicate: boolean };
+    }
   | { status: 'requiresPayment'; taskId: string; shortfallCents: number; paymentIntent: PaymentIntentInfo | null };
 
 /** An answer the API refused (4xx), or a failure that outlasted the retries. */
@@ -194,7 +199,8 @@ export function createTaskRunnerClient(options: TaskRunnerClientOptions): TaskRu
       const batch = queue.slice(0, MAX_BATCH);
       queue = queue.slice(MAX_BATCH);
       const sending = post<{ results: UsageEventResult[] }>('/api/usage/events', { events: batch.map((item) => item.event) }).then(
-        ({ results }) => batch.forEach((item, i) => item.resolve(results[i] ?? { status: 'rejected', code: 'bad_response', message: 'No result' })),
+        ({ results }) =>
+          batch.forEach((item, i) => item.resolve(results[i] ?? { status: 'rejected', code: 'bad_response', message: 'No result' })),
         (error: unknown) => batch.forEach((item) => item.reject(error)),
       );
       const tracked = sending.finally(() => inFlight.delete(tracked));

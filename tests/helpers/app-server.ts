@@ -41,14 +41,18 @@ export async function startAppServer(routes: Record<string, Handler>): Promise<A
     const fault = app.fault(seen, nth);
     if (fault === 'hang') return;
     if (fault === 'drop') return void req.socket.destroy();
-    if (typeof fault === 'object') return void res.writeHead(fault.status, { 'content-type': 'application/json' }).end(JSON.stringify(fault.body));
+    if (typeof fault === 'object')
+      return void res.writeHead(fault.status, { 'content-type': 'application/json' }).end(JSON.stringify(fault.body));
     const handler = routes[path];
     if (!handler) return void res.writeHead(404).end('{"error":{"code":"not_found","message":"Not found"}}');
     const headers = new Headers();
     for (const [name, value] of Object.entries(req.headers)) if (typeof value === 'string') headers.set(name, value);
-    const response = await handler(new Request(`http://127.0.0.1${req.url}`, { method: req.method, headers, body: body.length ? new Uint8Array(body) : undefined }), {
-      params: Promise.resolve({}),
-    });
+    const response = await handler(
+      new Request(`http://127.0.0.1${req.url}`, { method: req.method, headers, body: body.length ? new Uint8Array(body) : undefined }),
+      {
+        params: Promise.resolve({}),
+      },
+    );
     if (fault === 'drop-after') return void req.socket.destroy();
     res.writeHead(response.status, { 'content-type': 'application/json' }).end(await response.text());
   });

@@ -20,7 +20,9 @@ export interface CallOptions {
  * those limits pass `x-forwarded-for` themselves.
  */
 function addressOf(token: string | undefined): string {
-  const digest = createHash('sha256').update(token ?? 'anonymous').digest();
+  const digest = createHash('sha256')
+    .update(token ?? 'anonymous')
+    .digest();
   return `10.${digest[0]}.${digest[1]}.${digest[2]}`;
 }
 

@@ -16,11 +16,14 @@ describe('form amounts (server actions) go through the API money schemas, never 
     expect(createPaymentIntentBodySchema.parse({ amount: formDollars(typed) })).toEqual({ amount: cents });
   });
 
-  it.each(['0x10', '1e3', '1E3', '-5', '+5', '16.001', 'Infinity', 'NaN', '', ' ', '1,000', '0b11', '0o17', '16.', '.5', '١٦'])('refuses %j', (typed) => {
-    expect(formDollars(typed)).toBeUndefined();
-    expect(createPaymentIntentBodySchema.safeParse({ amount: formDollars(typed) }).success).toBe(false);
-    expect(setBudgetBodySchema.safeParse({ monthlyBudget: formDollars(typed) }).success).toBe(false);
-  });
+  it.each(['0x10', '1e3', '1E3', '-5', '+5', '16.001', 'Infinity', 'NaN', '', ' ', '1,000', '0b11', '0o17', '16.', '.5', '١٦'])(
+    'refuses %j',
+    (typed) => {
+      expect(formDollars(typed)).toBeUndefined();
+      expect(createPaymentIntentBodySchema.safeParse({ amount: formDollars(typed) }).success).toBe(false);
+      expect(setBudgetBodySchema.safeParse({ monthlyBudget: formDollars(typed) }).success).toBe(false);
+    },
+  );
 
   it('refuses a file where text was expected', () => {
     expect(formDollars(new File(['16'], 'amount.txt'))).toBeUndefined();
@@ -64,7 +67,9 @@ describe('errors keep their status across copies of the module (Next.js bundles 
 
 it('the server-action body limit in next.config.js is the one the proxy enforces', async () => {
   const configPath = '@/next.config.js';
-  const config = ((await import(/* @vite-ignore */ configPath)) as { default: unknown }).default as { experimental: { serverActions: { bodySizeLimit: string }; proxyClientMaxBodySize: string } };
+  const config = ((await import(/* @vite-ignore */ configPath)) as { default: unknown }).default as {
+    experimental: { serverActions: { bodySizeLimit: string }; proxyClientMaxBodySize: string };
+  };
   expect(config.experimental.serverActions.bodySizeLimit).toBe('1mb');
   expect(config.experimental.proxyClientMaxBodySize).toBe('1mb');
   expect(SERVER_ACTION_BODY_LIMIT_BYTES).toBe(1024 * 1024);

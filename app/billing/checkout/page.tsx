@@ -16,10 +16,19 @@ export const dynamic = 'force-dynamic';
 export const metadata = { title: 'Checkout' };
 
 const checkoutQuerySchema = z.object({
-  paymentIntent: z.string().regex(/^pi_[A-Za-z0-9_]+$/).optional(),
-  subscription: z.string().regex(/^sub_[A-Za-z0-9_]+$/).optional(),
+  paymentIntent: z
+    .string()
+    .regex(/^pi_[A-Za-z0-9_]+$/)
+    .optional(),
+  subscription: z
+    .string()
+    .regex(/^sub_[A-Za-z0-9_]+$/)
+    .optional(),
   reason: z.enum(['usage-limit']).optional(),
-  amount: z.string().regex(/^\d{1,5}(\.\d{1,2})?$/).optional(),
+  amount: z
+    .string()
+    .regex(/^\d{1,5}(\.\d{1,2})?$/)
+    .optional(),
 });
 
 function Unavailable({ children }: { children: React.ReactNode }) {
@@ -62,12 +71,18 @@ export default async function CheckoutPage({ searchParams }: { searchParams: Pro
         <main>
           <h1>Subscribe to {PLANS[checkout.planId].name}</h1>
           <p>
-            {dollars(checkout.amountCents)} today, then every month. Your {PLANS[checkout.planId].name} allowance starts as soon as the payment
-            goes through.
+            {dollars(checkout.amountCents)} today, then every month. Your {PLANS[checkout.planId].name} allowance starts as soon as the
+            payment goes through.
           </p>
           <CheckoutForm
             publishableKey={publishableKey}
-            target={{ kind: 'subscription', intentId: checkout.clientSecret.split('_secret_')[0]!, clientSecret: checkout.clientSecret, amountCents: checkout.amountCents, planId: checkout.planId }}
+            target={{
+              kind: 'subscription',
+              intentId: checkout.clientSecret.split('_secret_')[0]!,
+              clientSecret: checkout.clientSecret,
+              amountCents: checkout.amountCents,
+              planId: checkout.planId,
+            }}
           />
         </main>
       );
@@ -76,7 +91,11 @@ export default async function CheckoutPage({ searchParams }: { searchParams: Pro
     if (query.data.paymentIntent) {
       const intent = await getTopUpForCheckout(db, user.userId, query.data.paymentIntent);
       if (intent.state !== 'payable') {
-        const words = { paid: 'This payment has already been made.', processing: 'This payment is being processed.', canceled: 'This payment was canceled.' }[intent.state];
+        const words = {
+          paid: 'This payment has already been made.',
+          processing: 'This payment is being processed.',
+          canceled: 'This payment was canceled.',
+        }[intent.state];
         return (
           <Unavailable>
             <p>{words}</p>
@@ -89,8 +108,8 @@ export default async function CheckoutPage({ searchParams }: { searchParams: Pro
           <h1>{blocked ? 'Your task needs more allowance' : 'Complete your payment'}</h1>
           {blocked ? (
             <p>
-              A task is waiting because your remaining allowance is short. Pay {dollars(intent.amountCents)} to add it as credit and let the task run,
-              or <Link href="/billing/plans">upgrade your plan</Link> for a larger monthly allowance.
+              A task is waiting because your remaining allowance is short. Pay {dollars(intent.amountCents)} to add it as credit and let the
+              task run, or <Link href="/billing/plans">upgrade your plan</Link> for a larger monthly allowance.
             </p>
           ) : (
             <p>{dollars(intent.amountCents)} of usage credit, added to this period&apos;s allowance.</p>

@@ -59,9 +59,7 @@ function arrayify(value: FormValue): FormValue {
   const keys = Object.keys(value);
   for (const k of keys) value[k] = arrayify(value[k] as FormValue);
   if (keys.length > 0 && keys.every(isIndexKey)) {
-    return keys
-      .sort((a, b) => Number(a) - Number(b))
-      .map((k) => value[k] as FormValue);
+    return keys.sort((a, b) => Number(a) - Number(b)).map((k) => value[k] as FormValue);
   }
   return value;
 }

@@ -60,7 +60,9 @@ export class Api {
       if (res.ok) return { data: json };
       return { error: json.error ?? { type: 'api_error', message: 'Request failed' } };
     } catch (e) {
-      return { error: { type: 'api_connection_error', message: `Could not reach the local Stripe: ${e instanceof Error ? e.message : String(e)}` } };
+      return {
+        error: { type: 'api_connection_error', message: `Could not reach the local Stripe: ${e instanceof Error ? e.message : String(e)}` },
+      };
     }
   }
 
@@ -75,7 +77,9 @@ export class Api {
       const json = (await res.json()) as { error?: StripeJsError } & T;
       return res.ok ? { data: json } : { error: json.error ?? { type: 'api_error', message: 'Request failed' } };
     } catch (e) {
-      return { error: { type: 'api_connection_error', message: `Could not reach the local Stripe: ${e instanceof Error ? e.message : String(e)}` } };
+      return {
+        error: { type: 'api_connection_error', message: `Could not reach the local Stripe: ${e instanceof Error ? e.message : String(e)}` },
+      };
     }
   }
 }
