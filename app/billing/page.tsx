@@ -281,13 +281,11 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
           <BarChart
             title="Usage cost by agent"
             emptyText="No tasks yet."
-            bars={analytics.byAgent
-              .slice(0, 8)
-              .map((agent) => ({
-                label: agent.agent,
-                value: Number(agent.costMicros),
-                text: `${dollars(agent.costCents)} · ${agent.tasks} tasks`,
-              }))}
+            bars={analytics.byAgent.slice(0, 8).map((agent) => ({
+              label: agent.agent,
+              value: Number(agent.costMicros),
+              text: `${dollars(agent.costCents)} · ${agent.tasks} tasks`,
+            }))}
           />
         </section>
 

@@ -97,12 +97,10 @@ test('the only card paying the subscription stays; with a second card it can go,
   await expect(page.getByTestId('saved-card')).toHaveCount(1);
   await page.getByRole('button', { name: 'Remove Visa ending 4242' }).click();
   await expect(
-    page
-      .getByRole('alert')
-      .filter({
-        hasText:
-          'This card pays your subscription and is your only card, so it cannot be removed. Add another card first, or cancel the subscription.',
-      }),
+    page.getByRole('alert').filter({
+      hasText:
+        'This card pays your subscription and is your only card, so it cannot be removed. Add another card first, or cancel the subscription.',
+    }),
   ).toBeVisible();
   expect((await savedCardsAtStripe(customer.id)).map((card) => card.id)).toEqual([paying!.id]);
   await page.screenshot({ path: 'test-results/payment-methods-only-card.png', fullPage: true });

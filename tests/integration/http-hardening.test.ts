@@ -244,14 +244,12 @@ describe('API answers are never cached or sniffed', () => {
     [
       'a success carrying a client secret',
       () =>
-        h.auth
-          .signUp()
-          .then((u) =>
-            send(postPaymentIntent, '/api/payments/payment-intent', {
-              headers: { authorization: `Bearer ${u.accessToken}` },
-              body: '{"amount":5}',
-            }),
-          ),
+        h.auth.signUp().then((u) =>
+          send(postPaymentIntent, '/api/payments/payment-intent', {
+            headers: { authorization: `Bearer ${u.accessToken}` },
+            body: '{"amount":5}',
+          }),
+        ),
     ],
     ['a 401', () => send(getBilling, '/api/payments/billing', { method: 'GET' })],
     [
