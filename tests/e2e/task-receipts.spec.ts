@@ -46,7 +46,7 @@ test("the period's tasks: reserved beside actual, filter by agent, pages, CSV", 
   // The CSV of the same filter: every page, hostile names as inert text.
   const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download as CSV' }).click()]);
   expect(download.suggestedFilename()).toMatch(/^tasks-period-\d{4}-\d{2}-\d{2}\.csv$/);
-  const csv = readFileSync((await download.path())!, 'utf8');
+  const csv = readFileSync(await download.path(), 'utf8');
   expect(
     csv.startsWith('time_utc,agent,plan,tokens,execution_ms,minutes,token_rate_usd,minute_rate_usd,reserved_usd,cost_usd,task_id\r\n'),
   ).toBe(true);

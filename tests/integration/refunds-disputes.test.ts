@@ -134,12 +134,8 @@ describe('refunds of a top-up', () => {
     try {
       await stripe().refunds.create({ payment_intent: intentId, amount: 400 });
       const events = h.local.local.events();
-      const refunded = events.find(
-        (event) => event.type === 'charge.refunded' && (event.data.object as Stripe.Charge).payment_intent === intentId,
-      )!;
-      const succeeded = events.find(
-        (event) => event.type === 'payment_intent.succeeded' && (event.data.object as Stripe.PaymentIntent).id === intentId,
-      )!;
+      const refunded = events.find((event) => event.type === 'charge.refunded' && event.data.object.payment_intent === intentId)!;
+      const succeeded = events.find((event) => event.type === 'payment_intent.succeeded' && event.data.object.id === intentId)!;
       expect((await deliver(refunded)).body.outcome).toBe('processed');
       expect((await deliver(succeeded)).body.outcome).toBe('processed');
       expect(await grantOf(intentId)).toEqual({ left: 6 * DOLLAR, frozen: 0, refunded: 4 * DOLLAR });

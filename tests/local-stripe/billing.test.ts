@@ -1,6 +1,6 @@
 // Subscriptions, invoices, proration previews, and renewals driven by test clocks.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import Stripe from 'stripe';
+import type Stripe from 'stripe';
 import { DAY, advanceClock, startHarness, stripeError, type Harness } from './helpers.js';
 
 let h: Harness;

@@ -2,7 +2,7 @@
 // wins or loses, close (accept), list/retrieve, and the local control that
 // disputes any succeeded charge.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import Stripe from 'stripe';
+import type Stripe from 'stripe';
 import { disputeCharge } from '../../local/stripe/client.js';
 import { startHarness, stripeError, type Harness } from './helpers.js';
 

@@ -96,7 +96,7 @@ describe('requests', () => {
     };
     bodies = [];
     const sdk = new Stripe('sk_test_x', { host: '127.0.0.1', port: Number(new URL(base).port), protocol: 'http', maxNetworkRetries: 0 });
-    await sdk.customers.create(params as unknown as Stripe.CustomerCreateParams);
+    await sdk.customers.create(params);
     await runFixture({ fixtures: [{ name: 'c', path: '/v1/customers', method: 'post', params }] }, { apiBase: base });
     expect(bodies).toHaveLength(2);
     expect(bodies[1]?.body).toBe(bodies[0]?.body);

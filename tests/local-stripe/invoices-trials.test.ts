@@ -1,7 +1,7 @@
 // Invoice items and one-off invoices, trials, pauses and the documented test
 // cards and tokens, through the real SDK over HTTP.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import Stripe from 'stripe';
+import type Stripe from 'stripe';
 import { TEST_CARDS } from '../../local/stripe/cards.js';
 import { DAY, advanceClock, startHarness, stripeError, type Harness } from './helpers.js';
 

@@ -5,7 +5,7 @@
 // must leave the stored objects byte-for-byte as they were, record no event
 // and deliver no webhook.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import Stripe from 'stripe';
+import type Stripe from 'stripe';
 import { Engine } from '../../local/stripe/engine.js';
 import { StripeApiError } from '../../local/stripe/core/errors.js';
 import { Store } from '../../local/stripe/store.js';

@@ -435,7 +435,7 @@ function applyCancellation(sub: Stripe.Subscription, p: Params, now: number): vo
     if (sub.cancellation_details) {
       if (details.has('comment')) sub.cancellation_details.comment = details.str('comment') ?? null;
       if (details.has('feedback')) {
-        sub.cancellation_details.feedback = (details.str('feedback') ?? null) as Stripe.Subscription.CancellationDetails.Feedback | null;
+        sub.cancellation_details.feedback = details.str('feedback') ?? null;
       }
     }
   }

@@ -312,7 +312,7 @@ export function cancelIntent(engine: Engine, pi: Stripe.PaymentIntent, reason: s
     charge.refunded = true;
     engine.emit('charge.refunded', charge);
   }
-  pi.cancellation_reason = (reason as Stripe.PaymentIntent.CancellationReason | undefined) ?? null;
+  pi.cancellation_reason = reason ?? null;
   pi.next_action = null;
   engine.store.touch();
   engine.emit('payment_intent.canceled', pi);
