@@ -25,7 +25,8 @@ const credentialsSchema = z.object({
 const codeOf = (error: { code?: string } | null) => error?.code ?? 'unexpected_failure';
 
 export async function authenticateAction(mode: 'sign-in' | 'sign-up', _state: AuthFormState, form: FormData): Promise<AuthFormState> {
-  const next = safeLocalPath(typeof form.get('next') === 'string' ? String(form.get('next')) : null);
+  const nextField = form.get('next');
+  const next = safeLocalPath(typeof nextField === 'string' ? nextField : null);
   const typed = form.get('email');
   const email = typeof typed === 'string' ? typed.slice(0, 254) : '';
   const parsed = credentialsSchema.safeParse({ email: typed, password: form.get('password') });

@@ -252,8 +252,10 @@ export function createTaskRunnerClient(options: TaskRunnerClientOptions): TaskRu
       try {
         // An abort wins the race: the runner stops waiting and the hold is given back.
         const aborted = new Promise<never>((_, reject) => {
-          if (controller.signal.aborted) reject(controller.signal.reason);
-          controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
+          // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- rejects with the abort's own reason, as fetch does
+          const fail = () => reject(controller.signal.reason);
+          if (controller.signal.aborted) fail();
+          controller.signal.addEventListener('abort', fail, { once: true });
         });
         aborted.catch(() => undefined); // an abort after the task finished is nobody's error
         usage = await Promise.race([task({ taskId, reservationId, userId: input.userId, signal: controller.signal }), aborted]);

@@ -79,6 +79,7 @@ export function lookupPath(root: unknown, path: string): unknown {
 function asString(value: unknown): string {
   if (value === undefined || value === null) return '';
   if (typeof value === 'object') return JSON.stringify(value);
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- a primitive here: objects are JSON above
   return String(value);
 }
 

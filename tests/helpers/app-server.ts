@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 // The app's route handlers behind a real HTTP server in this process, as Next.js serves them:
@@ -32,7 +32,7 @@ const readBody = (req: IncomingMessage) =>
 
 export async function startAppServer(routes: Record<string, Handler>): Promise<AppServer> {
   const app: AppServer = { url: '', seen: [], fault: () => 'pass', close: async () => undefined };
-  const server: Server = createServer(async (req, res) => {
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const body = await readBody(req);
     const path = (req.url ?? '/').split('?')[0]!;
     const seen = { path, body: body.toString('utf8') };
@@ -55,7 +55,8 @@ export async function startAppServer(routes: Record<string, Handler>): Promise<A
     );
     if (fault === 'drop-after') return void req.socket.destroy();
     res.writeHead(response.status, { 'content-type': 'application/json' }).end(await response.text());
-  });
+  };
+  const server: Server = createServer((req, res) => void handle(req, res));
   server.keepAliveTimeout = 1000;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   app.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

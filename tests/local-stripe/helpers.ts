@@ -24,6 +24,7 @@ export class Receiver {
   ) {}
 
   static async start(): Promise<Receiver> {
+    // eslint-disable-next-line prefer-const -- the server's handler reads the receiver, which is built from the server
     let self: Receiver | undefined;
     const server = createServer((req, res) => {
       const chunks: Buffer[] = [];

@@ -150,7 +150,7 @@ export async function createModelUser(system: ModelSystem): Promise<ModelUser> {
   };
 }
 
-const ignoreCardErrors = (error: { type?: string }) => {
+const ignoreCardErrors = (error: Error & { type?: string }) => {
   if (error.type !== 'StripeCardError' && error.type !== 'StripeInvalidRequestError') throw error;
   return null;
 };

@@ -4,6 +4,7 @@ import { setBudgetBodySchema } from '@/lib/billing/budget-schemas';
 import { SERVER_ACTION_BODY_LIMIT_BYTES } from '@/lib/http/body';
 import { isCleanText } from '@/lib/http/clean-text';
 import { AppError, errorResponse, isAppError } from '@/lib/http/errors';
+import type * as ErrorsModule from '@/lib/http/errors';
 import { createPaymentIntentBodySchema } from '@/lib/payments/schemas';
 
 describe('form amounts (server actions) go through the API money schemas, never Number()', () => {
@@ -46,7 +47,7 @@ describe('errors keep their status across copies of the module (Next.js bundles 
   it('an AppError made by another copy is recognised by its brand and answered with its status', async () => {
     // A second, separate instance of lib/http/errors.ts, as a page bundle and a route bundle have.
     const copyPath = '@/lib/http/errors.ts?copy';
-    const other = (await import(/* @vite-ignore */ copyPath)) as typeof import('@/lib/http/errors');
+    const other = (await import(/* @vite-ignore */ copyPath)) as typeof ErrorsModule;
     expect(other.AppError).not.toBe(AppError);
     const foreign = new other.AppError('unauthorized', 'Invalid access token');
     expect(isAppError(foreign)).toBe(true);

@@ -84,6 +84,7 @@ export function encodeForm(data: Record<string, unknown>): string {
   const walk = (key: string, value: unknown): void => {
     if (value === undefined) return;
     if (value === null || typeof value !== 'object') {
+      // eslint-disable-next-line @typescript-eslint/no-base-to-string -- a primitive here: objects are walked below
       pairs.push(`${encodeURIComponent(key)}=${encodeURIComponent(value === null ? '' : String(value))}`);
     } else if (Array.isArray(value)) {
       value.forEach((v, i) => walk(`${key}[${i}]`, v));

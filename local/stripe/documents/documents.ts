@@ -47,7 +47,13 @@ function page(title: string, body: string): string {
 
 function customerLabel(engine: Engine, invoice: Stripe.Invoice): string {
   const customer = typeof invoice.customer === 'string' ? engine.state.customers[invoice.customer] : undefined;
-  return invoice.customer_name ?? customer?.name ?? invoice.customer_email ?? customer?.email ?? String(invoice.customer ?? '');
+  return (
+    invoice.customer_name ??
+    customer?.name ??
+    invoice.customer_email ??
+    customer?.email ??
+    (typeof invoice.customer === 'string' ? invoice.customer : (invoice.customer?.id ?? ''))
+  );
 }
 
 function invoiceTitle(invoice: Stripe.Invoice): string {

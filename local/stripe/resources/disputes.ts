@@ -94,7 +94,7 @@ function balanceTransaction(_engine: Engine, dispute: Stripe.Dispute, sign: 1 | 
     balance_type: 'payments',
     created: at,
     currency: dispute.currency,
-    description: sign < 0 ? `Chargeback withdrawal for ${String(dispute.charge)}` : `Chargeback reversal for ${String(dispute.charge)}`,
+    description: `${sign < 0 ? 'Chargeback withdrawal' : 'Chargeback reversal'} for ${typeof dispute.charge === 'string' ? dispute.charge : dispute.charge.id}`,
     exchange_rate: null,
     fee,
     fee_details: [{ amount: fee, application: null, currency: dispute.currency, description: 'Dispute fee', type: 'stripe_fee' }],

@@ -21,6 +21,7 @@ function encodeForm(data: FormInput, prefix: string, out: string[]): string[] {
     const key = prefix ? `${prefix}[${k}]` : k;
     if (v === undefined || v === null) continue;
     if (typeof v === 'object') encodeForm(v as FormInput, key, out);
+    // eslint-disable-next-line @typescript-eslint/no-base-to-string -- a primitive here: objects recurse above
     else out.push(`${encodeURIComponent(key)}=${encodeURIComponent(String(v))}`);
   }
   return out;

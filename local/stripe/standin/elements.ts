@@ -184,7 +184,10 @@ export class Element {
 
   mount(target: string | HTMLElement): void {
     const node = typeof target === 'string' ? document.querySelector(target) : target;
-    if (!node) throw integrationError(`The selector you specified (${String(target)}) applies to no DOM elements.`);
+    if (!node)
+      throw integrationError(
+        `The selector you specified (${typeof target === 'string' ? target : target.tagName}) applies to no DOM elements.`,
+      );
     if (this.destroyed) throw integrationError('This Element has already been destroyed. Please create a new one.');
     injectStyle();
     const id = nextId();
