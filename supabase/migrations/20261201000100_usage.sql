@@ -150,13 +150,11 @@ $$;
 -- RLS transaction.
 grant execute on function app_private.task_cost_micros(bigint, bigint, bigint, bigint) to authenticated, service_role;
 
--- The plan and usage period in force for a user at a time: the newest in-force subscription's
+-- The plan and usage period in force for a user at a time (redefined for simulated clocks by
+-- 20261201400000_period_in_force_simulated_clock.sql): the newest in-force subscription's
 -- period (it stays current until a paid renewal moves it), else the calendar month in UTC on
--- Starter. A subscription that existed at p_at is in force even when its period starts after
--- p_at: only a simulated clock (a Stripe test clock, the local Stripe's clock for every customer)
--- puts a paid period ahead of the database's time, and the user has paid for that period. The
--- subscription is read in one sub-select (OFFSET 0 keeps the planner from copying it once per
--- output column).
+-- Starter. The subscription is read in one sub-select (OFFSET 0 keeps the planner from copying
+-- it once per output column).
 create type app_private.subscription_period as (plan_id text, period_start timestamptz, period_end timestamptz);
 
 create or replace function app_private.period_in_force(p_user uuid, p_at timestamptz default now())
@@ -171,7 +169,7 @@ language sql stable as $$
             from public.subscriptions s
             where s.user_id = p_user
               and s.status in ('active', 'trialing', 'past_due')
-              and (s.current_period_start <= p_at or s.created_at <= p_at)
+              and s.current_period_start <= p_at
             order by s.current_period_start desc
             limit 1) as sub
     offset 0

@@ -26,6 +26,17 @@ export function HistoryLinks({ entry }: { entry: HistoryEntry }) {
       </span>
     );
   }
+  // A payment still waiting (a task's shortfall, a top-up left half-way): the way to pay it is here,
+  // so the user does not have to find the notification or start a second top-up.
+  if (entry.status === 'pending' && entry.id.startsWith('pi_')) {
+    return (
+      <span style={{ display: 'flex', gap: '.6rem', flexWrap: 'wrap', fontSize: '.9rem' }}>
+        <Link href={`/billing/checkout?paymentIntent=${id}`} aria-label={`Pay the ${entry.createdAt.slice(0, 10)} payment now`}>
+          Pay now
+        </Link>
+      </span>
+    );
+  }
   if (entry.status !== 'succeeded' || !entry.id.startsWith('pi_')) return null;
   return (
     <span style={{ display: 'flex', gap: '.6rem', flexWrap: 'wrap', fontSize: '.9rem' }}>

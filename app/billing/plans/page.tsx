@@ -95,6 +95,8 @@ export default async function PlansPage({ searchParams }: { searchParams: Promis
               ? `Switch from ${PLANS[preview.fromPlanId].name} to ${PLANS[preview.toPlanId].name}`
               : `Subscribe to ${PLANS[preview.toPlanId].name}`}
           </h2>
+          {/* A downgrade at period end has no lines: no empty Item/Amount table then. */}
+          {preview.lines.length > 0 ? (
           <table>
             <caption className="sr-only">What the change costs today</caption>
             <thead>
@@ -112,6 +114,7 @@ export default async function PlansPage({ searchParams }: { searchParams: Promis
               ))}
             </tbody>
           </table>
+          ) : null}
           <p data-testid="due-now">
             {preview.effectiveAt
               ? `Nothing is charged or credited today. You keep ${PLANS[preview.fromPlanId].name} and its allowance until ${day(preview.effectiveAt)}, then move to ${PLANS[preview.toPlanId].name}.`
