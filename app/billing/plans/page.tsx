@@ -97,23 +97,23 @@ export default async function PlansPage({ searchParams }: { searchParams: Promis
           </h2>
           {/* A downgrade at period end has no lines: no empty Item/Amount table then. */}
           {preview.lines.length > 0 ? (
-          <table>
-            <caption className="sr-only">What the change costs today</caption>
-            <thead>
-              <tr>
-                <th scope="col">Item</th>
-                <th scope="col">Amount</th>
-              </tr>
-            </thead>
-            <tbody>
-              {preview.lines.map((line, index) => (
-                <tr key={index}>
-                  <td>{line.description}</td>
-                  <td>{dollars(line.amountCents)}</td>
+            <table>
+              <caption className="sr-only">What the change costs today</caption>
+              <thead>
+                <tr>
+                  <th scope="col">Item</th>
+                  <th scope="col">Amount</th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
+              </thead>
+              <tbody>
+                {preview.lines.map((line, index) => (
+                  <tr key={index}>
+                    <td>{line.description}</td>
+                    <td>{dollars(line.amountCents)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
           ) : null}
           <p data-testid="due-now">
             {preview.effectiveAt
