@@ -36,7 +36,14 @@ export default defineConfig({
     screenshot: 'only-on-failure',
     launchOptions: {
       executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+      ],
     },
   },
   projects: [{ name: 'chromium', use: { browserName: 'chromium' } }],
@@ -44,7 +51,7 @@ export default defineConfig({
     command: 'node_modules/.bin/tsx scripts/dev.ts --production',
     // Ready once the database is open and migrated, so the first test does not pay for it.
     url: `http://127.0.0.1:${APP_PORT}/api/health`,
-    env: { ...process.env, ...e2eEnv } as Record<string, string>,
+    env: { ...process.env, ...e2eEnv },
     reuseExistingServer: false,
     timeout: 120_000,
     stdout: 'pipe',

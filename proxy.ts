@@ -37,7 +37,8 @@ export async function proxy(request: NextRequest) {
       setAll: (cookiesToSet) => {
         for (const { name, value } of cookiesToSet) request.cookies.set(name, value);
         response = withHeaders(NextResponse.next({ request }));
-        for (const { name, value, options } of cookiesToSet) response.cookies.set(name, value, sessionCookieWrite(value, options, production));
+        for (const { name, value, options } of cookiesToSet)
+          response.cookies.set(name, value, sessionCookieWrite(value, options, production));
       },
     },
   });

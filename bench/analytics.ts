@@ -162,7 +162,13 @@ async function main() {
     const pick = <T>(list: T[]) => list[Math.floor(Math.random() * list.length)]!;
     const userActor = (): Actor => {
       const user = pick(userRows);
-      const claims = { sub: user.id, aud: 'authenticated', role: 'authenticated', exp: Math.floor(Date.now() / 1000) + 3600, email: user.email };
+      const claims = {
+        sub: user.id,
+        aud: 'authenticated',
+        role: 'authenticated',
+        exp: Math.floor(Date.now() / 1000) + 3600,
+        email: user.email,
+      };
       return { kind: 'user', userId: user.id, claims };
     };
     const baseline = () => db.query('select id, email from users where id = $1', [pick(userRows).id]);
@@ -181,7 +187,11 @@ async function main() {
        where created_at >= $1 and created_at < $2 group by plan_id`,
       [`${months[5]}-01T00:00:00Z`, `${months[6]}-01T00:00:00Z`],
     );
-    const scan = plan.map((row) => row['QUERY PLAN']).find((line) => /Scan/.test(line))?.trim() ?? '?';
+    const scan =
+      plan
+        .map((row) => row['QUERY PLAN'])
+        .find((line) => /Scan/.test(line))
+        ?.trim() ?? '?';
 
     const size = sizes[0]!;
     console.log(

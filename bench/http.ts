@@ -61,7 +61,14 @@ function post(port: number, path: string, key: string, body: unknown): Promise<{
   const text = JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: '127.0.0.1', port, path, method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), authorization: `Bearer ${key}` } },
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), authorization: `Bearer ${key}` },
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -113,10 +120,19 @@ const userOf = (users: string[], client: number) => users[client + CLIENTS * Mat
 const pairs = (port: number, key: string, users: string[]) =>
   closedLoop(async (client, record) => {
     const userId = userOf(users, client);
-    const held = await timed(record, () => post(port, '/api/usage/reserve', key, { userId, estimatedCost: 0.01, idempotencyKey: `r${++sequence}` }));
+    const held = await timed(record, () =>
+      post(port, '/api/usage/reserve', key, { userId, estimatedCost: 0.01, idempotencyKey: `r${++sequence}` }),
+    );
     const reservationId = (held.data as { reservationId: string }).reservationId;
     await timed(record, () =>
-      post(port, '/api/usage/commit', key, { userId, reservationId, agent: 'bench', tokens: 1, executionMs: 0, idempotencyKey: `c${++sequence}` }),
+      post(port, '/api/usage/commit', key, {
+        userId,
+        reservationId,
+        agent: 'bench',
+        tokens: 1,
+        executionMs: 0,
+        idempotencyKey: `c${++sequence}`,
+      }),
     );
     return 2;
   });
@@ -139,7 +155,10 @@ const batches = (port: number, key: string, users: string[]) =>
     const answer = await timed(record, () => post(port, '/api/usage/events', key, { events }));
     const results = (answer.data as { results: Array<{ status?: string; outcome?: string }> }).results;
     const recorded = results.filter((r) => (r.status ?? r.outcome) === 'recorded').length;
-    if (recorded !== BATCH) throw new Error(`batch recorded ${recorded} of ${BATCH}: ${JSON.stringify(results.find((r) => (r.status ?? r.outcome) !== 'recorded'))}`);
+    if (recorded !== BATCH)
+      throw new Error(
+        `batch recorded ${recorded} of ${BATCH}: ${JSON.stringify(results.find((r) => (r.status ?? r.outcome) !== 'recorded'))}`,
+      );
     return BATCH;
   });
 
@@ -147,7 +166,11 @@ const inProcessCommits = (db: Database, users: string[]) =>
   closedLoop(async (client, record) => {
     const userId = userOf(users, client);
     await timed(record, () =>
-      commitUsage(db, { kind: 'task-runner', userId, claims: null }, { agent: 'bench', tokens: 1, executionMs: 0, idempotencyKey: `i${++sequence}` }),
+      commitUsage(
+        db,
+        { kind: 'task-runner', userId, claims: null },
+        { agent: 'bench', tokens: 1, executionMs: 0, idempotencyKey: `i${++sequence}` },
+      ),
     );
     return 1;
   });
@@ -183,20 +206,31 @@ async function wrapperCost(db: Database, key: string, users: string[], beforeHan
     let next = 0;
     const cpu = process.cpuUsage();
     const started = performance.now();
-    await Promise.all(Array.from({ length: CLIENTS }, async () => {
-      while (next < n) await work(next++);
-    }));
+    await Promise.all(
+      Array.from({ length: CLIENTS }, async () => {
+        while (next < n) await work(next++);
+      }),
+    );
     const used = process.cpuUsage(cpu);
     return { cpuMicros: (used.user + used.system) / n, perSecond: n / ((performance.now() - started) / 1000) };
   };
   const lib = await cpuPer((i) =>
-    reserveUsage(db, { kind: 'task-runner', userId: users[i % USERS]!, claims: null }, { estimatedCost: 1, idempotencyKey: `w${++sequence}` }, 900),
+    reserveUsage(
+      db,
+      { kind: 'task-runner', userId: users[i % USERS]!, claims: null },
+      { estimatedCost: 1, idempotencyKey: `w${++sequence}` },
+      900,
+    ),
   );
   await beforeHandler?.();
   const handler = await cpuPer(async (i) => {
     const body = JSON.stringify({ userId: users[i % USERS], estimatedCost: 0.000001, idempotencyKey: `h${++sequence}` });
     const response = await reserveRoute(
-      new Request('http://127.0.0.1/api/usage/reserve', { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body }),
+      new Request('http://127.0.0.1/api/usage/reserve', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+        body,
+      }),
     );
     if (response.status !== 200) throw new Error(`reserve route answered ${response.status}: ${await response.text()}`);
     await response.text();
@@ -209,17 +243,28 @@ async function batchCost(db: Database, key: string, users: string[]) {
   const { POST: eventsRoute } = await import('@/app/api/usage/events/route');
   const { recordUsageEvents } = await import('@/lib/billing/usage-events');
   const n = 200;
-  const events = () => Array.from({ length: BATCH }, (_, i) => ({ userId: users[i % USERS]!, agent: 'bench', tokens: 1, executionMs: 0, idempotencyKey: `b${++sequence}` }));
+  const events = () =>
+    Array.from({ length: BATCH }, (_, i) => ({
+      userId: users[i % USERS]!,
+      agent: 'bench',
+      tokens: 1,
+      executionMs: 0,
+      idempotencyKey: `b${++sequence}`,
+    }));
   const cpuPer = async (work: () => Promise<unknown>) => {
     let next = 0;
     const cpu = process.cpuUsage();
-    await Promise.all(Array.from({ length: 4 }, async () => {
-      while (next++ < n) await work();
-    }));
+    await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        while (next++ < n) await work();
+      }),
+    );
     const used = process.cpuUsage(cpu);
     return (used.user + used.system) / n;
   };
-  const sql = await cpuPer(() => db.query('select * from app_private.commit_usage_batch($1::jsonb)', [JSON.stringify(events().map((e, i) => ({ ...e, i })))]));
+  const sql = await cpuPer(() =>
+    db.query('select * from app_private.commit_usage_batch($1::jsonb)', [JSON.stringify(events().map((e, i) => ({ ...e, i })))]),
+  );
   const lib = await cpuPer(() => recordUsageEvents(db, events()));
   const handler = await cpuPer(async () => {
     const response = await eventsRoute(
@@ -280,7 +325,12 @@ function groupCpuMs(pgid: number | undefined): number {
 }
 
 /** Runs `work` and returns its figures with the CPU (µs) each server used per unit of work. */
-async function withCpu<T extends Figures>(servers: { app: number | undefined; floor: number | undefined }, which: 'app' | 'floor', seconds: () => number, work: () => Promise<T>) {
+async function withCpu<T extends Figures>(
+  servers: { app: number | undefined; floor: number | undefined },
+  which: 'app' | 'floor',
+  seconds: () => number,
+  work: () => Promise<T>,
+) {
   const pgid = servers[which];
   const before = groupCpuMs(pgid);
   const started = performance.now();
@@ -290,7 +340,8 @@ async function withCpu<T extends Figures>(servers: { app: number | undefined; fl
   return { ...figures, cpuMicrosPerUnit: units > 0 ? ((groupCpuMs(pgid) - before) * 1000) / units : 0 };
 }
 
-const fmt = (f: Figures, unit: string) => `${Math.round(f.perSecond).toLocaleString('en-US')} ${unit}/s, p50 ${f.p50.toFixed(1)} ms, p99 ${f.p99.toFixed(1)} ms`;
+const fmt = (f: Figures, unit: string) =>
+  `${Math.round(f.perSecond).toLocaleString('en-US')} ${unit}/s, p50 ${f.p50.toFixed(1)} ms, p99 ${f.p99.toFixed(1)} ms`;
 const pct = (a: number, b: number) => `${Math.round((100 * a) / b)}%`;
 
 async function main() {
@@ -331,13 +382,21 @@ async function main() {
           libCpu.push(wrapper.lib.cpuMicros);
           batchCpu.push(batch.handler - batch.lib);
         }
-        console.log(`round ${i + 1}: reserve route ${wrapper.handler.cpuMicros.toFixed(0)} µs CPU/req, reserveUsage ${wrapper.lib.cpuMicros.toFixed(0)} µs; batch of ${BATCH}: route ${batch.handler.toFixed(0)} µs, recordUsageEvents ${batch.lib.toFixed(0)} µs, SQL call alone ${batch.sql.toFixed(0)} µs`);
+        console.log(
+          `round ${i + 1}: reserve route ${wrapper.handler.cpuMicros.toFixed(0)} µs CPU/req, reserveUsage ${wrapper.lib.cpuMicros.toFixed(0)} µs; batch of ${BATCH}: route ${batch.handler.toFixed(0)} µs, recordUsageEvents ${batch.lib.toFixed(0)} µs, SQL call alone ${batch.sql.toFixed(0)} µs`,
+        );
       }
       const median = (values: number[]) => [...values].sort((x, y) => x - y)[Math.floor(values.length / 2)] ?? 0;
       const min = (values: number[]) => Math.min(...values);
       const wrapperCpu = handlerCpu.map((h, i) => h - libCpu[i]!);
-      console.log(`route wrapper CPU per reserve: median ${median(wrapperCpu).toFixed(0)} µs, min ${min(wrapperCpu).toFixed(0)} µs (route median ${median(handlerCpu).toFixed(0)} µs, reserveUsage median ${median(libCpu).toFixed(0)} µs)`);
-      console.log(`route wrapper CPU per batch of ${BATCH}: median ${median(batchCpu).toFixed(0)} µs, min ${min(batchCpu).toFixed(0)} µs; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+      console.log(
+        `route wrapper CPU per reserve: median ${median(wrapperCpu).toFixed(0)} µs, min ${min(wrapperCpu).toFixed(0)} µs (route median ${median(handlerCpu).toFixed(0)} µs, reserveUsage median ${median(libCpu).toFixed(0)} µs)`,
+      );
+      console.log(
+        `route wrapper CPU per batch of ${BATCH}: median ${median(batchCpu).toFixed(0)} µs, min ${min(batchCpu).toFixed(0)} µs; load average ${loadavg()
+          .map((l) => l.toFixed(1))
+          .join(' ')}`,
+      );
       return;
     }
 
@@ -345,7 +404,19 @@ async function main() {
     // BENCH_APP_PROFILE=<dir>: serve with `next start` under node --cpu-prof instead (profiling only).
     const profileDir = process.env.BENCH_APP_PROFILE;
     const command: [string, string[]] = profileDir
-      ? [process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, 'node_modules/next/dist/bin/next', 'start', '--port', String(APP_PORT), '--hostname', '127.0.0.1']]
+      ? [
+          process.execPath,
+          [
+            '--cpu-prof',
+            `--cpu-prof-dir=${profileDir}`,
+            'node_modules/next/dist/bin/next',
+            'start',
+            '--port',
+            String(APP_PORT),
+            '--hostname',
+            '127.0.0.1',
+          ],
+        ]
       : ['npm', ['start']];
     const app = spawn(command[0], command[1], {
       detached: true,
@@ -363,17 +434,33 @@ async function main() {
     const floor = spawn('node_modules/.bin/tsx', ['bench/http-floor.ts'], {
       detached: true,
       stdio: ['ignore', 'ignore', 'inherit'],
-      env: { ...process.env, FLOOR_PORT: String(FLOOR_PORT), FLOOR_DATABASE_URL: databaseUrl, FLOOR_KEY_SHA256: createHash('sha256').update(key).digest('hex') },
+      env: {
+        ...process.env,
+        FLOOR_PORT: String(FLOOR_PORT),
+        FLOOR_DATABASE_URL: databaseUrl,
+        FLOOR_KEY_SHA256: createHash('sha256').update(key).digest('hex'),
+      },
     });
     try {
       await Promise.all([waitFor(APP_PORT, app, 'npm start'), waitFor(FLOOR_PORT, floor, 'the floor server')]);
       // Warm-up: JIT, connection pools, prepared statements on both servers.
       for (const port of [FLOOR_PORT, APP_PORT]) {
-        for (let i = 0; i < 200; i++) await post(port, '/api/usage/reserve', key, { userId: users[i % USERS], estimatedCost: 0.000001, idempotencyKey: `warm${++sequence}` });
-        await post(port, '/api/usage/events', key, { events: [{ userId: users[0], agent: 'warm', tokens: 1, executionMs: 0, idempotencyKey: `warm${++sequence}` }] });
+        for (let i = 0; i < 200; i++)
+          await post(port, '/api/usage/reserve', key, {
+            userId: users[i % USERS],
+            estimatedCost: 0.000001,
+            idempotencyKey: `warm${++sequence}`,
+          });
+        await post(port, '/api/usage/events', key, {
+          events: [{ userId: users[0], agent: 'warm', tokens: 1, executionMs: 0, idempotencyKey: `warm${++sequence}` }],
+        });
       }
       await clearHolds();
-      console.log(`[bench] ${CLIENTS} clients, ${USERS} users, ${SECONDS} s per run, batches of ${BATCH}, open loop at ${RATE}/s; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+      console.log(
+        `[bench] ${CLIENTS} clients, ${USERS} users, ${SECONDS} s per run, batches of ${BATCH}, open loop at ${RATE}/s; load average ${loadavg()
+          .map((l) => l.toFixed(1))
+          .join(' ')}`,
+      );
 
       for (let round = 1; round <= ROUNDS; round++) {
         const servers = { app: app.pid, floor: floor.pid };
@@ -392,16 +479,38 @@ async function main() {
         await clearHolds();
         const wrapper = await wrapperCost(db, key, users);
         await clearHolds();
-        console.log(`\n[round ${round}] load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
-        console.log(`  reserve+commit  floor ${fmt(floorPairs, 'req')} | app ${fmt(appPairs, 'req')} | app/floor ${pct(appPairs.perSecond, floorPairs.perSecond)}`);
-        console.log(`    server CPU per request: floor ${floorPairs.cpuMicrosPerUnit.toFixed(0)} µs | app ${appPairs.cpuMicrosPerUnit.toFixed(0)} µs`);
-        console.log(`  GET /api/health  floor ${fmt(floorHealth, 'req')} | app ${fmt(appHealth, 'req')} | app/floor ${pct(appHealth.perSecond, floorHealth.perSecond)}`);
-        console.log(`    server CPU per request: floor ${floorHealth.cpuMicrosPerUnit.toFixed(0)} µs | app ${appHealth.cpuMicrosPerUnit.toFixed(0)} µs`);
-        console.log(`  batched events  floor ${fmt(floorBatches, 'events')} | app ${fmt(appBatches, 'events')} | app/floor ${pct(appBatches.perSecond, floorBatches.perSecond)}`);
-        console.log(`    server CPU per event: floor ${floorBatches.cpuMicrosPerUnit.toFixed(0)} µs | app ${appBatches.cpuMicrosPerUnit.toFixed(0)} µs`);
-        console.log(`  in-process commits ${fmt(commits, 'events')} | app batched / in-process ${pct(appBatches.perSecond, commits.perSecond)} (target ≥ 70%, and ≥ 3,000 events/s: ${appBatches.perSecond >= 3000 && appBatches.perSecond >= 0.7 * commits.perSecond ? 'PASS' : 'FAIL'})`);
-        console.log(`  reserve open loop at ${RATE}/s  floor p50 ${floorOpen.p50.toFixed(1)} ms p99 ${floorOpen.p99.toFixed(1)} ms | app p50 ${appOpen.p50.toFixed(1)} ms p99 ${appOpen.p99.toFixed(1)} ms (target p99 ≤ 20 ms: ${appOpen.p99 <= 20 && appOpen.errors === 0 ? 'PASS' : 'FAIL'}), errors ${floorOpen.errors}/${appOpen.errors}`);
-        console.log(`  route wrapper (in-process reserve)  handler ${wrapper.handler.cpuMicros.toFixed(0)} µs CPU/req (${Math.round(wrapper.handler.perSecond)}/s) | reserveUsage ${wrapper.lib.cpuMicros.toFixed(0)} µs CPU/req (${Math.round(wrapper.lib.perSecond)}/s) | wrapper ≈ ${wrapper.wrapperCpuMicros.toFixed(0)} µs CPU/req`);
+        console.log(
+          `\n[round ${round}] load average ${loadavg()
+            .map((l) => l.toFixed(1))
+            .join(' ')}`,
+        );
+        console.log(
+          `  reserve+commit  floor ${fmt(floorPairs, 'req')} | app ${fmt(appPairs, 'req')} | app/floor ${pct(appPairs.perSecond, floorPairs.perSecond)}`,
+        );
+        console.log(
+          `    server CPU per request: floor ${floorPairs.cpuMicrosPerUnit.toFixed(0)} µs | app ${appPairs.cpuMicrosPerUnit.toFixed(0)} µs`,
+        );
+        console.log(
+          `  GET /api/health  floor ${fmt(floorHealth, 'req')} | app ${fmt(appHealth, 'req')} | app/floor ${pct(appHealth.perSecond, floorHealth.perSecond)}`,
+        );
+        console.log(
+          `    server CPU per request: floor ${floorHealth.cpuMicrosPerUnit.toFixed(0)} µs | app ${appHealth.cpuMicrosPerUnit.toFixed(0)} µs`,
+        );
+        console.log(
+          `  batched events  floor ${fmt(floorBatches, 'events')} | app ${fmt(appBatches, 'events')} | app/floor ${pct(appBatches.perSecond, floorBatches.perSecond)}`,
+        );
+        console.log(
+          `    server CPU per event: floor ${floorBatches.cpuMicrosPerUnit.toFixed(0)} µs | app ${appBatches.cpuMicrosPerUnit.toFixed(0)} µs`,
+        );
+        console.log(
+          `  in-process commits ${fmt(commits, 'events')} | app batched / in-process ${pct(appBatches.perSecond, commits.perSecond)} (target ≥ 70%, and ≥ 3,000 events/s: ${appBatches.perSecond >= 3000 && appBatches.perSecond >= 0.7 * commits.perSecond ? 'PASS' : 'FAIL'})`,
+        );
+        console.log(
+          `  reserve open loop at ${RATE}/s  floor p50 ${floorOpen.p50.toFixed(1)} ms p99 ${floorOpen.p99.toFixed(1)} ms | app p50 ${appOpen.p50.toFixed(1)} ms p99 ${appOpen.p99.toFixed(1)} ms (target p99 ≤ 20 ms: ${appOpen.p99 <= 20 && appOpen.errors === 0 ? 'PASS' : 'FAIL'}), errors ${floorOpen.errors}/${appOpen.errors}`,
+        );
+        console.log(
+          `  route wrapper (in-process reserve)  handler ${wrapper.handler.cpuMicros.toFixed(0)} µs CPU/req (${Math.round(wrapper.handler.perSecond)}/s) | reserveUsage ${wrapper.lib.cpuMicros.toFixed(0)} µs CPU/req (${Math.round(wrapper.lib.perSecond)}/s) | wrapper ≈ ${wrapper.wrapperCpuMicros.toFixed(0)} µs CPU/req`,
+        );
       }
       const { rows: books } = await db.query<{ drift: number }>(
         `select count(*)::int as drift from user_usage u

@@ -17,10 +17,14 @@ const rssMb = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/stat
 function post(path: string): Promise<number> {
   return new Promise((resolve) => {
     const target = new URL(path, url);
-    const req = request(target, { method: 'POST', headers: { 'content-type': 'application/json', 'stripe-signature': 't=1,v1=00' } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
+    const req = request(
+      target,
+      { method: 'POST', headers: { 'content-type': 'application/json', 'stripe-signature': 't=1,v1=00' } },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
     req.on('error', () => resolve(-1)); // the server may close the connection once it has answered
     const chunk = Buffer.alloc(1024 * 1024, 0x20);
     let sent = 0;
@@ -45,9 +49,7 @@ const baseline = rssMb();
 let peak = baseline;
 const sampler = setInterval(() => (peak = Math.max(peak, rssMb())), 50);
 const started = performance.now();
-const statusesPromise = Promise.all(
-  Array.from({ length: posts }, () => post(path)),
-);
+const statusesPromise = Promise.all(Array.from({ length: posts }, () => post(path)));
 const probe = await new Promise<number>((resolve) => setTimeout(() => void smallRequestMs().then(resolve), 300));
 const statuses = await statusesPromise;
 const seconds = (performance.now() - started) / 1000;

@@ -43,7 +43,9 @@ const baseline = rows.reduce((smallest, row) => (row.gzipKb < smallest.gzipKb ? 
 
 console.log('first-load JavaScript per page (gzip -9), without Stripe.js');
 for (const row of rows) {
-  console.log(`  ${row.route.padEnd(22)} ${row.gzipKb.toFixed(1).padStart(7)} KB gzipped  (${row.rawKb.toFixed(0)} KB raw)   ${(row.gzipKb / baseline.gzipKb).toFixed(2)}x the baseline`);
+  console.log(
+    `  ${row.route.padEnd(22)} ${row.gzipKb.toFixed(1).padStart(7)} KB gzipped  (${row.rawKb.toFixed(0)} KB raw)   ${(row.gzipKb / baseline.gzipKb).toFixed(2)}x the baseline`,
+  );
 }
 console.log(`baseline: ${baseline.route}, the smallest page: ${baseline.gzipKb.toFixed(1)} KB gzipped`);
 const target = rows.find((row) => row.route === TARGET_ROUTE);

@@ -12,7 +12,10 @@ export function percentile(sorted: number[], p: number): number {
 }
 
 /** Runs `work` on a fresh migrated database (a pool of `poolSize`), then drops it. */
-export async function withBenchDatabase(poolSize: number, work: (db: Database, databaseName: string, databaseUrl: string) => Promise<void>): Promise<void> {
+export async function withBenchDatabase(
+  poolSize: number,
+  work: (db: Database, databaseName: string, databaseUrl: string) => Promise<void>,
+): Promise<void> {
   let cluster: ThrowawayPostgres | undefined;
   let serverUrl = process.env.DATABASE_URL;
   if (!serverUrl) {

@@ -29,7 +29,11 @@ interface RunResult {
 }
 
 /** Runs `operations` calls of `step` spread over CLIENTS concurrent loops; `step` may do several. */
-async function measure(operations: number, step: (index: number, record: (ms: number) => void) => Promise<void>, perStep: number): Promise<RunResult> {
+async function measure(
+  operations: number,
+  step: (index: number, record: (ms: number) => void) => Promise<void>,
+  perStep: number,
+): Promise<RunResult> {
   const latencies: number[] = [];
   const record = (ms: number) => latencies.push(ms);
   let next = 0;
@@ -55,15 +59,23 @@ async function timed<T>(record: (ms: number) => void, work: () => Promise<T>): P
 async function main() {
   await withBenchDatabase(CLIENTS, async (db, databaseName, databaseUrl) => {
     const users = Array.from({ length: USERS }, () => randomUUID());
-    await db.query('insert into users (id, email) select id, id::text || \'@bench.test\' from unnest($1::uuid[]) as id', [users]);
+    await db.query("insert into users (id, email) select id, id::text || '@bench.test' from unnest($1::uuid[]) as id", [users]);
     if (WITH_BUDGETS) {
-      await db.query('insert into budgets (user_id, monthly_budget_cents) select id, $2 from unnest($1::uuid[]) as id', [users, BUDGET_CENTS]);
+      await db.query('insert into budgets (user_id, monthly_budget_cents) select id, $2 from unnest($1::uuid[]) as id', [
+        users,
+        BUDGET_CENTS,
+      ]);
     }
     await db.query('create table bench_counter (id int primary key, x bigint not null default 0)');
     await db.query('insert into bench_counter (id) select generate_series(0, $1::int - 1)', [USERS]);
 
     const baseline = (on: Database) =>
-      measure(OPERATIONS, (i, record) => timed(record, () => on.query('update bench_counter set x = x + $1 where id = $2', [1, i % USERS])).then(() => undefined), 1);
+      measure(
+        OPERATIONS,
+        (i, record) =>
+          timed(record, () => on.query('update bench_counter set x = x + $1 where id = $2', [1, i % USERS])).then(() => undefined),
+        1,
+      );
     const usage = (on: Database) =>
       measure(
         OPERATIONS,
@@ -72,7 +84,13 @@ async function main() {
           const key = randomUUID();
           const hold = await timed(record, () => reserveUsage(on, actor, { estimatedCost: 1_000, idempotencyKey: key }, 900));
           await timed(record, () =>
-            commitUsage(on, actor, { reservationId: hold.reservationId ?? undefined, agent: 'bench', tokens: 1, executionMs: 0, idempotencyKey: key }),
+            commitUsage(on, actor, {
+              reservationId: hold.reservationId ?? undefined,
+              agent: 'bench',
+              tokens: 1,
+              executionMs: 0,
+              idempotencyKey: key,
+            }),
           );
         },
         2,
@@ -85,7 +103,8 @@ async function main() {
       ...(pooled ? [{ label: 'PgBouncer 1.18 transaction mode, unnamed', db: pooled, baselines: [], usages: [] }] : []),
     ];
     try {
-      for (const mode of modes) await measure(2_000, (_i, record) => timed(record, () => mode.db.query('select 1')).then(() => undefined), 1); // warm-up
+      for (const mode of modes)
+        await measure(2_000, (_i, record) => timed(record, () => mode.db.query('select 1')).then(() => undefined), 1); // warm-up
       for (let round = 0; round < ROUNDS; round++) {
         for (const mode of modes) {
           mode.baselines.push(await baseline(mode.db));
@@ -112,7 +131,9 @@ async function main() {
       console.log(`  tasks (reserve+commit pairs) per second: ${(mean(mode.usages, 'opsPerSecond') / 2).toFixed(0)}`);
       const throughputRatio = mean(mode.usages, 'opsPerSecond') / mean(mode.baselines, 'opsPerSecond');
       const p99Ratio = mean(mode.usages, 'p99') / mean(mode.baselines, 'p99');
-      console.log(`  throughput ratio ${(throughputRatio * 100).toFixed(0)}% of baseline (target >= 40%): ${throughputRatio >= 0.4 ? 'met' : 'NOT met'}`);
+      console.log(
+        `  throughput ratio ${(throughputRatio * 100).toFixed(0)}% of baseline (target >= 40%): ${throughputRatio >= 0.4 ? 'met' : 'NOT met'}`,
+      );
       console.log(`  p99 ratio ${p99Ratio.toFixed(2)}x baseline (target <= 3x): ${p99Ratio <= 3 ? 'met' : 'NOT met'}`);
     }
     if (pooled) {

@@ -56,7 +56,6 @@ interface Seeded {
 const delivered = new Map<string, number>();
 const outcomes = new Map<string, number>();
 
-
 /** `count` signed deliveries; every tenth is a re-delivery (same payload) of a recent earlier one. */
 function buildDeliveries(count: number, users: Seeded[]): Delivery[] {
   const timestamp = Math.floor(Date.now() / 1000); // Stripe signs with wall-clock time; 300 s tolerance
@@ -215,7 +214,9 @@ async function main() {
        select id, id::text || '@bench.test', customer from unnest($1::uuid[], $2::text[]) as u (id, customer)`,
       [users.map((u) => u.id), users.map((u) => u.customer)],
     );
-    await db.query('create table bench_scratch (id bigint generated always as identity primary key, event_id text not null, payload jsonb not null)');
+    await db.query(
+      'create table bench_scratch (id bigint generated always as identity primary key, event_id text not null, payload jsonb not null)',
+    );
 
     // Baseline: the bare signature check and one single-row insert.
     const baselineStep = async (delivery: Delivery) => {
@@ -254,7 +255,9 @@ async function main() {
     const throughputRatio = mean(routes, 'eventsPerSecond') / mean(baselines, 'eventsPerSecond');
     const p50Ratio = mean(routes, 'p50') / mean(baselines, 'p50');
     const p99Ratio = mean(routes, 'p99') / mean(baselines, 'p99');
-    console.log(`ratios to baseline: throughput ${(throughputRatio * 100).toFixed(0)}%, p50 ${p50Ratio.toFixed(2)}x, p99 ${p99Ratio.toFixed(2)}x`);
+    console.log(
+      `ratios to baseline: throughput ${(throughputRatio * 100).toFixed(0)}%, p50 ${p50Ratio.toFixed(2)}x, p99 ${p99Ratio.toFixed(2)}x`,
+    );
     console.log(
       `route at ${TARGET_EVENTS_PER_SECOND} events/s offered (${PACED_EVENTS} deliveries, open loop): achieved ${paced.eventsPerSecond.toFixed(0)} events/s, p50 ${paced.p50.toFixed(2)} ms, p99 ${paced.p99.toFixed(2)} ms`,
     );
@@ -264,8 +267,14 @@ async function main() {
     const expectedCount = delivered.size;
     const expectedMicros = [...delivered.values()].reduce((sum, cents) => sum + cents * MICROS_PER_CENT, 0);
     const { rows } = await db.query<{
-      grants: number; granted: number | null; attempts: number; succeeded: number; attempted_cents: number | null;
-      events: number; processed: number; credits: number | null;
+      grants: number;
+      granted: number | null;
+      attempts: number;
+      succeeded: number;
+      attempted_cents: number | null;
+      events: number;
+      processed: number;
+      credits: number | null;
     }>(
       `select (select count(*) from credit_grants where source = 'payment_intent')::bigint as grants,
               (select sum(amount_micros) from credit_grants where source = 'payment_intent')::bigint as granted,
@@ -286,7 +295,8 @@ async function main() {
       found.attempted_cents !== expectedMicros / MICROS_PER_CENT && `payment_attempts sum ${found.attempted_cents} cents`,
       found.events !== expectedCount && `webhook_events ${found.events}, distinct events ${expectedCount}`,
       found.processed !== expectedCount && `processed webhook_events ${found.processed} of ${found.events}`,
-      outcomes.get('processed') !== expectedCount && `route said processed ${outcomes.get('processed') ?? 0} times for ${expectedCount} events`,
+      outcomes.get('processed') !== expectedCount &&
+        `route said processed ${outcomes.get('processed') ?? 0} times for ${expectedCount} events`,
     ].filter(Boolean);
     if (problems.length > 0) throw new Error(`MONEY CHECK FAILED: ${problems.join('; ')}`);
     console.log(

@@ -92,22 +92,29 @@ async function main() {
         // Estimate on the generous side of the kind's range (Starter: $0.001/token, $0.10/min).
         const estimatedCost = Math.round((kind.tokens[1] * 0.001 + (kind.seconds[1] / 60) * 0.1) * 1e6) / 1e6;
         try {
-          const outcome = await billing.runTask({ userId, estimatedCost, agent: kind.agent, signal: stop.signal }, async (): Promise<TaskUsage> => {
-            await sleep(executionMs, stop.signal);
-            if (Math.random() < kind.failRate) throw new Error(`${kind.agent} failed`);
-            return { tokens, executionMs };
-          });
+          const outcome = await billing.runTask(
+            { userId, estimatedCost, agent: kind.agent, signal: stop.signal },
+            async (): Promise<TaskUsage> => {
+              await sleep(executionMs, stop.signal);
+              if (Math.random() < kind.failRate) throw new Error(`${kind.agent} failed`);
+              return { tokens, executionMs };
+            },
+          );
           if (outcome.status === 'requiresPayment') {
             if (Date.now() - shortNoticeAt > 15_000) {
               shortNoticeAt = Date.now();
               const amount = outcome.paymentIntent ? `$${(outcome.paymentIntent.amountCents / 100).toFixed(2)}` : 'a top-up';
-              console.log(`[demo] allowance short by ${outcome.shortfallCents}¢: tasks wait until ${values.email} pays ${amount} on /billing`);
+              console.log(
+                `[demo] allowance short by ${outcome.shortfallCents}¢: tasks wait until ${values.email} pays ${amount} on /billing`,
+              );
             }
             await sleep(10_000, stop.signal);
             continue;
           }
           spentMicros += outcome.usage.costMicros;
-          console.log(`[demo] ${kind.agent}: ${tokens} tokens, ${(executionMs / 1000).toFixed(1)} s, $${(outcome.usage.costMicros / 1e6).toFixed(4)} (total $${(spentMicros / 1e6).toFixed(2)})`);
+          console.log(
+            `[demo] ${kind.agent}: ${tokens} tokens, ${(executionMs / 1000).toFixed(1)} s, $${(outcome.usage.costMicros / 1e6).toFixed(4)} (total $${(spentMicros / 1e6).toFixed(2)})`,
+          );
         } catch (error) {
           if (stop.signal.aborted) break;
           console.log(`[demo] ${kind.agent}: task failed, hold released (${error instanceof Error ? error.message : String(error)})`);

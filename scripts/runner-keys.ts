@@ -1,7 +1,13 @@
 // npm run runner-keys -- create <name> | list | revoke <key id>
 // Operators' named API keys of the AI task runner. A new key is printed once; only its SHA-256
 // digest is stored. Revoking takes effect in every running app process within half a second.
-import { createTaskRunnerKey, createTaskRunnerKeyBodySchema, listTaskRunnerKeys, revokeTaskRunnerKey, revokeTaskRunnerKeyBodySchema } from '@/lib/auth/task-runner-keys';
+import {
+  createTaskRunnerKey,
+  createTaskRunnerKeyBodySchema,
+  listTaskRunnerKeys,
+  revokeTaskRunnerKey,
+  revokeTaskRunnerKeyBodySchema,
+} from '@/lib/auth/task-runner-keys';
 import { getDatabase } from '@/lib/db';
 import { AppError } from '@/lib/http/errors';
 

@@ -1,4 +1,4 @@
-// npm test – everything, in order: type-check, unit and integration tests (vitest, on PostgreSQL
+// npm test – everything, in order: type-check, lint, format check, unit and integration tests (vitest, on PostgreSQL
 // 15 and PGlite), the production build, and the browser tests (Playwright, Debian's Chromium).
 // First it makes sure the two system packages the tests need are there: Debian's Chromium and the
 // PostgreSQL 15 server. As root on a machine with apt it installs what is missing; otherwise it
@@ -50,6 +50,8 @@ if (missing.length > 0) {
 
 const steps: Array<[string, string, string[]]> = [
   ['type-check', 'node_modules/.bin/tsc', ['--noEmit']],
+  ['lint', 'node_modules/.bin/eslint', ['.']],
+  ['format check', 'node_modules/.bin/prettier', ['--check', '.']],
   ['unit and integration tests', 'node_modules/.bin/vitest', ['run']],
   ['production build', 'node_modules/.bin/next', ['build']],
   ['browser tests', 'node_modules/.bin/playwright', ['test']],

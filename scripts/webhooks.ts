@@ -10,7 +10,8 @@ try {
   if (command === 'list') {
     const events = await listUnfinishedEvents(db);
     if (events.length === 0) console.log('No failed or unfinished webhook events.');
-    for (const event of events) console.log(`${event.id}  ${event.type}  ${event.status}  attempts=${event.attempts}  ${event.lastError ?? ''}`);
+    for (const event of events)
+      console.log(`${event.id}  ${event.type}  ${event.status}  attempts=${event.attempts}  ${event.lastError ?? ''}`);
   } else if (command === 'replay' && eventId) {
     console.log(JSON.stringify(await replayEvent(db, eventId)));
   } else if (command === 'replay-failed') {

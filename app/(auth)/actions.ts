@@ -25,7 +25,8 @@ const credentialsSchema = z.object({
 const codeOf = (error: { code?: string } | null) => error?.code ?? 'unexpected_failure';
 
 export async function authenticateAction(mode: 'sign-in' | 'sign-up', _state: AuthFormState, form: FormData): Promise<AuthFormState> {
-  const next = safeLocalPath(typeof form.get('next') === 'string' ? String(form.get('next')) : null);
+  const nextField = form.get('next');
+  const next = safeLocalPath(typeof nextField === 'string' ? nextField : null);
   const typed = form.get('email');
   const email = typeof typed === 'string' ? typed.slice(0, 254) : '';
   const parsed = credentialsSchema.safeParse({ email: typed, password: form.get('password') });
@@ -39,8 +40,7 @@ export async function authenticateAction(mode: 'sign-in' | 'sign-up', _state: Au
     }
   }
   const supabase = await supabaseForAction();
-  const { error } =
-    mode === 'sign-in' ? await supabase.auth.signInWithPassword(parsed.data) : await supabase.auth.signUp(parsed.data);
+  const { error } = mode === 'sign-in' ? await supabase.auth.signInWithPassword(parsed.data) : await supabase.auth.signUp(parsed.data);
   if (error) return { error: codeOf(error), email };
   redirect(next);
 }

@@ -23,7 +23,10 @@ const MESSAGES: Record<string, string> = {
 export function AuthForm({ mode }: { mode: Mode }) {
   // Only same-site paths, so the sign-in page cannot be used to redirect elsewhere.
   const next = safeLocalPath(useSearchParams().get('next'));
-  const [state, formAction, pending] = useActionState<AuthFormState, FormData>(authenticateAction.bind(null, mode), { error: null, email: '' });
+  const [state, formAction, pending] = useActionState<AuthFormState, FormData>(authenticateAction.bind(null, mode), {
+    error: null,
+    email: '',
+  });
   const error = state.error ? (MESSAGES[state.error] ?? 'Something went wrong. Please try again.') : null;
 
   const title = mode === 'sign-in' ? 'Sign in' : 'Create your account';

@@ -23,13 +23,15 @@ export const count = (value: number) => value.toLocaleString('en-US');
 /** A 0..1 ratio as a percentage with one decimal, or null when there was nothing to divide. */
 export const percent = (ratio: number | null) => (ratio === null ? null : `${(ratio * 100).toFixed(1)}%`);
 
-export const minutes = (executionMs: number) =>
-  (executionMs / 60_000).toLocaleString('en-US', { maximumFractionDigits: 1 });
+export const minutes = (executionMs: number) => (executionMs / 60_000).toLocaleString('en-US', { maximumFractionDigits: 1 });
 
 /** Micro-dollars as dollars, to the micro-dollar when a cent is too coarse: 1_350_000 -> "$1.35", 5_833 -> "$0.005833". */
 export function microDollars(micros: number): string {
   const whole = Math.floor(micros / 1_000_000);
-  const fraction = String(micros % 1_000_000).padStart(6, '0').replace(/0+$/, '').padEnd(2, '0');
+  const fraction = String(micros % 1_000_000)
+    .padStart(6, '0')
+    .replace(/0+$/, '')
+    .padEnd(2, '0');
   return `$${whole.toLocaleString('en-US')}.${fraction}`;
 }
 

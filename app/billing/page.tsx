@@ -66,7 +66,8 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
     }),
     getBudget(db, user),
   ]);
-  const pastDue = billing.subscription?.status === 'past_due' || billing.subscription?.status === 'unpaid' ? await getPastDue(db, user) : null;
+  const pastDue =
+    billing.subscription?.status === 'past_due' || billing.subscription?.status === 'unpaid' ? await getPastDue(db, user) : null;
   // The webhook's "could not collect" notes repeat the past-due notice while it shows, and are
   // stale once the renewal is paid and the plan active again.
   const hideInvoiceFailures = pastDue !== null || billing.subscription?.status === 'active';
@@ -76,7 +77,7 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
   const heldShare = Math.min(100 - usedShare, (billing.reservedCents / capacity) * 100);
 
   return (
-    <main style={{ maxWidth: "none" }}>
+    <main style={{ maxWidth: 'none' }}>
       <h1>Billing</h1>
       {params.paid === 'pending' ? (
         <p className={styles.notice} role="status">
@@ -127,7 +128,11 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
             {billing.planName}
           </p>
           <p>
-            {billing.subscription ? <Badge status={billing.subscription.status} /> : <span className={`${styles.badge} ${styles.neutral}`}>Free allowance</span>}
+            {billing.subscription ? (
+              <Badge status={billing.subscription.status} />
+            ) : (
+              <span className={`${styles.badge} ${styles.neutral}`}>Free allowance</span>
+            )}
             {billing.subscription?.cancelAtPeriodEnd ? <span> Ends on {day(billing.subscription.currentPeriodEnd)}</span> : null}
           </p>
           {billing.subscription?.scheduledChange ? (
@@ -148,7 +153,8 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
           </p>
           {billing.paymentMethod ? (
             <p className={styles.muted}>
-              Card: {billing.paymentMethod.brand} ending {billing.paymentMethod.last4}, expires {billing.paymentMethod.expMonth}/{billing.paymentMethod.expYear}
+              Card: {billing.paymentMethod.brand} ending {billing.paymentMethod.last4}, expires {billing.paymentMethod.expMonth}/
+              {billing.paymentMethod.expYear}
             </p>
           ) : null}
           <p className={styles.actions}>
@@ -163,7 +169,10 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
             {day(billing.periodStart)} to {day(billing.periodEnd)}
           </p>
           <p className={styles.big} data-testid="remaining">
-            {dollars(billing.remainingCents)} <span className={styles.muted} style={{ fontSize: '1rem', fontWeight: 400 }}>remaining</span>
+            {dollars(billing.remainingCents)}{' '}
+            <span className={styles.muted} style={{ fontSize: '1rem', fontWeight: 400 }}>
+              remaining
+            </span>
           </p>
           <div
             className={styles.bar}
@@ -243,14 +252,21 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
           )}
         </section>
 
-        <BudgetCard budget={budget} problem={params.budgetError ? 'Enter a budget from $1 to $1,000,000, with at most two decimals.' : null} />
+        <BudgetCard
+          budget={budget}
+          problem={params.budgetError ? 'Enter a budget from $1 to $1,000,000, with at most two decimals.' : null}
+        />
 
         <section className={`${styles.card} ${styles.wide}`} aria-labelledby="trend-heading">
           <h2 id="trend-heading">Spending, last six months</h2>
           <BarChart
             title="Usage cost by month"
             emptyText="No usage in the last six months."
-            bars={analytics.byMonth.map((month) => ({ label: monthName(month.month), value: Number(month.costCents), text: dollars(month.costCents) }))}
+            bars={analytics.byMonth.map((month) => ({
+              label: monthName(month.month),
+              value: Number(month.costCents),
+              text: dollars(month.costCents),
+            }))}
           />
           {analytics.totals.tasks > 0 && Number(analytics.insights.cheapestPlan.savingsCents) > 0 ? (
             <p data-testid="plan-insight">
@@ -265,7 +281,11 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
           <BarChart
             title="Usage cost by agent"
             emptyText="No tasks yet."
-            bars={analytics.byAgent.slice(0, 8).map((agent) => ({ label: agent.agent, value: Number(agent.costMicros), text: `${dollars(agent.costCents)} · ${agent.tasks} tasks` }))}
+            bars={analytics.byAgent.slice(0, 8).map((agent) => ({
+              label: agent.agent,
+              value: Number(agent.costMicros),
+              text: `${dollars(agent.costCents)} · ${agent.tasks} tasks`,
+            }))}
           />
         </section>
 

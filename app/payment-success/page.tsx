@@ -14,7 +14,6 @@ export const metadata = { title: 'Payment' };
 // ?payment_intent=pi_…; the outcome is read from Stripe on the server, never from the URL.
 const querySchema = z.object({ payment_intent: z.string().regex(/^pi_[A-Za-z0-9_]+$/) });
 
-
 export default async function PaymentSuccessPage({ searchParams }: { searchParams: Promise<Record<string, string | undefined>> }) {
   const params = await searchParams;
   const query = querySchema.safeParse(params);
@@ -41,7 +40,9 @@ export default async function PaymentSuccessPage({ searchParams }: { searchParam
     return (
       <main>
         <h1>Payment received</h1>
-        <p data-testid="payment-outcome">Thank you: {dollars(outcome.amountCents)} was paid. It shows on your dashboard within a few seconds.</p>
+        <p data-testid="payment-outcome">
+          Thank you: {dollars(outcome.amountCents)} was paid. It shows on your dashboard within a few seconds.
+        </p>
         <Link href="/billing">Go to your billing dashboard</Link>
       </main>
     );
@@ -50,7 +51,9 @@ export default async function PaymentSuccessPage({ searchParams }: { searchParam
     return (
       <main>
         <h1>Payment processing</h1>
-        <p data-testid="payment-outcome">Your bank is still processing the payment of {dollars(outcome.amountCents)}. We will update your dashboard when it completes.</p>
+        <p data-testid="payment-outcome">
+          Your bank is still processing the payment of {dollars(outcome.amountCents)}. We will update your dashboard when it completes.
+        </p>
         <Link href="/billing">Go to your billing dashboard</Link>
       </main>
     );
@@ -59,7 +62,9 @@ export default async function PaymentSuccessPage({ searchParams }: { searchParam
     <main>
       <h1>The payment did not go through</h1>
       <p data-testid="payment-outcome">
-        {outcome.failureCode ? describePaymentError({ code: outcome.failureCode }) : 'The payment was not completed, so nothing was charged.'}
+        {outcome.failureCode
+          ? describePaymentError({ code: outcome.failureCode })
+          : 'The payment was not completed, so nothing was charged.'}
       </p>
       {/* A top-up is paid again on the checkout page; a subscription's first payment from the plans page. */}
       <Link href={outcome.topUp ? `/billing/checkout?paymentIntent=${outcome.intentId}` : '/billing/plans'}>Try again</Link>

@@ -76,8 +76,7 @@ export interface UsageEvent {
 }
 
 export type UsageEventResult =
-  | { status: 'recorded' | 'duplicate'; eventId: string; costMicros: number }
-  | { status: 'rejected'; code: string; message: string };
+  { status: 'recorded' | 'duplicate'; eventId: string; costMicros: number } | { status: 'rejected'; code: string; message: string };
 
 export interface TaskUsage {
   tokens: number;
@@ -103,7 +102,13 @@ export interface RunningTask {
 }
 
 export type RunTaskOutcome<T> =
-  | { status: 'completed'; taskId: string; reservationId: string; result: T; usage: { eventId: string; costMicros: number; duplicate: boolean } }
+  | {
+      status: 'completed';
+      taskId: string;
+      reservationId: string;
+      result: T;
+      usage: { eventId: string; costMicros: number; duplicate: boolean };
+    }
   | { status: 'requiresPayment'; taskId: string; shortfallCents: number; paymentIntent: PaymentIntentInfo | null };
 
 /** An answer the API refused (4xx), or a failure that outlasted the retries. */
@@ -194,7 +199,8 @@ export function createTaskRunnerClient(options: TaskRunnerClientOptions): TaskRu
       const batch = queue.slice(0, MAX_BATCH);
       queue = queue.slice(MAX_BATCH);
       const sending = post<{ results: UsageEventResult[] }>('/api/usage/events', { events: batch.map((item) => item.event) }).then(
-        ({ results }) => batch.forEach((item, i) => item.resolve(results[i] ?? { status: 'rejected', code: 'bad_response', message: 'No result' })),
+        ({ results }) =>
+          batch.forEach((item, i) => item.resolve(results[i] ?? { status: 'rejected', code: 'bad_response', message: 'No result' })),
         (error: unknown) => batch.forEach((item) => item.reject(error)),
       );
       const tracked = sending.finally(() => inFlight.delete(tracked));
@@ -246,8 +252,10 @@ export function createTaskRunnerClient(options: TaskRunnerClientOptions): TaskRu
       try {
         // An abort wins the race: the runner stops waiting and the hold is given back.
         const aborted = new Promise<never>((_, reject) => {
-          if (controller.signal.aborted) reject(controller.signal.reason);
-          controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
+          // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- rejects with the abort's own reason, as fetch does
+          const fail = () => reject(controller.signal.reason);
+          if (controller.signal.aborted) fail();
+          controller.signal.addEventListener('abort', fail, { once: true });
         });
         aborted.catch(() => undefined); // an abort after the task finished is nobody's error
         usage = await Promise.race([task({ taskId, reservationId, userId: input.userId, signal: controller.signal }), aborted]);

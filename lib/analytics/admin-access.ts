@@ -112,7 +112,12 @@ export async function replayWebhookEventAsAdmin(db: Database, actor: Actor | nul
       `insert into public.audit_log (user_id, actor, action, entity_type, entity_id, details)
        values ((select u.id from public.webhook_events w join public.users u on u.id = w.user_id where w.id = $1),
                $2, $3, 'webhook_event', $1, $4)`,
-      [id, `admin:${actor.userId}`, WEBHOOK_REPLAYED_ACTION, JSON.stringify({ eventType: before.type, previousStatus: before.status, ...details })],
+      [
+        id,
+        `admin:${actor.userId}`,
+        WEBHOOK_REPLAYED_ACTION,
+        JSON.stringify({ eventType: before.type, previousStatus: before.status, ...details }),
+      ],
     );
 
   let answer: WebhookAnswer;

@@ -117,9 +117,7 @@ export const userAnalyticsSchema = z.object({
       changePercent: z.number().nullable(),
       trend: z.enum(['up', 'down', 'flat']).nullable(),
     }),
-    topAgent: z
-      .object({ agent: z.string(), costMicros: exact, costCents: exact, tasks: int, sharePercent: z.number() })
-      .nullable(),
+    topAgent: z.object({ agent: z.string(), costMicros: exact, costCents: exact, tasks: int, sharePercent: z.number() }).nullable(),
   }),
   budget: z
     .object({
@@ -165,9 +163,7 @@ export const adminAnalyticsSchema = z.object({
   }),
   payments: z.object({ succeeded: int, failed: int, successRate: rate }),
   subscriptions: z.object({ created: int, converted: int, conversionRate: rate }),
-  usageByPlan: z.array(
-    z.object({ planId, users: int, tasks: int, tokens: int, executionMs: int, costMicros: exact, costCents: exact }),
-  ),
+  usageByPlan: z.array(z.object({ planId, users: int, tasks: int, tokens: int, executionMs: int, costMicros: exact, costCents: exact })),
   webhooks: z.object({ failed: int, pending: int }),
   /** Open now; lost in the month (also netted out of revenue). */
   disputes: z.object({ open: int, openCents: int, lostCents: int }),

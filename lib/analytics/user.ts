@@ -96,7 +96,12 @@ const dayMs = (date: string) => Date.parse(`${date}T00:00:00Z`);
 const oneDecimal = (value: number) => Math.round(value * 10) / 10;
 const emptySums = (): Sums => ({ tasks: 0, tokens: 0, executionMs: 0, cost: 0n });
 
-const sumsOf = (row: AggregateRow): Sums => ({ tasks: row.tasks, tokens: row.tokens, executionMs: row.execution_ms, cost: toBig(row.cost_micros) });
+const sumsOf = (row: AggregateRow): Sums => ({
+  tasks: row.tasks,
+  tokens: row.tokens,
+  executionMs: row.execution_ms,
+  cost: toBig(row.cost_micros),
+});
 
 function figuresOf(sums: Sums): Figures {
   return {
@@ -201,13 +206,18 @@ async function readAnalytics(tx: Queryable, userId: string, query: AnalyticsQuer
   const agentSums = rows
     .filter((row) => row.kind === 'agent')
     .map((row) => ({ agent: row.key ?? '', sums: sumsOf(row) }))
-    .sort((a, b) => (b.sums.cost > a.sums.cost ? 1 : b.sums.cost < a.sums.cost ? -1 : b.sums.tasks - a.sums.tasks || a.agent.localeCompare(b.agent)));
+    .sort((a, b) =>
+      b.sums.cost > a.sums.cost ? 1 : b.sums.cost < a.sums.cost ? -1 : b.sums.tasks - a.sums.tasks || a.agent.localeCompare(b.agent),
+    );
   const byAgent = agentSums.map(({ agent, sums }) => ({ agent, ...figuresOf(sums) }));
 
   const planRows = new Map(rows.filter((row) => row.kind === 'plan').map((row) => [row.key, figuresOf(sumsOf(row))]));
   const byPlan = PLAN_IDS.filter((planId) => planRows.has(planId)).map((planId) => ({ planId, ...planRows.get(planId)! }));
 
-  const estimates = planEstimates(months, rows.filter((row) => row.kind === 'priced'));
+  const estimates = planEstimates(
+    months,
+    rows.filter((row) => row.kind === 'priced'),
+  );
   const cheapest = estimates.reduce((best, plan) => (plan.estimated < best.estimated ? plan : best));
   const current = estimates.find((plan) => plan.planId === status.plan_id) ?? cheapest;
   const savings = current.estimated - cheapest.estimated;
@@ -219,8 +229,7 @@ async function readAnalytics(tx: Queryable, userId: string, query: AnalyticsQuer
     currentMicros !== null && previousMicros !== null && previousMicros > 0n
       ? oneDecimal((Number(currentMicros - previousMicros) / Number(previousMicros)) * 100)
       : null;
-  const trend =
-    changePercent === null ? null : Math.abs(changePercent) < FLAT_TREND_PERCENT ? 'flat' : changePercent > 0 ? 'up' : 'down';
+  const trend = changePercent === null ? null : Math.abs(changePercent) < FLAT_TREND_PERCENT ? 'flat' : changePercent > 0 ? 'up' : 'down';
 
   const top = byAgent[0];
   const answer: UserAnalytics = {

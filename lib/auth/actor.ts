@@ -9,9 +9,7 @@ import { AppError } from '@/lib/http/errors';
 // Who is calling. A signed-in user (verified Supabase JWT, from `Authorization: Bearer` or the
 // session cookie) acts for themself; the AI task runner (server key) acts for the user it names.
 // Headers such as `user-id` are never read.
-export type Actor =
-  | { kind: 'user'; userId: string; claims: JwtClaims }
-  | { kind: 'task-runner'; userId: string; claims: null };
+export type Actor = { kind: 'user'; userId: string; claims: JwtClaims } | { kind: 'task-runner'; userId: string; claims: null };
 
 export interface RequestCredentials {
   authorization: string | null;

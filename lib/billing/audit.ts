@@ -25,6 +25,14 @@ export async function writeAudit(tx: Queryable, entry: AuditEntry): Promise<void
   await tx.query(
     `insert into public.audit_log (user_id, actor, action, entity_type, entity_id, amount_micros, details)
      values ($1, $2, $3, $4, $5, $6, $7)`,
-    [entry.userId, entry.actor, entry.action, entry.entityType, entry.entityId, entry.amountMicros ?? null, JSON.stringify(entry.details ?? {})],
+    [
+      entry.userId,
+      entry.actor,
+      entry.action,
+      entry.entityType,
+      entry.entityId,
+      entry.amountMicros ?? null,
+      JSON.stringify(entry.details ?? {}),
+    ],
   );
 }

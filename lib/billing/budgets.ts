@@ -44,7 +44,6 @@ function onlyRow(rows: BudgetRow[], source: string): BudgetRow {
   return row;
 }
 
-
 /** The actor's budget against the usage of the period in force (read-only). */
 export async function getBudget(db: Database, actor: Actor): Promise<BudgetState> {
   const { rows } = await asActor(db, actor, (tx) =>

@@ -70,7 +70,8 @@ export function exactInt(value: bigint): ExactInt {
 }
 
 /** An integer from SQL (text, number or bigint) as a bigint. */
-export const toBig = (value: string | number | bigint | null | undefined): bigint => (value === null || value === undefined ? 0n : BigInt(value));
+export const toBig = (value: string | number | bigint | null | undefined): bigint =>
+  value === null || value === undefined ? 0n : BigInt(value);
 
 /** Whole cents, rounded down (floor, also for negative amounts). */
 export function bigMicrosToCentsFloor(micros: bigint): bigint {

@@ -21,7 +21,11 @@ export const dismissNotificationSchema = z.strictObject({ id: z.uuid({ error: 'i
 // Our own paths only (not `//host`), in the characters our links use.
 const LOCAL_PATH = /^\/(?![/\\])[A-Za-z0-9/_?=&.-]*$/;
 
-export async function listUnreadNotifications(db: Database, actor: Extract<Actor, { kind: 'user' }>, limit = 10): Promise<UserNotification[]> {
+export async function listUnreadNotifications(
+  db: Database,
+  actor: Extract<Actor, { kind: 'user' }>,
+  limit = 10,
+): Promise<UserNotification[]> {
   const { rows } = await db.userTransaction(actor.claims, (tx) =>
     tx.query<{ id: string; kind: string; title: string; body: string; data: { retryUrl?: unknown }; created_at: Date }>(
       `select id, kind, title, body, data, created_at from public.notifications

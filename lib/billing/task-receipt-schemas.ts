@@ -8,10 +8,13 @@ const day = (name: string) =>
   z
     .string()
     .regex(/^\d{4}-\d{2}-\d{2}$/, { error: `${name} must be a date as YYYY-MM-DD` })
-    .refine((value) => {
-      const date = new Date(`${value}T00:00:00Z`);
-      return !Number.isNaN(date.getTime()) && date.toISOString().startsWith(value);
-    }, { error: `${name} must be a real calendar date` });
+    .refine(
+      (value) => {
+        const date = new Date(`${value}T00:00:00Z`);
+        return !Number.isNaN(date.getTime()) && date.toISOString().startsWith(value);
+      },
+      { error: `${name} must be a real calendar date` },
+    );
 
 const emptyAsMissing = (value: unknown) => (value === '' ? undefined : value);
 
@@ -28,7 +31,11 @@ export const taskScopeFields = {
   ),
   agent: z.preprocess(
     emptyAsMissing,
-    cleanText('agent').trim().min(1, { error: 'agent must not be empty' }).max(100, { error: 'agent must be at most 100 characters' }).optional(),
+    cleanText('agent')
+      .trim()
+      .min(1, { error: 'agent must not be empty' })
+      .max(100, { error: 'agent must be at most 100 characters' })
+      .optional(),
   ),
   from: z.preprocess(emptyAsMissing, day('from').optional()),
   to: z.preprocess(emptyAsMissing, day('to').optional()),
@@ -36,7 +43,8 @@ export const taskScopeFields = {
 
 function scopeRules<T extends { period?: string; payment?: string; from?: string; to?: string }>(query: T, ctx: z.RefinementCtx) {
   if (query.period && query.payment) ctx.addIssue({ code: 'custom', path: ['payment'], message: 'Give a period or a payment, not both' });
-  if (query.from && query.to && query.from > query.to) ctx.addIssue({ code: 'custom', path: ['to'], message: 'to must not be before from' });
+  if (query.from && query.to && query.from > query.to)
+    ctx.addIssue({ code: 'custom', path: ['to'], message: 'to must not be before from' });
 }
 
 export const getTaskReceiptsQuerySchema = z
@@ -48,7 +56,13 @@ export const getTaskReceiptsQuerySchema = z
       .min(1, { error: 'limit must be a whole number between 1 and 100' })
       .max(100, { error: 'limit must be a whole number between 1 and 100' })
       .default(25),
-    cursor: z.preprocess(emptyAsMissing, z.string().regex(/^[A-Za-z0-9_-]{1,200}$/, { error: 'cursor is not valid' }).optional()),
+    cursor: z.preprocess(
+      emptyAsMissing,
+      z
+        .string()
+        .regex(/^[A-Za-z0-9_-]{1,200}$/, { error: 'cursor is not valid' })
+        .optional(),
+    ),
   })
   .superRefine(scopeRules);
 

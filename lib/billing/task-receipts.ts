@@ -95,7 +95,13 @@ async function resolveScope(tx: Queryable, userId: string, filter: TaskReceiptsF
     return { kind: 'period', start: row.period_start.toISOString(), end: row.period_end.toISOString() };
   }
   if (filter.payment?.startsWith('in_')) {
-    const found = await tx.query<{ id: string; period_start: Date | null; period_end: Date | null; amount_due_cents: number; billing_reason: string | null }>(
+    const found = await tx.query<{
+      id: string;
+      period_start: Date | null;
+      period_end: Date | null;
+      amount_due_cents: number;
+      billing_reason: string | null;
+    }>(
       `select id, period_start, period_end, amount_due_cents, billing_reason from public.invoices
        where user_id = $1 and id = $2 and status <> 'draft'`,
       [userId, filter.payment],
@@ -129,7 +135,14 @@ async function resolveScope(tx: Queryable, userId: string, filter: TaskReceiptsF
     );
     const grantId = grant.rows[0]?.id ?? null;
     const end = grantId ? null : (await periodEndingAfter(tx, userId, payment.paid_at)).toISOString();
-    return { kind: 'top_up', id: payment.payment_intent_id, start: payment.paid_at.toISOString(), end, amountCents: payment.amount_cents, grantId };
+    return {
+      kind: 'top_up',
+      id: payment.payment_intent_id,
+      start: payment.paid_at.toISOString(),
+      end,
+      amountCents: payment.amount_cents,
+      grantId,
+    };
   }
   return { kind: 'all', start: null, end: null };
 }

@@ -55,7 +55,11 @@ function rejection(sqlstate: string, message: string): UsageEventResult {
  * Records each event on its own; one result per event, in the order given. An event costing more
  * than `maxCostMicros` (the per-task ceiling, as on a single commit) is rejected with 422.
  */
-export async function recordUsageEvents(db: Database, events: readonly unknown[], maxCostMicros: number | null = null): Promise<UsageEventResult[]> {
+export async function recordUsageEvents(
+  db: Database,
+  events: readonly unknown[],
+  maxCostMicros: number | null = null,
+): Promise<UsageEventResult[]> {
   const results: Array<UsageEventResult | undefined> = new Array(events.length);
   const valid: Array<UsageEvent & { i: number }> = [];
   events.forEach((event, i) => {
@@ -68,7 +72,10 @@ export async function recordUsageEvents(db: Database, events: readonly unknown[]
   });
 
   if (valid.length > 0) {
-    const { rows } = await db.query<BatchRow>('select * from app_private.commit_usage_batch($1::jsonb, $2)', [JSON.stringify(valid), maxCostMicros]);
+    const { rows } = await db.query<BatchRow>('select * from app_private.commit_usage_batch($1::jsonb, $2)', [
+      JSON.stringify(valid),
+      maxCostMicros,
+    ]);
     for (const row of rows) {
       results[row.ordinal] =
         row.outcome === 'rejected'

@@ -56,7 +56,12 @@ async function readSnapshot(tx: Queryable, userId: string): Promise<UsageSnapsho
   const row = rows[0];
   if (!row) throw new Error('usage_snapshot returned no row');
   const [allowance, used, credits, reserved, owed, remaining] = [
-    row.allowance_micros, row.used_micros, row.credits_micros, row.reserved_micros, row.owed_micros, row.remaining_micros,
+    row.allowance_micros,
+    row.used_micros,
+    row.credits_micros,
+    row.reserved_micros,
+    row.owed_micros,
+    row.remaining_micros,
   ].map(toBig) as [bigint, bigint, bigint, bigint, bigint, bigint];
   return {
     planId: row.plan_id,
@@ -141,21 +146,15 @@ function assertTaskRunner(actor: Actor): void {
 }
 
 /** Hold the estimated cost of a task. When the allowance is short nothing is held. */
-export async function reserveUsage(
-  db: Database,
-  actor: Actor,
-  request: ReserveUsageBody,
-  ttlSeconds: number,
-): Promise<Reservation> {
+export async function reserveUsage(db: Database, actor: Actor, request: ReserveUsageBody, ttlSeconds: number): Promise<Reservation> {
   assertTaskRunner(actor);
   const { rows } = await db
-    .prepared<ReserveRow>('reserve_usage', `select reservation_id, allowed, duplicate, amount_micros, remaining_micros::text, shortfall_micros::text, expires_at
-       from app_private.reserve_usage($1, $2, $3, $4)`, [
-      actor.userId,
-      request.estimatedCost,
-      request.idempotencyKey,
-      ttlSeconds,
-    ])
+    .prepared<ReserveRow>(
+      'reserve_usage',
+      `select reservation_id, allowed, duplicate, amount_micros, remaining_micros::text, shortfall_micros::text, expires_at
+       from app_private.reserve_usage($1, $2, $3, $4)`,
+      [actor.userId, request.estimatedCost, request.idempotencyKey, ttlSeconds],
+    )
     .catch(translateDatabaseError);
   const row = rows[0];
   if (!row) throw new Error('reserve_usage returned no row');
@@ -201,16 +200,20 @@ export async function commitUsage(
 ): Promise<CommittedUsage> {
   assertTaskRunner(actor);
   const { rows } = await db
-    .prepared<CommitRow>('commit_usage', `select event_id, duplicate, cost_micros, plan_id, remaining_micros::text
-       from app_private.commit_usage($1, $2, $3, $4, $5, $6, $7)`, [
-      actor.userId,
-      request.reservationId ?? null,
-      request.agent,
-      request.tokens,
-      request.executionMs,
-      request.idempotencyKey,
-      maxCostMicros,
-    ])
+    .prepared<CommitRow>(
+      'commit_usage',
+      `select event_id, duplicate, cost_micros, plan_id, remaining_micros::text
+       from app_private.commit_usage($1, $2, $3, $4, $5, $6, $7)`,
+      [
+        actor.userId,
+        request.reservationId ?? null,
+        request.agent,
+        request.tokens,
+        request.executionMs,
+        request.idempotencyKey,
+        maxCostMicros,
+      ],
+    )
     .catch(translateDatabaseError);
   const row = rows[0];
   if (!row) throw new Error('commit_usage returned no row');

@@ -89,10 +89,9 @@ function buildDatabase(
     systemTransaction: (work) => transaction(async () => undefined, work),
     userTransaction: (claims, work) =>
       transaction(async (session) => {
-        await session.query(
-          "select set_config('request.jwt.claims', $1, true), set_config('role', 'authenticated', true)",
-          [JSON.stringify(claims)],
-        );
+        await session.query("select set_config('request.jwt.claims', $1, true), set_config('role', 'authenticated', true)", [
+          JSON.stringify(claims),
+        ]);
       }, work),
     close,
   };
@@ -125,7 +124,9 @@ export function connectPostgres(connectionString: string, max = 10, pooler: Pool
     () => pool.end(),
     (text, values) => pool.query(text, values),
     // Behind a transaction-mode pooler every statement is unnamed (parsed on each call).
-    pooler === 'transaction' ? (_name, text, values) => pool.query(text, values) : (name, text, values) => pool.query({ name, text, values }),
+    pooler === 'transaction'
+      ? (_name, text, values) => pool.query(text, values)
+      : (name, text, values) => pool.query({ name, text, values }),
   );
 }
 
@@ -171,7 +172,11 @@ export async function openPglite(dataDir: string | undefined): Promise<Database>
 
 // pg's rowCount: rows returned by a SELECT (or RETURNING), rows changed otherwise. PGlite's
 // affectedRows is 0 for a plain SELECT, so row-returning statements count their rows.
-function toPgResult<R extends pg.QueryResultRow>(rows: unknown[], affectedRows: number | undefined, returnsRows: boolean): pg.QueryResult<R> {
+function toPgResult<R extends pg.QueryResultRow>(
+  rows: unknown[],
+  affectedRows: number | undefined,
+  returnsRows: boolean,
+): pg.QueryResult<R> {
   const rowCount = returnsRows ? Math.max(rows.length, affectedRows ?? 0) : (affectedRows ?? rows.length);
   return { rows: rows as R[], rowCount, command: '', oid: 0, fields: [] };
 }

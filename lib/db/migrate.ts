@@ -31,7 +31,9 @@ export async function migrate(db: Database, options: MigrateOptions = {}): Promi
       return work(tx);
     });
   const appliedVersions = async (tx: Queryable) =>
-    new Set((await tx.query<{ version: string }>('select version from supabase_migrations.schema_migrations')).rows.map((row) => row.version));
+    new Set(
+      (await tx.query<{ version: string }>('select version from supabase_migrations.schema_migrations')).rows.map((row) => row.version),
+    );
 
   const done = await locked(async (tx) => {
     const { rows: auth } = await tx.query<{ present: boolean }>(

@@ -21,7 +21,10 @@ export function contentSecurityPolicy({ nonce, supabaseUrl, localStripeUrl, prod
   const directives: Array<[string, string[]]> = [
     ['default-src', ["'self'"]],
     // 'unsafe-eval' only for the development server's hot reload.
-    ['script-src', ["'self'", `'nonce-${nonce}'`, "'strict-dynamic'", ...STRIPE_SCRIPTS, ...local, ...(production ? [] : ["'unsafe-eval'"])]],
+    [
+      'script-src',
+      ["'self'", `'nonce-${nonce}'`, "'strict-dynamic'", ...STRIPE_SCRIPTS, ...local, ...(production ? [] : ["'unsafe-eval'"])],
+    ],
     ['frame-src', [...STRIPE_FRAMES, ...local]],
     ['connect-src', ["'self'", supabase, ...STRIPE_CONNECT, ...local]],
     ['img-src', ["'self'", 'data:', 'https://*.stripe.com']],

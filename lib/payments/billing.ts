@@ -62,7 +62,6 @@ interface SubscriptionView {
   scheduled_change_at: Date | null;
 }
 
-
 /** The plan's Stripe price (cached); its allowance, which the prices are set at, if Stripe is down. */
 async function renewalPriceCents(planId: PlanId): Promise<number> {
   const offers = await listPlanOffers().catch(() => []);
@@ -97,8 +96,14 @@ export async function getBillingOverview(db: Database, actor: Actor): Promise<Bi
       ]);
       // Grants whose credit is spent, refunded or expired stay listed for a year after purchase.
       const grants = await tx.query<{
-        id: string; purchased_at: Date; expires_at: Date; amount_micros: number; left_micros: number;
-        frozen_micros: number; refunded_micros: number; expired: boolean;
+        id: string;
+        purchased_at: Date;
+        expires_at: Date;
+        amount_micros: number;
+        left_micros: number;
+        frozen_micros: number;
+        refunded_micros: number;
+        expired: boolean;
       }>(
         `select id, purchased_at, expires_at, amount_micros, left_micros, frozen_micros, refunded_micros, expires_at <= now() as expired
          from public.credit_grants where user_id = $1 and (left_micros > 0 or purchased_at > now() - interval '12 months')
@@ -148,9 +153,7 @@ export async function getBillingOverview(db: Database, actor: Actor): Promise<Bi
       expired: grant.expired,
     })),
     nextInvoice:
-      inForce && !inForce.cancel_at_period_end
-        ? { date: inForce.current_period_end.toISOString(), amountCents: renewalCents }
-        : null,
+      inForce && !inForce.cancel_at_period_end ? { date: inForce.current_period_end.toISOString(), amountCents: renewalCents } : null,
     paymentMethod: await cardSummary(customerId),
   };
 }

@@ -25,7 +25,9 @@ interface UserRow {
 }
 
 async function readUser(db: Database, userId: string): Promise<UserRow> {
-  const { rows } = await db.query<UserRow>('select email, billing_email, name, stripe_customer_id from public.users where id = $1', [userId]);
+  const { rows } = await db.query<UserRow>('select email, billing_email, name, stripe_customer_id from public.users where id = $1', [
+    userId,
+  ]);
   if (!rows[0]) throw new AppError('not_found', 'User not found');
   return rows[0];
 }
@@ -35,10 +37,7 @@ export async function ensureCustomerId(db: Database, userId: string): Promise<st
   const user = await readUser(db, userId);
   if (user.stripe_customer_id) return user.stripe_customer_id;
   const customer = await stripeCall(() =>
-    stripe().customers.create(
-      { email: user.email || undefined, metadata: { userId } },
-      { idempotencyKey: customerKey(userId) },
-    ),
+    stripe().customers.create({ email: user.email || undefined, metadata: { userId } }, { idempotencyKey: customerKey(userId) }),
   );
   const { rows } = await db.query<{ stripe_customer_id: string }>(
     `update public.users set stripe_customer_id = coalesce(stripe_customer_id, $2) where id = $1

@@ -28,14 +28,15 @@ export async function paymentDocumentUrl(db: Database, actor: Actor, document: P
   if (document === 'receipt') {
     if (!ID_PATTERN.payment.test(id)) throw new AppError('not_found', 'You have no payment with that id');
     const owned = await asActor(db, actor, (tx) =>
-      tx.query<{ status: string }>(
-        `select status from public.payment_attempts where user_id = $1 and payment_intent_id = $2`,
-        [actor.userId, id],
-      ),
+      tx.query<{ status: string }>(`select status from public.payment_attempts where user_id = $1 and payment_intent_id = $2`, [
+        actor.userId,
+        id,
+      ]),
     );
     const payment = owned.rows[0];
     if (!payment) throw new AppError('not_found', 'You have no payment with that id');
-    if (payment.status !== 'succeeded') throw new AppError('unprocessable', 'This payment did not go through, so there is no receipt for it');
+    if (payment.status !== 'succeeded')
+      throw new AppError('unprocessable', 'This payment did not go through, so there is no receipt for it');
     const intent = await stripeCall(() => stripe().paymentIntents.retrieve(id, { expand: ['latest_charge'] }));
     const charge = typeof intent.latest_charge === 'object' ? intent.latest_charge : null;
     const url = webUrl(charge?.receipt_url);
@@ -52,7 +53,9 @@ export async function paymentDocumentUrl(db: Database, actor: Actor, document: P
   if (!url) {
     throw new AppError(
       'not_found',
-      invoice.status === 'draft' ? 'This invoice is still a draft; it can be opened once it is finalized.' : 'Stripe has no document for this invoice.',
+      invoice.status === 'draft'
+        ? 'This invoice is still a draft; it can be opened once it is finalized.'
+        : 'Stripe has no document for this invoice.',
     );
   }
   return url;

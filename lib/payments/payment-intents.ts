@@ -36,7 +36,12 @@ function answer(intent: Stripe.PaymentIntent, reused: boolean): PaymentIntentAns
 }
 
 /** A recent still-payable intent of exactly `amountCents`, or (coverAtLeast) the smallest of at least that. */
-async function reusableIntent(db: Database, userId: string, amountCents: number, coverAtLeast: boolean): Promise<Stripe.PaymentIntent | null> {
+async function reusableIntent(
+  db: Database,
+  userId: string,
+  amountCents: number,
+  coverAtLeast: boolean,
+): Promise<Stripe.PaymentIntent | null> {
   const { rows } = await db.query<{ payment_intent_id: string }>(
     `select payment_intent_id from public.payment_attempts
      where user_id = $1 and kind = 'usage_topup' and status in ('pending', 'failed')
@@ -56,7 +61,12 @@ async function reusableIntent(db: Database, userId: string, amountCents: number,
  * `coverAtLeast`: any open intent of at least that amount will do (a shortfall asked about again
  * after a few cents more usage keeps its intent).
  */
-export async function createTopUpIntent(db: Database, userId: string, amountCents: number, coverAtLeast = false): Promise<PaymentIntentAnswer> {
+export async function createTopUpIntent(
+  db: Database,
+  userId: string,
+  amountCents: number,
+  coverAtLeast = false,
+): Promise<PaymentIntentAnswer> {
   const amount = Math.min(Math.max(amountCents, MIN_CHARGE_CENTS), MAX_TOP_UP_DOLLARS * 100);
   // Counted before looking for a reusable intent: a concurrent request either finished first
   // (then it is found below) or sees the same count (then Stripe answers both with one intent).
@@ -129,7 +139,9 @@ export interface PaymentOutcome {
  * a top-up attempt of theirs, or an intent of their Stripe customer (a subscription invoice).
  */
 export async function getPaymentOutcome(db: Database, userId: string, intentId: string): Promise<PaymentOutcome> {
-  const { rows } = await db.query<{ stripe_customer_id: string | null }>('select stripe_customer_id from public.users where id = $1', [userId]);
+  const { rows } = await db.query<{ stripe_customer_id: string | null }>('select stripe_customer_id from public.users where id = $1', [
+    userId,
+  ]);
   const intent = await stripeCall(() => stripe().paymentIntents.retrieve(intentId)).catch((error: unknown) => {
     // An id Stripe does not know is a missing payment; an outage stays an outage.
     const cause = isAppError(error) ? (error.cause as { code?: string } | undefined) : undefined;

@@ -26,7 +26,9 @@ interface Billing {
 }
 
 export async function readBilling(tx: Queryable, userId: string): Promise<Billing> {
-  const users = await tx.query<{ stripe_customer_id: string | null }>('select stripe_customer_id from public.users where id = $1', [userId]);
+  const users = await tx.query<{ stripe_customer_id: string | null }>('select stripe_customer_id from public.users where id = $1', [
+    userId,
+  ]);
   const subs = await tx.query<{ id: string; plan_id: string }>(
     `select id, plan_id from public.subscriptions where user_id = $1 and status = any($2::text[]) order by created_at`,
     [userId, BILLED_STATUSES],
@@ -61,9 +63,7 @@ export async function listPaymentMethods(db: Database, actor: Actor): Promise<Pa
   const { customerId } = await asActor(db, actor, (tx) => readBilling(tx, actor.userId));
   if (!customerId) return [];
   const { cards, defaultId } = await cardsAtStripe(customerId);
-  return cards
-    .map((card) => answer(card, defaultId))
-    .sort((a, b) => Number(b.isDefault) - Number(a.isDefault));
+  return cards.map((card) => answer(card, defaultId)).sort((a, b) => Number(b.isDefault) - Number(a.isDefault));
 }
 
 /** A SetupIntent for the PaymentElement to save a card with (off-session use: renewals, recharges). */
@@ -108,12 +108,20 @@ export async function setDefaultPaymentMethod(db: Database, actor: Actor, paymen
   const billing = await asActor(db, actor, (tx) => readBilling(tx, actor.userId));
   if (!billing.customerId) throw new AppError('not_found', 'That card is not one of yours.');
   await ownCard(billing.customerId, paymentMethodId);
-  await makeDefault(billing.customerId, billing.subscriptions.map((sub) => sub.id), paymentMethodId);
+  await makeDefault(
+    billing.customerId,
+    billing.subscriptions.map((sub) => sub.id),
+    paymentMethodId,
+  );
   return listPaymentMethods(db, actor);
 }
 
 /** After the browser confirmed a SetupIntent: check it at Stripe, make the card the default if asked or if it is the only one. */
-export async function cardAdded(db: Database, actor: Actor, body: CardAddedBody): Promise<{ paymentMethodId: string; methods: PaymentMethodAnswer[] }> {
+export async function cardAdded(
+  db: Database,
+  actor: Actor,
+  body: CardAddedBody,
+): Promise<{ paymentMethodId: string; methods: PaymentMethodAnswer[] }> {
   const billing = await asActor(db, actor, (tx) => readBilling(tx, actor.userId));
   if (!billing.customerId) throw new AppError('not_found', 'That card setup is not one of yours.');
   const intent = await retrieveOrNull(() => stripe().setupIntents.retrieve(body.setupIntentId));
@@ -121,7 +129,9 @@ export async function cardAdded(db: Database, actor: Actor, body: CardAddedBody)
   if (intent.status !== 'succeeded') {
     throw new AppError(
       'unprocessable',
-      intent.status === 'requires_action' ? 'The card still needs to be confirmed with your bank.' : 'The card was not saved. Please try again or use another card.',
+      intent.status === 'requires_action'
+        ? 'The card still needs to be confirmed with your bank.'
+        : 'The card was not saved. Please try again or use another card.',
     );
   }
   const paymentMethodId = idOf(intent.payment_method);
@@ -129,7 +139,11 @@ export async function cardAdded(db: Database, actor: Actor, body: CardAddedBody)
   const { cards, defaultId } = await cardsAtStripe(billing.customerId);
   const defaultStillSaved = defaultId !== null && cards.some((card) => card.id === defaultId);
   if (body.makeDefault || !defaultStillSaved) {
-    await makeDefault(billing.customerId, billing.subscriptions.map((sub) => sub.id), paymentMethodId);
+    await makeDefault(
+      billing.customerId,
+      billing.subscriptions.map((sub) => sub.id),
+      paymentMethodId,
+    );
   }
   return { paymentMethodId, methods: await listPaymentMethods(db, actor) };
 }
@@ -160,7 +174,12 @@ export async function removePaymentMethod(db: Database, actor: Actor, paymentMet
       }
       if (defaultId === paymentMethodId || defaultId === null) {
         const next = others.sort((a, b) => b.created - a.created)[0];
-        if (next) await makeDefault(customerId, current.subscriptions.map((sub) => sub.id), next.id);
+        if (next)
+          await makeDefault(
+            customerId,
+            current.subscriptions.map((sub) => sub.id),
+            next.id,
+          );
       }
       await stripeCall(() => stripe().paymentMethods.detach(paymentMethodId));
     } finally {

@@ -45,9 +45,13 @@ export async function enforceAddressRateLimit(db: Database, address: string, act
   );
   const row = rows[0];
   if (row && !row.allowed) {
-    throw new AppError('rate_limited', `Too many attempts from your network. Please wait ${row.retry_after_seconds} seconds and try again.`, {
-      details: { retryAfterSeconds: row.retry_after_seconds },
-    });
+    throw new AppError(
+      'rate_limited',
+      `Too many attempts from your network. Please wait ${row.retry_after_seconds} seconds and try again.`,
+      {
+        details: { retryAfterSeconds: row.retry_after_seconds },
+      },
+    );
   }
 }
 
@@ -58,6 +62,10 @@ export async function enforceAddressRateLimit(db: Database, address: string, act
  */
 export function clientAddress(headers: Headers): string {
   const forwarded = headers.get('x-forwarded-for');
-  const last = forwarded?.split(',').map((part) => part.trim()).filter(Boolean).pop();
+  const last = forwarded
+    ?.split(',')
+    .map((part) => part.trim())
+    .filter(Boolean)
+    .pop();
   return last ? last.slice(0, 100) : 'unknown';
 }

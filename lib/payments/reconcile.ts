@@ -53,23 +53,25 @@ async function linkCustomers(db: Database, report: ReconcileReport) {
     for await (const customer of stripe().customers.list({ limit: 100 })) {
       const userId = customer.metadata?.userId;
       if (!userId || !/^[0-9a-f-]{36}$/i.test(userId)) continue;
-      const { rowCount } = await db.query(
-        'update public.users set stripe_customer_id = $2 where id = $1 and stripe_customer_id is null',
-        [userId, customer.id],
-      );
+      const { rowCount } = await db.query('update public.users set stripe_customer_id = $2 where id = $1 and stripe_customer_id is null', [
+        userId,
+        customer.id,
+      ]);
       report.customersLinked += rowCount ?? 0;
     }
   });
 }
 
-const SUBSCRIPTION_FIELDS = 'plan_id, status, cancel_at_period_end, canceled_at, ended_at, stripe_item_id, scheduled_plan_id, scheduled_change_at';
+const SUBSCRIPTION_FIELDS =
+  'plan_id, status, cancel_at_period_end, canceled_at, ended_at, stripe_item_id, scheduled_plan_id, scheduled_change_at';
 
 async function healSubscriptions(db: Database, report: ReconcileReport) {
   const subscriptions: Stripe.Subscription[] = [];
   // Every snapshot is as old as the listing: a webhook handled meanwhile with fresher data wins.
   const fetchedAt = new Date();
   await stripeCall(async () => {
-    for await (const subscription of stripe().subscriptions.list({ status: 'all', limit: 100, expand: ['data.schedule'] })) subscriptions.push(subscription);
+    for await (const subscription of stripe().subscriptions.list({ status: 'all', limit: 100, expand: ['data.schedule'] }))
+      subscriptions.push(subscription);
   });
   for (const listed of subscriptions) {
     // A second subscription of a user is ended and refunded here too (as the webhooks do).
@@ -91,7 +93,8 @@ async function healPayments(db: Database, since: Date, report: ReconcileReport) 
   const intents: Stripe.PaymentIntent[] = [];
   await stripeCall(async () => {
     for await (const intent of stripe().paymentIntents.list({ created: { gte: Math.floor(since.getTime() / 1000) }, limit: 100 })) {
-      if (intent.metadata?.purpose === TOP_UP_PURPOSE && (intent.status === 'succeeded' || intent.status === 'canceled')) intents.push(intent);
+      if (intent.metadata?.purpose === TOP_UP_PURPOSE && (intent.status === 'succeeded' || intent.status === 'canceled'))
+        intents.push(intent);
     }
   });
   for (const intent of intents) {
@@ -104,17 +107,30 @@ async function healPayments(db: Database, since: Date, report: ReconcileReport) 
       const attempt = rows[0];
       if (intent.status === 'succeeded') {
         if (attempt?.status === 'succeeded' && attempt.credited) return false;
-        return (await dispatch(tx, currentStateEvent('payment_intent.succeeded', intent, intent.created), { subscription: null })).outcome === 'processed';
+        return (
+          (await dispatch(tx, currentStateEvent('payment_intent.succeeded', intent, intent.created), { subscription: null })).outcome ===
+          'processed'
+        );
       }
       if (!attempt || attempt.status === 'canceled' || attempt.status === 'succeeded') return false;
-      return (await dispatch(tx, currentStateEvent('payment_intent.canceled', intent, intent.created), { subscription: null })).outcome === 'processed';
+      return (
+        (await dispatch(tx, currentStateEvent('payment_intent.canceled', intent, intent.created), { subscription: null })).outcome ===
+        'processed'
+      );
     });
     if (healed) report.paymentsHealed++;
   }
 }
 
 export async function reconcile(db: Database, since: Date): Promise<ReconcileReport> {
-  const report: ReconcileReport = { eventsProcessed: 0, eventsFailed: 0, customersLinked: 0, subscriptionsHealed: 0, paymentsHealed: 0, unmatched: 0 };
+  const report: ReconcileReport = {
+    eventsProcessed: 0,
+    eventsFailed: 0,
+    customersLinked: 0,
+    subscriptionsHealed: 0,
+    paymentsHealed: 0,
+    unmatched: 0,
+  };
   await linkCustomers(db, report);
   await replayMissedEvents(db, since, report);
   await healSubscriptions(db, report);

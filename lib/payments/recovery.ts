@@ -86,7 +86,12 @@ export async function payPastDueInvoice(
   const customerId = billing.customerId;
   await ownCard(customerId, input.paymentMethodId);
   // The card that paid becomes the default only once it has paid: a declined card never does.
-  const adopt = () => makeDefault(customerId, billing.subscriptions.map((sub) => sub.id), input.paymentMethodId);
+  const adopt = () =>
+    makeDefault(
+      customerId,
+      billing.subscriptions.map((sub) => sub.id),
+      input.paymentMethodId,
+    );
   try {
     const invoice = await stripe().invoices.pay(
       input.invoiceId,
@@ -109,10 +114,14 @@ export async function payPastDueInvoice(
       );
     }
     if (isStripeError(error, 'StripeError') && error.code === 'invoice_payment_intent_requires_action') {
-      throw new AppError('unprocessable', 'Your bank asks you to confirm this payment. Add the card again to confirm it with your bank, or use another card.', {
-        cause: error,
-        details: { declineCode: 'authentication_required' },
-      });
+      throw new AppError(
+        'unprocessable',
+        'Your bank asks you to confirm this payment. Add the card again to confirm it with your bank, or use another card.',
+        {
+          cause: error,
+          details: { declineCode: 'authentication_required' },
+        },
+      );
     }
     if (isStripeError(error, 'StripeInvalidRequestError') && error.code === 'invoice_already_paid') {
       // A double click, or Stripe's own retry got there first.
@@ -127,7 +136,10 @@ export async function waitForRecovery(db: Database, actor: Actor, subscriptionId
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const { rows } = await asActor(db, actor, (tx) =>
-      tx.query<{ status: string }>('select status from public.subscriptions where id = $1 and user_id = $2', [subscriptionId, actor.userId]),
+      tx.query<{ status: string }>('select status from public.subscriptions where id = $1 and user_id = $2', [
+        subscriptionId,
+        actor.userId,
+      ]),
     );
     if (rows[0]?.status === 'active') return true;
     if (Date.now() > deadline) return false;

@@ -8,22 +8,10 @@ import { listPlanOffers } from '@/lib/payments/catalog';
 import { ensureCustomerId } from '@/lib/payments/customers';
 import { subscriptionKey } from '@/lib/payments/idempotency';
 import { enforceRateLimit } from '@/lib/payments/rate-limit';
-import {
-  prorationPreviewSchema,
-  subscriptionAnswerSchema,
-  type ProrationPreview,
-  type SubscriptionAnswer,
-} from '@/lib/payments/schemas';
+import { prorationPreviewSchema, subscriptionAnswerSchema, type ProrationPreview, type SubscriptionAnswer } from '@/lib/payments/schemas';
 import { stripe, type Stripe } from '@/lib/stripe/client';
 import { stripeCall } from '@/lib/stripe/errors';
-import {
-  customerIdOf,
-  idOf,
-  paymentIntentIdsOfInvoice,
-  planIdOfSubscription,
-  priceIdOf,
-  scheduledPlanChange,
-} from '@/lib/stripe/mapping';
+import { customerIdOf, idOf, paymentIntentIdsOfInvoice, planIdOfSubscription, priceIdOf, scheduledPlanChange } from '@/lib/stripe/mapping';
 
 // Subscriptions: create (first payment confirmed on the page), change plan (upgrades at once
 // with proration, downgrades at the end of the period through a Stripe subscription schedule),
@@ -69,7 +57,10 @@ export function planOf(subscription: Stripe.Subscription): PlanId {
 
 function answerFor(subscription: Stripe.Subscription, row: SubscriptionRow | null): SubscriptionAnswer {
   const item = firstItem(subscription);
-  const scheduled = row?.scheduled_plan_id && row.scheduled_change_at ? { planId: row.scheduled_plan_id, effectiveAt: row.scheduled_change_at.toISOString() } : null;
+  const scheduled =
+    row?.scheduled_plan_id && row.scheduled_change_at
+      ? { planId: row.scheduled_plan_id, effectiveAt: row.scheduled_change_at.toISOString() }
+      : null;
   const invoice = typeof subscription.latest_invoice === 'object' ? subscription.latest_invoice : null;
   return subscriptionAnswerSchema.parse({
     subscriptionId: subscription.id,
@@ -137,7 +128,8 @@ export async function syncSubscription(tx: Queryable, snapshot: SubscriptionSnap
   const inForce = (status: string) => (IN_FORCE_STATUSES as readonly string[]).includes(status);
   // A plan change within the paid period prorates that period's allowance (see the
   // prorated_allowance migration): the period's row is pinned to the old plan first.
-  const planChangesInPeriod = previous !== undefined && inForce(previous.status) && inForce(subscription.status) && previous.plan_id !== planId;
+  const planChangesInPeriod =
+    previous !== undefined && inForce(previous.status) && inForce(subscription.status) && previous.plan_id !== planId;
   if (planChangesInPeriod) await tx.query('select app_private.lock_usage_period($1)', [userId]);
 
   const { rows } = await tx.query<SubscriptionRow>(
@@ -321,12 +313,19 @@ export async function endDuplicateSubscription(subscriptionId: string): Promise<
  * another subscription is in force. A repeated request for the same plan gets the same one; a
  * request for another plan ends the unpaid one first, so at most one is ever payable.
  */
-export async function createSubscription(db: Database, userId: string, planId: PlanId, requestedAt = new Date()): Promise<SubscriptionAnswer> {
+export async function createSubscription(
+  db: Database,
+  userId: string,
+  planId: PlanId,
+  requestedAt = new Date(),
+): Promise<SubscriptionAnswer> {
   const current = await subscriptionInForce(db, userId);
   if (current) throw alreadySubscribed(current.plan_id);
   return oneRequestAtATime(db, userId, planId, async () => {
     // Counted before looking for a pending one, for the same reason as in createTopUpIntent.
-    const { rows: counted } = await db.query<{ n: number }>('select count(*)::int as n from public.subscriptions where user_id = $1', [userId]);
+    const { rows: counted } = await db.query<{ n: number }>('select count(*)::int as n from public.subscriptions where user_id = $1', [
+      userId,
+    ]);
     const sequence = counted[0]?.n ?? 0;
     const { rows: pending } = await db.query<SubscriptionRow>(
       `select * from public.subscriptions where user_id = $1 and status = 'incomplete' order by created_at desc`,
@@ -544,7 +543,12 @@ export async function changePlan(
 }
 
 /** Undo a scheduled downgrade: the subscription renews on its current plan. */
-export async function keepCurrentPlan(db: Database, userId: string, subscriptionId: string, cancelAtPeriodEnd?: boolean): Promise<SubscriptionAnswer> {
+export async function keepCurrentPlan(
+  db: Database,
+  userId: string,
+  subscriptionId: string,
+  cancelAtPeriodEnd?: boolean,
+): Promise<SubscriptionAnswer> {
   const row = await ownedSubscription(db, userId, subscriptionId);
   if (!isInForce(row.status)) throw new AppError('conflict', 'This subscription is not active');
   const { subscription } = await fetchSubscription(subscriptionId);
@@ -581,7 +585,9 @@ export async function resumeSubscription(db: Database, userId: string, subscript
   const row = await ownedSubscription(db, userId, subscriptionId);
   if (ENDED_STATUSES.has(row.status)) throw new AppError('conflict', 'This subscription has already ended; subscribe again instead');
   const fetchedAt = new Date();
-  const updated = await stripeCall(() => stripe().subscriptions.update(subscriptionId, { cancel_at_period_end: false, expand: ['schedule'] }));
+  const updated = await stripeCall(() =>
+    stripe().subscriptions.update(subscriptionId, { cancel_at_period_end: false, expand: ['schedule'] }),
+  );
   return answerFor(updated, await record(db, { subscription: updated, fetchedAt }));
 }
 

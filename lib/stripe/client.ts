@@ -50,7 +50,9 @@ export function isSignatureError(error: unknown): boolean {
 export const stripeErrors = Stripe.errors;
 
 type StripeErrorName = {
-  [K in keyof typeof Stripe.errors]: (typeof Stripe.errors)[K] extends abstract new (...args: never[]) => Stripe.errors.StripeError ? K : never;
+  [K in keyof typeof Stripe.errors]: (typeof Stripe.errors)[K] extends abstract new (...args: never[]) => Stripe.errors.StripeError
+    ? K
+    : never;
 }[keyof typeof Stripe.errors];
 
 /**

@@ -4,7 +4,8 @@ import { AppError, isAppError } from '@/lib/http/errors';
 // Stripe failures as the answers our callers get. The SDK has already retried connection errors
 // and 5xx with the same idempotency key; what arrives here is final for this request, and a
 // retry of the whole request is safe because every create carries a deterministic key.
-export function toAppError(error: unknown): AppError | unknown {
+// Returns an AppError for Stripe's failures, and anything else as it came.
+export function toAppError(error: unknown): unknown {
   if (isAppError(error)) return error;
   if (isStripeError(error, 'StripeConnectionError') || isStripeError(error, 'StripeRateLimitError')) {
     return new AppError('service_unavailable', 'The payment provider is not answering right now. Please try again in a moment.', {

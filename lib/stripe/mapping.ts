@@ -22,7 +22,9 @@ export function customerIdOf(object: { customer?: Ref }): string | null {
 /** The monthly Price of each plan (from env; the local Stripe seeds the same ids). */
 export function priceIdOf(planId: PlanId): string {
   const config = env();
-  return { starter: config.STRIPE_STARTER_PRICE_ID, pro: config.STRIPE_PRO_PRICE_ID, enterprise: config.STRIPE_ENTERPRISE_PRICE_ID }[planId];
+  return { starter: config.STRIPE_STARTER_PRICE_ID, pro: config.STRIPE_PRO_PRICE_ID, enterprise: config.STRIPE_ENTERPRISE_PRICE_ID }[
+    planId
+  ];
 }
 
 /** The plan a Price is the monthly price of, or null for any other price. */

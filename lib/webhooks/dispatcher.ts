@@ -52,7 +52,8 @@ export const HANDLED_EVENT_TYPES = [
 export async function prefetch(db: Database, event: Stripe.Event): Promise<Prefetched> {
   if (DISPUTE_EVENTS.has(event.type)) {
     const dispute = event.data.object as Stripe.Dispute;
-    const charge = typeof dispute.charge === 'string' ? await stripeCall(() => stripe().charges.retrieve(dispute.charge as string)) : dispute.charge;
+    const charge =
+      typeof dispute.charge === 'string' ? await stripeCall(() => stripe().charges.retrieve(dispute.charge as string)) : dispute.charge;
     return { subscription: null, disputedCharge: charge };
   }
   let subscriptionId: string | null = null;
@@ -64,7 +65,12 @@ export async function prefetch(db: Database, event: Stripe.Event): Promise<Prefe
 }
 
 export function needsPrefetch(event: Stripe.Event): boolean {
-  return SUBSCRIPTION_EVENTS.has(event.type) || INVOICE_EVENTS.has(event.type) || SCHEDULE_EVENTS.has(event.type) || DISPUTE_EVENTS.has(event.type);
+  return (
+    SUBSCRIPTION_EVENTS.has(event.type) ||
+    INVOICE_EVENTS.has(event.type) ||
+    SCHEDULE_EVENTS.has(event.type) ||
+    DISPUTE_EVENTS.has(event.type)
+  );
 }
 
 export async function dispatch(tx: Queryable, event: Stripe.Event, fetched: Prefetched): Promise<HandlerResult> {
@@ -103,7 +109,6 @@ export async function dispatch(tx: Queryable, event: Stripe.Event, fetched: Pref
   }
 }
 
-
 /**
  * An event for the current state of a Stripe object that no webhook brought (reconcile heals
  * drift through `dispatch` with it, the same entry as the webhooks). Never stored in the inbox.
@@ -113,8 +118,17 @@ export function currentStateEvent<T extends Stripe.Event['type']>(
   object: Extract<Stripe.Event, { type: T }>['data']['object'] & { id: string },
   created: number,
 ): Stripe.Event {
-  const event = { id: `reconcile_${object.id}`, object: 'event', type, created, data: { object }, livemode: false, api_version: null,
-    pending_webhooks: 0, request: { id: null, idempotency_key: null } };
+  const event = {
+    id: `reconcile_${object.id}`,
+    object: 'event',
+    type,
+    created,
+    data: { object },
+    livemode: false,
+    api_version: null,
+    pending_webhooks: 0,
+    request: { id: null, idempotency_key: null },
+  };
   // The union member for `type` is picked by `type`; TypeScript cannot follow that through the generic.
   return event as unknown as Stripe.Event;
 }

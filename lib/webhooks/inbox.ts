@@ -49,7 +49,8 @@ export function verifyEvent(rawBody: string, signature: string | null, secret: s
     if (error instanceof SyntaxError) throw new AppError('invalid_json', 'Webhook body is not a Stripe event');
     throw error;
   }
-  if (!eventEnvelopeSchema.safeParse(event).success || !cleanJson.safeParse(event).success) throw new AppError('validation_failed', 'Webhook body is not a Stripe event');
+  if (!eventEnvelopeSchema.safeParse(event).success || !cleanJson.safeParse(event).success)
+    throw new AppError('validation_failed', 'Webhook body is not a Stripe event');
   return event;
 }
 
@@ -60,7 +61,8 @@ async function alreadyDone(db: Database, eventId: string): Promise<boolean> {
 
 // Events carry client secrets (PaymentIntents, invoices' confirmation secrets); those are never
 // stored. The handlers do not need them, so a replay from the stored payload works the same.
-const storedPayload = (event: Stripe.Event) => JSON.stringify(event, (key, value: unknown) => (key === 'client_secret' ? undefined : value));
+const storedPayload = (event: Stripe.Event) =>
+  JSON.stringify(event, (key, value: unknown) => (key === 'client_secret' ? undefined : value));
 
 const describe = (error: unknown) =>
   isAppError(error) ? `${error.code}: ${error.message}` : error instanceof Error ? `${error.name}: ${error.message}` : String(error);
@@ -84,10 +86,11 @@ export async function processEvent(db: Database, event: Stripe.Event): Promise<W
       );
       if (!claimed.rowCount) return 'duplicate';
       const result = await dispatch(tx, event, fetched);
-      await tx.query(
-        `update public.webhook_events set status = $2, user_id = $3, processed_at = now(), last_error = null where id = $1`,
-        [event.id, result.outcome, result.userId],
-      );
+      await tx.query(`update public.webhook_events set status = $2, user_id = $3, processed_at = now(), last_error = null where id = $1`, [
+        event.id,
+        result.outcome,
+        result.userId,
+      ]);
       return result.outcome;
     });
     return { received: true, eventId: event.id, outcome };
@@ -122,7 +125,14 @@ export interface StoredEvent {
 
 /** Events that failed or were never finished, oldest first (operators' view). */
 export async function listUnfinishedEvents(db: Database, limit = 100): Promise<StoredEvent[]> {
-  const { rows } = await db.query<{ id: string; type: string; status: string; attempts: number; last_error: string | null; received_at: Date }>(
+  const { rows } = await db.query<{
+    id: string;
+    type: string;
+    status: string;
+    attempts: number;
+    last_error: string | null;
+    received_at: Date;
+  }>(
     `select id, type, status, attempts, last_error, received_at from public.webhook_events
      where status in ('failed', 'received') order by received_at limit $1`,
     [limit],

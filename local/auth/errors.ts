@@ -22,37 +22,25 @@ export class GoTrueError extends Error {
 export const MIN_PASSWORD_LENGTH = 6;
 
 export const errors = {
-  badJson: (detail: string) =>
-    new GoTrueError(400, 'bad_json', `Could not parse request body as JSON: ${detail}`),
+  badJson: (detail: string) => new GoTrueError(400, 'bad_json', `Could not parse request body as JSON: ${detail}`),
   validation: (message: string, status = 400) => new GoTrueError(status, 'validation_failed', message),
   invalidEmail: () => errors.validation('Unable to validate email address: invalid format'),
   invalidCredentials: () => new GoTrueError(400, 'invalid_credentials', 'Invalid login credentials'),
   emailNotConfirmed: () => new GoTrueError(400, 'email_not_confirmed', 'Email not confirmed'),
   userAlreadyExists: () => new GoTrueError(422, 'user_already_exists', 'User already registered'),
-  emailExists: () =>
-    new GoTrueError(422, 'email_exists', 'A user with this email address has already been registered'),
+  emailExists: () => new GoTrueError(422, 'email_exists', 'A user with this email address has already been registered'),
   weakPassword: () =>
-    new GoTrueError(
-      422,
-      'weak_password',
-      `Password should be at least ${MIN_PASSWORD_LENGTH} characters.`,
-      { weak_password: { reasons: ['length'] } },
-    ),
-  samePassword: () =>
-    new GoTrueError(422, 'same_password', 'New password should be different from the old password.'),
+    new GoTrueError(422, 'weak_password', `Password should be at least ${MIN_PASSWORD_LENGTH} characters.`, {
+      weak_password: { reasons: ['length'] },
+    }),
+  samePassword: () => new GoTrueError(422, 'same_password', 'New password should be different from the old password.'),
   phoneDisabled: () => new GoTrueError(400, 'phone_provider_disabled', 'Phone logins are disabled'),
-  refreshTokenNotFound: () =>
-    new GoTrueError(400, 'refresh_token_not_found', 'Invalid Refresh Token: Refresh Token Not Found'),
-  refreshTokenAlreadyUsed: () =>
-    new GoTrueError(400, 'refresh_token_already_used', 'Invalid Refresh Token: Already Used'),
-  noAuthorization: () =>
-    new GoTrueError(401, 'no_authorization', 'This endpoint requires a valid Bearer token'),
-  badJwt: (detail: string) =>
-    new GoTrueError(403, 'bad_jwt', `invalid JWT: unable to parse or verify signature, ${detail}`),
-  sessionNotFound: () =>
-    new GoTrueError(403, 'session_not_found', 'Session from session_id claim in JWT does not exist'),
-  userFromJwtNotFound: () =>
-    new GoTrueError(403, 'user_not_found', 'User from sub claim in JWT does not exist'),
+  refreshTokenNotFound: () => new GoTrueError(400, 'refresh_token_not_found', 'Invalid Refresh Token: Refresh Token Not Found'),
+  refreshTokenAlreadyUsed: () => new GoTrueError(400, 'refresh_token_already_used', 'Invalid Refresh Token: Already Used'),
+  noAuthorization: () => new GoTrueError(401, 'no_authorization', 'This endpoint requires a valid Bearer token'),
+  badJwt: (detail: string) => new GoTrueError(403, 'bad_jwt', `invalid JWT: unable to parse or verify signature, ${detail}`),
+  sessionNotFound: () => new GoTrueError(403, 'session_not_found', 'Session from session_id claim in JWT does not exist'),
+  userFromJwtNotFound: () => new GoTrueError(403, 'user_not_found', 'User from sub claim in JWT does not exist'),
   notAdmin: () => new GoTrueError(403, 'not_admin', 'User not allowed'),
   userNotFound: () => new GoTrueError(404, 'user_not_found', 'User not found'),
   notFound: () => new GoTrueError(404, 'not_found', 'Not Found'),

@@ -47,9 +47,7 @@ export class TokenSigner {
 
   /** Signs a payload whose `iss`, `aud`, `exp` and `iat` the caller has set. */
   sign(payload: JWTPayload): Promise<string> {
-    return new SignJWT(payload)
-      .setProtectedHeader({ alg: 'ES256', kid: this.key.kid, typ: 'JWT' })
-      .sign(this.privateKey);
+    return new SignJWT(payload).setProtectedHeader({ alg: 'ES256', kid: this.key.kid, typ: 'JWT' }).sign(this.privateKey);
   }
 
   /** Verifies signature, issuer, audience and expiry; failures become GoTrue's 403 bad_jwt. */

@@ -14,14 +14,7 @@ import {
 import { hashPassword, verifyPassword } from './password';
 import { authenticate, openSession, refreshSession, type AuthContext } from './sessions';
 import type { UserRecord } from './store';
-import {
-  assertStrongPassword,
-  identityData,
-  mergeMetadata,
-  newUserRecord,
-  normalizeEmail,
-  toGoTrueUser,
-} from './users';
+import { assertStrongPassword, identityData, mergeMetadata, newUserRecord, normalizeEmail, toGoTrueUser } from './users';
 
 interface RequestInfo {
   req: IncomingMessage;

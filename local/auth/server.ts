@@ -118,10 +118,7 @@ function setCorsHeaders(req: IncomingMessage, res: ServerResponse): void {
   const requested = req.headers['access-control-request-headers'];
   res.setHeader('Access-Control-Allow-Origin', '*');
   res.setHeader('Access-Control-Allow-Methods', 'GET, POST, PUT, DELETE, OPTIONS');
-  res.setHeader(
-    'Access-Control-Allow-Headers',
-    requested ?? 'authorization, apikey, content-type, x-client-info, x-supabase-api-version',
-  );
+  res.setHeader('Access-Control-Allow-Headers', requested ?? 'authorization, apikey, content-type, x-client-info, x-supabase-api-version');
   res.setHeader('Access-Control-Expose-Headers', 'x-supabase-api-version, x-total-count, link');
   res.setHeader('Access-Control-Max-Age', '600');
 }

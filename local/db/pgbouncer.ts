@@ -96,7 +96,13 @@ export async function startThrowawayPgbouncer(serverUrl: string, poolSize = 40):
       if (child.exitCode === null) {
         const exited = new Promise((resolve) => child.once('exit', resolve));
         // runuser does not forward signals: signal pgbouncer itself (SIGINT: shut down at once).
-        const pid = isRoot ? Number(execFileSync('pgrep', ['-P', String(child.pid)]).toString().trim()) : child.pid;
+        const pid = isRoot
+          ? Number(
+              execFileSync('pgrep', ['-P', String(child.pid)])
+                .toString()
+                .trim(),
+            )
+          : child.pid;
         if (pid) process.kill(pid, 'SIGINT');
         await exited;
       }

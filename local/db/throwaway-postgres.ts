@@ -62,15 +62,38 @@ export async function startThrowawayPostgres(settings: Record<string, string> = 
     chownSync(dir, uid, gid);
   }
   const [initCmd, initArgs] = asPostgresUser(path.join(BIN_DIR, 'initdb'), [
-    '-D', dataDir, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C',
+    '-D',
+    dataDir,
+    '-U',
+    'postgres',
+    '--auth=trust',
+    '--no-sync',
+    '-E',
+    'UTF8',
+    '--locale=C',
   ]);
   execFileSync(initCmd, initArgs, { stdio: 'ignore' });
 
   const port = await freePort();
   const [cmd, args] = asPostgresUser(path.join(BIN_DIR, 'postgres'), [
-    '-D', dataDir, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1',
-    '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off',
-    '-c', 'max_connections=300', '-c', 'shared_buffers=128MB',
+    '-D',
+    dataDir,
+    '-p',
+    String(port),
+    '-k',
+    dir,
+    '-c',
+    'listen_addresses=127.0.0.1',
+    '-c',
+    'fsync=off',
+    '-c',
+    'synchronous_commit=off',
+    '-c',
+    'full_page_writes=off',
+    '-c',
+    'max_connections=300',
+    '-c',
+    'shared_buffers=128MB',
     ...Object.entries(settings).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
   ]);
   const server = spawn(cmd, args, { stdio: 'ignore' });

@@ -43,7 +43,14 @@ export interface TestCard {
 export const TEST_CARDS: TestCard[] = [
   // By brand: all succeed.
   { number: '4242424242424242', brand: 'visa', behaviour: 'succeed', token: 'pm_card_visa', aliases: ['tok_visa'] },
-  { number: '4000056655665556', brand: 'visa', funding: 'debit', behaviour: 'succeed', token: 'pm_card_visa_debit', aliases: ['tok_visa_debit'] },
+  {
+    number: '4000056655665556',
+    brand: 'visa',
+    funding: 'debit',
+    behaviour: 'succeed',
+    token: 'pm_card_visa_debit',
+    aliases: ['tok_visa_debit'],
+  },
   { number: '5555555555554444', brand: 'mastercard', behaviour: 'succeed', token: 'pm_card_mastercard', aliases: ['tok_mastercard'] },
   {
     number: '5200828282828210',
@@ -123,7 +130,13 @@ export const TEST_CARDS: TestCard[] = [
     token: 'pm_card_chargeDeclinedProcessingError',
     aliases: ['tok_chargeDeclinedProcessingError'],
   },
-  { number: '4000000000000341', brand: 'visa', behaviour: 'attach_then_fail', token: 'pm_card_chargeCustomerFail', aliases: ['tok_chargeCustomerFail'] },
+  {
+    number: '4000000000000341',
+    brand: 'visa',
+    behaviour: 'attach_then_fail',
+    token: 'pm_card_chargeCustomerFail',
+    aliases: ['tok_chargeCustomerFail'],
+  },
   // Fraud prevention (Radar).
   {
     number: '4100000000000019',
@@ -132,8 +145,20 @@ export const TEST_CARDS: TestCard[] = [
     token: 'pm_card_radarBlock',
     aliases: ['pm_card_chargeDeclinedFraudulent', 'tok_radarBlock', 'tok_chargeDeclinedFraudulent'],
   },
-  { number: '4000000000004954', brand: 'visa', behaviour: 'fraudulent', token: 'pm_card_riskLevelHighest', aliases: ['tok_riskLevelHighest'] },
-  { number: '4000000000009235', brand: 'visa', behaviour: 'succeed', token: 'pm_card_riskLevelElevated', aliases: ['tok_riskLevelElevated'] },
+  {
+    number: '4000000000004954',
+    brand: 'visa',
+    behaviour: 'fraudulent',
+    token: 'pm_card_riskLevelHighest',
+    aliases: ['tok_riskLevelHighest'],
+  },
+  {
+    number: '4000000000009235',
+    brand: 'visa',
+    behaviour: 'succeed',
+    token: 'pm_card_riskLevelElevated',
+    aliases: ['tok_riskLevelElevated'],
+  },
   // Disputes: the payment succeeds, then the cardholder disputes it.
   {
     number: '4000000000000259',
@@ -270,7 +295,11 @@ export function declineFor(behaviour: CardBehaviour): Decline | null {
     case 'incorrect_cvc':
       return { code: 'incorrect_cvc', decline_code: 'incorrect_cvc', message: "Your card's security code is incorrect." };
     case 'processing_error':
-      return { code: 'processing_error', decline_code: 'processing_error', message: 'An error occurred while processing your card. Try again in a little bit.' };
+      return {
+        code: 'processing_error',
+        decline_code: 'processing_error',
+        message: 'An error occurred while processing your card. Try again in a little bit.',
+      };
     default:
       return null;
   }

@@ -165,7 +165,9 @@ async function main(argv: string[]): Promise<void> {
       const seconds = arg ? durationSeconds(arg, now) : null;
       if (seconds === null || seconds <= 0) throw new Error(USAGE);
       const r = await advanceClock(api, seconds);
-      console.log(`Clock now ${new Date(r.now * 1000).toISOString()} (offset ${r.offset}s); ${r.ran} billing action(s), ${r.events.length} event(s), deliveries ok=${r.deliveries.ok} failed=${r.deliveries.failed}`);
+      console.log(
+        `Clock now ${new Date(r.now * 1000).toISOString()} (offset ${r.offset}s); ${r.ran} billing action(s), ${r.events.length} event(s), deliveries ok=${r.deliveries.ok} failed=${r.deliveries.failed}`,
+      );
       for (const e of r.events) console.log(`  ${e.type} [${e.id}]`);
       return;
     }

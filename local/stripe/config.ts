@@ -13,7 +13,11 @@ function read(env: Env, name: string): string | undefined {
 }
 
 function plansFromEnv(env: Env): PlanSeed[] {
-  const names: Record<string, string> = { starter: 'STRIPE_STARTER_PRICE_ID', pro: 'STRIPE_PRO_PRICE_ID', enterprise: 'STRIPE_ENTERPRISE_PRICE_ID' };
+  const names: Record<string, string> = {
+    starter: 'STRIPE_STARTER_PRICE_ID',
+    pro: 'STRIPE_PRO_PRICE_ID',
+    enterprise: 'STRIPE_ENTERPRISE_PRICE_ID',
+  };
   return DEFAULT_PLANS.map((plan) => {
     const override = read(env, names[plan.lookupKey] ?? '');
     return override ? { ...plan, priceId: override } : plan;

@@ -79,11 +79,16 @@ export function lookupPath(root: unknown, path: string): unknown {
 function asString(value: unknown): string {
   if (value === undefined || value === null) return '';
   if (typeof value === 'object') return JSON.stringify(value);
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- a primitive here: objects are JSON above
   return String(value);
 }
 
 /** Resolves one `${...}` query in `value` (the CLI replaces the whole string with the result). */
-export function resolveQuery(value: string, responses: Record<string, unknown>, env: Record<string, string | undefined> = process.env): string {
+export function resolveQuery(
+  value: string,
+  responses: Record<string, unknown>,
+  env: Record<string, string | undefined> = process.env,
+): string {
   const m = QUERY.exec(value);
   if (!m) return value;
   const [match, name = '', path = '', fallback] = m;
@@ -189,6 +194,10 @@ const PSEUDO_EVENTS: Record<string, string> = {
 
 /** The event types a fixture file is for: its file name (`invoice.paid.json`) and `_meta.aliases`. */
 export function eventsOfFixture(path: string, data: FixtureFile): string[] {
-  const base = path.split('/').pop()?.replace(/\.json$/, '') ?? '';
+  const base =
+    path
+      .split('/')
+      .pop()
+      ?.replace(/\.json$/, '') ?? '';
   return [PSEUDO_EVENTS[base] ?? base, ...(data._meta?.aliases ?? [])];
 }

@@ -137,7 +137,13 @@ export async function startLocalStripe(opts: LocalStripeOptions): Promise<LocalS
       return serveStandIn(req, res, engine.baseUrl);
     }
     res.writeHead(url.pathname === '/' ? 200 : 404, { 'Content-Type': 'application/json' });
-    res.end(JSON.stringify(url.pathname === '/' ? { localStripe: true, api: `${engine.baseUrl}/v1`, standIn: `${engine.baseUrl}/js/stripe.js` } : { error: { type: 'invalid_request_error', message: `Unrecognized request URL (${req.method}: ${url.pathname}).` } }));
+    res.end(
+      JSON.stringify(
+        url.pathname === '/'
+          ? { localStripe: true, api: `${engine.baseUrl}/v1`, standIn: `${engine.baseUrl}/js/stripe.js` }
+          : { error: { type: 'invalid_request_error', message: `Unrecognized request URL (${req.method}: ${url.pathname}).` } },
+      ),
+    );
   };
 
   const server = createServer((req, res) => {
@@ -205,7 +211,8 @@ export async function startLocalStripe(opts: LocalStripeOptions): Promise<LocalS
     runBilling,
     advanceClock: (seconds) => advanceAndDeliver(engine, dispatcher, seconds),
     clockOffset: () => engine.state.clockOffset,
-    completeSetupAuthentication: (id, outcome) => engine.render(completeSetupAuthentication(engine, requireSetupIntent(engine, id), outcome).seti),
+    completeSetupAuthentication: (id, outcome) =>
+      engine.render(completeSetupAuthentication(engine, requireSetupIntent(engine, id), outcome).seti),
     disputeCharge: (chargeId, disputeOpts) => {
       const charge = engine.state.charges[chargeId];
       if (!charge) throw resourceMissing('charge', chargeId);

@@ -77,12 +77,18 @@ export function applyOverrides(file: FixtureFile, overrides: string[]): FixtureF
 }
 
 /** Runs the project fixture for `event` against the API at `apiBase`. */
-export async function runTriggerFixture(apiBase: string, event: string, opts: TriggerOptions = {}, apiKey = 'sk_test_local'): Promise<FixtureResult> {
+export async function runTriggerFixture(
+  apiBase: string,
+  event: string,
+  opts: TriggerOptions = {},
+  apiKey = 'sk_test_local',
+): Promise<FixtureResult> {
   const path = fixtureFileFor(event);
   if (!path) throw new Error(`No fixture for '${event}'. Supported: ${triggerEvents().join(', ')}`);
   const overrides = [...(opts.overrides ?? [])];
   const file = readFixtureFile(path);
-  if (opts.amount !== undefined && file.fixtures.some((f) => f.name === 'payment_intent')) overrides.push(`payment_intent:amount=${opts.amount}`);
+  if (opts.amount !== undefined && file.fixtures.some((f) => f.name === 'payment_intent'))
+    overrides.push(`payment_intent:amount=${opts.amount}`);
   const given: Record<string, unknown> = {};
   if (opts.customer) given.customer = { id: opts.customer, object: 'customer' };
   if (opts.price) {

@@ -39,7 +39,11 @@ async function signIn(page: Page, email: string) {
 /** A signed subscription event the app fails on (Stripe is failing while it re-reads it). */
 async function failedWebhookEvent(): Promise<string> {
   const customer = await localStripe.customers.create({ email: 'ops-test@example.test' });
-  const subscription = await localStripe.subscriptions.create({ customer: customer.id, items: [{ price: 'price_pro_plan_id' }], payment_behavior: 'default_incomplete' });
+  const subscription = await localStripe.subscriptions.create({
+    customer: customer.id,
+    items: [{ price: 'price_pro_plan_id' }],
+    payment_behavior: 'default_incomplete',
+  });
   const event = {
     id: `evt_e2e_${randomUUID().replaceAll('-', '')}`,
     object: 'event',
@@ -84,7 +88,11 @@ test('an admin sees revenue and replays a failed webhook', async ({ page }) => {
   await expect(row).toContainText('customer.subscription.updated');
   await page.screenshot({ path: 'test-results/admin-billing.png', fullPage: true });
   const results = await new AxeBuilder({ page }).analyze();
-  expect(results.violations.filter((violation) => violation.impact === 'serious' || violation.impact === 'critical').map((violation) => violation.id)).toEqual([]);
+  expect(
+    results.violations
+      .filter((violation) => violation.impact === 'serious' || violation.impact === 'critical')
+      .map((violation) => violation.id),
+  ).toEqual([]);
 
   await row.getByRole('button').click();
   await expect(page.getByTestId('replay-outcome')).toContainText(`Event ${eventId} was replayed`);

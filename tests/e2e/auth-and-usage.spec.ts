@@ -94,7 +94,6 @@ test('the API refuses a user-id header without a session', async ({ request }) =
   expect(await response.json()).toEqual({ error: { code: 'unauthorized', message: 'Sign in to continue' } });
 });
 
-
 test('pages load the local Stripe.js stand-in as window.Stripe in local mode', async ({ page }) => {
   await page.goto('/sign-in');
   expect(await page.evaluate(() => typeof (window as unknown as { Stripe?: unknown }).Stripe)).toBe('function');

@@ -115,7 +115,11 @@ test('hits the limit, pays the shortfall with 4242, and the allowance is restore
   const grant = page.getByTestId('credit-grants').getByRole('row').nth(1);
   await expect(grant.getByRole('cell')).toHaveText([/\S/, '$15.00', '$15.00', /\S/]);
   const allowed = await page.evaluate(async () => {
-    const response = await fetch('/api/payments/check-usage-limit', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ estimatedCost: 25 }) });
+    const response = await fetch('/api/payments/check-usage-limit', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ estimatedCost: 25 }),
+    });
     return ((await response.json()) as { data: { allowed: boolean } }).data.allowed;
   });
   expect(allowed).toBe(true);
@@ -123,7 +127,9 @@ test('hits the limit, pays the shortfall with 4242, and the allowance is restore
   // Stripe's return_url after a redirect reads the outcome from Stripe.
   await page.goto(`/payment-success?payment_intent=${intentId}`);
   await expect(page.getByRole('heading', { name: 'Payment received' })).toBeVisible();
-  await expect(page.getByTestId('payment-outcome')).toHaveText('Thank you: $15.00 was paid. It shows on your dashboard within a few seconds.');
+  await expect(page.getByTestId('payment-outcome')).toHaveText(
+    'Thank you: $15.00 was paid. It shows on your dashboard within a few seconds.',
+  );
 });
 
 for (const [card, message] of [
@@ -146,7 +152,11 @@ for (const [card, message] of [
     // The failure is also an in-app notification with the way to retry, once its webhook is in.
     await expect(async () => {
       await page.reload();
-      await expect(page.getByRole('link', { name: 'Try the payment again' })).toHaveAttribute('href', `/billing/checkout?paymentIntent=${intentId}`, { timeout: 1000 });
+      await expect(page.getByRole('link', { name: 'Try the payment again' })).toHaveAttribute(
+        'href',
+        `/billing/checkout?paymentIntent=${intentId}`,
+        { timeout: 1000 },
+      );
     }).toPass({ timeout: 20_000 });
   });
 }
@@ -162,7 +172,9 @@ test('4000 0025 0000 3155 passes the authentication challenge and credits the pa
   await expect(page.getByTestId('credits')).toHaveText('$1.00');
 });
 
-test('upgrades with a proration preview; a downgrade waits for the period end, shown on both pages, and is undone; cancels and resumes', async ({ page }) => {
+test('upgrades with a proration preview; a downgrade waits for the period end, shown on both pages, and is undone; cancels and resumes', async ({
+  page,
+}) => {
   await signUpAtBilling(page);
   await subscribeToPro(page);
   await page.goto('/billing/plans');
@@ -176,7 +188,9 @@ test('upgrades with a proration preview; a downgrade waits for the period end, s
 
   // A downgrade: nothing charged or credited; Enterprise stays until the period ends.
   await page.getByRole('link', { name: 'Downgrade to Starter' }).click();
-  await expect(page.getByTestId('due-now')).toHaveText(/^Nothing is charged or credited today\. You keep Enterprise and its allowance until \w{3} \d{1,2}, \d{4}, then move to Starter\.$/);
+  await expect(page.getByTestId('due-now')).toHaveText(
+    /^Nothing is charged or credited today\. You keep Enterprise and its allowance until \w{3} \d{1,2}, \d{4}, then move to Starter\.$/,
+  );
   await page.getByRole('button', { name: 'Confirm: switch to Starter' }).click();
   await expect(page.getByRole('status')).toHaveText(/Your plan changes to Starter at the end of this period/);
   await expect(page.getByRole('region', { name: 'Enterprise' }).getByText('Current plan')).toBeVisible();
@@ -222,7 +236,9 @@ test('every page carries the security headers; checkout runs without CSP violati
   for (const path of ['/billing', '/billing/plans', '/billing/checkout', '/sign-in']) {
     const response = await page.goto(path);
     const csp = response!.headers()['content-security-policy'] ?? '';
-    expect(csp, path).toMatch(/script-src 'self' 'nonce-[A-Za-z0-9+/=]+' 'strict-dynamic' https:\/\/js\.stripe\.com https:\/\/\*\.js\.stripe\.com http:\/\/127\.0\.0\.1:\d+/);
+    expect(csp, path).toMatch(
+      /script-src 'self' 'nonce-[A-Za-z0-9+/=]+' 'strict-dynamic' https:\/\/js\.stripe\.com https:\/\/\*\.js\.stripe\.com http:\/\/127\.0\.0\.1:\d+/,
+    );
     expect(csp, path).toContain("frame-ancestors 'none'");
     expect(response!.headers()['x-content-type-options'], path).toBe('nosniff');
   }
@@ -242,7 +258,10 @@ test('budget alerts appear at 80% and at 100% of the budget', async ({ page, req
   await expect(page.getByTestId('budget-state')).toHaveText('Within budget');
   const userId = await currentUserId(page);
   // The task runner records usage: 4,000 tokens on Starter = $4.00, then 1,000 more = $5.00.
-  for (const [tokens, key] of [[4_000, 'first'], [1_000, 'second']] as const) {
+  for (const [tokens, key] of [
+    [4_000, 'first'],
+    [1_000, 'second'],
+  ] as const) {
     const commit = await request.post('/api/usage/commit', {
       headers: { authorization: `Bearer ${e2eEnv.TASK_RUNNER_API_KEY}` },
       data: { userId, agent: 'researcher', tokens, executionMs: 0, idempotencyKey: `${key}-${userId}` },

@@ -27,7 +27,9 @@ async function signUp(page: Page, email = `e2e-${randomUUID()}@example.test`, ow
 
 /** A token signed with the local auth server's own key (read from its data file). */
 async function serverSignedToken(claims: Record<string, unknown>): Promise<string> {
-  const stored = JSON.parse(readFileSync(path.join(e2eEnv.LOCAL_DATA_DIR, 'local-auth.json'), 'utf8')) as { signingKey: { kid: string; privateJwk: JWK } };
+  const stored = JSON.parse(readFileSync(path.join(e2eEnv.LOCAL_DATA_DIR, 'local-auth.json'), 'utf8')) as {
+    signingKey: { kid: string; privateJwk: JWK };
+  };
   const key = await importJWK(stored.signingKey.privateJwk, 'ES256');
   return new SignJWT(claims).setProtectedHeader({ alg: 'ES256', kid: stored.signingKey.kid, typ: 'JWT' }).sign(key);
 }
@@ -36,12 +38,48 @@ const cookieOf = (session: Record<string, unknown>) => `${COOKIE}=base64-${Buffe
 
 async function credentials() {
   const now = Math.floor(Date.now() / 1000);
-  const expired = await serverSignedToken({ iss: ISSUER, sub: randomUUID(), aud: 'authenticated', role: 'authenticated', exp: now - 60, iat: now - 3660, session_id: randomUUID() });
+  const expired = await serverSignedToken({
+    iss: ISSUER,
+    sub: randomUUID(),
+    aud: 'authenticated',
+    role: 'authenticated',
+    exp: now - 60,
+    iat: now - 3660,
+    session_id: randomUUID(),
+  });
   return {
-    invalid: { bearer: 'abc.def.ghi', cookie: cookieOf({ access_token: 'abc.def.ghi', refresh_token: 'x', expires_at: now + 3600, token_type: 'bearer', user: { id: randomUUID() } }) },
-    expired: { bearer: expired, cookie: cookieOf({ access_token: expired, refresh_token: 'x', expires_at: now + 3600, token_type: 'bearer', user: { id: randomUUID() } }) },
+    invalid: {
+      bearer: 'abc.def.ghi',
+      cookie: cookieOf({
+        access_token: 'abc.def.ghi',
+        refresh_token: 'x',
+        expires_at: now + 3600,
+        token_type: 'bearer',
+        user: { id: randomUUID() },
+      }),
+    },
+    expired: {
+      bearer: expired,
+      cookie: cookieOf({
+        access_token: expired,
+        refresh_token: 'x',
+        expires_at: now + 3600,
+        token_type: 'bearer',
+        user: { id: randomUUID() },
+      }),
+    },
     // The returning user: an expired access token and a refresh token the auth server no longer knows.
-    deadRefresh: { bearer: expired, cookie: cookieOf({ access_token: expired, refresh_token: 'dead-refresh-token', expires_at: now - 60, expires_in: 3600, token_type: 'bearer', user: { id: randomUUID() } }) },
+    deadRefresh: {
+      bearer: expired,
+      cookie: cookieOf({
+        access_token: expired,
+        refresh_token: 'dead-refresh-token',
+        expires_at: now - 60,
+        expires_in: 3600,
+        token_type: 'bearer',
+        user: { id: randomUUID() },
+      }),
+    },
   };
 }
 
@@ -53,8 +91,15 @@ async function expectPageRefuses(request: APIRequestContext, cookie: string) {
 }
 
 async function expectApiRefuses(request: APIRequestContext, bearer: string) {
-  for (const [method, url] of [['GET', '/api/payments/billing'], ['POST', '/api/payments/payment-intent']] as const) {
-    const response = await request.fetch(url, { method, headers: { authorization: `Bearer ${bearer}` }, data: method === 'POST' ? { amount: 5 } : undefined });
+  for (const [method, url] of [
+    ['GET', '/api/payments/billing'],
+    ['POST', '/api/payments/payment-intent'],
+  ] as const) {
+    const response = await request.fetch(url, {
+      method,
+      headers: { authorization: `Bearer ${bearer}` },
+      data: method === 'POST' ? { amount: 5 } : undefined,
+    });
     expect(response.status(), `${method} ${url}`).toBe(401);
     expect((await response.json()) as unknown).toMatchObject({ error: { code: 'unauthorized' } });
   }
@@ -68,7 +113,10 @@ test.describe('bad credentials answer 401 or a redirect to sign-in, whichever bu
       await expectPageRefuses(request, creds.cookie);
       await expectApiRefuses(request, creds.bearer);
       await expectPageRefuses(request, creds.cookie);
-      const runner = await request.post('/api/payments/check-usage-limit', { headers: { authorization: 'Bearer tr_wrong_key' }, data: { estimatedCost: 1 } });
+      const runner = await request.post('/api/payments/check-usage-limit', {
+        headers: { authorization: 'Bearer tr_wrong_key' },
+        data: { estimatedCost: 1 },
+      });
       expect(runner.status()).toBe(401);
       await request.dispose();
     });
@@ -77,7 +125,9 @@ test.describe('bad credentials answer 401 or a redirect to sign-in, whichever bu
   test('a dead refresh token: the redirect clears the session cookie, so it does not come back', async ({ playwright }) => {
     const request = await playwright.request.newContext({ baseURL: `http://127.0.0.1:${e2eEnv.PORT}` });
     const response = await expectPageRefuses(request, (await credentials()).deadRefresh.cookie);
-    const cleared = response.headersArray().filter((header) => header.name.toLowerCase() === 'set-cookie' && header.value.startsWith(`${COOKIE}=`));
+    const cleared = response
+      .headersArray()
+      .filter((header) => header.name.toLowerCase() === 'set-cookie' && header.value.startsWith(`${COOKIE}=`));
     expect(cleared.length).toBeGreaterThan(0);
     for (const header of cleared) expect(header.value).toMatch(/Max-Age=0|Expires=Thu, 01 Jan 1970/i);
     await request.dispose();
@@ -101,7 +151,11 @@ test('after sign-out (this device, or everywhere) the old session is refused by 
   await signUp(page);
   const stolen = await page.context().cookies();
   const accessToken = (() => {
-    const value = stolen.filter((cookie) => cookie.name.startsWith(COOKIE)).sort((a, b) => a.name.localeCompare(b.name)).map((cookie) => cookie.value).join('');
+    const value = stolen
+      .filter((cookie) => cookie.name.startsWith(COOKIE))
+      .sort((a, b) => a.name.localeCompare(b.name))
+      .map((cookie) => cookie.value)
+      .join('');
     return (JSON.parse(Buffer.from(value.slice('base64-'.length), 'base64url').toString('utf8')) as { access_token: string }).access_token;
   })();
   await page.getByRole('button', { name: 'Sign out everywhere' }).click();
@@ -130,7 +184,11 @@ test('cross-site writes with the session cookie are refused; the page itself can
   });
   expect(textPlain.status()).toBe(415);
   const own = await page.evaluate(async () => {
-    const response = await fetch('/api/payments/customers', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: 'me@example.test' }) });
+    const response = await fetch('/api/payments/customers', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: 'me@example.test' }),
+    });
     return response.status;
   });
   expect(own).toBe(200);
@@ -145,7 +203,10 @@ test('a 3 MB server-action body gets 413 in the error shape, not 500; a 3 MB web
   });
   expect(action.status()).toBe(413);
   expect((await action.json()) as unknown).toMatchObject({ error: { code: 'payload_too_large' } });
-  const webhook = await request.post('/api/payments/webhook', { headers: { 'stripe-signature': 't=1,v1=00' }, data: 'x'.repeat(3 * 1024 * 1024) });
+  const webhook = await request.post('/api/payments/webhook', {
+    headers: { 'stripe-signature': 't=1,v1=00' },
+    data: 'x'.repeat(3 * 1024 * 1024),
+  });
   expect(webhook.status()).toBe(413);
 });
 
@@ -165,11 +226,15 @@ test('sign-up is limited per address (10 an hour), whatever the account', async 
 });
 
 test('the sign-in pages ship no Supabase client', () => {
-  const stats = JSON.parse(readFileSync('.next/diagnostics/route-bundle-stats.json', 'utf8')) as Array<{ route: string; firstLoadChunkPaths: string[] }>;
+  const stats = JSON.parse(readFileSync('.next/diagnostics/route-bundle-stats.json', 'utf8')) as Array<{
+    route: string;
+    firstLoadChunkPaths: string[];
+  }>;
   for (const route of ['/sign-in', '/sign-up']) {
     const chunks = stats.find((entry) => entry.route === route)!.firstLoadChunkPaths;
     const gzipKb = chunks.reduce((sum, file) => sum + gzipSync(readFileSync(file), { level: 9 }).length, 0) / 1024;
-    for (const file of chunks) expect(readFileSync(file, 'utf8'), `${route}: ${file}`).not.toMatch(/GoTrueClient|supabase-js|createBrowserClient/);
+    for (const file of chunks)
+      expect(readFileSync(file, 'utf8'), `${route}: ${file}`).not.toMatch(/GoTrueClient|supabase-js|createBrowserClient/);
     expect(gzipKb, route).toBeLessThan(150);
   }
 });

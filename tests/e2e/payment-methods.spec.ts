@@ -51,7 +51,11 @@ test('adds cards (4242, 3155 through 3-D Secure), refuses a declined one in word
 
   // A declined card: the reason in words, nothing saved.
   await addCard(page, '4000 0000 0000 0002');
-  await expect(page.getByRole('alert').filter({ hasText: 'Your card was declined, so the card was not saved. Try another card or contact your bank.' })).toBeVisible();
+  await expect(
+    page
+      .getByRole('alert')
+      .filter({ hasText: 'Your card was declined, so the card was not saved. Try another card or contact your bank.' }),
+  ).toBeVisible();
   expect(await savedCardsAtStripe(customer.id)).toHaveLength(2);
   await page.screenshot({ path: 'test-results/payment-methods-declined.png', fullPage: true });
 
@@ -71,7 +75,7 @@ test('adds cards (4242, 3155 through 3-D Secure), refuses a declined one in word
   expect((await savedCardsAtStripe(customer.id)).map((card) => card.last4)).toEqual(['3155']);
 });
 
-test("the only card paying the subscription stays; with a second card it can go, and the second pays", async ({ page }) => {
+test('the only card paying the subscription stays; with a second card it can go, and the second pays', async ({ page }) => {
   const email = await signUpAtBilling(page);
   await subscribeToPro(page);
   const customer = await customerOf(email);
@@ -93,7 +97,10 @@ test("the only card paying the subscription stays; with a second card it can go,
   await expect(page.getByTestId('saved-card')).toHaveCount(1);
   await page.getByRole('button', { name: 'Remove Visa ending 4242' }).click();
   await expect(
-    page.getByRole('alert').filter({ hasText: 'This card pays your subscription and is your only card, so it cannot be removed. Add another card first, or cancel the subscription.' }),
+    page.getByRole('alert').filter({
+      hasText:
+        'This card pays your subscription and is your only card, so it cannot be removed. Add another card first, or cancel the subscription.',
+    }),
   ).toBeVisible();
   expect((await savedCardsAtStripe(customer.id)).map((card) => card.id)).toEqual([paying!.id]);
   await page.screenshot({ path: 'test-results/payment-methods-only-card.png', fullPage: true });

@@ -80,7 +80,14 @@ export async function runTask(
   }
   const commit = await request.post('/api/usage/commit', {
     headers: runner,
-    data: { userId, agent: task.agent, tokens: task.tokens, executionMs: task.executionMs ?? 0, idempotencyKey: randomUUID(), ...(reservationId ? { reservationId } : {}) },
+    data: {
+      userId,
+      agent: task.agent,
+      tokens: task.tokens,
+      executionMs: task.executionMs ?? 0,
+      idempotencyKey: randomUUID(),
+      ...(reservationId ? { reservationId } : {}),
+    },
   });
   expect(commit.status()).toBe(200);
 }

@@ -24,7 +24,7 @@ export async function asOwnClient(page: Page): Promise<void> {
   const byte = () => Math.floor(Math.random() * 254) + 1;
   const address = `10.${byte()}.${byte()}.${byte()}`;
   const appOrigin = `http://127.0.0.1:${e2eEnv.PORT}`;
-  await page.context().route(`${appOrigin}/**`, (route) =>
-    route.continue({ headers: { ...route.request().headers(), 'x-forwarded-for': address } }),
-  );
+  await page
+    .context()
+    .route(`${appOrigin}/**`, (route) => route.continue({ headers: { ...route.request().headers(), 'x-forwarded-for': address } }));
 }

@@ -33,7 +33,9 @@ test.beforeAll(async () => {
     }
     response
       .writeHead(200, { 'content-type': 'text/html' })
-      .end(`<!doctype html><html lang="en"><head><title>Checkout</title><script src="${localStripe.url}/js/stripe.js"></script></head><body><div id="root"></div><script type="module" src="/app.js"></script></body></html>`);
+      .end(
+        `<!doctype html><html lang="en"><head><title>Checkout</title><script src="${localStripe.url}/js/stripe.js"></script></head><body><div id="root"></div><script type="module" src="/app.js"></script></body></html>`,
+      );
   });
   await new Promise<void>((resolve) => pageServer.listen(0, '127.0.0.1', resolve));
   const address = pageServer.address();

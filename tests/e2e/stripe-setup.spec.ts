@@ -33,7 +33,9 @@ test.beforeAll(async () => {
     }
     response
       .writeHead(200, { 'content-type': 'text/html' })
-      .end(`<!doctype html><html lang="en"><head><title>Save a card</title><script src="${localStripe.url}/js/stripe.js"></script></head><body><div id="root"></div><script type="module" src="/app.js"></script></body></html>`);
+      .end(
+        `<!doctype html><html lang="en"><head><title>Save a card</title><script src="${localStripe.url}/js/stripe.js"></script></head><body><div id="root"></div><script type="module" src="/app.js"></script></body></html>`,
+      );
   });
   await new Promise<void>((resolve) => pageServer.listen(0, '127.0.0.1', resolve));
   const address = pageServer.address();
@@ -57,7 +59,7 @@ async function savedCards(customer: string): Promise<string[]> {
   return (await stripe.customers.listPaymentMethods(customer)).data.map((pm) => pm.card?.last4 ?? '');
 }
 
-test('saves 4242 with confirmSetup: the SetupIntent succeeds and the card is the customer\'s', async ({ page }) => {
+test("saves 4242 with confirmSetup: the SetupIntent succeeds and the card is the customer's", async ({ page }) => {
   const customer = await stripe.customers.create({ email: 'save-4242@example.com' });
   const seti = await stripe.setupIntents.create({ customer: customer.id });
   await page.goto(`${baseUrl}/?cs=${seti.client_secret}`);

@@ -46,8 +46,10 @@ test("the period's tasks: reserved beside actual, filter by agent, pages, CSV", 
   // The CSV of the same filter: every page, hostile names as inert text.
   const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download as CSV' }).click()]);
   expect(download.suggestedFilename()).toMatch(/^tasks-period-\d{4}-\d{2}-\d{2}\.csv$/);
-  const csv = readFileSync((await download.path())!, 'utf8');
-  expect(csv.startsWith('time_utc,agent,plan,tokens,execution_ms,minutes,token_rate_usd,minute_rate_usd,reserved_usd,cost_usd,task_id\r\n')).toBe(true);
+  const csv = readFileSync(await download.path(), 'utf8');
+  expect(
+    csv.startsWith('time_utc,agent,plan,tokens,execution_ms,minutes,token_rate_usd,minute_rate_usd,reserved_usd,cost_usd,task_id\r\n'),
+  ).toBe(true);
   expect(csv.split('\r\n').filter(Boolean)).toHaveLength(30);
   expect(csv).toContain(`,"'=HYPERLINK(""http://evil.test"",""x"")",starter,5,`);
   expect(csv).toContain(',"Smith, ""Jr""\nbot",starter,3,');

@@ -60,7 +60,11 @@ test('a failed renewal is recovered from the dashboard with a new card', async (
   // The card that failed is refused again, in words, and nothing changes.
   await page.getByRole('radio', { name: /ending 0341/ }).check();
   await page.getByRole('button', { name: 'Pay $50.00 now' }).click();
-  await expect(page.getByRole('alert').filter({ hasText: 'Your card was declined, so the invoice was not paid. Try another card or contact your bank.' })).toBeVisible();
+  await expect(
+    page
+      .getByRole('alert')
+      .filter({ hasText: 'Your card was declined, so the invoice was not paid. Try another card or contact your bank.' }),
+  ).toBeVisible();
   expect((await localStripe.invoices.retrieve(renewal.id)).status).toBe('open');
 
   // A new card that asks for 3-D Secure: saved, then the invoice is paid at once.
@@ -83,9 +87,13 @@ test('a failed renewal is recovered from the dashboard with a new card', async (
   expect(after.default_payment_method).toBe(secure.id);
   expect(await defaultCardAtStripe(customer.id)).toBe(secure.id);
   // In our database (read back through the API as the user): active, the renewal paid in the history.
-  const billing = (await (await page.request.get('/api/payments/billing')).json()) as { data: { subscription: { status: string; currentPeriodStart: string } } };
+  const billing = (await (await page.request.get('/api/payments/billing')).json()) as {
+    data: { subscription: { status: string; currentPeriodStart: string } };
+  };
   expect(billing.data.subscription.status).toBe('active');
   expect(new Date(billing.data.subscription.currentPeriodStart).getTime()).toBe(after.items.data[0]!.current_period_start * 1000);
-  const history = (await (await page.request.get('/api/payments/history?limit=10')).json()) as { data: { entries: { id: string; status: string }[] } };
+  const history = (await (await page.request.get('/api/payments/history?limit=10')).json()) as {
+    data: { entries: { id: string; status: string }[] };
+  };
   expect(history.data.entries.find((entry) => entry.id === renewal.id)?.status).toBe('paid');
 });

@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 // The app's route handlers behind a real HTTP server in this process, as Next.js serves them:
@@ -32,7 +32,7 @@ const readBody = (req: IncomingMessage) =>
 
 export async function startAppServer(routes: Record<string, Handler>): Promise<AppServer> {
   const app: AppServer = { url: '', seen: [], fault: () => 'pass', close: async () => undefined };
-  const server: Server = createServer(async (req, res) => {
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const body = await readBody(req);
     const path = (req.url ?? '/').split('?')[0]!;
     const seen = { path, body: body.toString('utf8') };
@@ -41,17 +41,22 @@ export async function startAppServer(routes: Record<string, Handler>): Promise<A
     const fault = app.fault(seen, nth);
     if (fault === 'hang') return;
     if (fault === 'drop') return void req.socket.destroy();
-    if (typeof fault === 'object') return void res.writeHead(fault.status, { 'content-type': 'application/json' }).end(JSON.stringify(fault.body));
+    if (typeof fault === 'object')
+      return void res.writeHead(fault.status, { 'content-type': 'application/json' }).end(JSON.stringify(fault.body));
     const handler = routes[path];
     if (!handler) return void res.writeHead(404).end('{"error":{"code":"not_found","message":"Not found"}}');
     const headers = new Headers();
     for (const [name, value] of Object.entries(req.headers)) if (typeof value === 'string') headers.set(name, value);
-    const response = await handler(new Request(`http://127.0.0.1${req.url}`, { method: req.method, headers, body: body.length ? new Uint8Array(body) : undefined }), {
-      params: Promise.resolve({}),
-    });
+    const response = await handler(
+      new Request(`http://127.0.0.1${req.url}`, { method: req.method, headers, body: body.length ? new Uint8Array(body) : undefined }),
+      {
+        params: Promise.resolve({}),
+      },
+    );
     if (fault === 'drop-after') return void req.socket.destroy();
     res.writeHead(response.status, { 'content-type': 'application/json' }).end(await response.text());
-  });
+  };
+  const server: Server = createServer((req, res) => void handle(req, res));
   server.keepAliveTimeout = 1000;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   app.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

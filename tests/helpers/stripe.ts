@@ -34,7 +34,9 @@ function bridgeTo(handler: Handler): Promise<{ server: Server; url: string }> {
     });
   });
   return new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () => resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/payments/webhook` })),
+    server.listen(0, '127.0.0.1', () =>
+      resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/payments/webhook` }),
+    ),
   );
 }
 

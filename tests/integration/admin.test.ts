@@ -145,7 +145,9 @@ describe.each(backends())('admin access on $name', (backend) => {
         expect(await countAs(admin.claims, table), table).toBe(all);
       }
       const attempts = await db.userTransaction(admin.claims, async (tx) =>
-        (await tx.query<{ user_id: string }>('select distinct user_id::text as user_id from payment_attempts order by 1')).rows.map((row) => row.user_id),
+        (await tx.query<{ user_id: string }>('select distinct user_id::text as user_id from payment_attempts order by 1')).rows.map(
+          (row) => row.user_id,
+        ),
       );
       expect(attempts).toEqual([alice.userId, bob.userId].sort());
     });
@@ -153,7 +155,10 @@ describe.each(backends())('admin access on $name', (backend) => {
     it('lets a normal user read only their own rows, and no webhook events or audit log', async () => {
       for (const table of OWNED_TABLES) {
         const own = await db.query<{ n: number }>(`select count(*)::int as n from ${table} where user_id = $1`, [alice.userId]);
-        const seen = await db.userTransaction(alice.claims, async (tx) => (await tx.query<{ user_id: string }>(`select user_id::text from ${table}`)).rows);
+        const seen = await db.userTransaction(
+          alice.claims,
+          async (tx) => (await tx.query<{ user_id: string }>(`select user_id::text from ${table}`)).rows,
+        );
         expect(seen.length, table).toBe(own.rows[0]!.n);
         expect(seen.length, table).toBeGreaterThan(0);
         expect(new Set(seen.map((row) => row.user_id)), table).toEqual(new Set([alice.userId]));
@@ -180,7 +185,10 @@ describe.each(backends())('admin access on $name', (backend) => {
 
     it('answers app_private.is_admin() from the claims of the transaction only', async () => {
       const isAdminAs = (claims: JwtClaims) =>
-        db.userTransaction(claims, async (tx) => (await tx.query<{ admin: boolean }>('select app_private.is_admin() as admin')).rows[0]!.admin);
+        db.userTransaction(
+          claims,
+          async (tx) => (await tx.query<{ admin: boolean }>('select app_private.is_admin() as admin')).rows[0]!.admin,
+        );
       expect(await isAdminAs(admin.claims)).toBe(true);
       expect(await isAdminAs(alice.claims)).toBe(false);
       // No claims at all (a system connection): false, not null.
@@ -295,18 +303,35 @@ describe.each(backends())('admin access on $name', (backend) => {
           message: 'eventId must be a Stripe event id (evt_...)',
         });
       }
-      await expect(replayWebhookEventAsAdmin(db, admin, 'evt_unknown')).rejects.toMatchObject({ code: 'not_found', message: 'Webhook event not found' });
+      await expect(replayWebhookEventAsAdmin(db, admin, 'evt_unknown')).rejects.toMatchObject({
+        code: 'not_found',
+        message: 'Webhook event not found',
+      });
     });
 
     it('replays a failed payment_intent.succeeded for an admin: credits once, audited with the admin as actor', async () => {
-      expect(await replayWebhookEventAsAdmin(db, admin, aliceEvent.id)).toEqual({ received: true, eventId: aliceEvent.id, outcome: 'processed' });
+      expect(await replayWebhookEventAsAdmin(db, admin, aliceEvent.id)).toEqual({
+        received: true,
+        eventId: aliceEvent.id,
+        outcome: 'processed',
+      });
       // A second click (or a stale page) finds it done and credits nothing more.
-      expect(await replayWebhookEventAsAdmin(db, admin, aliceEvent.id)).toEqual({ received: true, eventId: aliceEvent.id, outcome: 'duplicate' });
+      expect(await replayWebhookEventAsAdmin(db, admin, aliceEvent.id)).toEqual({
+        received: true,
+        eventId: aliceEvent.id,
+        outcome: 'duplicate',
+      });
 
       const after = await stateOf(aliceEvent.id, alice.userId);
       expect(after.event).toEqual({ status: 'processed', attempts: 4 });
       expect(after.credits).toEqual([{ amount_micros: 7_000_000 }]);
-      const entry = { user_id: alice.userId, actor: `admin:${admin.userId}`, action: 'webhook.replayed', entity_type: 'webhook_event', entity_id: aliceEvent.id };
+      const entry = {
+        user_id: alice.userId,
+        actor: `admin:${admin.userId}`,
+        action: 'webhook.replayed',
+        entity_type: 'webhook_event',
+        entity_id: aliceEvent.id,
+      };
       expect(after.audit).toEqual([
         { ...entry, details: { eventType: 'payment_intent.succeeded', previousStatus: 'failed', outcome: 'processed' } },
         { ...entry, details: { eventType: 'payment_intent.succeeded', previousStatus: 'processed', outcome: 'duplicate' } },

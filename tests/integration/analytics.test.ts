@@ -128,9 +128,30 @@ function expectedForA(budgetPeriod: { periodStart: string; periodEnd: string }) 
         savingsMicros: 11_080_834,
         savingsCents: 1_108,
         plans: [
-          { planId: 'starter', priceCents: 2_000, usageCostMicros: 103_811_667, overageMicros: 92_161_667, estimatedCostMicros: 112_161_667, estimatedCostCents: 11_217 },
-          { planId: 'pro', priceCents: 10_000, usageCostMicros: 51_905_833, overageMicros: 1_080_833, estimatedCostMicros: 101_080_833, estimatedCostCents: 10_109 },
-          { planId: 'enterprise', priceCents: 100_000, usageCostMicros: 20_762_333, overageMicros: 0, estimatedCostMicros: 1_000_000_000, estimatedCostCents: 100_000 },
+          {
+            planId: 'starter',
+            priceCents: 2_000,
+            usageCostMicros: 103_811_667,
+            overageMicros: 92_161_667,
+            estimatedCostMicros: 112_161_667,
+            estimatedCostCents: 11_217,
+          },
+          {
+            planId: 'pro',
+            priceCents: 10_000,
+            usageCostMicros: 51_905_833,
+            overageMicros: 1_080_833,
+            estimatedCostMicros: 101_080_833,
+            estimatedCostCents: 10_109,
+          },
+          {
+            planId: 'enterprise',
+            priceCents: 100_000,
+            usageCostMicros: 20_762_333,
+            overageMicros: 0,
+            estimatedCostMicros: 1_000_000_000,
+            estimatedCostCents: 100_000,
+          },
         ],
       },
       // 52,730,833 / 5 tasks now against 100,000 / 1 task in the four days before.
@@ -194,7 +215,11 @@ describe.each(backends())('analytics on $name', (backend) => {
     a = await auth.signUp();
     b = await auth.signUp();
     for (const user of [a, b]) await db.query("insert into users (id, email) values ($1, 'x@example.test')", [user.userId]);
-    aActor = { kind: 'user', userId: a.userId, claims: { sub: a.userId, aud: 'authenticated', role: 'authenticated', exp: Math.floor(Date.now() / 1000) + 3600 } };
+    aActor = {
+      kind: 'user',
+      userId: a.userId,
+      claims: { sub: a.userId, aud: 'authenticated', role: 'authenticated', exp: Math.floor(Date.now() / 1000) + 3600 },
+    };
     await insertEvents(db, [
       ...userAEvents(a.userId),
       // B's usage inside A's range, and in November (admin figures).
@@ -338,12 +363,26 @@ describe.each(backends())('analytics on $name', (backend) => {
         await db.query(
           `insert into payment_attempts (user_id, amount_cents, kind, status, created_at, succeeded_at, refunded_cents, currency, flag)
            values ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-          [p, amount, kind, status, created, succeeded, refunded, amount === 4_000 ? 'eur' : 'usd', amount === 4_000 ? 'currency_not_usd' : null],
+          [
+            p,
+            amount,
+            kind,
+            status,
+            created,
+            succeeded,
+            refunded,
+            amount === 4_000 ? 'eur' : 'usd',
+            amount === 4_000 ? 'currency_not_usd' : null,
+          ],
         );
       }
       // Refunds by the day recorded: $5 of the $15 top-up, $2 of a subscription invoice (in
       // November), $1 in December (not this month); a dispute lost in November ($3), one open.
-      for (const [kind, cents, at] of [['usage_topup', 500, '2026-11-05T11:00:00Z'], ['subscription', 200, '2026-11-20T11:00:00Z'], ['subscription', 100, '2026-12-02T00:00:00Z']] as const) {
+      for (const [kind, cents, at] of [
+        ['usage_topup', 500, '2026-11-05T11:00:00Z'],
+        ['subscription', 200, '2026-11-20T11:00:00Z'],
+        ['subscription', 100, '2026-12-02T00:00:00Z'],
+      ] as const) {
         await db.query(
           `insert into charge_refunds (user_id, charge_id, kind, amount_cents, currency, total_cents, created_at) values ($1, $2, $3, $4, 'usd', $4, $5)`,
           [p, `ch_${cents}`, kind, cents, at],
@@ -396,11 +435,21 @@ describe.each(backends())('analytics on $name', (backend) => {
         ['evt_ignored', 'ignored'],
       ];
       for (const [id, status] of webhooks) {
-        await db.query("insert into webhook_events (id, type, stripe_created, payload, status) values ($1, 'x', now(), '{}', $2)", [id, status]);
+        await db.query("insert into webhook_events (id, type, stripe_created, payload, status) values ($1, 'x', now(), '{}', $2)", [
+          id,
+          status,
+        ]);
       }
     });
 
-    const zeroMonth = (month: string) => ({ month, topUpCents: 0, refundedCents: 0, disputesLostCents: 0, invoiceCents: 0, revenueCents: 0 });
+    const zeroMonth = (month: string) => ({
+      month,
+      topUpCents: 0,
+      refundedCents: 0,
+      disputesLostCents: 0,
+      invoiceCents: 0,
+      revenueCents: 0,
+    });
 
     it('answers exact revenue, success rate, conversion, usage by plan and webhook counts for a month', async () => {
       expect(await getAdminAnalytics(db, { month: '2026-11' })).toEqual({
@@ -438,7 +487,18 @@ describe.each(backends())('analytics on $name', (backend) => {
       expect(answer.payments).toEqual({ succeeded: 0, failed: 0, successRate: null });
       expect(answer.subscriptions).toEqual({ created: 0, converted: 0, conversionRate: null });
       expect(answer.revenue.byMonth.map((row) => row.month)).toEqual([
-        '2029-02', '2029-03', '2029-04', '2029-05', '2029-06', '2029-07', '2029-08', '2029-09', '2029-10', '2029-11', '2029-12', '2030-01',
+        '2029-02',
+        '2029-03',
+        '2029-04',
+        '2029-05',
+        '2029-06',
+        '2029-07',
+        '2029-08',
+        '2029-09',
+        '2029-10',
+        '2029-11',
+        '2029-12',
+        '2030-01',
       ]);
       expect(answer.revenue.monthCents).toBe(0);
       expect(answer.usageByPlan.every((row) => row.tasks === 0)).toBe(true);

@@ -128,7 +128,13 @@ describe.each(backends())('budgets on $name', (backend) => {
       Array.from({ length: 20 }, async (_, i) => {
         const key = randomUUID();
         const hold = i % 2 === 0 ? await reserveUsage(db, runner, { estimatedCost: 100_000, idempotencyKey: key }, 900) : null;
-        await commitUsage(db, runner, { reservationId: hold?.reservationId ?? undefined, agent: 'writer', tokens: 100, executionMs: 0, idempotencyKey: key });
+        await commitUsage(db, runner, {
+          reservationId: hold?.reservationId ?? undefined,
+          agent: 'writer',
+          tokens: 100,
+          executionMs: 0,
+          idempotencyKey: key,
+        });
       }),
     );
 
@@ -215,7 +221,10 @@ describe.each(backends())('budgets on $name', (backend) => {
     [{ monthlyBudget: 1_000_000.01 }, invalid(OUT_OF_RANGE)],
     [{ monthlyBudget: 1e21 }, invalid(OUT_OF_RANGE)],
     [{ monthlyBudget: 10.001 }, invalid('monthlyBudget must have at most 2 decimal places')],
-    [{ monthlyBudget: 25, currency: 'usd' }, invalid('Unrecognized key: "currency"', [{ path: '', message: 'Unrecognized key: "currency"' }])],
+    [
+      { monthlyBudget: 25, currency: 'usd' },
+      invalid('Unrecognized key: "currency"', [{ path: '', message: 'Unrecognized key: "currency"' }]),
+    ],
     [
       { monthlyBudgetCents: 2_500 },
       invalid(NOT_A_NUMBER, [
@@ -255,7 +264,8 @@ describe.each(backends())('budgets on $name', (backend) => {
       GET: (credentials: { token?: string; headers?: Record<string, string> }) => call(getBudget, PATH, { method: 'GET', ...credentials }),
       PUT: (credentials: { token?: string; headers?: Record<string, string> }) =>
         call(putBudget, PATH, { method: 'PUT', ...credentials, body: { monthlyBudget: 1 } }),
-      DELETE: (credentials: { token?: string; headers?: Record<string, string> }) => call(deleteBudget, PATH, { method: 'DELETE', ...credentials }),
+      DELETE: (credentials: { token?: string; headers?: Record<string, string> }) =>
+        call(deleteBudget, PATH, { method: 'DELETE', ...credentials }),
     };
 
     // [case, credentials, expected answer]
@@ -264,30 +274,30 @@ describe.each(backends())('budgets on $name', (backend) => {
       ['a user-id header alone', async () => ({ headers: { 'user-id': randomUUID() } }), unauthorized('Sign in to continue')],
       [
         'a forged token',
-        async () =>
-          ({
-            token: await auth.signWithForeignKey({
-              iss: `${auth.url}/auth/v1`,
-              sub: randomUUID(),
-              aud: 'authenticated',
-              role: 'authenticated',
-              exp: Math.floor(Date.now() / 1000) + 3600,
-            }),
+        async () => ({
+          token: await auth.signWithForeignKey({
+            iss: `${auth.url}/auth/v1`,
+            sub: randomUUID(),
+            aud: 'authenticated',
+            role: 'authenticated',
+            exp: Math.floor(Date.now() / 1000) + 3600,
           }),
+        }),
         unauthorized('Invalid access token'),
       ],
       ['the task runner key (budgets are the user’s own)', async () => ({ token: TASK_RUNNER_KEY }), unauthorized('Invalid access token')],
     ];
 
-    it.each(cases.flatMap(([name, credentials, expected]) => (Object.keys(requests) as Array<keyof typeof requests>).map((method) => [name, method, credentials, expected] as const)))(
-      'refuses %s on %s with 401 and writes nothing',
-      async (_name, method, credentials, expected) => {
-        const { rows: before } = await db.query('select user_id, monthly_budget_cents from budgets order by user_id');
-        expect(await requests[method](await credentials())).toEqual(expected);
-        const { rows: after } = await db.query('select user_id, monthly_budget_cents from budgets order by user_id');
-        expect(after).toEqual(before);
-      },
-    );
+    it.each(
+      cases.flatMap(([name, credentials, expected]) =>
+        (Object.keys(requests) as Array<keyof typeof requests>).map((method) => [name, method, credentials, expected] as const),
+      ),
+    )('refuses %s on %s with 401 and writes nothing', async (_name, method, credentials, expected) => {
+      const { rows: before } = await db.query('select user_id, monthly_budget_cents from budgets order by user_id');
+      expect(await requests[method](await credentials())).toEqual(expected);
+      const { rows: after } = await db.query('select user_id, monthly_budget_cents from budgets order by user_id');
+      expect(after).toEqual(before);
+    });
 
     it("does not let user A see or change user B's budget", async () => {
       const a = await signedUp();

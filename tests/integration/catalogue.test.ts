@@ -15,7 +15,9 @@ describe.each(backends())('catalogue and migrations on $name', (backend) => {
   afterAll(async () => db.close());
 
   it('seeds the same plans as lib/billing/plans.ts', async () => {
-    const { rows } = await db.query('select id, name, allowance_micros, token_rate_micros, minute_rate_micros from plans order by sort_order');
+    const { rows } = await db.query(
+      'select id, name, allowance_micros, token_rate_micros, minute_rate_micros from plans order by sort_order',
+    );
     expect(rows).toEqual(
       Object.values(PLANS).map((plan) => ({
         id: plan.id,

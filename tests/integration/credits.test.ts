@@ -42,7 +42,14 @@ async function expectCountersEqualLedgers(db: Database, userId: string) {
 
 async function grant(db: Database, userId: string, dollars: number, purchasedAt = new Date()) {
   const source = `pi_${randomUUID()}`;
-  await db.query('select * from app_private.grant_credit($1, $2, $3, $4, $5, $6)', [userId, dollars * DOLLAR, 'payment_intent', source, 'test', purchasedAt]);
+  await db.query('select * from app_private.grant_credit($1, $2, $3, $4, $5, $6)', [
+    userId,
+    dollars * DOLLAR,
+    'payment_intent',
+    source,
+    'test',
+    purchasedAt,
+  ]);
   return source;
 }
 
@@ -76,7 +83,9 @@ describe.each(backends())('credits and pricing on $name', (backend) => {
     expect(await commit(user.userId, 1_000, onPro.reservationId!)).toMatchObject({ costMicros: 500_000, planId: 'pro' });
     expect(await commit(user.userId, 1_000, onEnterprise.reservationId!)).toMatchObject({ costMicros: 200_000, planId: 'enterprise' });
     expect(await commit(user.userId, 1_000)).toMatchObject({ costMicros: 200_000, planId: 'enterprise' });
-    const { rows } = await db.query('select plan_id, token_rate_micros from usage_events where user_id = $1 order by created_at', [user.userId]);
+    const { rows } = await db.query('select plan_id, token_rate_micros from usage_events where user_id = $1 order by created_at', [
+      user.userId,
+    ]);
     expect(rows).toEqual([
       { plan_id: 'pro', token_rate_micros: 500 },
       { plan_id: 'enterprise', token_rate_micros: 200 },
@@ -123,12 +132,20 @@ describe.each(backends())('credits and pricing on $name', (backend) => {
     expect((await grants(db, user.userId)).map((g) => g.left)).toEqual([0, 3 * DOLLAR]);
     // A commit without a reservation, beyond everything: $3 from credits, $2 owed.
     await commit(user.userId, 5_000);
-    expect(await getUsageSnapshot(db, user)).toMatchObject({ usedMicros: 20 * DOLLAR, creditsMicros: 0, owedMicros: 2 * DOLLAR, remainingMicros: -2 * DOLLAR });
+    expect(await getUsageSnapshot(db, user)).toMatchObject({
+      usedMicros: 20 * DOLLAR,
+      creditsMicros: 0,
+      owedMicros: 2 * DOLLAR,
+      remainingMicros: -2 * DOLLAR,
+    });
     // The owed amount stops reservations, and a new grant pays it first.
     expect((await reserveUsage(db, asTaskRunner(user.userId), { estimatedCost: 1, idempotencyKey: key() }, TTL)).allowed).toBe(false);
     await grant(db, user.userId, 5);
     expect(await getUsageSnapshot(db, user)).toMatchObject({ creditsMicros: 3 * DOLLAR, owedMicros: 0, remainingMicros: 3 * DOLLAR });
-    const { rows } = await db.query("select kind, left_micros, owed_micros from credit_movements where user_id = $1 and kind in ('usage_owed', 'owed_paid') order by id", [user.userId]);
+    const { rows } = await db.query(
+      "select kind, left_micros, owed_micros from credit_movements where user_id = $1 and kind in ('usage_owed', 'owed_paid') order by id",
+      [user.userId],
+    );
     expect(rows).toEqual([
       { kind: 'usage_owed', left_micros: 0, owed_micros: 2 * DOLLAR },
       { kind: 'owed_paid', left_micros: -2 * DOLLAR, owed_micros: -2 * DOLLAR },
@@ -143,7 +160,11 @@ describe.each(backends())('credits and pricing on $name', (backend) => {
     await db.query("update usage_reservations set expires_at = now() - interval '1 second' where id = $1", [hold.reservationId]);
     await commit(user.userId, 10_000); // the allowance, spent by another task meanwhile
     await commit(user.userId, 12_000, hold.reservationId!); // the lapsed task reports $12
-    expect(await getUsageSnapshot(db, user)).toMatchObject({ usedMicros: 22 * DOLLAR, owedMicros: 12 * DOLLAR, remainingMicros: -12 * DOLLAR });
+    expect(await getUsageSnapshot(db, user)).toMatchObject({
+      usedMicros: 22 * DOLLAR,
+      owedMicros: 12 * DOLLAR,
+      remainingMicros: -12 * DOLLAR,
+    });
     await expectCountersEqualLedgers(db, user.userId);
   });
 
@@ -166,16 +187,36 @@ describe.each(backends())('credits and pricing on $name', (backend) => {
   it('refuses to change a grant other than through its counters, and keeps movements append-only', async () => {
     const user = await createUser(db);
     await grant(db, user.userId, 5);
-    await expect(db.query('update credit_grants set amount_micros = 1 where user_id = $1', [user.userId])).rejects.toMatchObject({ code: '42501' });
+    await expect(db.query('update credit_grants set amount_micros = 1 where user_id = $1', [user.userId])).rejects.toMatchObject({
+      code: '42501',
+    });
     await expect(db.query('delete from credit_grants where user_id = $1', [user.userId])).rejects.toMatchObject({ code: '42501' });
     await expect(db.query('delete from credit_movements where user_id = $1', [user.userId])).rejects.toMatchObject({ code: '42501' });
   });
 
   describe('refunds and disputes of a top-up', () => {
     const refund = (intent: string, userId: string, totalCents: number, charge = `ch_${intent}`) =>
-      db.query('select * from app_private.record_charge_refund($1, $2, $3, $4, $5, $6, $7)', [charge, intent, userId, null, totalCents, 'usd', 'test']);
+      db.query('select * from app_private.record_charge_refund($1, $2, $3, $4, $5, $6, $7)', [
+        charge,
+        intent,
+        userId,
+        null,
+        totalCents,
+        'usd',
+        'test',
+      ]);
     const dispute = (id: string, intent: string, userId: string, cents: number, status: 'open' | 'won' | 'lost') =>
-      db.query('select * from app_private.record_dispute($1, $2, $3, $4, $5, $6, $7, $8, now(), $9)', [id, `ch_${intent}`, intent, userId, null, cents, 'usd', status, 'test']);
+      db.query('select * from app_private.record_dispute($1, $2, $3, $4, $5, $6, $7, $8, now(), $9)', [
+        id,
+        `ch_${intent}`,
+        intent,
+        userId,
+        null,
+        cents,
+        'usd',
+        status,
+        'test',
+      ]);
     const settle = (intent: string, userId: string, cents: number) =>
       db.query("select app_private.settle_top_up($1, $2, null, $3, $3, now(), 'test')", [intent, userId, cents]);
 

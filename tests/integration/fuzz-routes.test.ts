@@ -63,7 +63,23 @@ const ENDPOINTS = ROUTES.flatMap((route) =>
 // Text that attacks parsers and databases: NUL, lone surrogates, huge numbers, JSON look-alikes.
 const nastyText = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 40 }),
-  fc.constantFrom('\u0000', '\ud800', 'a\udc00b', '0x10', '1e3', '-0', 'NaN', 'Infinity', '__proto__', 'constructor', '{"a":', '9'.repeat(400), 'sub_', 'evt_1', "'; drop table users; --"),
+  fc.constantFrom(
+    '\u0000',
+    '\ud800',
+    'a\udc00b',
+    '0x10',
+    '1e3',
+    '-0',
+    'NaN',
+    'Infinity',
+    '__proto__',
+    'constructor',
+    '{"a":',
+    '9'.repeat(400),
+    'sub_',
+    'evt_1',
+    "'; drop table users; --",
+  ),
 );
 const nastyValue: fc.Arbitrary<unknown> = fc.oneof(
   nastyText,
@@ -81,7 +97,24 @@ function routeFiles(dir = 'app/api'): string[] {
   );
 }
 
-const FIELDS = ['amount', 'estimatedCost', 'email', 'name', 'planId', 'previewOnly', 'cancelAtPeriodEnd', 'monthlyBudget', 'agent', 'tokens', 'executionMs', 'idempotencyKey', 'reservationId', 'userId', 'events', '__proto__'];
+const FIELDS = [
+  'amount',
+  'estimatedCost',
+  'email',
+  'name',
+  'planId',
+  'previewOnly',
+  'cancelAtPeriodEnd',
+  'monthlyBudget',
+  'agent',
+  'tokens',
+  'executionMs',
+  'idempotencyKey',
+  'reservationId',
+  'userId',
+  'events',
+  '__proto__',
+];
 
 interface Credentials {
   user: { userId: string; accessToken: string; email: string };
@@ -101,12 +134,30 @@ const headers = (credentials: Credentials) => {
   const cookie = `${sessionCookieName(h.auth.url)}=base64-${Buffer.from(JSON.stringify({ access_token: credentials.user.accessToken })).toString('base64url')}`;
   return fc.record(
     {
-      authorization: fc.constantFrom(`Bearer ${credentials.user.accessToken}`, `Bearer ${TASK_RUNNER_KEY}`, 'Bearer abc.def.ghi', 'Basic x', 'Bearer '),
-      cookie: fc.oneof(fc.constant(cookie), nastyText.map((text) => `${sessionCookieName(h.auth.url)}=${encodeURIComponent(text.replace(/[\ud800-\udfff]/g, '?'))}%ZZ`)),
-      'content-type': fc.constantFrom('application/json', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/json; charset=utf-16'),
+      authorization: fc.constantFrom(
+        `Bearer ${credentials.user.accessToken}`,
+        `Bearer ${TASK_RUNNER_KEY}`,
+        'Bearer abc.def.ghi',
+        'Basic x',
+        'Bearer ',
+      ),
+      cookie: fc.oneof(
+        fc.constant(cookie),
+        nastyText.map((text) => `${sessionCookieName(h.auth.url)}=${encodeURIComponent(text.replace(/[\ud800-\udfff]/g, '?'))}%ZZ`),
+      ),
+      'content-type': fc.constantFrom(
+        'application/json',
+        'text/plain',
+        'application/x-www-form-urlencoded',
+        'multipart/form-data; boundary=x',
+        'application/json; charset=utf-16',
+      ),
       origin: fc.constantFrom('http://app.test', 'http://evil.test', 'null'),
       'sec-fetch-site': fc.constantFrom('same-origin', 'same-site', 'cross-site', 'none'),
-      'stripe-signature': fc.oneof(fc.constant('t=1,v1=00'), nastyText.filter((text) => /^[\x20-\x7e]*$/.test(text))),
+      'stripe-signature': fc.oneof(
+        fc.constant('t=1,v1=00'),
+        nastyText.filter((text) => /^[\x20-\x7e]*$/.test(text)),
+      ),
       'x-forwarded-for': fc.constantFrom('203.0.113.1', 'garbage', '1.1.1.1, 2.2.2.2'),
     },
     { requiredKeys: [] },
@@ -168,9 +219,12 @@ describe('fuzzing every route', () => {
           // Webhooks from an earlier accepted request (a subscription, an intent) land first.
           await h.local.idle();
           const before = await moneyState(user.userId);
-          const response = await endpoint.handler(new Request(url, { method: endpoint.method, headers: requestHeaders, body: withBody ? rawBody : undefined }), {
-            params: Promise.resolve<Record<string, string>>(endpoint.params ? { subscriptionId } : {}),
-          });
+          const response = await endpoint.handler(
+            new Request(url, { method: endpoint.method, headers: requestHeaders, body: withBody ? rawBody : undefined }),
+            {
+              params: Promise.resolve<Record<string, string>>(endpoint.params ? { subscriptionId } : {}),
+            },
+          );
           answered += 1;
           const text = await response.text();
           const json = (response.headers.get('content-type') ?? '').includes('application/json');

@@ -35,13 +35,18 @@ function sessionCookie(accessToken: string): string {
 
 async function send(handler: Handler, path: string, init: RequestInit) {
   const response = await handler(new Request(`${APP}${path}`, { method: 'POST', ...init }), { params: Promise.resolve({}) });
-  return { status: response.status, headers: response.headers, body: (await response.json()) as { data?: any; error?: { code: string; message: string } } };
+  return {
+    status: response.status,
+    headers: response.headers,
+    body: (await response.json()) as { data?: any; error?: { code: string; message: string } },
+  };
 }
 
 const stripeCustomersOf = async (userId: string) =>
   (await stripe().customers.list({ limit: 100 })).data.filter((customer) => customer.metadata.userId === userId);
 const storedCustomer = async (userId: string) =>
-  (await h.db.query<{ stripe_customer_id: string | null }>('select stripe_customer_id from users where id = $1', [userId])).rows[0]?.stripe_customer_id ?? null;
+  (await h.db.query<{ stripe_customer_id: string | null }>('select stripe_customer_id from users where id = $1', [userId])).rows[0]
+    ?.stripe_customer_id ?? null;
 
 describe('cross-site writes with the session cookie', () => {
   const body = JSON.stringify({ email: 'attacker@example.test', name: 'Mallory' });
@@ -57,7 +62,10 @@ describe('cross-site writes with the session cookie', () => {
     ['Sec-Fetch-Site same-origin but no content type', { 'sec-fetch-site': 'same-origin' }, 415],
   ])('refuses %s and changes nothing', async (_what, headers, status) => {
     const user = await h.auth.signUp();
-    const answer = await send(postCustomer, '/api/payments/customers', { headers: { ...headers, cookie: sessionCookie(user.accessToken) }, body });
+    const answer = await send(postCustomer, '/api/payments/customers', {
+      headers: { ...headers, cookie: sessionCookie(user.accessToken) },
+      body,
+    });
     expect(answer.status).toBe(status);
     expect(answer.body.error?.code).toBe(status === 403 ? 'forbidden' : 'unsupported_media_type');
     expect(await storedCustomer(user.userId)).toBeNull();
@@ -70,8 +78,13 @@ describe('cross-site writes with the session cookie', () => {
     const forged = { origin: 'http://app.test:9999', 'content-type': 'text/plain', cookie };
     const usage = JSON.stringify({ agent: 'x', tokens: 1_000_000_000, executionMs: 86_400_000, idempotencyKey: 'csrf' });
     expect((await send(commit, '/api/usage/commit', { headers: forged, body: usage })).status).toBe(403);
-    expect((await send(putBudget, '/api/payments/budget', { method: 'PUT', headers: forged, body: '{"monthlyBudget":1}' })).status).toBe(403);
-    const written = await h.db.query('select (select count(*)::int from usage_events where user_id = $1) as events, (select count(*)::int from budgets where user_id = $1) as budgets', [user.userId]);
+    expect((await send(putBudget, '/api/payments/budget', { method: 'PUT', headers: forged, body: '{"monthlyBudget":1}' })).status).toBe(
+      403,
+    );
+    const written = await h.db.query(
+      'select (select count(*)::int from usage_events where user_id = $1) as events, (select count(*)::int from budgets where user_id = $1) as budgets',
+      [user.userId],
+    );
     expect(written.rows).toEqual([{ events: 0, budgets: 0 }]);
   });
 
@@ -122,7 +135,9 @@ describe('bodies are limited while they are read', () => {
     const body = JSON.stringify({ email: user.email, name: 'x'.repeat(JSON_BODY_LIMIT_BYTES) });
     const answer = await send(postCustomer, '/api/payments/customers', { headers: { authorization: `Bearer ${user.accessToken}` }, body });
     expect(answer.status).toBe(413);
-    expect(answer.body).toEqual({ error: { code: 'payload_too_large', message: `Request body must be at most ${JSON_BODY_LIMIT_BYTES} bytes` } });
+    expect(answer.body).toEqual({
+      error: { code: 'payload_too_large', message: `Request body must be at most ${JSON_BODY_LIMIT_BYTES} bytes` },
+    });
     expect(await storedCustomer(user.userId)).toBeNull();
   });
 
@@ -140,7 +155,11 @@ describe('bodies are limited while they are read', () => {
 
   it('stops reading an endless webhook body at Stripe-sized limit, unauthenticated', async () => {
     const { stream, state } = endlessBody(64 * 1024);
-    const answer = await send(postWebhook, '/api/payments/webhook', { headers: { 'stripe-signature': 't=1,v1=00' }, body: stream, duplex: 'half' } as RequestInit);
+    const answer = await send(postWebhook, '/api/payments/webhook', {
+      headers: { 'stripe-signature': 't=1,v1=00' },
+      body: stream,
+      duplex: 'half',
+    } as RequestInit);
     expect(answer.status).toBe(413);
     expect(answer.body.error?.code).toBe('payload_too_large');
     expect(state.pulled).toBeLessThanOrEqual(WEBHOOK_BODY_LIMIT_BYTES + 3 * 64 * 1024);
@@ -166,7 +185,10 @@ describe('strings are clean before they reach Stripe or the database', () => {
     ['a NUL in email', { email: 'a\u0000@example.test' }],
   ])('POST /customers with %s: 400, no Stripe write, nothing stored', async (_what, fields) => {
     const user = await h.auth.signUp();
-    const answer = await api(postCustomer, 'POST', '/api/payments/customers', { token: user.accessToken, body: { email: user.email, ...fields } });
+    const answer = await api(postCustomer, 'POST', '/api/payments/customers', {
+      token: user.accessToken,
+      body: { email: user.email, ...fields },
+    });
     expect(answer.status).toBe(400);
     expect(answer.body.error?.code).toBe('validation_failed');
     expect(answer.body.error?.message).toMatch(/NUL or unpaired surrogate/);
@@ -176,7 +198,10 @@ describe('strings are clean before they reach Stripe or the database', () => {
 
   it('accepts a well-formed pair of surrogates (an emoji) in name', async () => {
     const user = await h.auth.signUp();
-    const answer = await api(postCustomer, 'POST', '/api/payments/customers', { token: user.accessToken, body: { email: user.email, name: 'Ada 🚀' } });
+    const answer = await api(postCustomer, 'POST', '/api/payments/customers', {
+      token: user.accessToken,
+      body: { email: user.email, name: 'Ada 🚀' },
+    });
     expect(answer.status).toBe(200);
   });
 
@@ -206,16 +231,36 @@ describe('strings are clean before they reach Stripe or the database', () => {
   it('a NUL in a reservation key never reaches the database', async () => {
     const user = await h.auth.signUp();
     await api(getBilling, 'GET', '/api/payments/billing', { token: user.accessToken });
-    const answer = await api(reserve, 'POST', '/api/usage/reserve', { token: TASK_RUNNER_KEY, body: { userId: user.userId, estimatedCost: 1, idempotencyKey: '\u0000' } });
+    const answer = await api(reserve, 'POST', '/api/usage/reserve', {
+      token: TASK_RUNNER_KEY,
+      body: { userId: user.userId, estimatedCost: 1, idempotencyKey: '\u0000' },
+    });
     expect(answer.status).toBe(400);
   });
 });
 
 describe('API answers are never cached or sniffed', () => {
   it.each([
-    ['a success carrying a client secret', () => h.auth.signUp().then((u) => send(postPaymentIntent, '/api/payments/payment-intent', { headers: { authorization: `Bearer ${u.accessToken}` }, body: '{"amount":5}' }))],
+    [
+      'a success carrying a client secret',
+      () =>
+        h.auth.signUp().then((u) =>
+          send(postPaymentIntent, '/api/payments/payment-intent', {
+            headers: { authorization: `Bearer ${u.accessToken}` },
+            body: '{"amount":5}',
+          }),
+        ),
+    ],
     ['a 401', () => send(getBilling, '/api/payments/billing', { method: 'GET' })],
-    ['a 400', () => h.auth.signUp().then((u) => send(postPaymentIntent, '/api/payments/payment-intent', { headers: { authorization: `Bearer ${u.accessToken}` }, body: '{' }))],
+    [
+      'a 400',
+      () =>
+        h.auth
+          .signUp()
+          .then((u) =>
+            send(postPaymentIntent, '/api/payments/payment-intent', { headers: { authorization: `Bearer ${u.accessToken}` }, body: '{' }),
+          ),
+    ],
     ['a webhook 400', () => send(postWebhook, '/api/payments/webhook', { body: '{}' })],
   ])('%s has Cache-Control: no-store and nosniff', async (_what, request) => {
     const answer = await request();
@@ -243,7 +288,11 @@ describe('webhooks: signed but malformed, or from the future', () => {
     ['a JSON string', '"evt_1"', 'validation_failed'],
     ['an object that is not an event', '{"id":"evt_1"}', 'validation_failed'],
     ['an event without data.object', '{"id":"evt_1","type":"payment_intent.succeeded","created":1,"data":{}}', 'validation_failed'],
-    ['an event carrying a NUL', '{"id":"evt_1","type":"customer.updated","created":1,"data":{"object":{"name":"a\\u0000"}}}', 'validation_failed'],
+    [
+      'an event carrying a NUL',
+      '{"id":"evt_1","type":"customer.updated","created":1,"data":{"object":{"name":"a\\u0000"}}}',
+      'validation_failed',
+    ],
   ])('%s gets 400 and nothing is recorded', async (_what, payload, code) => {
     const before = await eventCount();
     const answer = await deliver(payload);
@@ -253,7 +302,13 @@ describe('webhooks: signed but malformed, or from the future', () => {
   });
 
   it('refuses a timestamp more than 5 minutes in the future like an old one, and accepts one 4 minutes ahead', async () => {
-    const event = JSON.stringify({ id: `evt_future_${Date.now()}`, object: 'event', type: 'test.unknown', created: 1, data: { object: {} } });
+    const event = JSON.stringify({
+      id: `evt_future_${Date.now()}`,
+      object: 'event',
+      type: 'test.unknown',
+      created: 1,
+      data: { object: {} },
+    });
     const now = Math.floor(Date.now() / 1000);
     expect((await deliver(event, now + 6 * 60)).body.error?.code).toBe('invalid_signature');
     expect((await deliver(event, now - 6 * 60)).body.error?.code).toBe('invalid_signature');
@@ -287,7 +342,8 @@ describe('rate limits per address, and Stripe writes per user', () => {
 
   it('100 identical POST /customers calls make one Stripe write', async () => {
     const user = await h.auth.signUp();
-    const post = () => api(postCustomer, 'POST', '/api/payments/customers', { token: user.accessToken, body: { email: user.email, name: 'Ada' } });
+    const post = () =>
+      api(postCustomer, 'POST', '/api/payments/customers', { token: user.accessToken, body: { email: user.email, name: 'Ada' } });
     const first = await post();
     expect(first.status).toBe(200);
     // From now on any write to this customer would fail: the fault's count shows how many came.
@@ -304,7 +360,14 @@ describe('rate limits per address, and Stripe writes per user', () => {
     const user = await h.auth.signUp();
     const statuses: number[] = [];
     for (let i = 0; i < 22; i += 1) {
-      statuses.push((await api(postCustomer, 'POST', '/api/payments/customers', { token: user.accessToken, body: { email: user.email, name: `Ada ${i}` } })).status);
+      statuses.push(
+        (
+          await api(postCustomer, 'POST', '/api/payments/customers', {
+            token: user.accessToken,
+            body: { email: user.email, name: `Ada ${i}` },
+          })
+        ).status,
+      );
     }
     expect(statuses).toEqual([...Array(20).fill(200), 429, 429]);
     const atStripe = await stripeCustomersOf(user.userId);

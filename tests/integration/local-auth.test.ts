@@ -130,7 +130,10 @@ describe('local Supabase Auth with the real supabase-js', () => {
     const { session } = await signIn(server.url, email.toUpperCase());
     expect(session.user.id).toBe(user.id);
 
-    for (const [tryEmail, tryPassword] of [[email, 'wrong-password'], [newEmail('nobody'), PASSWORD]] as const) {
+    for (const [tryEmail, tryPassword] of [
+      [email, 'wrong-password'],
+      [newEmail('nobody'), PASSWORD],
+    ] as const) {
       const { data, error } = await supabase(server.url).auth.signInWithPassword({ email: tryEmail, password: tryPassword });
       expect(error).toMatchObject({ name: 'AuthApiError', status: 400, code: 'invalid_credentials', message: 'Invalid login credentials' });
       expect(data.session).toBeNull();
@@ -358,7 +361,12 @@ describe('local Supabase Auth with the real supabase-js', () => {
 
 describe('local Supabase Auth without a refresh-token reuse interval', () => {
   it('refuses the old refresh token right after rotation (in-memory store)', async () => {
-    const server = await startLocalAuth({ port: 0, anonKey: ANON_KEY, serviceRoleKey: SERVICE_ROLE_KEY, refreshTokenReuseIntervalSeconds: 0 });
+    const server = await startLocalAuth({
+      port: 0,
+      anonKey: ANON_KEY,
+      serviceRoleKey: SERVICE_ROLE_KEY,
+      refreshTokenReuseIntervalSeconds: 0,
+    });
     try {
       const { session } = await signUpNew(server.url, 'strict');
       const auth = supabase(server.url).auth;

@@ -41,16 +41,27 @@ describe.each(backends())('money sums on $name', (backend) => {
   afterAll(async () => db.close());
 
   const ledger = async (userId: string) =>
-    (await db.query<{ events: number; used: string }>(
-      "select (select count(*) from usage_events where user_id = $1)::int as events, coalesce((select sum(used_micros) from user_usage where user_id = $1), 0)::text as used",
-      [userId],
-    )).rows[0];
+    (
+      await db.query<{ events: number; used: string }>(
+        'select (select count(*) from usage_events where user_id = $1)::int as events, coalesce((select sum(used_micros) from user_usage where user_id = $1), 0)::text as used',
+        [userId],
+      )
+    ).rows[0];
 
   it('refuses a commit above the per-task ceiling ($1,000 by default) with 422 and writes nothing', async () => {
     const user = await auth.signUp();
     await call(checkUsageLimit, '/api/payments/check-usage-limit', { token: user.accessToken, body: { estimatedCost: 1 } });
-    const task = (tokens: number, executionMs = 0) => ({ userId: user.userId, agent: 'writer', tokens, executionMs, idempotencyKey: randomUUID() });
-    const refused = { status: 422, body: { error: { code: 'unprocessable', message: expect.stringMatching(/above the per-task ceiling/) } } };
+    const task = (tokens: number, executionMs = 0) => ({
+      userId: user.userId,
+      agent: 'writer',
+      tokens,
+      executionMs,
+      idempotencyKey: randomUUID(),
+    });
+    const refused = {
+      status: 422,
+      body: { error: { code: 'unprocessable', message: expect.stringMatching(/above the per-task ceiling/) } },
+    };
     expect(await call(commit, '/api/usage/commit', { token: TASK_RUNNER_KEY, body: task(1_000_000_000, 86_400_000) })).toEqual(refused);
     expect(await call(commit, '/api/usage/commit', { token: TASK_RUNNER_KEY, body: task(1_000_001) })).toEqual(refused);
     expect(await ledger(user.userId)).toEqual({ events: 0, used: '0' });
@@ -78,10 +89,17 @@ describe.each(backends())('money sums on $name', (backend) => {
 
     const billing = await call(getBilling, '/api/payments/billing', { token: user.accessToken, method: 'GET' });
     expect(billing.status).toBe(200);
-    expect(billing.body.data).toMatchObject({ usageCents: Number(cents), owedCents: Number((owed + 9_999n) / 10_000n), remainingCents: -Number((owed + 9_999n) / 10_000n) });
+    expect(billing.body.data).toMatchObject({
+      usageCents: Number(cents),
+      owedCents: Number((owed + 9_999n) / 10_000n),
+      remainingCents: -Number((owed + 9_999n) / 10_000n),
+    });
 
     const today = new Date().toISOString().slice(0, 10);
-    const analytics = await call(getAnalytics, `/api/payments/analytics?startDate=${today}&endDate=${today}`, { token: user.accessToken, method: 'GET' });
+    const analytics = await call(getAnalytics, `/api/payments/analytics?startDate=${today}&endDate=${today}`, {
+      token: user.accessToken,
+      method: 'GET',
+    });
     expect(analytics.status).toBe(200);
     expect(analytics.body.data).toMatchObject({
       totals: { tasks: TASKS, costMicros: total.toString(), costCents: Number(cents) },
@@ -92,15 +110,23 @@ describe.each(backends())('money sums on $name', (backend) => {
     expect(budget).toMatchObject({ status: 200, body: { data: { usageCents: Number(cents) } } });
 
     // The dashboard's data and the operators' figures, read the way the pages read them.
-    const actor = { kind: 'user' as const, userId: user.userId, claims: { sub: user.userId, aud: 'authenticated', role: 'authenticated', exp: Math.floor(Date.now() / 1000) + 3600 } };
+    const actor = {
+      kind: 'user' as const,
+      userId: user.userId,
+      claims: { sub: user.userId, aud: 'authenticated', role: 'authenticated', exp: Math.floor(Date.now() / 1000) + 3600 },
+    };
     expect(await getBillingOverview(db, actor)).toMatchObject({ usageCents: Number(cents) });
     expect((await getUserAnalytics(db, actor, { startDate: today, endDate: today })).totals.costMicros).toBe(total.toString());
     expect((await getBudget(db, actor)).alertState).toBe('ok');
     const admin = await getAdminAnalytics(db, { month: today.slice(0, 7) });
     const starter = admin.usageByPlan.find((row) => row.planId === 'starter')!;
     expect(BigInt(starter.costMicros) >= total).toBe(true);
-    expect(starter.costMicros).toBe((await db.query<{ t: string }>(
-      "select sum(cost_micros)::text as t from usage_events where plan_id = 'starter' and created_at >= date_trunc('month', now() at time zone 'UTC') at time zone 'UTC'",
-    )).rows[0]!.t);
+    expect(starter.costMicros).toBe(
+      (
+        await db.query<{ t: string }>(
+          "select sum(cost_micros)::text as t from usage_events where plan_id = 'starter' and created_at >= date_trunc('month', now() at time zone 'UTC') at time zone 'UTC'",
+        )
+      ).rows[0]!.t,
+    );
   }, 240_000);
 });

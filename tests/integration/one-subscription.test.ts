@@ -14,7 +14,8 @@ import { POST as postSubscription } from '@/app/api/payments/subscriptions/route
 
 const h = paymentsHarness();
 const intentIdOf = (clientSecret: string) => clientSecret.split('_secret_')[0]!;
-const subscribe = (token: string, planId: string) => api(postSubscription, 'POST', '/api/payments/subscriptions', { token, body: { planId } });
+const subscribe = (token: string, planId: string) =>
+  api(postSubscription, 'POST', '/api/payments/subscriptions', { token, body: { planId } });
 const customerOf = async (userId: string) =>
   (await h.db.query<{ c: string }>('select stripe_customer_id as c from users where id = $1', [userId])).rows[0]!.c;
 
@@ -31,7 +32,9 @@ describe('one subscription at a time', () => {
     const atStripe = await stripe().subscriptions.retrieve(proId, { expand: ['latest_invoice'] });
     expect([atStripe.status, (atStripe.latest_invoice as Stripe.Invoice).status]).toEqual(['canceled', 'void']);
     // Its client secret no longer pays anything.
-    await expect(stripe().paymentIntents.confirm(intentIdOf(pro.body.data.clientSecret), { payment_method: 'pm_card_visa' })).rejects.toThrow();
+    await expect(
+      stripe().paymentIntents.confirm(intentIdOf(pro.body.data.clientSecret), { payment_method: 'pm_card_visa' }),
+    ).rejects.toThrow();
     // Checkout hands out no secret for it.
     const checkout = await getSubscriptionForCheckout(h.db, user.userId, proId);
     expect(checkout).toMatchObject({ status: 'canceled', clientSecret: null });
@@ -41,7 +44,10 @@ describe('one subscription at a time', () => {
        values ('sub_old_pending', $1, 'pro', 'incomplete', now(), now() + interval '1 month', now() - interval '1 hour')`,
       [user.userId],
     );
-    expect(await getSubscriptionForCheckout(h.db, user.userId, 'sub_old_pending')).toMatchObject({ status: 'superseded', clientSecret: null });
+    expect(await getSubscriptionForCheckout(h.db, user.userId, 'sub_old_pending')).toMatchObject({
+      status: 'superseded',
+      clientSecret: null,
+    });
     // The Enterprise one is the user's pending subscription, and paying it leaves exactly one.
     const pending = await getSubscriptionForCheckout(h.db, user.userId, enterprise.body.data.subscriptionId);
     expect(pending.clientSecret).toBe(enterprise.body.data.clientSecret);
@@ -50,7 +56,10 @@ describe('one subscription at a time', () => {
     await h.db.query("delete from subscriptions where id = 'sub_old_pending'");
     const all = await stripe().subscriptions.list({ customer: await customerOf(user.userId), status: 'all' });
     expect(all.data.map((subscription) => subscription.status).sort()).toEqual(['active', 'canceled']);
-    const audit = await h.db.query("select entity_id, details->>'reason' as reason from audit_log where user_id = $1 and action = 'subscription.duplicate_ended'", [user.userId]);
+    const audit = await h.db.query(
+      "select entity_id, details->>'reason' as reason from audit_log where user_id = $1 and action = 'subscription.duplicate_ended'",
+      [user.userId],
+    );
     expect(audit.rows).toEqual([{ entity_id: proId, reason: 'replaced_by_new_subscription' }]);
   });
 
@@ -64,7 +73,9 @@ describe('one subscription at a time', () => {
     const ok = answers.filter((answer) => answer.status === 200);
     expect(new Set(ok.map((answer) => answer.body.data.subscriptionId))).toEqual(new Set([atStripe.data[0]!.id]));
     for (const refused of answers.filter((answer) => answer.status !== 200)) expect(refused.body.error?.code).toBe('idempotency_conflict');
-    expect((await h.db.query('select count(*)::int as n from subscription_requests where user_id = $1', [user.userId])).rows).toEqual([{ n: 0 }]);
+    expect((await h.db.query('select count(*)::int as n from subscription_requests where user_id = $1', [user.userId])).rows).toEqual([
+      { n: 0 },
+    ]);
   });
 
   it('two plans asked at the same moment: the one that gets its turn last is refused even after the first finished', async () => {
@@ -77,7 +88,9 @@ describe('one subscription at a time', () => {
     const first = await createSubscription(h.db, user.userId, 'pro', arrived);
     await expect(createSubscription(h.db, user.userId, 'enterprise', arrived)).rejects.toMatchObject({ code: 'idempotency_conflict' });
     const customer = await customerOf(user.userId);
-    expect((await stripe().subscriptions.list({ customer, status: 'all' })).data.map((subscription) => subscription.id)).toEqual([first.subscriptionId]);
+    expect((await stripe().subscriptions.list({ customer, status: 'all' })).data.map((subscription) => subscription.id)).toEqual([
+      first.subscriptionId,
+    ]);
     const later = await createSubscription(h.db, user.userId, 'enterprise', new Date());
     expect(later.planId).toBe('enterprise');
     expect((await stripe().subscriptions.retrieve(first.subscriptionId)).status).toBe('canceled');
@@ -141,7 +154,9 @@ describe('USD only', () => {
     let paidEvent: Stripe.Event | undefined;
     try {
       await stripe().paymentIntents.confirm(intentIdOf(pro.body.data.clientSecret), { payment_method: 'pm_card_visa' });
-      paidEvent = h.local.local.events('invoice.paid').find((event) => (event.data.object as Stripe.Invoice).parent?.subscription_details?.subscription === pro.body.data.subscriptionId);
+      paidEvent = h.local.local
+        .events('invoice.paid')
+        .find((event) => (event.data.object as Stripe.Invoice).parent?.subscription_details?.subscription === pro.body.data.subscriptionId);
     } finally {
       h.local.local.webhooks.resume();
     }
@@ -153,9 +168,14 @@ describe('USD only', () => {
     (euro.data.object as Stripe.Invoice).id = `${(paidEvent!.data.object as Stripe.Invoice).id}_eur`;
     await processEvent(h.db, euro);
 
-    const invoice = await h.db.query('select currency, flag, status from invoices where id = $1', [(euro.data.object as Stripe.Invoice).id]);
+    const invoice = await h.db.query('select currency, flag, status from invoices where id = $1', [
+      (euro.data.object as Stripe.Invoice).id,
+    ]);
     expect(invoice.rows).toEqual([{ currency: 'eur', flag: 'currency:eur', status: 'paid' }]);
-    const audit = await h.db.query("select action, entity_id from audit_log where user_id = $1 and action in ('invoice.flagged', 'usage_period.started')", [user.userId]);
+    const audit = await h.db.query(
+      "select action, entity_id from audit_log where user_id = $1 and action in ('invoice.flagged', 'usage_period.started')",
+      [user.userId],
+    );
     expect(audit.rows).toEqual([{ action: 'invoice.flagged', entity_id: (euro.data.object as Stripe.Invoice).id }]);
     // Processing it again flags nothing twice.
     await h.db.query('delete from webhook_events where id = $1', [euro.id]);

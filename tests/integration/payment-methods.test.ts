@@ -19,7 +19,13 @@ async function userWithCustomer() {
   const actor: Actor = {
     kind: 'user',
     userId: signed.userId,
-    claims: { sub: signed.userId, aud: 'authenticated', role: 'authenticated', exp: Math.floor(Date.now() / 1000) + 3600, email: signed.email },
+    claims: {
+      sub: signed.userId,
+      aud: 'authenticated',
+      role: 'authenticated',
+      exp: Math.floor(Date.now() / 1000) + 3600,
+      email: signed.email,
+    },
   };
   await h.db.query('insert into users (id, email) values ($1, $2)', [signed.userId, signed.email]);
   const customerId = await ensureCustomerId(h.db, signed.userId);
@@ -54,7 +60,13 @@ describe('payment methods', () => {
   it('lists brand, last 4, expiry and the default; a user without a customer has none', async () => {
     const fresh = await h.auth.signUp();
     await h.db.query('insert into users (id, email) values ($1, $2)', [fresh.userId, fresh.email]);
-    expect(await listPaymentMethods(h.db, { kind: 'user', userId: fresh.userId, claims: { sub: fresh.userId, aud: 'authenticated', role: 'authenticated', exp: Math.floor(Date.now() / 1000) + 600 } })).toEqual([]);
+    expect(
+      await listPaymentMethods(h.db, {
+        kind: 'user',
+        userId: fresh.userId,
+        claims: { sub: fresh.userId, aud: 'authenticated', role: 'authenticated', exp: Math.floor(Date.now() / 1000) + 600 },
+      }),
+    ).toEqual([]);
 
     const user = await userWithCustomer();
     const visa = await attach(user.customerId, 'pm_card_visa');
@@ -151,7 +163,11 @@ describe('adding a card with a SetupIntent', () => {
     const first = await createSetupIntent(h.db, user.actor);
     expect(first.clientSecret).toMatch(/^seti_.+_secret_/);
     // Not confirmed yet: nothing is saved, in words.
-    await expectAppError(cardAdded(h.db, user.actor, { setupIntentId: first.setupIntentId, makeDefault: true }), 'unprocessable', 'The card was not saved. Please try again or use another card.');
+    await expectAppError(
+      cardAdded(h.db, user.actor, { setupIntentId: first.setupIntentId, makeDefault: true }),
+      'unprocessable',
+      'The card was not saved. Please try again or use another card.',
+    );
     await stripe().setupIntents.confirm(first.setupIntentId, { payment_method: 'pm_card_visa' });
     const added = await cardAdded(h.db, user.actor, { setupIntentId: first.setupIntentId, makeDefault: false });
     expect(added.methods).toEqual([expect.objectContaining({ id: added.paymentMethodId, last4: '4242', isDefault: true })]);
@@ -170,7 +186,11 @@ describe('adding a card with a SetupIntent', () => {
 
     // Someone else's SetupIntent is not theirs, even confirmed.
     const other = await userWithCustomer();
-    await expectAppError(cardAdded(h.db, other.actor, { setupIntentId: third.setupIntentId, makeDefault: true }), 'not_found', 'That card setup is not one of yours.');
+    await expectAppError(
+      cardAdded(h.db, other.actor, { setupIntentId: third.setupIntentId, makeDefault: true }),
+      'not_found',
+      'That card setup is not one of yours.',
+    );
     await expectAppError(cardAdded(h.db, other.actor, { setupIntentId: 'seti_missing', makeDefault: true }), 'not_found');
     expect(await listPaymentMethods(h.db, other.actor)).toEqual([]);
   });
@@ -182,14 +202,22 @@ describe('documents', () => {
     const { POST: postPaymentIntent } = await import('@/app/api/payments/payment-intent/route');
     const user = await userWithCustomer();
     await subscribedToPro(user);
-    const invoiceId = (await h.db.query<{ id: string }>("select id from invoices where user_id = $1 and billing_reason = 'subscription_create'", [user.userId])).rows[0]!.id;
+    const invoiceId = (
+      await h.db.query<{ id: string }>("select id from invoices where user_id = $1 and billing_reason = 'subscription_create'", [
+        user.userId,
+      ])
+    ).rows[0]!.id;
     const page = await paymentDocumentUrl(h.db, user.actor, 'invoice_page', invoiceId);
     const pageAnswer = await fetch(page);
     expect(pageAnswer.status).toBe(200);
     expect(await pageAnswer.text()).toContain('$50.00');
     const pdf = await fetch(await paymentDocumentUrl(h.db, user.actor, 'invoice_pdf', invoiceId));
     expect(pdf.headers.get('content-type')).toContain('application/pdf');
-    expect(Buffer.from(await pdf.arrayBuffer()).subarray(0, 5).toString()).toBe('%PDF-');
+    expect(
+      Buffer.from(await pdf.arrayBuffer())
+        .subarray(0, 5)
+        .toString(),
+    ).toBe('%PDF-');
 
     const topUp = await api(postPaymentIntent, 'POST', '/api/payments/payment-intent', { token: user.accessToken, body: { amount: 12 } });
     await stripe().paymentIntents.confirm(topUp.body.data.id, { payment_method: 'pm_card_visa' });
@@ -201,7 +229,11 @@ describe('documents', () => {
     const other = await userWithCustomer();
     await expectAppError(paymentDocumentUrl(h.db, other.actor, 'invoice_page', invoiceId), 'not_found', 'You have no invoice with that id');
     await expectAppError(paymentDocumentUrl(h.db, other.actor, 'invoice_pdf', invoiceId), 'not_found');
-    await expectAppError(paymentDocumentUrl(h.db, other.actor, 'receipt', topUp.body.data.id), 'not_found', 'You have no payment with that id');
+    await expectAppError(
+      paymentDocumentUrl(h.db, other.actor, 'receipt', topUp.body.data.id),
+      'not_found',
+      'You have no payment with that id',
+    );
     await expectAppError(paymentDocumentUrl(h.db, user.actor, 'receipt', 'javascript:alert(1)'), 'not_found');
   });
 });

@@ -18,7 +18,9 @@ describe('POST /api/payments/customers', () => {
   it('creates one customer per user, even for ten concurrent calls, and stores it', async () => {
     const user = await h.auth.signUp();
     const answers = await Promise.all(
-      Array.from({ length: 10 }, () => api(postCustomer, 'POST', '/api/payments/customers', { token: user.accessToken, body: { email: user.email, name: 'Ada' } })),
+      Array.from({ length: 10 }, () =>
+        api(postCustomer, 'POST', '/api/payments/customers', { token: user.accessToken, body: { email: user.email, name: 'Ada' } }),
+      ),
     );
     const ids = new Set(answers.map((answer) => answer.body.data?.customerId));
     expect(answers.map((answer) => answer.status)).toEqual(Array(10).fill(200));
@@ -27,7 +29,9 @@ describe('POST /api/payments/customers', () => {
     const stored = await h.db.query('select stripe_customer_id, name from users where id = $1', [user.userId]);
     expect(stored.rows).toEqual([{ stripe_customer_id: customerId, name: 'Ada' }]);
     const atStripe = await stripe().customers.list({ limit: 100 });
-    expect(atStripe.data.filter((customer) => customer.metadata.userId === user.userId).map((customer) => customer.id)).toEqual([customerId]);
+    expect(atStripe.data.filter((customer) => customer.metadata.userId === user.userId).map((customer) => customer.id)).toEqual([
+      customerId,
+    ]);
   });
 
   it.each([
@@ -48,16 +52,25 @@ describe('POST /api/payments/customers', () => {
 describe('POST /api/payments/payment-intent', () => {
   it('creates a pending top-up and never stores the client secret', async () => {
     const user = await h.auth.signUp();
-    const answer = await api(postPaymentIntent, 'POST', '/api/payments/payment-intent', { token: user.accessToken, body: { amount: 15.5 } });
+    const answer = await api(postPaymentIntent, 'POST', '/api/payments/payment-intent', {
+      token: user.accessToken,
+      body: { amount: 15.5 },
+    });
     expect(answer.status).toBe(200);
     expect(answer.body.data).toMatchObject({ amountCents: 1550, amount: 15.5, status: 'requires_payment_method', reused: false });
     const { id, clientSecret } = answer.body.data;
     expect(clientSecret).toMatch(new RegExp(`^${id}_secret_`));
-    const attempts = await h.db.query('select amount_cents, status, kind, payment_intent_id from payment_attempts where user_id = $1', [user.userId]);
+    const attempts = await h.db.query('select amount_cents, status, kind, payment_intent_id from payment_attempts where user_id = $1', [
+      user.userId,
+    ]);
     expect(attempts.rows).toEqual([{ amount_cents: 1550, status: 'pending', kind: 'usage_topup', payment_intent_id: id }]);
     // The webhooks about this intent (which carry its secret) have been handled and stored too.
     await h.local.idle();
-    expect(await count("select count(*)::int as n from webhook_events where type like 'payment_intent.%' and payload::text like $1", [`%${id}%`])).toBeGreaterThan(0);
+    expect(
+      await count("select count(*)::int as n from webhook_events where type like 'payment_intent.%' and payload::text like $1", [
+        `%${id}%`,
+      ]),
+    ).toBeGreaterThan(0);
     const everything = await h.db.query<{ dump: string }>(
       `select string_agg(t::text, ' ') as dump from (
          select row_to_json(p)::text as t from payment_attempts p union all select row_to_json(w)::text from webhook_events w
@@ -95,7 +108,12 @@ describe('POST /api/payments/payment-intent', () => {
   });
 
   it('answers 401 without a valid token and writes nothing', async () => {
-    const forged = await h.auth.signWithForeignKey({ sub: crypto.randomUUID(), aud: 'authenticated', role: 'authenticated', exp: Math.floor(Date.now() / 1000) + 600 });
+    const forged = await h.auth.signWithForeignKey({
+      sub: crypto.randomUUID(),
+      aud: 'authenticated',
+      role: 'authenticated',
+      exp: Math.floor(Date.now() / 1000) + 600,
+    });
     for (const token of [undefined, forged]) {
       const answer = await api(postPaymentIntent, 'POST', '/api/payments/payment-intent', { token, body: { amount: 5 } });
       expect(answer.status).toBe(401);
@@ -111,7 +129,10 @@ describe('POST /api/payments/payment-intent', () => {
     h.local.local.faults.inject({ type: '500', count: 2, path: '/v1/payment_intents', method: 'POST' });
     const failed = await send();
     expect(failed.status).toBe(502);
-    expect(failed.body.error).toEqual({ code: 'payment_provider_error', message: 'The payment provider could not complete the request. Please try again.' });
+    expect(failed.body.error).toEqual({
+      code: 'payment_provider_error',
+      message: 'The payment provider could not complete the request. Please try again.',
+    });
 
     // The request is processed by Stripe but both answers are lost: the retry must find the same intent.
     h.local.local.faults.inject({ type: 'timeout', count: 2, path: '/v1/payment_intents', method: 'POST', afterProcessing: true });
@@ -132,10 +153,14 @@ describe('POST /api/payments/payment-intent', () => {
     const user = await h.auth.signUp();
     const statuses: number[] = [];
     for (let amount = 1; amount <= 11; amount++) {
-      statuses.push((await api(postPaymentIntent, 'POST', '/api/payments/payment-intent', { token: user.accessToken, body: { amount } })).status);
+      statuses.push(
+        (await api(postPaymentIntent, 'POST', '/api/payments/payment-intent', { token: user.accessToken, body: { amount } })).status,
+      );
     }
     expect(statuses).toEqual([...Array(10).fill(200), 429]);
     const other = await h.auth.signUp();
-    expect((await api(postPaymentIntent, 'POST', '/api/payments/payment-intent', { token: other.accessToken, body: { amount: 1 } })).status).toBe(200);
+    expect(
+      (await api(postPaymentIntent, 'POST', '/api/payments/payment-intent', { token: other.accessToken, body: { amount: 1 } })).status,
+    ).toBe(200);
   });
 });

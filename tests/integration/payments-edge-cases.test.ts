@@ -19,7 +19,10 @@ const intentIdOf = (clientSecret: string) => clientSecret.split('_secret_')[0]!;
 describe('subscriptions before their webhooks arrive', () => {
   it('refuses a second subscription (same or other plan) once the first is paid, and cancels nothing', async () => {
     const user = await h.auth.signUp();
-    const created = await api(postSubscription, 'POST', '/api/payments/subscriptions', { token: user.accessToken, body: { planId: 'pro' } });
+    const created = await api(postSubscription, 'POST', '/api/payments/subscriptions', {
+      token: user.accessToken,
+      body: { planId: 'pro' },
+    });
     await h.local.idle();
     h.local.local.webhooks.pause();
     try {
@@ -31,9 +34,12 @@ describe('subscriptions before their webhooks arrive', () => {
           body: { error: { code: 'conflict', message: 'You already have an active Pro subscription. Change its plan instead.' } },
         });
       }
-      const customer = (await h.db.query<{ c: string }>('select stripe_customer_id as c from users where id = $1', [user.userId])).rows[0]!.c;
+      const customer = (await h.db.query<{ c: string }>('select stripe_customer_id as c from users where id = $1', [user.userId])).rows[0]!
+        .c;
       const atStripe = await stripe().subscriptions.list({ customer, status: 'all' });
-      expect(atStripe.data.map((subscription) => [subscription.id, subscription.status])).toEqual([[created.body.data.subscriptionId, 'active']]);
+      expect(atStripe.data.map((subscription) => [subscription.id, subscription.status])).toEqual([
+        [created.body.data.subscriptionId, 'active'],
+      ]);
     } finally {
       h.local.local.webhooks.resume();
       await h.local.idle();
@@ -43,7 +49,9 @@ describe('subscriptions before their webhooks arrive', () => {
   it('makes one subscription when two plans are asked for at the same moment', async () => {
     const user = await h.auth.signUp();
     const answers = await Promise.all(
-      (['pro', 'enterprise'] as const).map((planId) => api(postSubscription, 'POST', '/api/payments/subscriptions', { token: user.accessToken, body: { planId } })),
+      (['pro', 'enterprise'] as const).map((planId) =>
+        api(postSubscription, 'POST', '/api/payments/subscriptions', { token: user.accessToken, body: { planId } }),
+      ),
     );
     const customer = (await h.db.query<{ c: string }>('select stripe_customer_id as c from users where id = $1', [user.userId])).rows[0]!.c;
     const atStripe = await stripe().subscriptions.list({ customer, status: 'all' });
@@ -55,7 +63,10 @@ describe('subscriptions before their webhooks arrive', () => {
 
   it('never applies an older snapshot over a newer one', async () => {
     const user = await h.auth.signUp();
-    const created = await api(postSubscription, 'POST', '/api/payments/subscriptions', { token: user.accessToken, body: { planId: 'pro' } });
+    const created = await api(postSubscription, 'POST', '/api/payments/subscriptions', {
+      token: user.accessToken,
+      body: { planId: 'pro' },
+    });
     const id: string = created.body.data.subscriptionId;
     const stale = await fetchSubscription(id); // incomplete, read now ...
     await stripe().paymentIntents.confirm(intentIdOf(created.body.data.clientSecret), { payment_method: 'pm_card_visa' });
@@ -66,7 +77,10 @@ describe('subscriptions before their webhooks arrive', () => {
 
   it('a downgrade and a cancellation in one request: only the cancellation (the downgrade would never apply)', async () => {
     const user = await h.auth.signUp();
-    const created = await api(postSubscription, 'POST', '/api/payments/subscriptions', { token: user.accessToken, body: { planId: 'pro' } });
+    const created = await api(postSubscription, 'POST', '/api/payments/subscriptions', {
+      token: user.accessToken,
+      body: { planId: 'pro' },
+    });
     await stripe().paymentIntents.confirm(intentIdOf(created.body.data.clientSecret), { payment_method: 'pm_card_visa' });
     await h.local.idle();
     const subscriptionId: string = created.body.data.subscriptionId;
@@ -83,7 +97,10 @@ describe('subscriptions before their webhooks arrive', () => {
 
   it('an upgrade and a cancellation in one request: both, in one Stripe call', async () => {
     const user = await h.auth.signUp();
-    const created = await api(postSubscription, 'POST', '/api/payments/subscriptions', { token: user.accessToken, body: { planId: 'pro' } });
+    const created = await api(postSubscription, 'POST', '/api/payments/subscriptions', {
+      token: user.accessToken,
+      body: { planId: 'pro' },
+    });
     await stripe().paymentIntents.confirm(intentIdOf(created.body.data.clientSecret), { payment_method: 'pm_card_visa' });
     await h.local.idle();
     const subscriptionId: string = created.body.data.subscriptionId;
@@ -113,9 +130,14 @@ describe('shortfall payments', () => {
   it('still answers the limit check when the user made too many intents, without one', async () => {
     const user = await h.auth.signUp();
     for (let amount = 1; amount <= 10; amount++) {
-      expect((await api(postPaymentIntent, 'POST', '/api/payments/payment-intent', { token: user.accessToken, body: { amount } })).status).toBe(200);
+      expect(
+        (await api(postPaymentIntent, 'POST', '/api/payments/payment-intent', { token: user.accessToken, body: { amount } })).status,
+      ).toBe(200);
     }
-    const check = await api(checkUsageLimit, 'POST', '/api/payments/check-usage-limit', { token: user.accessToken, body: { estimatedCost: 500 } });
+    const check = await api(checkUsageLimit, 'POST', '/api/payments/check-usage-limit', {
+      token: user.accessToken,
+      body: { estimatedCost: 500 },
+    });
     expect(check.status).toBe(200);
     expect(check.body.data).toMatchObject({ allowed: false, requiresPayment: true, paymentIntent: null, shortfallCents: 49_000 });
   });
@@ -127,7 +149,13 @@ describe('query parameters', () => {
     const answer = await api(getBilling, 'GET', '/api/payments/billing?debug=1', { token: user.accessToken });
     expect(answer).toEqual({
       status: 400,
-      body: { error: { code: 'validation_failed', message: 'Unrecognized key: "debug"', details: [{ path: '', message: 'Unrecognized key: "debug"' }] } },
+      body: {
+        error: {
+          code: 'validation_failed',
+          message: 'Unrecognized key: "debug"',
+          details: [{ path: '', message: 'Unrecognized key: "debug"' }],
+        },
+      },
     });
   });
 });

@@ -37,7 +37,12 @@ const ALL_ENDPOINTS: Call[] = [
 
 describe.each(ALL_ENDPOINTS)('%s without a valid token', (_name, handler, method, path, body, params) => {
   it('answers 401 with the shared error body', async () => {
-    const expired = await h.auth.signWithServerKey({ sub: crypto.randomUUID(), aud: 'authenticated', role: 'authenticated', exp: Math.floor(Date.now() / 1000) - 60 });
+    const expired = await h.auth.signWithServerKey({
+      sub: crypto.randomUUID(),
+      aud: 'authenticated',
+      role: 'authenticated',
+      exp: Math.floor(Date.now() / 1000) - 60,
+    });
     for (const token of [undefined, expired]) {
       const answer = await api(handler, method, path, { token, body, params });
       expect(answer.status).toBe(401);
@@ -61,7 +66,10 @@ describe('when Stripe fails', () => {
   it('answers 502 for 500s and 503 for timeouts on every Stripe-backed endpoint, writes nothing, and retries cleanly', async () => {
     // A user with an active Pro subscription, and a fresh one with nothing yet.
     const subscriber = await h.auth.signUp();
-    const created = await api(postSubscription, 'POST', '/api/payments/subscriptions', { token: subscriber.accessToken, body: { planId: 'pro' } });
+    const created = await api(postSubscription, 'POST', '/api/payments/subscriptions', {
+      token: subscriber.accessToken,
+      body: { planId: 'pro' },
+    });
     await stripe().paymentIntents.confirm(created.body.data.clientSecret.split('_secret_')[0], { payment_method: 'pm_card_visa' });
     await h.local.idle();
     const subscriptionId: string = created.body.data.subscriptionId;
@@ -71,12 +79,39 @@ describe('when Stripe fails', () => {
     const calls: Array<[string, () => ReturnType<typeof api>]> = [
       ['plans', () => api(getPlans, 'GET', '/api/payments/plans', { token: fresh.accessToken })],
       ['customers', () => api(postCustomer, 'POST', '/api/payments/customers', { token: fresh.accessToken, body: { email: fresh.email } })],
-      ['payment-intent', () => api(postPaymentIntent, 'POST', '/api/payments/payment-intent', { token: fresh.accessToken, body: { amount: 5 } })],
-      ['check-usage-limit', () => api(checkUsageLimit, 'POST', '/api/payments/check-usage-limit', { token: fresh.accessToken, body: { estimatedCost: 50 } })],
-      ['subscribe', () => api(postSubscription, 'POST', '/api/payments/subscriptions', { token: fresh.accessToken, body: { planId: 'pro' } })],
-      ['change plan', () => api(putSubscription, 'PUT', `/api/payments/subscriptions/${subscriptionId}`, { token: subscriber.accessToken, body: { planId: 'enterprise' }, params: { subscriptionId } })],
-      ['upgrade-plan', () => api(postUpgrade, 'POST', '/api/payments/upgrade-plan', { token: subscriber.accessToken, body: { planId: 'enterprise' } })],
-      ['cancel', () => api(deleteSubscription, 'DELETE', `/api/payments/subscriptions/${subscriptionId}`, { token: subscriber.accessToken, params: { subscriptionId } })],
+      [
+        'payment-intent',
+        () => api(postPaymentIntent, 'POST', '/api/payments/payment-intent', { token: fresh.accessToken, body: { amount: 5 } }),
+      ],
+      [
+        'check-usage-limit',
+        () => api(checkUsageLimit, 'POST', '/api/payments/check-usage-limit', { token: fresh.accessToken, body: { estimatedCost: 50 } }),
+      ],
+      [
+        'subscribe',
+        () => api(postSubscription, 'POST', '/api/payments/subscriptions', { token: fresh.accessToken, body: { planId: 'pro' } }),
+      ],
+      [
+        'change plan',
+        () =>
+          api(putSubscription, 'PUT', `/api/payments/subscriptions/${subscriptionId}`, {
+            token: subscriber.accessToken,
+            body: { planId: 'enterprise' },
+            params: { subscriptionId },
+          }),
+      ],
+      [
+        'upgrade-plan',
+        () => api(postUpgrade, 'POST', '/api/payments/upgrade-plan', { token: subscriber.accessToken, body: { planId: 'enterprise' } }),
+      ],
+      [
+        'cancel',
+        () =>
+          api(deleteSubscription, 'DELETE', `/api/payments/subscriptions/${subscriptionId}`, {
+            token: subscriber.accessToken,
+            params: { subscriptionId },
+          }),
+      ],
     ];
 
     const before = await moneyState();
@@ -107,10 +142,15 @@ describe('when Stripe fails', () => {
       expect([name, answer.status]).toEqual([name, 200]);
     }
     await h.local.idle();
-    const freshCustomer = (await h.db.query<{ c: string }>('select stripe_customer_id as c from users where id = $1', [fresh.userId])).rows[0]!.c;
+    const freshCustomer = (await h.db.query<{ c: string }>('select stripe_customer_id as c from users where id = $1', [fresh.userId]))
+      .rows[0]!.c;
     const customers = await stripe().customers.list({ limit: 100 });
-    expect(customers.data.filter((customer) => customer.metadata.userId === fresh.userId).map((customer) => customer.id)).toEqual([freshCustomer]);
-    expect((await stripe().paymentIntents.list({ customer: freshCustomer })).data.filter((intent) => intent.metadata.purpose === 'usage_topup')).toHaveLength(1);
+    expect(customers.data.filter((customer) => customer.metadata.userId === fresh.userId).map((customer) => customer.id)).toEqual([
+      freshCustomer,
+    ]);
+    expect(
+      (await stripe().paymentIntents.list({ customer: freshCustomer })).data.filter((intent) => intent.metadata.purpose === 'usage_topup'),
+    ).toHaveLength(1);
     expect((await stripe().subscriptions.list({ customer: freshCustomer, status: 'all' })).data).toHaveLength(1);
     expect((await h.db.query('select plan_id, cancel_at_period_end from subscriptions where id = $1', [subscriptionId])).rows).toEqual([
       { plan_id: 'enterprise', cancel_at_period_end: true },

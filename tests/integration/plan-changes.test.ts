@@ -53,9 +53,18 @@ describe('downgrades at the end of the period', () => {
     const { user, customerId, subscriptionId } = await enterpriseUser();
     await use490(user.userId);
 
-    const preview = await api(upgradePlan, 'POST', '/api/payments/upgrade-plan', { token: user.accessToken, body: { planId: 'starter', previewOnly: true } });
+    const preview = await api(upgradePlan, 'POST', '/api/payments/upgrade-plan', {
+      token: user.accessToken,
+      body: { planId: 'starter', previewOnly: true },
+    });
     const periodEnd = (await stripe().subscriptions.retrieve(subscriptionId)).items.data[0]!.current_period_end;
-    expect(preview.body.data.preview).toMatchObject({ fromPlanId: 'enterprise', toPlanId: 'starter', amountDueNowCents: 0, effectiveAt: new Date(periodEnd * 1000).toISOString(), lines: [] });
+    expect(preview.body.data.preview).toMatchObject({
+      fromPlanId: 'enterprise',
+      toPlanId: 'starter',
+      amountDueNowCents: 0,
+      effectiveAt: new Date(periodEnd * 1000).toISOString(),
+      lines: [],
+    });
 
     const changed = await put(user.accessToken, subscriptionId, { planId: 'starter' });
     expect(changed.status).toBe(200);
@@ -86,11 +95,14 @@ describe('downgrades at the end of the period', () => {
       nextInvoice: { amountCents: 1000 },
       subscription: { id: subscriptionId, scheduledChange: { planId: 'starter', planName: 'Starter' } },
     });
-    const audit = await h.db.query<{ action: string }>("select action from audit_log where user_id = $1 and action like 'plan.%' order by id", [user.userId]);
+    const audit = await h.db.query<{ action: string }>(
+      "select action from audit_log where user_id = $1 and action like 'plan.%' order by id",
+      [user.userId],
+    );
     expect(audit.rows.map((row) => row.action)).toEqual(['plan.changed', 'plan.change_scheduled']);
   });
 
-  it('the renewal applies it: the next period is Starter, billed $10, with Starter\'s allowance', async () => {
+  it("the renewal applies it: the next period is Starter, billed $10, with Starter's allowance", async () => {
     const { user, clock, customerId, subscriptionId } = await enterpriseUser(33);
     await use490(user.userId);
     expect((await put(user.accessToken, subscriptionId, { planId: 'starter' })).status).toBe(200);
@@ -103,11 +115,19 @@ describe('downgrades at the end of the period', () => {
       ['subscription_cycle', 1000, 'paid'],
     ]);
     const billing = await api(getBilling, 'GET', '/api/payments/billing', { token: user.accessToken });
-    expect(billing.body.data).toMatchObject({ planId: 'starter', allowanceCents: 1000, usageCents: 0, subscription: { scheduledChange: null } });
+    expect(billing.body.data).toMatchObject({
+      planId: 'starter',
+      allowanceCents: 1000,
+      usageCents: 0,
+      subscription: { scheduledChange: null },
+    });
     const row = await h.db.query('select plan_id, scheduled_plan_id from subscriptions where id = $1', [subscriptionId]);
     expect(row.rows).toEqual([{ plan_id: 'starter', scheduled_plan_id: null }]);
     // The old period keeps its usage and its Enterprise allowance (nothing forgiven, nothing refunded).
-    const old = await h.db.query('select plan_id, allowance_micros, used_micros from user_usage where user_id = $1 order by period_start limit 1', [user.userId]);
+    const old = await h.db.query(
+      'select plan_id, allowance_micros, used_micros from user_usage where user_id = $1 order by period_start limit 1',
+      [user.userId],
+    );
     expect(old.rows).toEqual([{ plan_id: expect.any(String), allowance_micros: 500_000_000, used_micros: 490_000_000 }]);
   });
 
@@ -116,7 +136,11 @@ describe('downgrades at the end of the period', () => {
     expect((await put(user.accessToken, subscriptionId, { planId: 'starter' })).status).toBe(200);
     const undone = await put(user.accessToken, subscriptionId, { planId: 'enterprise' });
     expect(undone.status).toBe(200);
-    expect(undone.body.data).toMatchObject({ planId: 'enterprise', scheduledChange: null, preview: { amountDueNowCents: 0, effectiveAt: null } });
+    expect(undone.body.data).toMatchObject({
+      planId: 'enterprise',
+      scheduledChange: null,
+      preview: { amountDueNowCents: 0, effectiveAt: null },
+    });
     expect((await stripe().subscriptions.retrieve(subscriptionId)).schedule).toBeNull();
     // Undoing twice is "already on that plan".
     expect((await put(user.accessToken, subscriptionId, { planId: 'enterprise' })).body.error?.code).toBe('conflict');
@@ -134,7 +158,10 @@ describe('downgrades at the end of the period', () => {
 
   it('a second downgrade replaces the first; two at the same moment make one schedule', async () => {
     const { user, subscriptionId, customerId } = await enterpriseUser();
-    const both = await Promise.all([put(user.accessToken, subscriptionId, { planId: 'starter' }), put(user.accessToken, subscriptionId, { planId: 'starter' })]);
+    const both = await Promise.all([
+      put(user.accessToken, subscriptionId, { planId: 'starter' }),
+      put(user.accessToken, subscriptionId, { planId: 'starter' }),
+    ]);
     expect(both.map((answer) => answer.status)).toEqual([200, 200]);
     const again = await put(user.accessToken, subscriptionId, { planId: 'pro' });
     expect(again.body.data).toMatchObject({ planId: 'enterprise', scheduledChange: { planId: 'pro' } });
@@ -158,7 +185,10 @@ describe('downgrades at the end of the period', () => {
   it('cancelling at period end drops a scheduled downgrade; resuming does not bring it back', async () => {
     const { user, subscriptionId } = await enterpriseUser();
     await put(user.accessToken, subscriptionId, { planId: 'starter' });
-    const canceled = await api(deleteSubscription, 'DELETE', `/api/payments/subscriptions/${subscriptionId}`, { token: user.accessToken, params: { subscriptionId } });
+    const canceled = await api(deleteSubscription, 'DELETE', `/api/payments/subscriptions/${subscriptionId}`, {
+      token: user.accessToken,
+      params: { subscriptionId },
+    });
     expect(canceled.body.data).toMatchObject({ planId: 'enterprise', cancelAtPeriodEnd: true, scheduledChange: null });
     const resumed = await put(user.accessToken, subscriptionId, { cancelAtPeriodEnd: false });
     expect(resumed.body.data).toMatchObject({ cancelAtPeriodEnd: false, scheduledChange: null });
@@ -167,7 +197,7 @@ describe('downgrades at the end of the period', () => {
     expect(both.body.data).toMatchObject({ planId: 'enterprise', cancelAtPeriodEnd: true, scheduledChange: null });
   });
 
-  it('someone else\'s subscription: 404, and their scheduled change stays', async () => {
+  it("someone else's subscription: 404, and their scheduled change stays", async () => {
     const owner = await enterpriseUser();
     await put(owner.user.accessToken, owner.subscriptionId, { planId: 'starter' });
     const other = await h.auth.signUp();
@@ -184,8 +214,17 @@ describe('downgrades at the end of the period', () => {
     await put(user.accessToken, subscriptionId, { planId: 'starter' });
     await h.local.idle();
     // Wipe our copy of the scheduled change, then replay the schedule's events from Stripe.
-    await h.db.query('update subscriptions set scheduled_plan_id = null, scheduled_change_at = null, stripe_updated_at = null where id = $1', [subscriptionId]);
-    const scheduleEvents = h.local.local.events().filter((event) => event.type.startsWith('subscription_schedule.') && (event.data.object as Stripe.SubscriptionSchedule).subscription === subscriptionId);
+    await h.db.query(
+      'update subscriptions set scheduled_plan_id = null, scheduled_change_at = null, stripe_updated_at = null where id = $1',
+      [subscriptionId],
+    );
+    const scheduleEvents = h.local.local
+      .events()
+      .filter(
+        (event) =>
+          event.type.startsWith('subscription_schedule.') &&
+          (event.data.object as Stripe.SubscriptionSchedule).subscription === subscriptionId,
+      );
     expect(scheduleEvents.length).toBeGreaterThan(0);
     await h.db.query('delete from webhook_events where id = any($1::text[])', [scheduleEvents.map((event) => event.id)]);
     for (const event of [...scheduleEvents].reverse()) await processEvent(h.db, event);

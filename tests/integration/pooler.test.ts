@@ -42,9 +42,7 @@ describe.each(pgbouncers)('behind $name', () => {
   it('really is a transaction pooler: named prepared statements break there', async () => {
     const named = connectPostgres(withDatabase(bouncer.url, new URL(clone.url).pathname.slice(1)), 16, 'none');
     try {
-      const outcomes = await Promise.allSettled(
-        Array.from({ length: 64 }, (_, i) => named.prepared('probe', 'select $1::int as n', [i])),
-      );
+      const outcomes = await Promise.allSettled(Array.from({ length: 64 }, (_, i) => named.prepared('probe', 'select $1::int as n', [i])));
       const failures = outcomes.filter((outcome) => outcome.status === 'rejected');
       expect(failures.length).toBeGreaterThan(0);
       expect(String((failures[0] as PromiseRejectedResult).reason)).toMatch(/prepared statement "probe"/);
@@ -60,7 +58,13 @@ describe.each(pgbouncers)('behind $name', () => {
       Array.from({ length: 64 }, async () => {
         const key = randomUUID();
         const hold = await reserveUsage(db, actor, { estimatedCost: 1_000, idempotencyKey: key }, 900);
-        await commitUsage(db, actor, { reservationId: hold.reservationId ?? undefined, agent: 'pooled', tokens: 1, executionMs: 0, idempotencyKey: key });
+        await commitUsage(db, actor, {
+          reservationId: hold.reservationId ?? undefined,
+          agent: 'pooled',
+          tokens: 1,
+          executionMs: 0,
+          idempotencyKey: key,
+        });
       }),
     );
     const { rows } = await db.query<{ events: number; used: number }>(

@@ -17,7 +17,10 @@ describe('npm run reconcile', () => {
   it('heals lost webhooks, unlinked customers and tampered rows, then changes nothing', async () => {
     // In step to begin with.
     const subscriber = await h.auth.signUp();
-    const created = await api(postSubscription, 'POST', '/api/payments/subscriptions', { token: subscriber.accessToken, body: { planId: 'pro' } });
+    const created = await api(postSubscription, 'POST', '/api/payments/subscriptions', {
+      token: subscriber.accessToken,
+      body: { planId: 'pro' },
+    });
     const payer = await h.auth.signUp();
     const intent = await api(postPaymentIntent, 'POST', '/api/payments/payment-intent', { token: payer.accessToken, body: { amount: 9 } });
     await h.local.idle();
@@ -37,14 +40,29 @@ describe('npm run reconcile', () => {
     const first = await reconcile(h.db, since());
     expect(first).toMatchObject({ eventsFailed: 0, customersLinked: 1 });
     expect(first.eventsProcessed).toBeGreaterThan(0);
-    expect((await h.db.query('select plan_id, status from subscriptions where id = $1', [subscriptionId])).rows).toEqual([{ plan_id: 'pro', status: 'active' }]);
-    expect((await h.db.query('select status from payment_attempts where payment_intent_id = $1', [intent.body.data.id])).rows).toEqual([{ status: 'succeeded' }]);
-    expect((await h.db.query('select sum(amount_micros)::bigint as total from credit_grants where user_id = $1', [payer.userId])).rows).toEqual([{ total: 9_000_000 }]);
-    expect((await h.db.query('select stripe_customer_id from users where id = $1', [stranger.userId])).rows).toEqual([{ stripe_customer_id: strangerCustomer.id }]);
+    expect((await h.db.query('select plan_id, status from subscriptions where id = $1', [subscriptionId])).rows).toEqual([
+      { plan_id: 'pro', status: 'active' },
+    ]);
+    expect((await h.db.query('select status from payment_attempts where payment_intent_id = $1', [intent.body.data.id])).rows).toEqual([
+      { status: 'succeeded' },
+    ]);
+    expect(
+      (await h.db.query('select sum(amount_micros)::bigint as total from credit_grants where user_id = $1', [payer.userId])).rows,
+    ).toEqual([{ total: 9_000_000 }]);
+    expect((await h.db.query('select stripe_customer_id from users where id = $1', [stranger.userId])).rows).toEqual([
+      { stripe_customer_id: strangerCustomer.id },
+    ]);
 
     await h.db.query("update subscriptions set plan_id = 'enterprise', cancel_at_period_end = true where id = $1", [subscriptionId]);
     const healed = await reconcile(h.db, since());
-    expect(healed).toEqual({ eventsProcessed: 0, eventsFailed: 0, customersLinked: 0, subscriptionsHealed: 1, paymentsHealed: 0, unmatched: 0 });
+    expect(healed).toEqual({
+      eventsProcessed: 0,
+      eventsFailed: 0,
+      customersLinked: 0,
+      subscriptionsHealed: 1,
+      paymentsHealed: 0,
+      unmatched: 0,
+    });
     expect((await h.db.query('select plan_id, cancel_at_period_end from subscriptions where id = $1', [subscriptionId])).rows).toEqual([
       { plan_id: 'pro', cancel_at_period_end: false },
     ]);
@@ -52,7 +70,14 @@ describe('npm run reconcile', () => {
     // The late deliveries and a second run change nothing.
     h.local.local.webhooks.resume();
     await h.local.idle();
-    expect(await reconcile(h.db, since())).toEqual({ eventsProcessed: 0, eventsFailed: 0, customersLinked: 0, subscriptionsHealed: 0, paymentsHealed: 0, unmatched: 0 });
+    expect(await reconcile(h.db, since())).toEqual({
+      eventsProcessed: 0,
+      eventsFailed: 0,
+      customersLinked: 0,
+      subscriptionsHealed: 0,
+      paymentsHealed: 0,
+      unmatched: 0,
+    });
     expect((await h.db.query('select count(*)::int as n from credit_grants where user_id = $1', [payer.userId])).rows).toEqual([{ n: 1 }]);
   });
 
@@ -65,7 +90,9 @@ describe('npm run reconcile', () => {
       await stripe().paymentIntents.confirm(intent.body.data.id, { payment_method: 'pm_card_visa' });
       // The inbox says its events were handled (say, by a faulty release), so only the sweep of
       // PaymentIntents can find the missing credit.
-      for (const event of h.local.local.events().filter((candidate) => (candidate.data.object as { id?: string }).id === intent.body.data.id)) {
+      for (const event of h.local.local
+        .events()
+        .filter((candidate) => (candidate.data.object as { id?: string }).id === intent.body.data.id)) {
         await h.db.query(
           "insert into webhook_events (id, type, stripe_created, payload, status) values ($1, $2, now(), '{}', 'processed') on conflict (id) do update set status = 'processed'",
           [event.id, event.type],
@@ -73,7 +100,9 @@ describe('npm run reconcile', () => {
       }
       const report = await reconcile(h.db, since());
       expect(report).toMatchObject({ eventsProcessed: 0, paymentsHealed: 1 });
-      expect((await h.db.query('select sum(amount_micros)::bigint as total from credit_grants where user_id = $1', [payer.userId])).rows).toEqual([{ total: 4_000_000 }]);
+      expect(
+        (await h.db.query('select sum(amount_micros)::bigint as total from credit_grants where user_id = $1', [payer.userId])).rows,
+      ).toEqual([{ total: 4_000_000 }]);
     } finally {
       h.local.local.webhooks.resume();
       await h.local.idle();

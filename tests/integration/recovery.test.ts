@@ -46,10 +46,18 @@ async function advanceTo(clockId: string, at: number) {
 }
 
 const subscriptionRow = async (id: string) =>
-  (await h.db.query<{ status: string; current_period_start: Date }>('select status, current_period_start from subscriptions where id = $1', [id])).rows[0]!;
+  (
+    await h.db.query<{ status: string; current_period_start: Date }>(
+      'select status, current_period_start from subscriptions where id = $1',
+      [id],
+    )
+  ).rows[0]!;
 
 async function expectAppError(work: Promise<unknown>, code: string, message?: string) {
-  const error = await work.then(() => null, (caught: unknown) => caught);
+  const error = await work.then(
+    () => null,
+    (caught: unknown) => caught,
+  );
   expect(error).toBeInstanceOf(AppError);
   expect((error as AppError).code).toBe(code);
   if (message) expect((error as AppError).message).toBe(message);
@@ -66,7 +74,7 @@ describe('recovery from a failed renewal', () => {
 
     expect(await subscriptionRow(subscriptionId)).toEqual({ status: 'past_due', current_period_start: firstStart });
     const pastDue = await getPastDue(h.db, actor);
-    const renewal = (await stripe().invoices.retrieve(pastDue!.invoiceId));
+    const renewal = await stripe().invoices.retrieve(pastDue!.invoiceId);
     expect(pastDue).toEqual({
       subscriptionId,
       planId: 'pro',
@@ -86,7 +94,11 @@ describe('recovery from a failed renewal', () => {
     // Someone else's card, and a card that declines: nothing changes.
     const stranger = await stripe().customers.create({ email: 'stranger@example.test' });
     const strangersCard = (await stripe().paymentMethods.attach('pm_card_visa', { customer: stranger.id })).id;
-    await expectAppError(payPastDueInvoice(h.db, actor, { invoiceId: renewal.id, paymentMethodId: strangersCard }), 'not_found', 'That card is not one of yours.');
+    await expectAppError(
+      payPastDueInvoice(h.db, actor, { invoiceId: renewal.id, paymentMethodId: strangersCard }),
+      'not_found',
+      'That card is not one of yours.',
+    );
     await expectAppError(
       payPastDueInvoice(h.db, actor, { invoiceId: renewal.id, paymentMethodId: failingCard }),
       'unprocessable',
@@ -112,7 +124,12 @@ describe('recovery from a failed renewal', () => {
     expect(recovered.status).toBe('active');
     expect(recovered.current_period_start.getTime()).toBeGreaterThan(firstStart.getTime());
     const after = await getBillingOverview(h.db, actor);
-    expect(after).toMatchObject({ planId: 'pro', periodStart: recovered.current_period_start.toISOString(), usageCents: 0, remainingCents: 5000 });
+    expect(after).toMatchObject({
+      planId: 'pro',
+      periodStart: recovered.current_period_start.toISOString(),
+      usageCents: 0,
+      remainingCents: 5000,
+    });
     expect(await getPastDue(h.db, actor)).toBeNull();
     // At Stripe: the invoice paid once, and the new card pays from now on.
     const paid = await stripe().invoices.retrieve(renewal.id);

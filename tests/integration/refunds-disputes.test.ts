@@ -20,20 +20,34 @@ const DOLLAR = 1_000_000;
 function deliver(event: Stripe.Event) {
   const payload = JSON.stringify(event);
   const signature = signatureHeader(payload, TEST_WEBHOOK_SECRET, Math.floor(Date.now() / 1000));
-  const request = new Request('http://app.test/api/payments/webhook', { method: 'POST', headers: { 'stripe-signature': signature }, body: payload });
-  return postWebhook(request).then(async (response) => ({ status: response.status, body: (await response.json()) as Record<string, unknown> }));
+  const request = new Request('http://app.test/api/payments/webhook', {
+    method: 'POST',
+    headers: { 'stripe-signature': signature },
+    body: payload,
+  });
+  return postWebhook(request).then(async (response) => ({
+    status: response.status,
+    body: (await response.json()) as Record<string, unknown>,
+  }));
 }
 
 /** A signed-up user with a paid top-up of `dollars` (4242), and its charge. */
 async function paidTopUp(dollars: number, options: { pauseBeforeConfirm?: boolean } = {}) {
   const user = await h.auth.signUp();
-  const created = await api(postPaymentIntent, 'POST', '/api/payments/payment-intent', { token: user.accessToken, body: { amount: dollars } });
+  const created = await api(postPaymentIntent, 'POST', '/api/payments/payment-intent', {
+    token: user.accessToken,
+    body: { amount: dollars },
+  });
   const intentId: string = created.body.data.id;
   await h.local.idle();
   if (options.pauseBeforeConfirm) h.local.local.webhooks.pause();
   const intent = await stripe().paymentIntents.confirm(intentId, { payment_method: 'pm_card_visa' });
   if (!options.pauseBeforeConfirm) await h.local.idle();
-  const actor = { kind: 'user' as const, userId: user.userId, claims: { sub: user.userId, aud: 'authenticated', role: 'authenticated', exp: Math.floor(Date.now() / 1000) + 3600 } };
+  const actor = {
+    kind: 'user' as const,
+    userId: user.userId,
+    claims: { sub: user.userId, aud: 'authenticated', role: 'authenticated', exp: Math.floor(Date.now() / 1000) + 3600 },
+  };
   return { user, actor, intentId, chargeId: intent.latest_charge as string };
 }
 
@@ -46,7 +60,12 @@ const grantOf = async (intentId: string) =>
   ).rows[0];
 
 const notices = async (userId: string) =>
-  (await h.db.query<{ kind: string; title: string }>("select kind, title from notifications where user_id = $1 and kind <> 'payment_failed' order by created_at", [userId])).rows;
+  (
+    await h.db.query<{ kind: string; title: string }>(
+      "select kind, title from notifications where user_id = $1 and kind <> 'payment_failed' order by created_at",
+      [userId],
+    )
+  ).rows;
 
 function disputeEvent(chargeId: string, intentId: string, amountCents: number, status: Stripe.Dispute.Status, type: string): Stripe.Event {
   const dispute = {
@@ -95,14 +114,18 @@ describe('refunds of a top-up', () => {
     ]);
 
     // Every charge.refunded event again, and in reverse: nothing more happens.
-    const refunds = h.local.local.events('charge.refunded').filter((event) => (event.data.object as Stripe.Charge).payment_intent === intentId);
+    const refunds = h.local.local
+      .events('charge.refunded')
+      .filter((event) => (event.data.object as Stripe.Charge).payment_intent === intentId);
     expect(refunds).toHaveLength(2);
     for (const event of [...refunds].reverse()) {
       const again = { ...event, id: `${event.id}_again` };
       expect((await deliver(again)).status).toBe(200);
     }
     expect(await grantOf(intentId)).toEqual({ left: 0, frozen: 0, refunded: 20 * DOLLAR });
-    const { rows } = await h.db.query('select sum(amount_cents)::int as cents from charge_refunds where payment_intent_id = $1', [intentId]);
+    const { rows } = await h.db.query('select sum(amount_cents)::int as cents from charge_refunds where payment_intent_id = $1', [
+      intentId,
+    ]);
     expect(rows[0]).toEqual({ cents: 2_000 });
   });
 
@@ -111,8 +134,8 @@ describe('refunds of a top-up', () => {
     try {
       await stripe().refunds.create({ payment_intent: intentId, amount: 400 });
       const events = h.local.local.events();
-      const refunded = events.find((event) => event.type === 'charge.refunded' && (event.data.object as Stripe.Charge).payment_intent === intentId)!;
-      const succeeded = events.find((event) => event.type === 'payment_intent.succeeded' && (event.data.object as Stripe.PaymentIntent).id === intentId)!;
+      const refunded = events.find((event) => event.type === 'charge.refunded' && event.data.object.payment_intent === intentId)!;
+      const succeeded = events.find((event) => event.type === 'payment_intent.succeeded' && event.data.object.id === intentId)!;
       expect((await deliver(refunded)).body.outcome).toBe('processed');
       expect((await deliver(succeeded)).body.outcome).toBe('processed');
       expect(await grantOf(intentId)).toEqual({ left: 6 * DOLLAR, frozen: 0, refunded: 4 * DOLLAR });
@@ -140,7 +163,6 @@ describe('disputes of a top-up', () => {
     const { rows } = await h.db.query('select status, amount_cents from disputes where id = $1', [dispute.id]);
     expect(rows).toEqual([{ status: 'lost', amount_cents: 1_200 }]);
   });
-
 
   it('freezes the disputed credit, and a dispute won releases it', async () => {
     const { user, actor, intentId, chargeId } = await paidTopUp(10);

@@ -38,7 +38,12 @@ async function advanceToNow(clockId: string) {
 }
 
 const subscriptionRow = async (id: string) =>
-  (await h.db.query<{ status: string; current_period_start: Date }>('select status, current_period_start from subscriptions where id = $1', [id])).rows[0]!;
+  (
+    await h.db.query<{ status: string; current_period_start: Date }>(
+      'select status, current_period_start from subscriptions where id = $1',
+      [id],
+    )
+  ).rows[0]!;
 
 describe('renewals', () => {
   it('a paid renewal invoice starts a new usage period, audited; usage of the old period stays on it', async () => {
@@ -51,12 +56,23 @@ describe('renewals', () => {
     expect(renewed.status).toBe('active');
     expect(renewed.current_period_start.getTime()).toBeGreaterThan(firstStart.getTime());
     const billing = await api(getBilling, 'GET', '/api/payments/billing', { token: user.accessToken });
-    expect(billing.body.data).toMatchObject({ planId: 'pro', periodStart: renewed.current_period_start.toISOString(), usageCents: 0, remainingCents: 5000 });
+    expect(billing.body.data).toMatchObject({
+      planId: 'pro',
+      periodStart: renewed.current_period_start.toISOString(),
+      usageCents: 0,
+      remainingCents: 5000,
+    });
     const old = await h.db.query('select used_micros from user_usage where user_id = $1 and period_start = $2', [user.userId, firstStart]);
     expect(old.rows).toEqual([{ used_micros: 5_000_000 }]);
-    const audit = await h.db.query("select details->>'invoice' as invoice from audit_log where user_id = $1 and action = 'usage_period.started'", [user.userId]);
+    const audit = await h.db.query(
+      "select details->>'invoice' as invoice from audit_log where user_id = $1 and action = 'usage_period.started'",
+      [user.userId],
+    );
     expect(audit.rows).toHaveLength(1);
-    const invoices = await h.db.query("select billing_reason, status, amount_paid_cents from invoices where user_id = $1 order by stripe_created", [user.userId]);
+    const invoices = await h.db.query(
+      'select billing_reason, status, amount_paid_cents from invoices where user_id = $1 order by stripe_created',
+      [user.userId],
+    );
     expect(invoices.rows).toEqual([
       { billing_reason: 'subscription_create', status: 'paid', amount_paid_cents: 5000 },
       { billing_reason: 'subscription_cycle', status: 'paid', amount_paid_cents: 5000 },
@@ -66,7 +82,9 @@ describe('renewals', () => {
   // Issue 11, finding 5: $20 bought the day before renewal was gone after it.
   it('a top-up bought the day before the renewal survives it (test clock)', async () => {
     const { user, clock, subscriptionId } = await proUserOnClock();
-    const periodEnd = (await h.db.query<{ end: Date }>('select current_period_end as end from subscriptions where id = $1', [subscriptionId])).rows[0]!.end;
+    const periodEnd = (
+      await h.db.query<{ end: Date }>('select current_period_end as end from subscriptions where id = $1', [subscriptionId])
+    ).rows[0]!.end;
     let moved = await stripe().testHelpers.testClocks.advance(clock.id, { frozen_time: Math.floor(periodEnd.getTime() / 1000) - DAY });
     while (moved.status !== 'ready') moved = await stripe().testHelpers.testClocks.retrieve(clock.id);
     await h.local.idle();
@@ -80,7 +98,11 @@ describe('renewals', () => {
     const renewed = await subscriptionRow(subscriptionId);
     expect(renewed.current_period_start.getTime()).toBeGreaterThanOrEqual(periodEnd.getTime());
     const after = await api(getBilling, 'GET', '/api/payments/billing', { token: user.accessToken });
-    expect(after.body.data).toMatchObject({ periodStart: renewed.current_period_start.toISOString(), creditsCents: 2000, remainingCents: 7000 });
+    expect(after.body.data).toMatchObject({
+      periodStart: renewed.current_period_start.toISOString(),
+      creditsCents: 2000,
+      remainingCents: 7000,
+    });
     const grant = await h.db.query<{ purchased_at: Date }>('select purchased_at from credit_grants where user_id = $1', [user.userId]);
     expect(grant.rows[0]!.purchased_at.getTime()).toBeLessThan(periodEnd.getTime());
   });
@@ -95,9 +117,14 @@ describe('renewals', () => {
 
     const row = await subscriptionRow(subscriptionId);
     expect(row).toEqual({ status: 'past_due', current_period_start: before });
-    const notes = await h.db.query<{ kind: string; title: string }>('select kind, title from notifications where user_id = $1', [user.userId]);
+    const notes = await h.db.query<{ kind: string; title: string }>('select kind, title from notifications where user_id = $1', [
+      user.userId,
+    ]);
     expect(notes.rows).toEqual([{ kind: 'invoice_payment_failed', title: 'We could not collect $50.00 for your subscription' }]);
-    const invoice = await h.db.query("select status, attempt_count from invoices where user_id = $1 and billing_reason = 'subscription_cycle'", [user.userId]);
+    const invoice = await h.db.query(
+      "select status, attempt_count from invoices where user_id = $1 and billing_reason = 'subscription_cycle'",
+      [user.userId],
+    );
     expect(invoice.rows).toEqual([{ status: 'open', attempt_count: 1 }]);
   });
 });
@@ -111,7 +138,9 @@ describe('event order', () => {
       subscriptions: await query(
         'select id, user_id, plan_id, status, current_period_start, current_period_end, cancel_at_period_end from subscriptions order by id',
       ),
-      attempts: await query('select payment_intent_id, user_id, amount_cents, status, refunded_cents, succeeded_at from payment_attempts order by payment_intent_id'),
+      attempts: await query(
+        'select payment_intent_id, user_id, amount_cents, status, refunded_cents, succeeded_at from payment_attempts order by payment_intent_id',
+      ),
       credits: await query(
         'select source_id, user_id, amount_micros, left_micros, frozen_micros, refunded_micros, purchased_at, expires_at from credit_grants order by source_id',
       ),
@@ -132,7 +161,9 @@ describe('event order', () => {
           body: { amount: 5 + index + payment },
         });
         const card = cards[(index + payment) % cards.length]!;
-        await stripe().paymentIntents.confirm(created.body.data.id, { payment_method: card }).catch(() => undefined);
+        await stripe()
+          .paymentIntents.confirm(created.body.data.id, { payment_method: card })
+          .catch(() => undefined);
         if (card !== 'pm_card_visa' && payment === 1) {
           await stripe().paymentIntents.confirm(created.body.data.id, { payment_method: 'pm_card_visa' });
         }
@@ -147,7 +178,12 @@ describe('event order', () => {
     const shuffled = await openPostgresClone(4);
     try {
       for (const target of [inOrder, shuffled]) {
-        for (const user of users) await target.query('insert into users (id, email, stripe_customer_id) values ($1, $2, $3)', [user.id, user.email, user.stripe_customer_id]);
+        for (const user of users)
+          await target.query('insert into users (id, email, stripe_customer_id) values ($1, $2, $3)', [
+            user.id,
+            user.email,
+            user.stripe_customer_id,
+          ]);
       }
       for (const event of events) await processEvent(inOrder, event);
       const order = events.map((event, index) => ({ event, key: Math.sin(index * 7919) })).sort((a, b) => a.key - b.key);

@@ -80,7 +80,10 @@ describe('a token whose session has ended is refused on the next request', () =>
     const [session] = await signUpTwice();
     const userId = session.user.id;
     expect((await auth(`/admin/users/${userId}`, { method: 'DELETE', key: SERVICE_ROLE_KEY, token: SERVICE_ROLE_KEY })).status).toBe(200);
-    const answer = await api(postCustomer, 'POST', '/api/payments/customers', { token: session.access_token, body: { email: 'ghost@example.test' } });
+    const answer = await api(postCustomer, 'POST', '/api/payments/customers', {
+      token: session.access_token,
+      body: { email: 'ghost@example.test' },
+    });
     expect(answer).toEqual({ status: 401, body: { error: sessionEnded } });
     expect((await topUp(session.access_token)).status).toBe(401);
     const rows = await h.db.query('select count(*)::int as n from users where id = $1', [userId]);

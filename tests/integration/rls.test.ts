@@ -50,15 +50,24 @@ const TABLES: Record<string, { owner: string; insertForB: (b: string) => [string
   },
   credit_accounts: {
     owner: 'user_id',
-    insertForB: (b) => ['insert into credit_accounts (user_id, owed_micros) values ($1, 0) on conflict (user_id) do update set owed_micros = 0', [b]],
+    insertForB: (b) => [
+      'insert into credit_accounts (user_id, owed_micros) values ($1, 0) on conflict (user_id) do update set owed_micros = 0',
+      [b],
+    ],
   },
   credit_movements: {
     owner: 'user_id',
-    insertForB: (b) => ["insert into credit_movements (user_id, kind, owed_micros, reference) values ($1, 'owed_paid', -1000000, 'forged')", [b]],
+    insertForB: (b) => [
+      "insert into credit_movements (user_id, kind, owed_micros, reference) values ($1, 'owed_paid', -1000000, 'forged')",
+      [b],
+    ],
   },
   charge_refunds: {
     owner: 'user_id',
-    insertForB: (b) => ["insert into charge_refunds (user_id, charge_id, kind, amount_cents, currency, total_cents) values ($1, 'ch_forged', 'subscription', 1, 'usd', 1)", [b]],
+    insertForB: (b) => [
+      "insert into charge_refunds (user_id, charge_id, kind, amount_cents, currency, total_cents) values ($1, 'ch_forged', 'subscription', 1, 'usd', 1)",
+      [b],
+    ],
   },
   disputes: {
     owner: 'user_id',
@@ -89,15 +98,24 @@ const TABLES: Record<string, { owner: string; insertForB: (b: string) => [string
   },
   rate_limits: {
     owner: 'user_id',
-    insertForB: (b) => ["insert into rate_limits (user_id, action, window_start, hits) values ($1, 'payment_intent', now() + interval '1 day', 1000)", [b]],
+    insertForB: (b) => [
+      "insert into rate_limits (user_id, action, window_start, hits) values ($1, 'payment_intent', now() + interval '1 day', 1000)",
+      [b],
+    ],
   },
   subscription_requests: {
     owner: 'user_id',
-    insertForB: (b) => ["insert into subscription_requests (user_id, token, plan_id, expires_at) values ($1, gen_random_uuid(), 'pro', now() + interval '1 day')", [b]],
+    insertForB: (b) => [
+      "insert into subscription_requests (user_id, token, plan_id, expires_at) values ($1, gen_random_uuid(), 'pro', now() + interval '1 day')",
+      [b],
+    ],
   },
   address_rate_limits: {
     owner: 'address',
-    insertForB: (b) => ["insert into address_rate_limits (address, action, window_start, hits) values ($1, 'sign_up', now() + interval '1 day', 1000)", [b]],
+    insertForB: (b) => [
+      "insert into address_rate_limits (address, action, window_start, hits) values ($1, 'sign_up', now() + interval '1 day', 1000)",
+      [b],
+    ],
   },
   task_runner_keys: {
     owner: 'created_by',
@@ -117,23 +135,34 @@ async function seedRowsOf(db: Database, userId: string) {
   await db.query("select * from app_private.reserve_usage($1, 1000, 'seed', 900)", [userId]);
   await db.query("select * from app_private.commit_usage($1, null, 'seed', 1, 0, 'seed')", [userId]);
   await db.query("select * from app_private.grant_credit($1, 5000000, 'payment_intent', $2, 'seed')", [userId, `pi_${userId}`]);
-  await db.query("insert into payment_attempts (user_id, amount_cents, payment_intent_id) values ($1, 500, $2)", [userId, `pi_${userId}`]);
+  await db.query('insert into payment_attempts (user_id, amount_cents, payment_intent_id) values ($1, 500, $2)', [userId, `pi_${userId}`]);
   // $5.50 beyond the allowance: the $5 grant, then $0.50 owed; a $1 refund of the top-up; a dispute.
   await db.query("select app_private.consume_credits($1, 5500000, 'seed')", [userId]);
-  await db.query("select * from app_private.record_charge_refund($1, $2, $3, null, 100, 'usd', 'seed')", [`ch_${userId}`, `pi_${userId}`, userId]);
-  await db.query("select * from app_private.record_dispute($1, $2, $3, $4, null, 100, 'usd', 'open', now(), 'seed')", [`du_${userId}`, `ch_${userId}`, `pi_${userId}`, userId]);
+  await db.query("select * from app_private.record_charge_refund($1, $2, $3, null, 100, 'usd', 'seed')", [
+    `ch_${userId}`,
+    `pi_${userId}`,
+    userId,
+  ]);
+  await db.query("select * from app_private.record_dispute($1, $2, $3, $4, null, 100, 'usd', 'open', now(), 'seed')", [
+    `du_${userId}`,
+    `ch_${userId}`,
+    `pi_${userId}`,
+    userId,
+  ]);
   await db.query("insert into webhook_events (id, type, stripe_created, payload) values ($1, 'payment_intent.succeeded', now(), $2)", [
     `evt_${userId}`,
     JSON.stringify({ user: userId }),
   ]);
   await db.query('insert into budgets (user_id, monthly_budget_cents) values ($1, 2000)', [userId]);
   await db.query("insert into notifications (user_id, kind, title, body, dedupe_key) values ($1, 'budget', 't', 'b', 'k')", [userId]);
-  await db.query("insert into invoices (id, user_id, status, amount_due_cents, amount_paid_cents, stripe_created) values ($1, $2, 'paid', 5000, 5000, now())", [
-    `in_${userId}`,
+  await db.query(
+    "insert into invoices (id, user_id, status, amount_due_cents, amount_paid_cents, stripe_created) values ($1, $2, 'paid', 5000, 5000, now())",
+    [`in_${userId}`, userId],
+  );
+  await db.query("select * from app_private.hit_rate_limit($1, 'payment_intent', 600, 10)", [userId]);
+  await db.query("insert into subscription_requests (user_id, token, plan_id, expires_at) values ($1, gen_random_uuid(), 'pro', now())", [
     userId,
   ]);
-  await db.query("select * from app_private.hit_rate_limit($1, 'payment_intent', 600, 10)", [userId]);
-  await db.query("insert into subscription_requests (user_id, token, plan_id, expires_at) values ($1, gen_random_uuid(), 'pro', now())", [userId]);
   await db.query("select * from app_private.hit_address_rate_limit($1, 'sign_up', 3600, 10)", [userId]);
   await db.query(
     "insert into task_runner_keys (name, key_prefix, key_sha256, created_by) values ('seed', 'trk_', encode(sha256(convert_to($1, 'utf8')), 'hex'), $1)",
@@ -157,7 +186,9 @@ describe.each(backends())('row level security on $name', (backend) => {
     Object.fromEntries(
       await Promise.all(
         Object.entries(TABLES).map(async ([table, { owner }]) => {
-          const { rows } = await db.query<{ n: number }>(`select count(*)::int as n from ${table} where (${owner})::text = $1`, [users.b.userId]);
+          const { rows } = await db.query<{ n: number }>(`select count(*)::int as n from ${table} where (${owner})::text = $1`, [
+            users.b.userId,
+          ]);
           return [table, rows[0]?.n ?? 0] as const;
         }),
       ),
@@ -199,7 +230,8 @@ describe.each(backends())('row level security on $name', (backend) => {
       });
     expect(seen.theirs).toBe(0);
     for (const row of seen.all) expect(String(row[owner === 'id' ? 'id' : 'user_id'])).toBe(users.a.userId);
-    if (!['webhook_events', 'audit_log', 'rate_limits', 'address_rate_limits', 'subscription_requests', 'task_runner_keys'].includes(table)) expect(seen.all.length).toBeGreaterThan(0);
+    if (!['webhook_events', 'audit_log', 'rate_limits', 'address_rate_limits', 'subscription_requests', 'task_runner_keys'].includes(table))
+      expect(seen.all.length).toBeGreaterThan(0);
   });
 
   it.each(Object.keys(TABLES))("lets A insert, update or delete none of B's rows in %s", async (table) => {
@@ -225,7 +257,10 @@ describe.each(backends())('row level security on $name', (backend) => {
       ['update credit_accounts set owed_micros = 0 where user_id = $1', [own]],
       ["insert into credit_movements (user_id, kind, owed_micros, reference) values ($1, 'owed_paid', -1500000, 'mine')", [own]],
       ["update disputes set status = 'won' where user_id = $1", [own]],
-      ["insert into credit_grants (user_id, amount_micros, source, source_id, purchased_at, expires_at, left_micros) values ($1, 1, 'manual', 'mine', now(), now() + interval '1 year', 1)", [own]],
+      [
+        "insert into credit_grants (user_id, amount_micros, source, source_id, purchased_at, expires_at, left_micros) values ($1, 1, 'manual', 'mine', now(), now() + interval '1 year', 1)",
+        [own],
+      ],
       ["update subscriptions set plan_id = 'enterprise' where user_id = $1", [own]],
       ["update payment_attempts set status = 'succeeded' where user_id = $1", [own]],
       ["update invoices set status = 'paid', amount_paid_cents = 0 where user_id = $1", [own]],

@@ -23,9 +23,16 @@ async function accountState() {
   const all = await stripe().prices.list({ limit: 100 });
   const endpoints = (await stripe().webhookEndpoints.list({ limit: 100 })).data.filter((endpoint) => endpoint.url === ENDPOINT_URL);
   return {
-    byLookupKey: Object.fromEntries(prices.data.map((price) => [price.lookup_key, { id: price.id, amount: price.unit_amount, interval: price.recurring?.interval }])),
+    byLookupKey: Object.fromEntries(
+      prices.data.map((price) => [price.lookup_key, { id: price.id, amount: price.unit_amount, interval: price.recurring?.interval }]),
+    ),
     priceCount: all.data.length,
-    endpoints: endpoints.map((endpoint) => ({ id: endpoint.id, events: [...endpoint.enabled_events].sort(), status: endpoint.status, version: endpoint.api_version })),
+    endpoints: endpoints.map((endpoint) => ({
+      id: endpoint.id,
+      events: [...endpoint.enabled_events].sort(),
+      status: endpoint.status,
+      version: endpoint.api_version,
+    })),
   };
 }
 
@@ -94,7 +101,12 @@ describe('stripe:setup', () => {
 
   it('refuses a lookup key already held by another price unless it is transferred (as Stripe does)', async () => {
     await expect(
-      stripe().prices.create({ product: PLAN_PRODUCT_ID('starter'), unit_amount: 1, currency: 'usd', lookup_key: PLAN_LOOKUP_KEY('starter') }),
+      stripe().prices.create({
+        product: PLAN_PRODUCT_ID('starter'),
+        unit_amount: 1,
+        currency: 'usd',
+        lookup_key: PLAN_LOOKUP_KEY('starter'),
+      }),
     ).rejects.toMatchObject({ statusCode: 400, param: 'lookup_key' });
   });
 

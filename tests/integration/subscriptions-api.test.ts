@@ -34,7 +34,10 @@ const localSubscription = async (id: string) =>
 describe('POST /api/payments/subscriptions', () => {
   it('creates an incomplete subscription with a client secret; paying it makes the user Pro through the webhooks', async () => {
     const user = await h.auth.signUp();
-    const created = await api(postSubscription, 'POST', '/api/payments/subscriptions', { token: user.accessToken, body: { planId: 'pro' } });
+    const created = await api(postSubscription, 'POST', '/api/payments/subscriptions', {
+      token: user.accessToken,
+      body: { planId: 'pro' },
+    });
     expect(created.status).toBe(200);
     expect(created.body.data).toMatchObject({ planId: 'pro', status: 'incomplete', cancelAtPeriodEnd: false });
     expect(created.body.data.clientSecret).toMatch(/^pi_.+_secret_/);
@@ -43,7 +46,11 @@ describe('POST /api/payments/subscriptions', () => {
 
     await stripe().paymentIntents.confirm(intentIdOf(created.body.data.clientSecret), { payment_method: 'pm_card_visa' });
     await h.local.idle();
-    expect(await localSubscription(created.body.data.subscriptionId)).toEqual({ plan_id: 'pro', status: 'active', cancel_at_period_end: false });
+    expect(await localSubscription(created.body.data.subscriptionId)).toEqual({
+      plan_id: 'pro',
+      status: 'active',
+      cancel_at_period_end: false,
+    });
     const billing = await api(getBilling, 'GET', '/api/payments/billing', { token: user.accessToken });
     expect(billing.body.data).toMatchObject({
       planId: 'pro',
@@ -62,7 +69,10 @@ describe('POST /api/payments/subscriptions', () => {
 
   it('refuses a second subscription while one is active (409)', async () => {
     const { user } = await subscribed('pro');
-    const second = await api(postSubscription, 'POST', '/api/payments/subscriptions', { token: user.accessToken, body: { planId: 'enterprise' } });
+    const second = await api(postSubscription, 'POST', '/api/payments/subscriptions', {
+      token: user.accessToken,
+      body: { planId: 'enterprise' },
+    });
     expect(second).toEqual({
       status: 409,
       body: { error: { code: 'conflict', message: 'You already have an active Pro subscription. Change its plan instead.' } },
@@ -89,7 +99,10 @@ describe('POST /api/payments/subscriptions', () => {
     expect(failed.status).toBe(503);
     expect(failed.body.error?.code).toBe('service_unavailable');
     await h.local.idle();
-    const retried = await api(postSubscription, 'POST', '/api/payments/subscriptions', { token: user.accessToken, body: { planId: 'pro' } });
+    const retried = await api(postSubscription, 'POST', '/api/payments/subscriptions', {
+      token: user.accessToken,
+      body: { planId: 'pro' },
+    });
     expect(retried.status).toBe(200);
     const customer = (await h.db.query<{ c: string }>('select stripe_customer_id as c from users where id = $1', [user.userId])).rows[0]!.c;
     const atStripe = await stripe().subscriptions.list({ customer, status: 'all' });
@@ -102,7 +115,10 @@ describe('POST /api/payments/subscriptions', () => {
 describe('PUT and DELETE /api/payments/subscriptions/:id', () => {
   it('previews, then changes plan with proration, audited; only for the owner', async () => {
     const { user, subscriptionId } = await subscribed('pro');
-    const preview = await api(postUpgrade, 'POST', '/api/payments/upgrade-plan', { token: user.accessToken, body: { planId: 'enterprise', previewOnly: true } });
+    const preview = await api(postUpgrade, 'POST', '/api/payments/upgrade-plan', {
+      token: user.accessToken,
+      body: { planId: 'enterprise', previewOnly: true },
+    });
     expect(preview.status).toBe(200);
     expect(preview.body.data.subscription).toBeNull();
     expect(preview.body.data.preview).toMatchObject({ fromPlanId: 'pro', toPlanId: 'enterprise' });
@@ -112,23 +128,40 @@ describe('PUT and DELETE /api/payments/subscriptions/:id', () => {
     expect(await localSubscription(subscriptionId)).toMatchObject({ plan_id: 'pro' });
 
     const stranger = await h.auth.signUp();
-    const foreign = await api(putSubscription, 'PUT', subPath(subscriptionId), { token: stranger.accessToken, body: { planId: 'starter' }, params: { subscriptionId } });
+    const foreign = await api(putSubscription, 'PUT', subPath(subscriptionId), {
+      token: stranger.accessToken,
+      body: { planId: 'starter' },
+      params: { subscriptionId },
+    });
     expect(foreign).toEqual({ status: 404, body: { error: { code: 'not_found', message: 'Subscription not found' } } });
 
-    const changed = await api(putSubscription, 'PUT', subPath(subscriptionId), { token: user.accessToken, body: { planId: 'enterprise' }, params: { subscriptionId } });
+    const changed = await api(putSubscription, 'PUT', subPath(subscriptionId), {
+      token: user.accessToken,
+      body: { planId: 'enterprise' },
+      params: { subscriptionId },
+    });
     expect(changed.status).toBe(200);
     expect(changed.body.data).toMatchObject({ planId: 'enterprise', status: 'active' });
     await h.local.idle();
     expect(await localSubscription(subscriptionId)).toMatchObject({ plan_id: 'enterprise', status: 'active' });
-    const audit = await h.db.query("select details from audit_log where user_id = $1 and action = 'plan.changed' order by id", [user.userId]);
-    expect(audit.rows.map((row) => row.details)).toEqual([{ from: 'starter', to: 'pro', status: 'active' }, { from: 'pro', to: 'enterprise' }]);
+    const audit = await h.db.query("select details from audit_log where user_id = $1 and action = 'plan.changed' order by id", [
+      user.userId,
+    ]);
+    expect(audit.rows.map((row) => row.details)).toEqual([
+      { from: 'starter', to: 'pro', status: 'active' },
+      { from: 'pro', to: 'enterprise' },
+    ]);
     const billing = await api(getBilling, 'GET', '/api/payments/billing', { token: user.accessToken });
     // Almost the whole period is left, so almost the whole Enterprise allowance (prorated).
     expect(billing.body.data.planId).toBe('enterprise');
     expect(billing.body.data.allowanceCents).toBeGreaterThanOrEqual(49_900);
     expect(billing.body.data.allowanceCents).toBeLessThanOrEqual(50_000);
 
-    const same = await api(putSubscription, 'PUT', subPath(subscriptionId), { token: user.accessToken, body: { planId: 'enterprise' }, params: { subscriptionId } });
+    const same = await api(putSubscription, 'PUT', subPath(subscriptionId), {
+      token: user.accessToken,
+      body: { planId: 'enterprise' },
+      params: { subscriptionId },
+    });
     expect(same).toEqual({ status: 409, body: { error: { code: 'conflict', message: 'You are already on the Enterprise plan' } } });
   });
 
@@ -138,16 +171,26 @@ describe('PUT and DELETE /api/payments/subscriptions/:id', () => {
     [{ cancelAtPeriodEnd: 'yes' }, 'cancelAtPeriodEnd must be true or false'],
   ])('refuses the body %j with 400', async (body, message) => {
     const user = await h.auth.signUp();
-    const answer = await api(putSubscription, 'PUT', subPath('sub_x'), { token: user.accessToken, body, params: { subscriptionId: 'sub_x' } });
+    const answer = await api(putSubscription, 'PUT', subPath('sub_x'), {
+      token: user.accessToken,
+      body,
+      params: { subscriptionId: 'sub_x' },
+    });
     expect(answer.status).toBe(400);
     expect(answer.body.error).toMatchObject({ code: 'validation_failed', message });
   });
 
   it('refuses a malformed subscription id with 400 and an unknown one with 404', async () => {
     const user = await h.auth.signUp();
-    const malformed = await api(deleteSubscription, 'DELETE', subPath('x;drop'), { token: user.accessToken, params: { subscriptionId: 'x;drop' } });
+    const malformed = await api(deleteSubscription, 'DELETE', subPath('x;drop'), {
+      token: user.accessToken,
+      params: { subscriptionId: 'x;drop' },
+    });
     expect(malformed.body.error).toMatchObject({ code: 'validation_failed', message: 'subscriptionId is not valid' });
-    const unknown = await api(deleteSubscription, 'DELETE', subPath('sub_nope'), { token: user.accessToken, params: { subscriptionId: 'sub_nope' } });
+    const unknown = await api(deleteSubscription, 'DELETE', subPath('sub_nope'), {
+      token: user.accessToken,
+      params: { subscriptionId: 'sub_nope' },
+    });
     expect(unknown.status).toBe(404);
     const anonymous = await api(deleteSubscription, 'DELETE', subPath('sub_nope'), { params: { subscriptionId: 'sub_nope' } });
     expect(anonymous.status).toBe(401);
@@ -157,12 +200,19 @@ describe('PUT and DELETE /api/payments/subscriptions/:id', () => {
     const { user, subscriptionId } = await subscribed('pro');
     const atEnd = await api(deleteSubscription, 'DELETE', subPath(subscriptionId), { token: user.accessToken, params: { subscriptionId } });
     expect(atEnd.body.data).toMatchObject({ status: 'active', cancelAtPeriodEnd: true });
-    const resumed = await api(putSubscription, 'PUT', subPath(subscriptionId), { token: user.accessToken, body: { cancelAtPeriodEnd: false }, params: { subscriptionId } });
+    const resumed = await api(putSubscription, 'PUT', subPath(subscriptionId), {
+      token: user.accessToken,
+      body: { cancelAtPeriodEnd: false },
+      params: { subscriptionId },
+    });
     expect(resumed.body.data).toMatchObject({ status: 'active', cancelAtPeriodEnd: false });
     await h.local.idle();
     expect(await localSubscription(subscriptionId)).toEqual({ plan_id: 'pro', status: 'active', cancel_at_period_end: false });
 
-    const now = await api(deleteSubscription, 'DELETE', `${subPath(subscriptionId)}?immediately=true`, { token: user.accessToken, params: { subscriptionId } });
+    const now = await api(deleteSubscription, 'DELETE', `${subPath(subscriptionId)}?immediately=true`, {
+      token: user.accessToken,
+      params: { subscriptionId },
+    });
     expect(now.body.data).toMatchObject({ status: 'canceled' });
     await h.local.idle();
     expect(await localSubscription(subscriptionId)).toMatchObject({ status: 'canceled' });
@@ -183,7 +233,14 @@ describe('GET /api/payments/plans, history and upgrade-plan', () => {
   it('lists the three plans with their Stripe prices', async () => {
     const user = await h.auth.signUp();
     const answer = await api(getPlans, 'GET', '/api/payments/plans', { token: user.accessToken });
-    expect(answer.body.data.map((plan: { id: string; priceCents: number; allowanceCents: number; tokenRateMicros: number }) => [plan.id, plan.priceCents, plan.allowanceCents, plan.tokenRateMicros])).toEqual([
+    expect(
+      answer.body.data.map((plan: { id: string; priceCents: number; allowanceCents: number; tokenRateMicros: number }) => [
+        plan.id,
+        plan.priceCents,
+        plan.allowanceCents,
+        plan.tokenRateMicros,
+      ]),
+    ).toEqual([
       ['starter', 1000, 1000, 1000],
       ['pro', 5000, 5000, 500],
       ['enterprise', 50000, 50000, 200],
@@ -199,7 +256,12 @@ describe('GET /api/payments/plans, history and upgrade-plan', () => {
     const seen: Array<{ kind: string; amountCents: number }> = [];
     let cursor: string | null = null;
     do {
-      const page: Awaited<ReturnType<typeof api>> = await api(getHistory, 'GET', `/api/payments/history?limit=2${cursor ? `&cursor=${cursor}` : ''}`, { token: user.accessToken });
+      const page: Awaited<ReturnType<typeof api>> = await api(
+        getHistory,
+        'GET',
+        `/api/payments/history?limit=2${cursor ? `&cursor=${cursor}` : ''}`,
+        { token: user.accessToken },
+      );
       expect(page.status).toBe(200);
       expect(page.body.data.entries.length).toBeLessThanOrEqual(2);
       seen.push(...page.body.data.entries);
@@ -245,7 +307,11 @@ describe('allowance after a plan change', () => {
     expect(rows).toHaveLength(1);
     const before = await api(getBilling, 'GET', '/api/payments/billing', { token: user.accessToken });
     expect(before.body.data).toMatchObject({ planId: 'pro', allowanceCents: 5000 });
-    const changed = await api(putSubscription, 'PUT', subPath(subscriptionId), { token: user.accessToken, body: { planId: 'enterprise' }, params: { subscriptionId } });
+    const changed = await api(putSubscription, 'PUT', subPath(subscriptionId), {
+      token: user.accessToken,
+      body: { planId: 'enterprise' },
+      params: { subscriptionId },
+    });
     expect(changed.status).toBe(200);
     const after = await api(getBilling, 'GET', '/api/payments/billing', { token: user.accessToken });
     // $50 + a tenth of the $450 difference (to the cent; a few seconds pass between the calls).

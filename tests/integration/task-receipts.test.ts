@@ -78,13 +78,22 @@ function parseCsv(text: string): string[][] {
   for (let i = 0; i < text.length; i++) {
     const char = text[i]!;
     if (quoted) {
-      if (char === '"' && text[i + 1] === '"') (field += '"'), i++;
-      else if (char === '"') quoted = false;
+      if (char === '"' && text[i + 1] === '"') {
+        field += '"';
+        i++;
+      } else if (char === '"') quoted = false;
       else field += char;
     } else if (char === '"') quoted = true;
-    else if (char === ',') row.push(field), (field = '');
-    else if (char === '\r' && text[i + 1] === '\n') row.push(field), rows.push(row), (row = []), (field = ''), i++;
-    else field += char;
+    else if (char === ',') {
+      row.push(field);
+      field = '';
+    } else if (char === '\r' && text[i + 1] === '\n') {
+      row.push(field);
+      rows.push(row);
+      row = [];
+      field = '';
+      i++;
+    } else field += char;
   }
   if (field !== '' || row.length > 0) throw new Error('CSV does not end with CRLF');
   return rows;
@@ -161,7 +170,13 @@ describe.each(backends())('task receipts on $name', (backend) => {
     const runnerA = asTaskRunner(a.userId);
     const hold = await reserveUsage(db, runnerA, { estimatedCost: 2_000_000, idempotencyKey: 'hold-1' }, 900);
     expect(hold.allowed).toBe(true);
-    await commitUsage(db, runnerA, { reservationId: hold.reservationId!, agent: 'researcher', tokens: 1_200, executionMs: 90_000, idempotencyKey: 'task-1' });
+    await commitUsage(db, runnerA, {
+      reservationId: hold.reservationId!,
+      agent: 'researcher',
+      tokens: 1_200,
+      executionMs: 90_000,
+      idempotencyKey: 'task-1',
+    });
     await commitUsage(db, runnerA, { agent: 'writer', tokens: 10, executionMs: 0, idempotencyKey: 'task-2' });
     await commitUsage(db, asTaskRunner(b.userId), { agent: 'b-secret-agent', tokens: 7, executionMs: 0, idempotencyKey: 'task-b' });
 
@@ -264,7 +279,12 @@ describe.each(backends())('task receipts on $name', (backend) => {
     expect(tokensOf(invoice)).toEqual([30, 20, 10]);
     // The top-up paid on October 10th: the October tasks from then on.
     const topUp = await get(`?payment=${topUpId}`, a.accessToken);
-    expect(topUp.body.data.scope).toMatchObject({ kind: 'top_up', start: '2026-10-10T00:00:00.000Z', end: '2026-11-01T00:00:00.000Z', amountCents: 1500 });
+    expect(topUp.body.data.scope).toMatchObject({
+      kind: 'top_up',
+      start: '2026-10-10T00:00:00.000Z',
+      end: '2026-11-01T00:00:00.000Z',
+      amountCents: 1500,
+    });
     expect(tokensOf(topUp)).toEqual([30, 20]);
     const period = await get('?period=2026-10-01T00:00:00.000Z', a.accessToken);
     expect(tokensOf(period)).toEqual([30, 20, 10]);
@@ -283,7 +303,19 @@ describe.each(backends())('task receipts on $name', (backend) => {
     expect(csv.headers.get('content-type')).toBe('text/csv; charset=utf-8');
     expect(csv.headers.get('content-disposition')).toBe(`attachment; filename="tasks-${invoiceId}.csv"`);
     const rows = parseCsv(csv.text);
-    expect(rows[0]).toEqual(['time_utc', 'agent', 'plan', 'tokens', 'execution_ms', 'minutes', 'token_rate_usd', 'minute_rate_usd', 'reserved_usd', 'cost_usd', 'task_id']);
+    expect(rows[0]).toEqual([
+      'time_utc',
+      'agent',
+      'plan',
+      'tokens',
+      'execution_ms',
+      'minutes',
+      'token_rate_usd',
+      'minute_rate_usd',
+      'reserved_usd',
+      'cost_usd',
+      'task_id',
+    ]);
     expect(rows.slice(1).map((row) => row.slice(0, 10))).toEqual([
       ['2026-10-31T23:59:59.999000Z', 'coder', 'starter', '30', '0', '0.000', '0.001000', '0.100000', '', '0.030000'],
       ['2026-10-15T12:00:00.000000Z', 'coder', 'starter', '20', '0', '0.000', '0.001000', '0.100000', '', '0.020000'],
@@ -293,14 +325,14 @@ describe.each(backends())('task receipts on $name', (backend) => {
     expect(parseCsv(periodCsv.text)).toHaveLength(4);
   });
 
-  it("a credited top-up lists exactly the tasks its credit paid for, from the credits ledger", async () => {
+  it('a credited top-up lists exactly the tasks its credit paid for, from the credits ledger', async () => {
     const a = await signedUp();
     const runner = asTaskRunner(a.userId);
     const topUpId = `pi_grant_${a.userId.slice(0, 8)}`;
-    await db.query(`insert into payment_attempts (user_id, amount_cents, payment_intent_id, status, succeeded_at) values ($1, 500, $2, 'succeeded', now())`, [
-      a.userId,
-      topUpId,
-    ]);
+    await db.query(
+      `insert into payment_attempts (user_id, amount_cents, payment_intent_id, status, succeeded_at) values ($1, 500, $2, 'succeeded', now())`,
+      [a.userId, topUpId],
+    );
     await db.query("select * from app_private.grant_credit($1, 5000000, 'payment_intent', $2, 'test')", [a.userId, topUpId]);
     // Starter's $10 allowance pays the first $10; then the $5 credit.
     await commitUsage(db, runner, { agent: 'within-allowance', tokens: 6_000, executionMs: 0, idempotencyKey: 'g1' });

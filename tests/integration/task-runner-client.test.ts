@@ -96,7 +96,11 @@ describe.each(backends())('task-runner client on $name', (backend) => {
       ),
     );
     for (const [i, outcome] of outcomes.entries()) {
-      expect(outcome).toMatchObject({ status: 'completed', result: { ...TASK, answer: i }, usage: { costMicros: 310_000, duplicate: false } });
+      expect(outcome).toMatchObject({
+        status: 'completed',
+        result: { ...TASK, answer: i },
+        usage: { costMicros: 310_000, duplicate: false },
+      });
     }
     expect(await books(user.userId)).toEqual({ used: 20 * 310_000, ledger: 20 * 310_000, events: 20, reservations: { committed: 20 } });
     expect(paths().filter((path) => path === '/api/usage/reserve')).toHaveLength(20);
@@ -123,13 +127,20 @@ describe.each(backends())('task-runner client on $name', (backend) => {
 
   it('checks a limit for a user', async () => {
     const user = await createUser(db);
-    expect(await client().check(user.userId, 1)).toMatchObject({ allowed: true, remainingCents: 1000, requiresPayment: false, paymentIntent: null });
+    expect(await client().check(user.userId, 1)).toMatchObject({
+      allowed: true,
+      remainingCents: 1000,
+      requiresPayment: false,
+      paymentIntent: null,
+    });
   });
 
   it('releases the hold when the task throws, and rethrows', async () => {
     const user = await createUser(db);
     const failure = new Error('model overloaded');
-    await expect(client().runTask({ userId: user.userId, estimatedCost: 0.5, agent: 'a' }, async () => Promise.reject(failure))).rejects.toBe(failure);
+    await expect(
+      client().runTask({ userId: user.userId, estimatedCost: 0.5, agent: 'a' }, async () => Promise.reject(failure)),
+    ).rejects.toBe(failure);
     expect(await books(user.userId)).toMatchObject({ used: 0, events: 0, reservations: { released: 1 } });
   });
 
@@ -153,7 +164,14 @@ describe.each(backends())('task-runner client on $name', (backend) => {
     // get a 503 and a dropped connection; the third is recorded but its answer is lost too.
     app.fault = (request, nth) => {
       if (request.path === '/api/usage/reserve' && nth === 1) return 'drop-after';
-      if (request.path === '/api/usage/events') return nth === 1 ? { status: 503, body: { error: { code: 'service_unavailable', message: 'busy' } } } : nth === 2 ? 'drop' : nth === 3 ? 'drop-after' : 'pass';
+      if (request.path === '/api/usage/events')
+        return nth === 1
+          ? { status: 503, body: { error: { code: 'service_unavailable', message: 'busy' } } }
+          : nth === 2
+            ? 'drop'
+            : nth === 3
+              ? 'drop-after'
+              : 'pass';
       return 'pass';
     };
     const outcome = await client().runTask({ userId: user.userId, estimatedCost: 0.5, agent: 'a' }, async () => TASK);
@@ -177,16 +195,26 @@ describe.each(backends())('task-runner client on $name', (backend) => {
   it('gives up after its retries with the last error', async () => {
     const user = await createUser(db);
     app.fault = () => ({ status: 502, body: { error: { code: 'payment_provider_error', message: 'down' } } });
-    await expect(client({ retries: 2 }).check(user.userId, 1)).rejects.toEqual(new TaskRunnerApiError('payment_provider_error', 'down', 502));
+    await expect(client({ retries: 2 }).check(user.userId, 1)).rejects.toEqual(
+      new TaskRunnerApiError('payment_provider_error', 'down', 502),
+    );
     expect(paths()).toHaveLength(3);
   });
 
   // [case, call, expected error]: a 4xx is never retried.
   const REFUSALS: Array<[string, (c: TaskRunnerClient, userId: string) => Promise<unknown>, Partial<TaskRunnerApiError>, string?]> = [
     ['a bad estimate', (c, userId) => c.check(userId, -1), { code: 'validation_failed', status: 400 }],
-    ['an unknown user', (c) => c.reserve({ userId: randomUUID(), estimatedCost: 1, idempotencyKey: 'k' }), { code: 'not_found', status: 404 }],
+    [
+      'an unknown user',
+      (c) => c.reserve({ userId: randomUUID(), estimatedCost: 1, idempotencyKey: 'k' }),
+      { code: 'not_found', status: 404 },
+    ],
     ['an unknown reservation', (c, userId) => c.release(userId, randomUUID()), { code: 'not_found', status: 404 }],
-    ['a wrong key', (_c, userId) => createTaskRunnerClient({ url: app.url, apiKey: 'tr_wrong_key_0123456789', backoffMs: 1 }).check(userId, 1), { code: 'unauthorized', status: 401 }],
+    [
+      'a wrong key',
+      (_c, userId) => createTaskRunnerClient({ url: app.url, apiKey: 'tr_wrong_key_0123456789', backoffMs: 1 }).check(userId, 1),
+      { code: 'unauthorized', status: 401 },
+    ],
   ];
   it.each(REFUSALS)('does not retry %s (4xx)', async (_name, make, expected) => {
     const user = await createUser(db);
@@ -207,18 +235,24 @@ describe.each(backends())('task-runner client on $name', (backend) => {
   it('sends queued commits on close, and refuses commits after it', async () => {
     const user = await createUser(db);
     const billing = client({ flushIntervalMs: 60_000, batchSize: 500 });
-    const pending = Array.from({ length: 5 }, (_, i) => billing.commit({ userId: user.userId, agent: 'a', ...TASK, idempotencyKey: `close-${i}` }));
+    const pending = Array.from({ length: 5 }, (_, i) =>
+      billing.commit({ userId: user.userId, agent: 'a', ...TASK, idempotencyKey: `close-${i}` }),
+    );
     expect(paths()).toEqual([]);
     await billing.close();
     expect((await Promise.all(pending)).map((r) => r.status)).toEqual(Array(5).fill('recorded'));
     expect(paths()).toEqual(['/api/usage/events']);
-    await expect(billing.commit({ userId: user.userId, agent: 'a', ...TASK, idempotencyKey: 'late' })).rejects.toMatchObject({ code: 'closed' });
+    await expect(billing.commit({ userId: user.userId, agent: 'a', ...TASK, idempotencyKey: 'late' })).rejects.toMatchObject({
+      code: 'closed',
+    });
   });
 
   it('flushes as soon as a batch is full', async () => {
     const user = await createUser(db);
     const billing = client({ flushIntervalMs: 60_000, batchSize: 3 });
-    const results = await Promise.all(Array.from({ length: 3 }, (_, i) => billing.commit({ userId: user.userId, agent: 'a', ...TASK, idempotencyKey: `full-${i}` })));
+    const results = await Promise.all(
+      Array.from({ length: 3 }, (_, i) => billing.commit({ userId: user.userId, agent: 'a', ...TASK, idempotencyKey: `full-${i}` })),
+    );
     expect(results.map((r) => r.status)).toEqual(['recorded', 'recorded', 'recorded']);
   });
 });

@@ -41,7 +41,9 @@ describe.each(backends())('task-runner keys on $name', (backend) => {
     const first = await createTaskRunnerKey(db, 'agents-a', 'ops@example.test');
     const second = await createTaskRunnerKey(db, 'agents-b', null);
     expect(first.key).toMatch(/^trk_[A-Za-z0-9_-]{43}$/);
-    const { rows } = await db.query<{ stored: string }>('select row_to_json(k)::text as stored from task_runner_keys k where id = $1', [first.id]);
+    const { rows } = await db.query<{ stored: string }>('select row_to_json(k)::text as stored from task_runner_keys k where id = $1', [
+      first.id,
+    ]);
     expect(rows[0]!.stored).not.toContain(first.key.slice(4));
     expect(rows[0]!.stored).toContain(createHash('sha256').update(first.key).digest('hex'));
     expect((await reserveWith(first.key, user.userId)).status).toBe(200);
@@ -104,7 +106,9 @@ describe.each(backends())('task-runner keys on $name', (backend) => {
     expect(asUser.rows).toEqual([]);
     const admin = { ...user.claims, app_metadata: { role: 'admin' } };
     expect((await listTaskRunnerKeys(db, admin)).length).toBeGreaterThan(0);
-    await expect(db.userTransaction(admin, (tx) => tx.query('select key_sha256 from task_runner_keys'))).rejects.toThrow(/permission denied/);
+    await expect(db.userTransaction(admin, (tx) => tx.query('select key_sha256 from task_runner_keys'))).rejects.toThrow(
+      /permission denied/,
+    );
   });
 });
 
@@ -121,7 +125,10 @@ describe('npm run runner-keys', () => {
     await clone?.drop();
   });
   const cli = (...args: string[]) =>
-    run('node_modules/.bin/tsx', ['scripts/runner-keys.ts', ...args], { env: { ...process.env, DATABASE_URL: clone.url }, timeout: 60_000 });
+    run('node_modules/.bin/tsx', ['scripts/runner-keys.ts', ...args], {
+      env: { ...process.env, DATABASE_URL: clone.url },
+      timeout: 60_000,
+    });
 
   it('creates a key shown once, lists it, and revokes it', async () => {
     const created = await cli('create', 'nightly', 'agents');

@@ -52,8 +52,16 @@ const INVALID_BODIES: Array<[Path, unknown, string]> = [
   ['/api/usage/commit', { agent: ' ', tokens: 1, executionMs: 0, idempotencyKey: 'k' }, 'agent is required'],
   ['/api/usage/commit', { agent: 'a', tokens: 1.5, executionMs: 0, idempotencyKey: 'k' }, 'tokens must be a whole number'],
   ['/api/usage/commit', { agent: 'a', tokens: -1, executionMs: 0, idempotencyKey: 'k' }, 'tokens must be between 0 and 1000000000'],
-  ['/api/usage/commit', { agent: 'a', tokens: 1, executionMs: 86_400_001, idempotencyKey: 'k' }, 'executionMs must be between 0 and 86400000'],
-  ['/api/usage/commit', { agent: 'a', tokens: 1, executionMs: 0, idempotencyKey: 'k', reservationId: 'r1' }, 'reservationId must be a UUID'],
+  [
+    '/api/usage/commit',
+    { agent: 'a', tokens: 1, executionMs: 86_400_001, idempotencyKey: 'k' },
+    'executionMs must be between 0 and 86400000',
+  ],
+  [
+    '/api/usage/commit',
+    { agent: 'a', tokens: 1, executionMs: 0, idempotencyKey: 'k', reservationId: 'r1' },
+    'reservationId must be a UUID',
+  ],
   ['/api/usage/release', {}, 'reservationId must be a UUID'],
   ['/api/usage/release', { reservationId: 42 }, 'reservationId must be a UUID'],
 ];
@@ -130,7 +138,14 @@ describe.each(backends())('usage API on $name', (backend) => {
     });
     expect(reserved.status).toBe(200);
     const reservationId = (reserved.body.data as { reservationId: string }).reservationId;
-    const commitBody = { userId: user.userId, reservationId, agent: 'planner', tokens: 300, executionMs: 6_000, idempotencyKey: `done-${reservationId}` };
+    const commitBody = {
+      userId: user.userId,
+      reservationId,
+      agent: 'planner',
+      tokens: 300,
+      executionMs: 6_000,
+      idempotencyKey: `done-${reservationId}`,
+    };
     const first = await call(commit, '/api/usage/commit', { ...runner, body: commitBody });
     const retries = await Promise.all(Array.from({ length: 9 }, () => call(commit, '/api/usage/commit', { ...runner, body: commitBody })));
     // 300 tokens at $0.001 + 6 s at $0.10/min = $0.31
@@ -157,9 +172,10 @@ describe.each(backends())('usage API on $name', (backend) => {
         body: { userId: user.userId, reservationId, agent: 'a', tokens: 1, executionMs: 0, idempotencyKey: `c-${randomUUID()}` },
       }),
     ).toEqual({ status: 409, body: { error: { code: 'conflict', message: 'Reservation is already released' } } });
-    expect(
-      await call(release, '/api/usage/release', { ...runner, body: { userId: user.userId, reservationId: randomUUID() } }),
-    ).toEqual({ status: 404, body: { error: { code: 'not_found', message: 'Reservation not found' } } });
+    expect(await call(release, '/api/usage/release', { ...runner, body: { userId: user.userId, reservationId: randomUUID() } })).toEqual({
+      status: 404,
+      body: { error: { code: 'not_found', message: 'Reservation not found' } },
+    });
   });
 
   // Issue 11, finding 2: the user read the runner's reservation id (their own row, through RLS)
@@ -167,7 +183,9 @@ describe.each(backends())('usage API on $name', (backend) => {
   it("refuses a signed-in user's reserve, commit and release (403) even with the runner's reservation id, and the runner's commit still charges the task", async () => {
     const victim = await auth.signUp();
     // Checking the limit stays the user's (and makes their row).
-    expect((await call(checkUsageLimit, '/api/payments/check-usage-limit', { token: victim.accessToken, body: { estimatedCost: 1 } })).status).toBe(200);
+    expect(
+      (await call(checkUsageLimit, '/api/payments/check-usage-limit', { token: victim.accessToken, body: { estimatedCost: 1 } })).status,
+    ).toBe(200);
     const runner = { token: TASK_RUNNER_KEY };
     const reserved = await call(reserve, '/api/usage/reserve', {
       ...runner,
@@ -176,9 +194,7 @@ describe.each(backends())('usage API on $name', (backend) => {
     expect(reserved.status).toBe(200);
     // The user can see the hold (the dashboard's "on hold"), id included...
     const claims = { sub: victim.userId, aud: 'authenticated', role: 'authenticated', exp: Math.floor(Date.now() / 1000) + 3600 };
-    const seen = await db.userTransaction(claims, (tx) =>
-      tx.query<{ id: string }>('select id from usage_reservations'),
-    );
+    const seen = await db.userTransaction(claims, (tx) => tx.query<{ id: string }>('select id from usage_reservations'));
     const reservationId = (reserved.body.data as { reservationId: string }).reservationId;
     expect(seen.rows).toEqual([{ id: reservationId }]);
 
@@ -190,7 +206,10 @@ describe.each(backends())('usage API on $name', (backend) => {
       ['/api/usage/commit', { agent: 'a', tokens: 1, executionMs: 0, idempotencyKey: `own-${randomUUID()}` }],
       ['/api/usage/release', { reservationId }],
       ['/api/usage/reserve', { estimatedCost: 1, idempotencyKey: `r-${randomUUID()}` }],
-      ['/api/usage/commit', { userId: victim.userId, reservationId, agent: 'a', tokens: 0, executionMs: 0, idempotencyKey: `x-${randomUUID()}` }],
+      [
+        '/api/usage/commit',
+        { userId: victim.userId, reservationId, agent: 'a', tokens: 0, executionMs: 0, idempotencyKey: `x-${randomUUID()}` },
+      ],
     ];
     for (const [path, body] of attempts) {
       expect(await call(endpoints[path], path, { token: victim.accessToken, body })).toEqual(forbidden);
@@ -201,7 +220,14 @@ describe.each(backends())('usage API on $name', (backend) => {
 
     const committed = await call(commit, '/api/usage/commit', {
       ...runner,
-      body: { userId: victim.userId, reservationId, agent: 'writer', tokens: 1_000, executionMs: 0, idempotencyKey: `done-${reservationId}` },
+      body: {
+        userId: victim.userId,
+        reservationId,
+        agent: 'writer',
+        tokens: 1_000,
+        executionMs: 0,
+        idempotencyKey: `done-${reservationId}`,
+      },
     });
     expect(committed).toMatchObject({ status: 200, body: { data: { duplicate: false, costMicros: 1_000_000 } } });
   });
@@ -250,15 +276,31 @@ describe.each(backends())('usage API on $name', (backend) => {
     const cases: Array<[string, () => Promise<{ token?: string; headers?: Record<string, string> }>, ReturnType<typeof unauthorized>]> = [
       ['no credentials', async () => ({}), unauthorized('Sign in to continue')],
       ['a user-id header alone', async () => ({ headers: { 'user-id': user.userId } }), unauthorized('Sign in to continue')],
-      ['a forged token (foreign key)', async () => ({ token: await auth.signWithForeignKey(claimsFor(user.userId)) }), unauthorized('Invalid access token')],
+      [
+        'a forged token (foreign key)',
+        async () => ({ token: await auth.signWithForeignKey(claimsFor(user.userId)) }),
+        unauthorized('Invalid access token'),
+      ],
       [
         'an expired token',
         async () => ({ token: await auth.signWithServerKey(claimsFor(user.userId, { exp: Math.floor(Date.now() / 1000) - 10 })) }),
         unauthorized('Session expired'),
       ],
-      ['a token for another audience', async () => ({ token: await auth.signWithServerKey(claimsFor(user.userId, { aud: 'other' })) }), unauthorized('Invalid access token')],
-      ['a token from another issuer', async () => ({ token: await auth.signWithServerKey(claimsFor(user.userId, { iss: 'https://evil.example/auth/v1' })) }), unauthorized('Invalid access token')],
-      ['an anon-role token', async () => ({ token: await auth.signWithServerKey(claimsFor(user.userId, { role: 'anon' })) }), unauthorized('Invalid access token')],
+      [
+        'a token for another audience',
+        async () => ({ token: await auth.signWithServerKey(claimsFor(user.userId, { aud: 'other' })) }),
+        unauthorized('Invalid access token'),
+      ],
+      [
+        'a token from another issuer',
+        async () => ({ token: await auth.signWithServerKey(claimsFor(user.userId, { iss: 'https://evil.example/auth/v1' })) }),
+        unauthorized('Invalid access token'),
+      ],
+      [
+        'an anon-role token',
+        async () => ({ token: await auth.signWithServerKey(claimsFor(user.userId, { role: 'anon' })) }),
+        unauthorized('Invalid access token'),
+      ],
       [
         'a tampered payload',
         async () => {
@@ -272,26 +314,35 @@ describe.each(backends())('usage API on $name', (backend) => {
       ['garbage', async () => ({ token: 'not-a-jwt' }), unauthorized('Invalid access token')],
     ];
 
-    it.each(cases.flatMap(([name, make, expected]) => (Object.keys(endpoints) as Path[]).map((path) => [name, path, make, expected] as const)))(
-      'refuses %s on %s with 401 and writes nothing',
-      async (_name, path, make, expected) => {
-        const before = await ledgerCounts(user.userId);
-        expect(await call(endpoints[path], path, { ...(await make()), body: { ...validBodies[path], userId: user.userId } })).toEqual(expected);
-        expect(await ledgerCounts(user.userId)).toEqual(before);
-      },
-    );
+    it.each(
+      cases.flatMap(([name, make, expected]) => (Object.keys(endpoints) as Path[]).map((path) => [name, path, make, expected] as const)),
+    )('refuses %s on %s with 401 and writes nothing', async (_name, path, make, expected) => {
+      const before = await ledgerCounts(user.userId);
+      expect(await call(endpoints[path], path, { ...(await make()), body: { ...validBodies[path], userId: user.userId } })).toEqual(
+        expected,
+      );
+      expect(await ledgerCounts(user.userId)).toEqual(before);
+    });
 
     it('refuses a user acting for someone else (403) and a task runner naming nobody (400) or a stranger (404)', async () => {
       const other = await auth.signUp();
       expect(
-        await call(checkUsageLimit, '/api/payments/check-usage-limit', { token: user.accessToken, body: { estimatedCost: 1, userId: other.userId } }),
+        await call(checkUsageLimit, '/api/payments/check-usage-limit', {
+          token: user.accessToken,
+          body: { estimatedCost: 1, userId: other.userId },
+        }),
       ).toEqual({ status: 403, body: { error: { code: 'forbidden', message: 'You can only act for your own account' } } });
-      expect(await call(reserve, '/api/usage/reserve', { token: TASK_RUNNER_KEY, body: { estimatedCost: 1, idempotencyKey: 'x' } })).toEqual({
+      expect(
+        await call(reserve, '/api/usage/reserve', { token: TASK_RUNNER_KEY, body: { estimatedCost: 1, idempotencyKey: 'x' } }),
+      ).toEqual({
         status: 400,
         body: invalid('userId must be a UUID', expect.any(Array)),
       });
       expect(
-        await call(reserve, '/api/usage/reserve', { token: TASK_RUNNER_KEY, body: { userId: randomUUID(), estimatedCost: 1, idempotencyKey: 'x' } }),
+        await call(reserve, '/api/usage/reserve', {
+          token: TASK_RUNNER_KEY,
+          body: { userId: randomUUID(), estimatedCost: 1, idempotencyKey: 'x' },
+        }),
       ).toEqual({ status: 404, body: { error: { code: 'not_found', message: 'User not found' } } });
     });
   });

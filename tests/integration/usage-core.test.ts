@@ -109,12 +109,16 @@ describe.each(backends())('usage core on $name', (backend) => {
     const user = await createUser(db);
     const idempotencyKey = key();
     await commitUsage(db, asTaskRunner(user.userId), { agent: 'a', tokens: 10, executionMs: 0, idempotencyKey });
-    await expect(commitUsage(db, asTaskRunner(user.userId), { agent: 'a', tokens: 11, executionMs: 0, idempotencyKey })).rejects.toMatchObject({
+    await expect(
+      commitUsage(db, asTaskRunner(user.userId), { agent: 'a', tokens: 11, executionMs: 0, idempotencyKey }),
+    ).rejects.toMatchObject({
       code: 'idempotency_conflict',
     });
     const reserveKey = key();
     await reserveUsage(db, asTaskRunner(user.userId), { estimatedCost: 1_000, idempotencyKey: reserveKey }, TTL);
-    await expect(reserveUsage(db, asTaskRunner(user.userId), { estimatedCost: 2_000, idempotencyKey: reserveKey }, TTL)).rejects.toBeInstanceOf(AppError);
+    await expect(
+      reserveUsage(db, asTaskRunner(user.userId), { estimatedCost: 2_000, idempotencyKey: reserveKey }, TTL),
+    ).rejects.toBeInstanceOf(AppError);
     expect(await ledgerTotals(db, user.userId)).toMatchObject({ used: 10_000, counted: 1 });
     expect((await getUsageSnapshot(db, user)).reservedMicros).toBe(1_000);
   });
@@ -131,18 +135,28 @@ describe.each(backends())('usage core on $name', (backend) => {
   it('stops counting expired reservations and marks them expired', async () => {
     const user = await createUser(db);
     const hold = await reserveUsage(db, asTaskRunner(user.userId), { estimatedCost: 9_000_000, idempotencyKey: key() }, TTL);
-    expect((await reserveUsage(db, asTaskRunner(user.userId), { estimatedCost: 2_000_000, idempotencyKey: key() }, TTL)).allowed).toBe(false);
+    expect((await reserveUsage(db, asTaskRunner(user.userId), { estimatedCost: 2_000_000, idempotencyKey: key() }, TTL)).allowed).toBe(
+      false,
+    );
     // A crashed task: its hold's time runs out.
     await db.query("update usage_reservations set expires_at = now() - interval '1 second' where id = $1", [hold.reservationId]);
     expect((await getUsageSnapshot(db, user)).reservedMicros).toBe(0);
-    expect((await reserveUsage(db, asTaskRunner(user.userId), { estimatedCost: 2_000_000, idempotencyKey: key() }, TTL)).allowed).toBe(true);
+    expect((await reserveUsage(db, asTaskRunner(user.userId), { estimatedCost: 2_000_000, idempotencyKey: key() }, TTL)).allowed).toBe(
+      true,
+    );
     // Housekeeping records the lapse; readers already ignored it.
     const { rows: swept } = await db.query<{ n: number }>('select app_private.sweep_lapsed_reservations() as n');
     expect(swept[0]!.n).toBeGreaterThanOrEqual(1);
     const { rows } = await db.query('select status from usage_reservations where id = $1', [hold.reservationId]);
     expect(rows[0]).toEqual({ status: 'expired' });
     // The task did run after all: its usage still counts.
-    const late = await commitUsage(db, asTaskRunner(user.userId), { reservationId: hold.reservationId!, agent: 'a', tokens: 5, executionMs: 0, idempotencyKey: key() });
+    const late = await commitUsage(db, asTaskRunner(user.userId), {
+      reservationId: hold.reservationId!,
+      agent: 'a',
+      tokens: 5,
+      executionMs: 0,
+      idempotencyKey: key(),
+    });
     expect(late.costMicros).toBe(5_000);
   });
 
@@ -150,8 +164,14 @@ describe.each(backends())('usage core on $name', (backend) => {
     const user = await createUser(db);
     const hold = await reserveUsage(db, asTaskRunner(user.userId), { estimatedCost: 1_000_000, idempotencyKey: key() }, TTL);
     await db.query("update usage_reservations set expires_at = now() - interval '1 second' where id = $1", [hold.reservationId]);
-    expect(await releaseUsage(db, asTaskRunner(user.userId), { reservationId: hold.reservationId! })).toMatchObject({ status: 'expired', duplicate: false });
-    expect(await releaseUsage(db, asTaskRunner(user.userId), { reservationId: hold.reservationId! })).toMatchObject({ status: 'expired', duplicate: true });
+    expect(await releaseUsage(db, asTaskRunner(user.userId), { reservationId: hold.reservationId! })).toMatchObject({
+      status: 'expired',
+      duplicate: false,
+    });
+    expect(await releaseUsage(db, asTaskRunner(user.userId), { reservationId: hold.reservationId! })).toMatchObject({
+      status: 'expired',
+      duplicate: true,
+    });
   });
 
   it('releases a reservation once, and refuses to commit it afterwards', async () => {
@@ -159,10 +179,19 @@ describe.each(backends())('usage core on $name', (backend) => {
     const hold = await reserveUsage(db, asTaskRunner(user.userId), { estimatedCost: 4_000_000, idempotencyKey: key() }, TTL);
     const released = await releaseUsage(db, asTaskRunner(user.userId), { reservationId: hold.reservationId! });
     expect(released).toMatchObject({ status: 'released', duplicate: false });
-    expect(await releaseUsage(db, asTaskRunner(user.userId), { reservationId: hold.reservationId! })).toMatchObject({ status: 'released', duplicate: true });
+    expect(await releaseUsage(db, asTaskRunner(user.userId), { reservationId: hold.reservationId! })).toMatchObject({
+      status: 'released',
+      duplicate: true,
+    });
     expect((await getUsageSnapshot(db, user)).remainingMicros).toBe(10_000_000);
     await expect(
-      commitUsage(db, asTaskRunner(user.userId), { reservationId: hold.reservationId!, agent: 'a', tokens: 1, executionMs: 0, idempotencyKey: key() }),
+      commitUsage(db, asTaskRunner(user.userId), {
+        reservationId: hold.reservationId!,
+        agent: 'a',
+        tokens: 1,
+        executionMs: 0,
+        idempotencyKey: key(),
+      }),
     ).rejects.toMatchObject({ code: 'conflict' });
     expect((await ledgerTotals(db, user.userId)).counted).toBe(0);
   });
@@ -171,9 +200,17 @@ describe.each(backends())('usage core on $name', (backend) => {
     const owner = await createUser(db);
     const intruder = await createUser(db);
     const hold = await reserveUsage(db, asTaskRunner(owner.userId), { estimatedCost: 1_000_000, idempotencyKey: key() }, TTL);
-    await expect(releaseUsage(db, asTaskRunner(intruder.userId), { reservationId: hold.reservationId! })).rejects.toMatchObject({ code: 'not_found' });
+    await expect(releaseUsage(db, asTaskRunner(intruder.userId), { reservationId: hold.reservationId! })).rejects.toMatchObject({
+      code: 'not_found',
+    });
     await expect(
-      commitUsage(db, asTaskRunner(intruder.userId), { reservationId: hold.reservationId!, agent: 'a', tokens: 1, executionMs: 0, idempotencyKey: key() }),
+      commitUsage(db, asTaskRunner(intruder.userId), {
+        reservationId: hold.reservationId!,
+        agent: 'a',
+        tokens: 1,
+        executionMs: 0,
+        idempotencyKey: key(),
+      }),
     ).rejects.toMatchObject({ code: 'not_found' });
     expect((await getUsageSnapshot(db, owner)).reservedMicros).toBe(1_000_000);
     expect((await ledgerTotals(db, intruder.userId)).counted).toBe(0);
@@ -213,13 +250,21 @@ describe.each(backends())('usage core on $name', (backend) => {
     await commitUsage(db, asTaskRunner(user.userId), { agent: 'a', tokens: 10_000, executionMs: 0, idempotencyKey: key() }); // $10 used
     const paymentIntentId = `pi_${randomUUID()}`;
     const grant = () =>
-      db.query('select * from app_private.grant_credit($1, $2, $3, $4, $5)', [user.userId, 15_500_000, 'payment_intent', paymentIntentId, 'test']);
+      db.query('select * from app_private.grant_credit($1, $2, $3, $4, $5)', [
+        user.userId,
+        15_500_000,
+        'payment_intent',
+        paymentIntentId,
+        'test',
+      ]);
     const results = await Promise.all([grant(), grant(), grant()]);
     expect(results.filter((result) => result.rows[0]?.granted)).toHaveLength(1);
     const snapshot = await getUsageSnapshot(db, user);
     expect(snapshot).toMatchObject({ creditsMicros: 15_500_000, usedMicros: 10_000_000, remainingMicros: 15_500_000 });
     expect(await ledgerTotals(db, user.userId)).toMatchObject({ credits: 15_500_000, granted: 15_500_000 });
-    const { rows } = await db.query("select count(*)::int as n from audit_log where user_id = $1 and action = 'credit.granted'", [user.userId]);
+    const { rows } = await db.query("select count(*)::int as n from audit_log where user_id = $1 and action = 'credit.granted'", [
+      user.userId,
+    ]);
     expect(rows[0]).toEqual({ n: 1 });
   });
 
@@ -251,9 +296,15 @@ describe.each(backends())('usage core on $name', (backend) => {
     // A renewal on Stripe's advanced clock: the paid period starts a month after the database's now.
     const ahead = new Date(Date.now() + 31 * 86_400_000);
     const subscription = await subscribe(db, user.userId, 'pro', ahead);
-    expect(await getUsageSnapshot(db, user)).toMatchObject({ planId: 'pro', periodStart: subscription.periodStart.toISOString(), allowanceCents: 5_000 });
+    expect(await getUsageSnapshot(db, user)).toMatchObject({
+      planId: 'pro',
+      periodStart: subscription.periodStart.toISOString(),
+      allowanceCents: 5_000,
+    });
     // Before the subscription existed the user was on Starter's calendar month (a receipt's past payment).
-    const before = await db.query<{ plan_id: string }>("select plan_id from app_private.period_in_force($1, now() - interval '1 day')", [user.userId]);
+    const before = await db.query<{ plan_id: string }>("select plan_id from app_private.period_in_force($1, now() - interval '1 day')", [
+      user.userId,
+    ]);
     expect(before.rows).toEqual([{ plan_id: 'starter' }]);
   });
 

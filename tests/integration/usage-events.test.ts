@@ -179,7 +179,13 @@ describe.each(backends())('usage event batches on $name', (backend) => {
 
   it('takes 500 events in one request and refuses 501', async () => {
     const user = await createUser(db);
-    const events = Array.from({ length: 500 }, (_, i) => ({ userId: user.userId, agent: 'bulk', tokens: 1, executionMs: 0, idempotencyKey: `bulk-${i}` }));
+    const events = Array.from({ length: 500 }, (_, i) => ({
+      userId: user.userId,
+      agent: 'bulk',
+      tokens: 1,
+      executionMs: 0,
+      idempotencyKey: `bulk-${i}`,
+    }));
     const answer = await send(events);
     expect(answer.status).toBe(200);
     expect(answer.body.data.results.every((r: { status: string }) => r.status === 'recorded')).toBe(true);
@@ -208,7 +214,9 @@ describe.each(backends())('usage event batches on $name', (backend) => {
     const rawBody = request.rawBody ?? JSON.stringify(request.body);
     const answer = await call(recordEvents, PATH, { token: BOOTSTRAP_KEY, rawBody });
     expect(answer.status).toBe(400);
-    expect(answer.body).toEqual({ error: { ...error, ...(answer.body.error as { details?: unknown }).details ? { details: expect.any(Array) } : {} } });
+    expect(answer.body).toEqual({
+      error: { ...error, ...((answer.body.error as { details?: unknown }).details ? { details: expect.any(Array) } : {}) },
+    });
     expect(await books([user.userId])).toEqual(before);
   });
 
@@ -242,11 +250,15 @@ describe.each(backends())('usage event batches on $name', (backend) => {
       ['no credentials', async () => undefined, unauthorized('Sign in to continue')],
       ['a wrong key', async () => 'tr_wrong_key_0123456789', unauthorized('Invalid access token')],
       ['an unknown named key', async () => `trk_${'A'.repeat(43)}`, unauthorized('Invalid access token')],
-      ['a revoked named key', async () => {
-        const made = await createTaskRunnerKey(db, 'revoked', null);
-        await revokeTaskRunnerKey(db, made.id);
-        return made.key;
-      }, unauthorized('Invalid access token')],
+      [
+        'a revoked named key',
+        async () => {
+          const made = await createTaskRunnerKey(db, 'revoked', null);
+          await revokeTaskRunnerKey(db, made.id);
+          return made.key;
+        },
+        unauthorized('Invalid access token'),
+      ],
       ['a signed-in user', async () => (await auth.signUp()).accessToken, forbidden],
     ];
     it.each(CASES)('refuses %s and writes nothing', async (_name, token, expected) => {

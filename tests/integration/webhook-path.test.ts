@@ -15,7 +15,8 @@ import { POST as postSubscription } from '@/app/api/payments/subscriptions/route
 const h = paymentsHarness();
 const intentIdOf = (clientSecret: string) => clientSecret.split('_secret_')[0]!;
 const credits = async (userId: string) =>
-  (await h.db.query<{ total: string | null }>('select sum(amount_micros)::text as total from credit_grants where user_id = $1', [userId])).rows[0]!.total;
+  (await h.db.query<{ total: string | null }>('select sum(amount_micros)::text as total from credit_grants where user_id = $1', [userId]))
+    .rows[0]!.total;
 
 /** Two users' paid $7 top-ups whose webhooks are held back (until resume), and their payment_intent.succeeded events. */
 async function heldTopUps() {
@@ -34,8 +35,11 @@ async function heldTopUps() {
 }
 
 describe('one webhook path', () => {
-  it('the dispatcher handles payment_intent.succeeded: the top-up is credited once, in the caller\'s transaction', async () => {
-    const [held, other] = (await heldTopUps()) as [Awaited<ReturnType<typeof heldTopUps>>[number], Awaited<ReturnType<typeof heldTopUps>>[number]];
+  it("the dispatcher handles payment_intent.succeeded: the top-up is credited once, in the caller's transaction", async () => {
+    const [held, other] = (await heldTopUps()) as [
+      Awaited<ReturnType<typeof heldTopUps>>[number],
+      Awaited<ReturnType<typeof heldTopUps>>[number],
+    ];
     const { user, event } = held;
     const first = await h.db.systemTransaction((tx) => dispatch(tx, event, { subscription: null }));
     expect(first).toEqual({ outcome: 'processed', userId: user.userId });
@@ -64,12 +68,12 @@ describe('one webhook path', () => {
     const customer = (await h.db.query<{ c: string }>('select stripe_customer_id as c from users where id = $1', [user.userId])).rows[0]!.c;
     h.local.local.webhooks.pause();
     const second = await stripe().subscriptions.create({
-        customer,
-        items: [{ price: 'price_enterprise_plan_id' }],
-        payment_behavior: 'default_incomplete',
-        metadata: { userId: user.userId },
-        expand: ['latest_invoice.confirmation_secret'],
-      });
+      customer,
+      items: [{ price: 'price_enterprise_plan_id' }],
+      payment_behavior: 'default_incomplete',
+      metadata: { userId: user.userId },
+      expand: ['latest_invoice.confirmation_secret'],
+    });
     await stripe().paymentIntents.confirm(intentIdOf((second.latest_invoice as Stripe.Invoice).confirmation_secret!.client_secret), {
       payment_method: 'pm_card_visa',
     });
@@ -80,7 +84,10 @@ describe('one webhook path', () => {
     expect((await stripe().subscriptions.retrieve(second.id)).status).toBe('canceled');
     const active = await stripe().subscriptions.list({ customer, status: 'active' });
     expect(active.data.map((subscription) => subscription.id)).toEqual([first.body.data.subscriptionId]);
-    const audit = await h.db.query("select entity_id, amount_micros from audit_log where user_id = $1 and action = 'subscription.duplicate_ended'", [user.userId]);
+    const audit = await h.db.query(
+      "select entity_id, amount_micros from audit_log where user_id = $1 and action = 'subscription.duplicate_ended'",
+      [user.userId],
+    );
     expect(audit.rows).toEqual([{ entity_id: second.id, amount_micros: 500_000_000 }]);
   });
 });

@@ -29,58 +29,86 @@ function deliver(event: Stripe.Event | string, options: { secret?: string; times
   const signature = signatureHeader(payload, options.secret ?? TEST_WEBHOOK_SECRET, timestamp);
   const body = options.tamper ? payload.replace('"amount_received":', '"amount_received":9') : payload;
   const request = new Request('http://app.test/api/payments/webhook', { method: 'POST', headers: { 'stripe-signature': signature }, body });
-  return postWebhook(request).then(async (response) => ({ status: response.status, body: (await response.json()) as Record<string, unknown> }));
+  return postWebhook(request).then(async (response) => ({
+    status: response.status,
+    body: (await response.json()) as Record<string, unknown>,
+  }));
 }
 
 const creditsOf = async (userId: string) =>
-  (await h.db.query<{ n: number; total: number }>('select count(*)::int as n, coalesce(sum(amount_micros), 0)::bigint as total from credit_grants where user_id = $1', [userId])).rows[0];
+  (
+    await h.db.query<{ n: number; total: number }>(
+      'select count(*)::int as n, coalesce(sum(amount_micros), 0)::bigint as total from credit_grants where user_id = $1',
+      [userId],
+    )
+  ).rows[0];
 
 describe('paying a shortfall with test cards', () => {
   it('4242: over the limit -> requiresPayment -> pay -> webhook -> allowed, credited exactly the shortfall', async () => {
     const user = await h.auth.signUp();
-    const check = () => api(checkUsageLimit, 'POST', '/api/payments/check-usage-limit', { token: user.accessToken, body: { estimatedCost: 25 } });
+    const check = () =>
+      api(checkUsageLimit, 'POST', '/api/payments/check-usage-limit', { token: user.accessToken, body: { estimatedCost: 25 } });
     const short = await check();
-    expect(short.body.data).toMatchObject({ allowed: false, requiresPayment: true, shortfallCents: 1500, paymentIntent: { amountCents: 1500 } });
+    expect(short.body.data).toMatchObject({
+      allowed: false,
+      requiresPayment: true,
+      shortfallCents: 1500,
+      paymentIntent: { amountCents: 1500 },
+    });
     await confirm(short.body.data.paymentIntent.id, 'pm_card_visa');
     const after = await check();
     expect(after.body.data).toMatchObject({ allowed: true, requiresPayment: false, paymentIntent: null, remainingCents: 2500 });
     expect(await creditsOf(user.userId)).toEqual({ n: 1, total: 15_000_000 });
     const attempt = await h.db.query('select status, amount_cents from payment_attempts where user_id = $1', [user.userId]);
     expect(attempt.rows).toEqual([{ status: 'succeeded', amount_cents: 1500 }]);
-    const audit = await h.db.query("select action, amount_micros from audit_log where user_id = $1 and action = 'credit.granted'", [user.userId]);
+    const audit = await h.db.query("select action, amount_micros from audit_log where user_id = $1 and action = 'credit.granted'", [
+      user.userId,
+    ]);
     expect(audit.rows).toEqual([{ action: 'credit.granted', amount_micros: 15_000_000 }]);
   });
 
   it.each([
     ['4000 0000 0000 0002', 'pm_card_visa_chargeDeclined', 'generic_decline'],
     ['4000 0000 0000 9995', 'pm_card_visa_chargeDeclinedInsufficientFunds', 'insufficient_funds'],
-  ])('%s: the decline is recorded and notified, nothing credited; a retry with 4242 then credits once', async (_card, paymentMethod, reason) => {
-    const user = await h.auth.signUp();
-    const short = await api(checkUsageLimit, 'POST', '/api/payments/check-usage-limit', { token: user.accessToken, body: { estimatedCost: 12 } });
-    const intentId: string = short.body.data.paymentIntent.id;
-    await confirm(intentId, paymentMethod);
-    const attempt = await h.db.query('select status, failure_code from payment_attempts where payment_intent_id = $1', [intentId]);
-    expect(attempt.rows).toEqual([{ status: 'failed', failure_code: reason }]);
-    expect(await creditsOf(user.userId)).toEqual({ n: 0, total: 0 });
-    const notes = await h.db.query<{ kind: string; title: string; data: { retryUrl: string; reason: string } }>(
-      'select kind, title, data from notifications where user_id = $1',
-      [user.userId],
-    );
-    expect(notes.rows).toEqual([
-      {
-        kind: 'payment_failed',
-        title: 'Your payment of $2.00 did not go through',
-        data: expect.objectContaining({ reason, retryUrl: `/billing/checkout?paymentIntent=${intentId}` }),
-      },
-    ]);
-    const still = await api(checkUsageLimit, 'POST', '/api/payments/check-usage-limit', { token: user.accessToken, body: { estimatedCost: 12 } });
-    expect(still.body.data).toMatchObject({ allowed: false, paymentIntent: { id: intentId, reused: true } });
+  ])(
+    '%s: the decline is recorded and notified, nothing credited; a retry with 4242 then credits once',
+    async (_card, paymentMethod, reason) => {
+      const user = await h.auth.signUp();
+      const short = await api(checkUsageLimit, 'POST', '/api/payments/check-usage-limit', {
+        token: user.accessToken,
+        body: { estimatedCost: 12 },
+      });
+      const intentId: string = short.body.data.paymentIntent.id;
+      await confirm(intentId, paymentMethod);
+      const attempt = await h.db.query('select status, failure_code from payment_attempts where payment_intent_id = $1', [intentId]);
+      expect(attempt.rows).toEqual([{ status: 'failed', failure_code: reason }]);
+      expect(await creditsOf(user.userId)).toEqual({ n: 0, total: 0 });
+      const notes = await h.db.query<{ kind: string; title: string; data: { retryUrl: string; reason: string } }>(
+        'select kind, title, data from notifications where user_id = $1',
+        [user.userId],
+      );
+      expect(notes.rows).toEqual([
+        {
+          kind: 'payment_failed',
+          title: 'Your payment of $2.00 did not go through',
+          data: expect.objectContaining({ reason, retryUrl: `/billing/checkout?paymentIntent=${intentId}` }),
+        },
+      ]);
+      const still = await api(checkUsageLimit, 'POST', '/api/payments/check-usage-limit', {
+        token: user.accessToken,
+        body: { estimatedCost: 12 },
+      });
+      expect(still.body.data).toMatchObject({ allowed: false, paymentIntent: { id: intentId, reused: true } });
 
-    await confirm(intentId, 'pm_card_visa');
-    expect(await creditsOf(user.userId)).toEqual({ n: 1, total: 2_000_000 });
-    const after = await api(checkUsageLimit, 'POST', '/api/payments/check-usage-limit', { token: user.accessToken, body: { estimatedCost: 12 } });
-    expect(after.body.data).toMatchObject({ allowed: true });
-  });
+      await confirm(intentId, 'pm_card_visa');
+      expect(await creditsOf(user.userId)).toEqual({ n: 1, total: 2_000_000 });
+      const after = await api(checkUsageLimit, 'POST', '/api/payments/check-usage-limit', {
+        token: user.accessToken,
+        body: { estimatedCost: 12 },
+      });
+      expect(after.body.data).toMatchObject({ allowed: true });
+    },
+  );
 });
 
 describe('webhook route', () => {
@@ -90,7 +118,9 @@ describe('webhook route', () => {
     await h.local.idle();
     h.local.local.webhooks.pause();
     await stripe().paymentIntents.confirm(created.body.data.id, { payment_method: 'pm_card_visa' });
-    const event = h.local.local.events('payment_intent.succeeded').find((candidate) => (candidate.data.object as { id: string }).id === created.body.data.id)!;
+    const event = h.local.local
+      .events('payment_intent.succeeded')
+      .find((candidate) => (candidate.data.object as { id: string }).id === created.body.data.id)!;
     return { user, event };
   }
   const resume = async () => {
@@ -119,7 +149,10 @@ describe('webhook route', () => {
     const before = await h.db.query<{ n: number }>('select count(*)::int as n from webhook_events');
     try {
       const answer = await deliver(event, options);
-      expect(answer).toEqual({ status: 400, body: { error: { code: 'invalid_signature', message: 'Webhook signature verification failed' } } });
+      expect(answer).toEqual({
+        status: 400,
+        body: { error: { code: 'invalid_signature', message: 'Webhook signature verification failed' } },
+      });
       expect((await h.db.query('select count(*)::int as n from webhook_events')).rows).toEqual(before.rows);
       expect(await creditsOf(user.userId)).toEqual({ n: 0, total: 0 });
     } finally {
@@ -134,7 +167,13 @@ describe('webhook route', () => {
   });
 
   it('answers 200 to an event type it does not handle', async () => {
-    const event = { id: `evt_${randomUUID().replaceAll('-', '')}`, object: 'event', type: 'customer.discount.created', created: Math.floor(Date.now() / 1000), data: { object: {} } };
+    const event = {
+      id: `evt_${randomUUID().replaceAll('-', '')}`,
+      object: 'event',
+      type: 'customer.discount.created',
+      created: Math.floor(Date.now() / 1000),
+      data: { object: {} },
+    };
     const answer = await deliver(JSON.stringify(event));
     expect(answer).toEqual({ status: 200, body: { received: true, eventId: event.id, outcome: 'ignored' } });
   });
@@ -148,8 +187,13 @@ describe('webhook route', () => {
       expect(failed.status).toBe(500);
       expect(failed.body).toEqual({ error: { code: 'internal_error', message: 'Something went wrong on our side. Please try again.' } });
       expect(await creditsOf(user.userId)).toEqual({ n: 0, total: 0 });
-      expect((await h.db.query('select status from payment_attempts where user_id = $1', [user.userId])).rows).toEqual([{ status: 'pending' }]);
-      const inbox = await h.db.query<{ status: string; attempts: number; last_error: string }>('select status, attempts, last_error from webhook_events where id = $1', [event.id]);
+      expect((await h.db.query('select status from payment_attempts where user_id = $1', [user.userId])).rows).toEqual([
+        { status: 'pending' },
+      ]);
+      const inbox = await h.db.query<{ status: string; attempts: number; last_error: string }>(
+        'select status, attempts, last_error from webhook_events where id = $1',
+        [event.id],
+      );
       expect(inbox.rows[0]).toMatchObject({ status: 'failed', attempts: 1 });
       expect(inbox.rows[0]?.last_error).toContain('crash_on_credit');
     } finally {
@@ -159,6 +203,8 @@ describe('webhook route', () => {
     expect(retried.body).toMatchObject({ outcome: 'processed' });
     await resume();
     expect(await creditsOf(user.userId)).toEqual({ n: 1, total: 3_000_000 });
-    expect((await h.db.query('select status, attempts from webhook_events where id = $1', [event.id])).rows).toEqual([{ status: 'processed', attempts: 2 }]);
+    expect((await h.db.query('select status, attempts from webhook_events where id = $1', [event.id])).rows).toEqual([
+      { status: 'processed', attempts: 2 },
+    ]);
   });
 });

@@ -51,16 +51,45 @@ describe('authentication and error shapes', () => {
     expect(r.body).toEqual({
       error: {
         type: 'invalid_request_error',
-        message: 'Unrecognized request URL (GET: /v1/nonsense/abc). Please see https://stripe.com/docs or we can help at https://support.stripe.com/.',
+        message:
+          'Unrecognized request URL (GET: /v1/nonsense/abc). Please see https://stripe.com/docs or we can help at https://support.stripe.com/.',
       },
     });
   });
 
   it.each([
-    ['missing resource', () => h.stripe.customers.retrieve('cus_missing'), 404, 'resource_missing', 'id', "No such customer: 'cus_missing'"],
-    ['unknown parameter', () => h.stripe.customers.create({ emial: 'x' } as Stripe.CustomerCreateParams), 400, 'parameter_unknown', 'emial', 'Received unknown parameter: emial'],
-    ['missing parameter', () => h.stripe.paymentIntents.create({ currency: 'usd' } as Stripe.PaymentIntentCreateParams), 400, 'parameter_missing', 'amount', 'Missing required param: amount.'],
-    ['amount below the minimum', () => h.stripe.paymentIntents.create({ amount: 10, currency: 'usd' }), 400, 'amount_too_small', 'amount', 'Amount must be at least $0.50 usd'],
+    [
+      'missing resource',
+      () => h.stripe.customers.retrieve('cus_missing'),
+      404,
+      'resource_missing',
+      'id',
+      "No such customer: 'cus_missing'",
+    ],
+    [
+      'unknown parameter',
+      () => h.stripe.customers.create({ emial: 'x' } as Stripe.CustomerCreateParams),
+      400,
+      'parameter_unknown',
+      'emial',
+      'Received unknown parameter: emial',
+    ],
+    [
+      'missing parameter',
+      () => h.stripe.paymentIntents.create({ currency: 'usd' } as Stripe.PaymentIntentCreateParams),
+      400,
+      'parameter_missing',
+      'amount',
+      'Missing required param: amount.',
+    ],
+    [
+      'amount below the minimum',
+      () => h.stripe.paymentIntents.create({ amount: 10, currency: 'usd' }),
+      400,
+      'amount_too_small',
+      'amount',
+      'Amount must be at least $0.50 usd',
+    ],
     ['unknown price', () => h.stripe.prices.retrieve('price_nope'), 404, 'resource_missing', 'id', "No such price: 'price_nope'"],
   ])('%s', async (_name, call, status, code, param, message) => {
     const err = await stripeError(call);
@@ -92,8 +121,12 @@ describe('idempotency', () => {
   it('replays a decline too (the charge is attempted once)', async () => {
     const pi = await h.stripe.paymentIntents.create({ amount: 1000, currency: 'usd' });
     const key = `idem-decline-${Date.now()}`;
-    const first = await stripeError(() => h.stripe.paymentIntents.confirm(pi.id, { payment_method: 'pm_card_visa_chargeDeclined' }, { idempotencyKey: key }));
-    const second = await stripeError(() => h.stripe.paymentIntents.confirm(pi.id, { payment_method: 'pm_card_visa_chargeDeclined' }, { idempotencyKey: key }));
+    const first = await stripeError(() =>
+      h.stripe.paymentIntents.confirm(pi.id, { payment_method: 'pm_card_visa_chargeDeclined' }, { idempotencyKey: key }),
+    );
+    const second = await stripeError(() =>
+      h.stripe.paymentIntents.confirm(pi.id, { payment_method: 'pm_card_visa_chargeDeclined' }, { idempotencyKey: key }),
+    );
     expect(second.requestId).not.toBe(first.requestId);
     expect(second.charge).toBe(first.charge);
     const charges = await h.stripe.charges.list({ payment_intent: pi.id });
@@ -130,9 +163,14 @@ describe('lists', () => {
 describe('expansion', () => {
   it('expands ids into objects, on objects and in lists', async () => {
     const customer = await h.stripe.customers.create({ email: 'expand@example.com' });
-    const pi = await h.stripe.paymentIntents.create(
-      { amount: 700, currency: 'usd', customer: customer.id, payment_method: 'pm_card_visa', confirm: true, expand: ['customer', 'latest_charge'] },
-    );
+    const pi = await h.stripe.paymentIntents.create({
+      amount: 700,
+      currency: 'usd',
+      customer: customer.id,
+      payment_method: 'pm_card_visa',
+      confirm: true,
+      expand: ['customer', 'latest_charge'],
+    });
     expect((pi.customer as Stripe.Customer).email).toBe('expand@example.com');
     expect((pi.latest_charge as Stripe.Charge).amount).toBe(700);
     const prices = await h.stripe.prices.list({ expand: ['data.product'] });

@@ -1,6 +1,6 @@
 // Subscriptions, invoices, proration previews, and renewals driven by test clocks.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import Stripe from 'stripe';
+import type Stripe from 'stripe';
 import { DAY, advanceClock, startHarness, stripeError, type Harness } from './helpers.js';
 
 let h: Harness;
@@ -16,7 +16,9 @@ const FEB_15 = Date.UTC(2030, 1, 15, 12) / 1000;
 const MAR_15 = Date.UTC(2030, 2, 15, 12) / 1000;
 
 /** A customer on a fresh test clock with `card` attached as default. */
-async function clockCustomer(card = 'pm_card_visa'): Promise<{ clock: Stripe.TestHelpers.TestClock; customer: Stripe.Customer; pm: Stripe.PaymentMethod }> {
+async function clockCustomer(
+  card = 'pm_card_visa',
+): Promise<{ clock: Stripe.TestHelpers.TestClock; customer: Stripe.Customer; pm: Stripe.PaymentMethod }> {
   const clock = await h.stripe.testHelpers.testClocks.create({ frozen_time: START, name: 'billing test' });
   const customer = await h.stripe.customers.create({ email: 'sub@example.com', test_clock: clock.id });
   const pm = await h.stripe.paymentMethods.attach(card, { customer: customer.id });
@@ -25,7 +27,10 @@ async function clockCustomer(card = 'pm_card_visa'): Promise<{ clock: Stripe.Tes
 }
 
 function eventsFor(objectId: string): string[] {
-  return h.local.events().filter((e) => (e.data.object as { id?: string }).id === objectId).map((e) => e.type);
+  return h.local
+    .events()
+    .filter((e) => (e.data.object as { id?: string }).id === objectId)
+    .map((e) => e.type);
 }
 
 describe('first payment: payment_behavior=default_incomplete', () => {
@@ -77,7 +82,9 @@ describe('first payment: payment_behavior=default_incomplete', () => {
     });
     const invoice = sub.latest_invoice as Stripe.Invoice;
     const piId = invoice.confirmation_secret?.client_secret.split('_secret_')[0] ?? '';
-    const err = await stripeError(() => h.stripe.paymentIntents.confirm(piId, { payment_method: 'pm_card_visa_chargeDeclinedInsufficientFunds' }));
+    const err = await stripeError(() =>
+      h.stripe.paymentIntents.confirm(piId, { payment_method: 'pm_card_visa_chargeDeclinedInsufficientFunds' }),
+    );
     expect(err.decline_code).toBe('insufficient_funds');
     expect((await h.stripe.subscriptions.retrieve(sub.id)).status).toBe('incomplete');
     expect(eventsFor(invoice.id)).toContain('invoice.payment_failed');
@@ -129,7 +136,12 @@ describe('renewals with test clocks', () => {
     expect(pastDue.status).toBe('past_due');
     const failed = pastDue.latest_invoice as string;
     const invoice = await h.stripe.invoices.retrieve(failed);
-    expect(invoice).toMatchObject({ status: 'open', attempt_count: 1, billing_reason: 'subscription_cycle', next_payment_attempt: FEB_15 + 3 * DAY });
+    expect(invoice).toMatchObject({
+      status: 'open',
+      attempt_count: 1,
+      billing_reason: 'subscription_cycle',
+      next_payment_attempt: FEB_15 + 3 * DAY,
+    });
     expect(eventsFor(failed)).toContain('invoice.payment_failed');
 
     await advanceClock(h.stripe, clock.id, FEB_15 + 10 * DAY);
@@ -141,7 +153,12 @@ describe('renewals with test clocks', () => {
 
   it('paying the open invoice with a new card brings a past_due subscription back to active', async () => {
     const { clock, customer } = await clockCustomer('pm_card_chargeCustomerFail');
-    const sub = await h.stripe.subscriptions.create({ customer: customer.id, items: [{ price: 'price_starter_plan_id' }], payment_behavior: 'default_incomplete', expand: ['latest_invoice.confirmation_secret'] });
+    const sub = await h.stripe.subscriptions.create({
+      customer: customer.id,
+      items: [{ price: 'price_starter_plan_id' }],
+      payment_behavior: 'default_incomplete',
+      expand: ['latest_invoice.confirmation_secret'],
+    });
     const piId = (sub.latest_invoice as Stripe.Invoice).confirmation_secret?.client_secret.split('_secret_')[0] ?? '';
     await h.stripe.paymentIntents.confirm(piId, { payment_method: 'pm_card_visa' });
     await advanceClock(h.stripe, clock.id, FEB_15 + 60);
@@ -154,7 +171,11 @@ describe('renewals with test clocks', () => {
 
   it('an unpaid first invoice expires the subscription after 23 hours', async () => {
     const { clock, customer } = await clockCustomer();
-    const sub = await h.stripe.subscriptions.create({ customer: customer.id, items: [{ price: 'price_pro_plan_id' }], payment_behavior: 'default_incomplete' });
+    const sub = await h.stripe.subscriptions.create({
+      customer: customer.id,
+      items: [{ price: 'price_pro_plan_id' }],
+      payment_behavior: 'default_incomplete',
+    });
     await advanceClock(h.stripe, clock.id, START + DAY);
     const expired = await h.stripe.subscriptions.retrieve(sub.id);
     expect(expired.status).toBe('incomplete_expired');
@@ -172,7 +193,11 @@ describe('plan changes and proration', () => {
     const preview = await h.stripe.invoices.createPreview({
       customer: customer.id,
       subscription: sub.id,
-      subscription_details: { items: [{ id: itemId, price: 'price_pro_plan_id' }], proration_behavior: 'always_invoice', proration_date: half },
+      subscription_details: {
+        items: [{ id: itemId, price: 'price_pro_plan_id' }],
+        proration_behavior: 'always_invoice',
+        proration_date: half,
+      },
     });
     expect(preview.id).toMatch(/^upcoming_in_/);
     expect(preview.lines.data.map((l) => [l.amount, l.parent?.subscription_item_details?.proration])).toEqual([
@@ -192,7 +217,10 @@ describe('plan changes and proration', () => {
     expect(updated.items.data[0]?.current_period_end).toBe(FEB_15);
     const invoice = updated.latest_invoice as Stripe.Invoice;
     expect(invoice).toMatchObject({ billing_reason: 'subscription_update', status: 'paid', amount_paid: 2000 });
-    const change = h.local.events('customer.subscription.updated').filter((e) => (e.data.object as Stripe.Subscription).id === sub.id).at(-1);
+    const change = h.local
+      .events('customer.subscription.updated')
+      .filter((e) => (e.data.object as Stripe.Subscription).id === sub.id)
+      .at(-1);
     expect(change?.data.previous_attributes).toHaveProperty('items');
   });
 
@@ -202,7 +230,10 @@ describe('plan changes and proration', () => {
     const half = START + (FEB_15 - START) / 2;
     await advanceClock(h.stripe, clock.id, half);
     const itemId = sub.items.data[0]?.id ?? '';
-    await h.stripe.subscriptions.update(sub.id, { items: [{ id: itemId, price: 'price_starter_plan_id' }], proration_behavior: 'create_prorations' });
+    await h.stripe.subscriptions.update(sub.id, {
+      items: [{ id: itemId, price: 'price_starter_plan_id' }],
+      proration_behavior: 'create_prorations',
+    });
     const upcoming = await h.stripe.invoices.createPreview({ customer: customer.id, subscription: sub.id });
     expect(upcoming.lines.data.map((l) => l.amount)).toEqual([-2500, 500, 1000]);
     expect(upcoming.amount_due).toBe(0);

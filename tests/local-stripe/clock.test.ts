@@ -9,7 +9,12 @@ import { startLocalStripe } from '../../local/stripe/server.js';
 import { durationSeconds } from '../../local/stripe/billing/wall-clock.js';
 import { DAY, sdk, startHarness, type Harness } from './helpers.js';
 
-async function control(h: Harness, method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
+async function control(
+  h: Harness,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; json: Record<string, unknown> }> {
   const res = await fetch(`${h.local.url}${path}`, {
     method,
     ...(body === undefined ? {} : { headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) }),
@@ -18,7 +23,11 @@ async function control(h: Harness, method: string, path: string, body?: unknown)
 }
 
 /** A wall-clock customer (no test clock) paying `price` with `card` saved as default. */
-async function subscriber(h: Harness, card = 'pm_card_visa', price = 'price_pro_plan_id'): Promise<{ customer: Stripe.Customer; sub: Stripe.Subscription }> {
+async function subscriber(
+  h: Harness,
+  card = 'pm_card_visa',
+  price = 'price_pro_plan_id',
+): Promise<{ customer: Stripe.Customer; sub: Stripe.Subscription }> {
   const customer = await h.stripe.customers.create({ email: 'clock@example.com' });
   const pm = await h.stripe.paymentMethods.attach(card, { customer: customer.id });
   await h.stripe.customers.update(customer.id, { invoice_settings: { default_payment_method: pm.id } });
@@ -61,7 +70,9 @@ describe('POST /_local/clock/advance', () => {
     expect(r.status).toBe(200);
     const events = r.json.events as Array<{ id: string; type: string }>;
     const types = events.map((e) => e.type);
-    expect(types).toEqual(expect.arrayContaining(['invoice.created', 'invoice.finalized', 'invoice.paid', 'customer.subscription.updated']));
+    expect(types).toEqual(
+      expect.arrayContaining(['invoice.created', 'invoice.finalized', 'invoice.paid', 'customer.subscription.updated']),
+    );
     // Every resulting event reached the app before the answer.
     const received = new Set(h.receiver.received.map((x) => x.event.id));
     expect(events.filter((e) => !received.has(e.id))).toEqual([]);
@@ -72,7 +83,13 @@ describe('POST /_local/clock/advance', () => {
     expect(renewed.items.data[0]?.current_period_start).toBe(end);
     const invoices = await h.stripe.invoices.list({ customer: customer.id });
     const cycle = invoices.data.find((i) => i.billing_reason === 'subscription_cycle');
-    expect(cycle).toMatchObject({ status: 'paid', amount_paid: 5000, created: end, period_start: sub.items.data[0]?.current_period_start, period_end: end });
+    expect(cycle).toMatchObject({
+      status: 'paid',
+      amount_paid: 5000,
+      created: end,
+      period_start: sub.items.data[0]?.current_period_start,
+      period_end: end,
+    });
     // The renewal's event carries the shifted time, not the real one.
     const paid = h.receiver.ofType('invoice.paid').find((x) => (x.event.data.object as Stripe.Invoice).id === cycle?.id);
     expect(paid?.event.created).toBe(end);
@@ -91,9 +108,17 @@ describe('POST /_local/clock/advance', () => {
     const clock = await h.stripe.testHelpers.testClocks.create({ frozen_time: now });
     const customer = await h.stripe.customers.create({ test_clock: clock.id });
     const pm = await h.stripe.paymentMethods.attach('pm_card_visa', { customer: customer.id });
-    const sub = await h.stripe.subscriptions.create({ customer: customer.id, items: [{ price: 'price_starter_plan_id' }], default_payment_method: pm.id });
+    const sub = await h.stripe.subscriptions.create({
+      customer: customer.id,
+      items: [{ price: 'price_starter_plan_id' }],
+      default_payment_method: pm.id,
+    });
     const r = await h.local.advanceClock(40 * DAY);
-    expect(r.events.filter((e) => h.local.events().find((x) => x.id === e.id && (x.data.object as { customer?: string }).customer === customer.id))).toEqual([]);
+    expect(
+      r.events.filter((e) =>
+        h.local.events().find((x) => x.id === e.id && (x.data.object as { customer?: string }).customer === customer.id),
+      ),
+    ).toEqual([]);
     const same = await h.stripe.subscriptions.retrieve(sub.id);
     expect(same.items.data[0]?.current_period_start).toBe(sub.items.data[0]?.current_period_start);
     expect((await h.stripe.testHelpers.testClocks.retrieve(clock.id)).frozen_time).toBe(now);
@@ -113,7 +138,11 @@ describe('POST /_local/clock/advance', () => {
     const customer = await h.stripe.customers.create({});
     const good = await h.stripe.paymentMethods.attach('pm_card_visa', { customer: customer.id });
     const bad = await h.stripe.paymentMethods.attach('pm_card_chargeCustomerFail', { customer: customer.id });
-    const active = await h.stripe.subscriptions.create({ customer: customer.id, items: [{ price: 'price_starter_plan_id' }], default_payment_method: good.id });
+    const active = await h.stripe.subscriptions.create({
+      customer: customer.id,
+      items: [{ price: 'price_starter_plan_id' }],
+      default_payment_method: good.id,
+    });
     expect(active.status).toBe('active');
     await h.stripe.subscriptions.update(active.id, { default_payment_method: bad.id });
     const first = await h.local.advanceClock(periodEnd(active) - active.created + 60);
@@ -141,14 +170,20 @@ describe('trials on the shared clock', () => {
     const customer = await h.stripe.customers.create({});
     const pm = await h.stripe.paymentMethods.attach('pm_card_visa', { customer: customer.id });
     await h.stripe.customers.update(customer.id, { invoice_settings: { default_payment_method: pm.id } });
-    const sub = await h.stripe.subscriptions.create({ customer: customer.id, items: [{ price: 'price_pro_plan_id' }], trial_period_days: 7 });
+    const sub = await h.stripe.subscriptions.create({
+      customer: customer.id,
+      items: [{ price: 'price_pro_plan_id' }],
+      trial_period_days: 7,
+    });
     expect(sub.status).toBe('trialing');
     const trialEnd = sub.trial_end ?? 0;
     const before = await h.local.advanceClock(3 * DAY);
     expect(before.events.map((e) => e.type)).not.toContain('customer.subscription.trial_will_end');
     const notice = await h.local.advanceClock(DAY + 60);
     expect(notice.events.map((e) => e.type)).toContain('customer.subscription.trial_will_end');
-    const will = h.receiver.ofType('customer.subscription.trial_will_end').find((r) => (r.event.data.object as Stripe.Subscription).id === sub.id);
+    const will = h.receiver
+      .ofType('customer.subscription.trial_will_end')
+      .find((r) => (r.event.data.object as Stripe.Subscription).id === sub.id);
     expect(will?.event.created).toBe(trialEnd - 3 * DAY);
     const end = await h.local.advanceClock(3 * DAY);
     expect(end.events.map((e) => e.type)).toEqual(expect.arrayContaining(['invoice.paid', 'customer.subscription.updated']));

@@ -9,11 +9,23 @@ describe('form decoding (Stripe bracket notation)', () => {
   const cases: Array<[string, string, unknown]> = [
     ['flat values', 'amount=2000&currency=usd', { amount: '2000', currency: 'usd' }],
     ['nested hash', 'metadata[userId]=u1&metadata[plan]=pro', { metadata: { userId: 'u1', plan: 'pro' } }],
-    ['indexed array of objects', 'items[0][price]=p1&items[1][price]=p2&items[1][quantity]=2', { items: [{ price: 'p1' }, { price: 'p2', quantity: '2' }] }],
+    [
+      'indexed array of objects',
+      'items[0][price]=p1&items[1][price]=p2&items[1][quantity]=2',
+      { items: [{ price: 'p1' }, { price: 'p2', quantity: '2' }] },
+    ],
     ['empty-bracket array', 'expand[]=customer&expand[]=latest_charge', { expand: ['customer', 'latest_charge'] }],
-    ['encoded brackets and plus', 'expand%5B0%5D=latest_invoice.confirmation_secret&description=a+b%26c', { expand: ['latest_invoice.confirmation_secret'], description: 'a b&c' }],
+    [
+      'encoded brackets and plus',
+      'expand%5B0%5D=latest_invoice.confirmation_secret&description=a+b%26c',
+      { expand: ['latest_invoice.confirmation_secret'], description: 'a b&c' },
+    ],
     ['empty value unsets', 'default_payment_method=', { default_payment_method: '' }],
-    ['deep nesting', 'subscription_details[items][0][id]=si_1&subscription_details[proration_behavior]=none', { subscription_details: { items: [{ id: 'si_1' }], proration_behavior: 'none' } }],
+    [
+      'deep nesting',
+      'subscription_details[items][0][id]=si_1&subscription_details[proration_behavior]=none',
+      { subscription_details: { items: [{ id: 'si_1' }], proration_behavior: 'none' } },
+    ],
   ];
   it.each(cases)('%s', (_name, body, expected) => {
     expect(parseForm(body)).toEqual(expected);

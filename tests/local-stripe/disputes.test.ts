@@ -2,7 +2,7 @@
 // wins or loses, close (accept), list/retrieve, and the local control that
 // disputes any succeeded charge.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import Stripe from 'stripe';
+import type Stripe from 'stripe';
 import { disputeCharge } from '../../local/stripe/client.js';
 import { startHarness, stripeError, type Harness } from './helpers.js';
 
@@ -27,7 +27,10 @@ async function pay(card: string, amount = 2000): Promise<{ pi: Stripe.PaymentInt
 }
 
 function typesFor(disputeId: string): string[] {
-  return h.local.events().filter((e) => (e.data.object as { id?: string }).id === disputeId).map((e) => e.type);
+  return h.local
+    .events()
+    .filter((e) => (e.data.object as { id?: string }).id === disputeId)
+    .map((e) => e.type);
 }
 
 describe('a payment with pm_card_createDispute', () => {
@@ -51,10 +54,17 @@ describe('a payment with pm_card_createDispute', () => {
     expect(dispute.balance_transactions.map((t) => [t.amount, t.fee, t.net])).toEqual([[-2500, 1500, -4000]]);
     expect(typesFor(dispute.id)).toEqual(['charge.dispute.created', 'charge.dispute.funds_withdrawn']);
     // Order of the whole payment: the charge succeeds before it is disputed.
-    const order = h.local.events().filter((e) => e.type.startsWith('charge.') && [charge.id, dispute.id].includes((e.data.object as { id: string }).id)).map((e) => e.type);
+    const order = h.local
+      .events()
+      .filter((e) => e.type.startsWith('charge.') && [charge.id, dispute.id].includes((e.data.object as { id: string }).id))
+      .map((e) => e.type);
     expect(order).toEqual(['charge.succeeded', 'charge.dispute.created', 'charge.dispute.funds_withdrawn']);
     const received = await h.receiver.waitForType('charge.dispute.funds_withdrawn', dispute.id);
-    const verified = h.stripe.webhooks.constructEvent(received.body, String(received.headers['stripe-signature']), 'whsec_test_secret_for_local_stripe');
+    const verified = h.stripe.webhooks.constructEvent(
+      received.body,
+      String(received.headers['stripe-signature']),
+      'whsec_test_secret_for_local_stripe',
+    );
     expect(verified.type).toBe('charge.dispute.funds_withdrawn');
 
     const expanded = await h.stripe.disputes.retrieve(dispute.id, { expand: ['charge'] });
@@ -134,7 +144,12 @@ describe('evidence decides', () => {
     const lost = await h.stripe.disputes.update(dispute?.id ?? '', { evidence: { uncategorized_text: 'losing_evidence' } });
     expect(lost.status).toBe('lost');
     expect(lost.balance_transactions).toHaveLength(1);
-    expect(typesFor(lost.id)).toEqual(['charge.dispute.created', 'charge.dispute.funds_withdrawn', 'charge.dispute.updated', 'charge.dispute.closed']);
+    expect(typesFor(lost.id)).toEqual([
+      'charge.dispute.created',
+      'charge.dispute.funds_withdrawn',
+      'charge.dispute.updated',
+      'charge.dispute.closed',
+    ]);
     const after = await h.stripe.charges.retrieve(charge.id);
     expect(after).toMatchObject({ disputed: true, amount_refunded: 0, refunded: false });
   });
@@ -156,7 +171,9 @@ describe('evidence decides', () => {
     const id = dispute?.id ?? '';
     const before = h.local.events().length;
     const bad = await stripeError(() =>
-      h.stripe.disputes.update(id, { evidence: { uncategorized_text: 'winning_evidence', favourite_colour: 'blue' } as Stripe.DisputeUpdateParams.Evidence }),
+      h.stripe.disputes.update(id, {
+        evidence: { uncategorized_text: 'winning_evidence', favourite_colour: 'blue' } as Stripe.DisputeUpdateParams.Evidence,
+      }),
     );
     expect(bad.statusCode).toBe(400);
     expect(bad.param).toBe('evidence[favourite_colour]');
@@ -208,7 +225,13 @@ describe('POST /_local/charges/:id/dispute', () => {
 
   it('refuses failed charges, unknown charges and bad reasons', async () => {
     const err = await stripeError(() =>
-      h.stripe.paymentIntents.create({ amount: 900, currency: 'usd', customer: customer.id, payment_method: 'pm_card_visa_chargeDeclined', confirm: true }),
+      h.stripe.paymentIntents.create({
+        amount: 900,
+        currency: 'usd',
+        customer: customer.id,
+        payment_method: 'pm_card_visa_chargeDeclined',
+        confirm: true,
+      }),
     );
     const failedCharge = String((err.raw as { charge?: string }).charge);
     await expect(disputeCharge(h.local.url, failedCharge)).rejects.toThrow(/400/);

@@ -22,7 +22,10 @@ function checkPdf(bytes: Buffer): string {
   expect(text.slice(startxref, startxref + 4)).toBe('xref');
   const [, first, count] = /^xref\n(\d+) (\d+)\n/.exec(text.slice(startxref)) ?? [];
   expect(Number(first)).toBe(0);
-  const entries = text.slice(startxref).split('\n').slice(2, 2 + Number(count));
+  const entries = text
+    .slice(startxref)
+    .split('\n')
+    .slice(2, 2 + Number(count));
   expect(entries[0]).toBe('0000000000 65535 f ');
   entries.slice(1).forEach((entry, i) => {
     expect(entry).toMatch(/^\d{10} 00000 n $/);
@@ -43,7 +46,12 @@ describe('finalized invoices', () => {
   beforeAll(async () => {
     const customer = await h.stripe.customers.create({ name: 'Ada (Lovelace) \\ Co', email: 'ada@example.com' });
     const pm = await h.stripe.paymentMethods.attach('pm_card_visa', { customer: customer.id });
-    const sub = await h.stripe.subscriptions.create({ customer: customer.id, items: [{ price: 'price_pro_plan_id' }], default_payment_method: pm.id, expand: ['latest_invoice'] });
+    const sub = await h.stripe.subscriptions.create({
+      customer: customer.id,
+      items: [{ price: 'price_pro_plan_id' }],
+      default_payment_method: pm.id,
+      expand: ['latest_invoice'],
+    });
     invoice = sub.latest_invoice as Stripe.Invoice;
   });
 
@@ -83,7 +91,12 @@ describe('finalized invoices', () => {
     none.search = '';
     expect((await fetch(none)).status).toBe(404);
     // Another invoice's id with this invoice's signature.
-    const unpaid = await h.stripe.subscriptions.create({ customer: String(invoice.customer), items: [{ price: 'price_starter_plan_id' }], payment_behavior: 'default_incomplete', expand: ['latest_invoice'] });
+    const unpaid = await h.stripe.subscriptions.create({
+      customer: String(invoice.customer),
+      items: [{ price: 'price_starter_plan_id' }],
+      payment_behavior: 'default_incomplete',
+      expand: ['latest_invoice'],
+    });
     const other = unpaid.latest_invoice as Stripe.Invoice;
     expect(other.hosted_invoice_url).toMatch(/\/i\/in_/);
     expect((await fetch(`${h.local.url}/i/${other.id}${url.search}`)).status).toBe(404);
@@ -95,7 +108,13 @@ describe('finalized invoices', () => {
 
 describe('charges', () => {
   it('a succeeded charge carries a receipt_url to an HTML receipt; a declined one none', async () => {
-    const pi = await h.stripe.paymentIntents.create({ amount: 1550, currency: 'usd', payment_method: 'pm_card_visa', confirm: true, description: 'Usage top-up' });
+    const pi = await h.stripe.paymentIntents.create({
+      amount: 1550,
+      currency: 'usd',
+      payment_method: 'pm_card_visa',
+      confirm: true,
+      description: 'Usage top-up',
+    });
     const charge = await h.stripe.charges.retrieve(String(pi.latest_charge));
     expect(charge.receipt_url).toMatch(new RegExp(`^${h.local.url}/receipts/${charge.id}\\?s=`));
     const res = await fetch(charge.receipt_url ?? '');
@@ -109,7 +128,9 @@ describe('charges', () => {
     expect(after).toContain('-$5.50');
     expect(after).toContain('$10.00');
 
-    const err = await stripeError(() => h.stripe.paymentIntents.create({ amount: 1550, currency: 'usd', payment_method: 'pm_card_visa_chargeDeclined', confirm: true }));
+    const err = await stripeError(() =>
+      h.stripe.paymentIntents.create({ amount: 1550, currency: 'usd', payment_method: 'pm_card_visa_chargeDeclined', confirm: true }),
+    );
     const declined = await h.stripe.charges.retrieve(String((err.raw as { charge?: string }).charge));
     expect(declined.status).toBe('failed');
     expect(declined.receipt_url).toBeNull();

@@ -96,7 +96,7 @@ describe('requests', () => {
     };
     bodies = [];
     const sdk = new Stripe('sk_test_x', { host: '127.0.0.1', port: Number(new URL(base).port), protocol: 'http', maxNetworkRetries: 0 });
-    await sdk.customers.create(params as unknown as Stripe.CustomerCreateParams);
+    await sdk.customers.create(params);
     await runFixture({ fixtures: [{ name: 'c', path: '/v1/customers', method: 'post', params }] }, { apiBase: base });
     expect(bodies).toHaveLength(2);
     expect(bodies[1]?.body).toBe(bodies[0]?.body);
@@ -144,13 +144,17 @@ describe('expected_error_type against the local Stripe', () => {
   });
 
   it('stops at an unexpected error, or an error of another type', async () => {
-    await expect(runFixture(declined(), { apiBase: h.local.url })).rejects.toThrow(/pi: POST \/v1\/payment_intents answered 402 card_error/);
+    await expect(runFixture(declined(), { apiBase: h.local.url })).rejects.toThrow(
+      /pi: POST \/v1\/payment_intents answered 402 card_error/,
+    );
     await expect(runFixture(declined('invalid_request_error'), { apiBase: h.local.url })).rejects.toThrow(FixtureError);
   });
 });
 
 describe("the project's trigger fixtures (local/stripe/fixtures)", () => {
-  const files = readdirSync(FIXTURES_DIR).filter((f) => f.endsWith('.json')).sort();
+  const files = readdirSync(FIXTURES_DIR)
+    .filter((f) => f.endsWith('.json'))
+    .sort();
 
   it('cover the events the app handles and every trigger the old stand-in had', () => {
     const events = triggerEvents();
@@ -201,7 +205,10 @@ describe('trigger for an existing customer (POST /_local/trigger)', () => {
     expect(result.customer).toBe(customer.id);
     const types = result.events.map((e) => e.type);
     const positions = expected.map((t) => types.indexOf(t));
-    expect(positions.every((p) => p >= 0), `${types.join(', ')}`).toBe(true);
+    expect(
+      positions.every((p) => p >= 0),
+      `${types.join(', ')}`,
+    ).toBe(true);
     expect([...positions].sort((a, b) => a - b)).toEqual(positions);
     // The given customer is used, not a new one.
     expect(types).not.toContain('customer.created');
@@ -248,7 +255,15 @@ describe('cli.ts fixtures FILE and trigger EVENT (the command line)', () => {
     const found = await h.stripe.customers.list({ email: 'cli@example.com' });
     expect(found.data[0]).toMatchObject({ name: 'cli@example.com', metadata: { via: 'override' } });
 
-    const trig = await run(tsx, [cli, 'trigger', 'payment_intent.succeeded', '--api', h.local.url, '--override', 'payment_intent:amount=777']);
+    const trig = await run(tsx, [
+      cli,
+      'trigger',
+      'payment_intent.succeeded',
+      '--api',
+      h.local.url,
+      '--override',
+      'payment_intent:amount=777',
+    ]);
     expect(trig.stdout).toContain('Trigger succeeded');
     expect(h.local.events('payment_intent.succeeded').map((e) => (e.data.object as Stripe.PaymentIntent).amount)).toContain(777);
   }, 60_000);

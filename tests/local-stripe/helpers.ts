@@ -18,9 +18,13 @@ export class Receiver {
   readonly received: Received[] = [];
   respond: (r: Received, n: number) => number = () => 200;
   private waiters: Array<{ pred: (r: Received[]) => boolean; resolve: () => void }> = [];
-  private constructor(private readonly server: Server, readonly url: string) {}
+  private constructor(
+    private readonly server: Server,
+    readonly url: string,
+  ) {}
 
   static async start(): Promise<Receiver> {
+    // eslint-disable-next-line prefer-const -- the server's handler reads the receiver, which is built from the server
     let self: Receiver | undefined;
     const server = createServer((req, res) => {
       const chunks: Buffer[] = [];
@@ -53,7 +57,8 @@ export class Receiver {
   }
 
   waitForType(type: string, objectId?: string): Promise<Received> {
-    const match = (r: Received) => r.event.type === type && (objectId === undefined || (r.event.data.object as { id?: string }).id === objectId);
+    const match = (r: Received) =>
+      r.event.type === type && (objectId === undefined || (r.event.data.object as { id?: string }).id === objectId);
     return this.waitFor((all) => all.some(match)).then(() => this.received.find(match) as Received);
   }
 

@@ -1,7 +1,7 @@
 // Invoice items and one-off invoices, trials, pauses and the documented test
 // cards and tokens, through the real SDK over HTTP.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import Stripe from 'stripe';
+import type Stripe from 'stripe';
 import { TEST_CARDS } from '../../local/stripe/cards.js';
 import { DAY, advanceClock, startHarness, stripeError, type Harness } from './helpers.js';
 
@@ -11,7 +11,11 @@ beforeAll(async () => {
 });
 afterAll(() => h.close());
 
-const typesSince = (n: number) => h.local.events().slice(n).map((e) => e.type);
+const typesSince = (n: number) =>
+  h.local
+    .events()
+    .slice(n)
+    .map((e) => e.type);
 
 async function cardCustomer(pm = 'pm_card_visa'): Promise<Stripe.Customer> {
   return h.stripe.customers.create({ payment_method: pm, invoice_settings: { default_payment_method: pm } });
@@ -27,11 +31,18 @@ describe('invoice items and one-off invoices', () => {
     expect(empty.lines.data).toHaveLength(0);
     const inv = await h.stripe.invoices.create({ customer: c.id, pending_invoice_items_behavior: 'include', description: 'One-off' });
     expect(inv).toMatchObject({ status: 'draft', total: 1500, amount_due: 1500, description: 'One-off' });
-    expect(inv.lines.data.map((l) => [l.amount, l.description, l.parent?.invoice_item_details?.invoice_item])).toEqual([[1500, 'Setup fee', a.id]]);
+    expect(inv.lines.data.map((l) => [l.amount, l.description, l.parent?.invoice_item_details?.invoice_item])).toEqual([
+      [1500, 'Setup fee', a.id],
+    ]);
     expect((await h.stripe.invoiceItems.retrieve(a.id)).invoice).toBe(inv.id);
     // Items added to the draft directly, by amount and by price x quantity.
     await h.stripe.invoiceItems.create({ customer: c.id, invoice: inv.id, amount: 250, currency: 'usd' });
-    const byPrice = await h.stripe.invoiceItems.create({ customer: c.id, invoice: inv.id, pricing: { price: 'price_starter_plan_id' }, quantity: 2 });
+    const byPrice = await h.stripe.invoiceItems.create({
+      customer: c.id,
+      invoice: inv.id,
+      pricing: { price: 'price_starter_plan_id' },
+      quantity: 2,
+    });
     expect(byPrice.amount).toBe(2000);
     const withItems = await h.stripe.invoices.retrieve(inv.id);
     expect([withItems.total, withItems.lines.data.length]).toEqual([3750, 3]);
@@ -51,7 +62,9 @@ describe('invoice items and one-off invoices', () => {
     expect(open.number).toMatch(/^[A-Z0-9]+-0001$/);
     const paid = await h.stripe.invoices.pay(inv.id);
     expect(paid).toMatchObject({ status: 'paid', amount_paid: 4200, amount_remaining: 0 });
-    expect(typesSince(n)).toEqual(expect.arrayContaining(['invoice.finalized', 'charge.succeeded', 'invoice.paid', 'invoice.payment_succeeded']));
+    expect(typesSince(n)).toEqual(
+      expect.arrayContaining(['invoice.finalized', 'charge.succeeded', 'invoice.paid', 'invoice.payment_succeeded']),
+    );
     expect((await stripeError(() => h.stripe.invoiceItems.update(item.id, { amount: 1 }))).statusCode).toBe(400);
     expect((await stripeError(() => h.stripe.invoices.pay(inv.id))).statusCode).toBe(400);
   });
@@ -100,7 +113,12 @@ describe('invoice items and one-off invoices', () => {
 
   it('send_invoice needs a due date; updates after finalization are limited', async () => {
     const c = await h.stripe.customers.create({});
-    const inv = await h.stripe.invoices.create({ customer: c.id, collection_method: 'send_invoice', days_until_due: 30, metadata: { order: '7' } });
+    const inv = await h.stripe.invoices.create({
+      customer: c.id,
+      collection_method: 'send_invoice',
+      days_until_due: 30,
+      metadata: { order: '7' },
+    });
     expect(inv.due_date).toBe(inv.created + 30 * DAY);
     const updated = await h.stripe.invoices.update(inv.id, { description: 'Consulting', footer: 'Thanks' });
     expect(updated).toMatchObject({ description: 'Consulting', footer: 'Thanks', metadata: { order: '7' } });
@@ -111,7 +129,11 @@ describe('invoice items and one-off invoices', () => {
 
   it('a subscription renewal bills the pending items of its subscription', async () => {
     const clock = await h.stripe.testHelpers.testClocks.create({ frozen_time: 1_767_225_600 });
-    const c = await h.stripe.customers.create({ test_clock: clock.id, payment_method: 'pm_card_visa', invoice_settings: { default_payment_method: 'pm_card_visa' } });
+    const c = await h.stripe.customers.create({
+      test_clock: clock.id,
+      payment_method: 'pm_card_visa',
+      invoice_settings: { default_payment_method: 'pm_card_visa' },
+    });
     const sub = await h.stripe.subscriptions.create({ customer: c.id, items: [{ price: 'price_starter_plan_id' }] });
     await h.stripe.invoiceItems.create({ customer: c.id, subscription: sub.id, amount: 333, currency: 'usd', description: 'Extra seats' });
     await advanceClock(h.stripe, clock.id, 1_767_225_600 + 32 * DAY);
@@ -133,7 +155,8 @@ describe('trials', () => {
     const first = await h.stripe.invoices.retrieve(String(sub.latest_invoice));
     expect(first).toMatchObject({ status: 'paid', total: 0, billing_reason: 'subscription_create' });
     expect(first.lines.data[0]?.description).toMatch(/^Trial period for /);
-    const willEnd = () => h.local.events('customer.subscription.trial_will_end').filter((e) => (e.data.object as Stripe.Subscription).id === sub.id);
+    const willEnd = () =>
+      h.local.events('customer.subscription.trial_will_end').filter((e) => (e.data.object as Stripe.Subscription).id === sub.id);
     expect(willEnd()).toHaveLength(0);
 
     await advanceClock(h.stripe, clock.id, T0 + 11 * DAY - 60);
@@ -144,9 +167,9 @@ describe('trials', () => {
     expect((await h.stripe.subscriptions.retrieve(sub.id)).status).toBe('trialing');
 
     // Card added during the trial; at its end the first period is billed.
-    await h.stripe.paymentMethods.attach('pm_card_visa', { customer: c.id }).then((pm) =>
-      h.stripe.customers.update(c.id, { invoice_settings: { default_payment_method: pm.id } }),
-    );
+    await h.stripe.paymentMethods
+      .attach('pm_card_visa', { customer: c.id })
+      .then((pm) => h.stripe.customers.update(c.id, { invoice_settings: { default_payment_method: pm.id } }));
     await advanceClock(h.stripe, clock.id, T0 + 15 * DAY);
     const after = await h.stripe.subscriptions.retrieve(sub.id);
     expect(after.status).toBe('active');
@@ -159,7 +182,11 @@ describe('trials', () => {
   it('a trial shorter than 3 days sends trial_will_end at once; trial_end=now ends it and bills', async () => {
     const c = await cardCustomer();
     const n = h.local.events().length;
-    const sub = await h.stripe.subscriptions.create({ customer: c.id, items: [{ price: 'price_starter_plan_id' }], trial_end: Math.floor(Date.now() / 1000) + 2 * DAY });
+    const sub = await h.stripe.subscriptions.create({
+      customer: c.id,
+      items: [{ price: 'price_starter_plan_id' }],
+      trial_end: Math.floor(Date.now() / 1000) + 2 * DAY,
+    });
     expect(typesSince(n)).toContain('customer.subscription.trial_will_end');
     const ended = await h.stripe.subscriptions.update(sub.id, { trial_end: 'now' });
     expect(ended.status).toBe('active');
@@ -207,7 +234,11 @@ describe('pause_collection', () => {
   ] as const)('%s: the subscription stays active, its renewal invoice is %s, nothing is charged', async (behavior, status) => {
     const T0 = 1_767_225_600;
     const clock = await h.stripe.testHelpers.testClocks.create({ frozen_time: T0 });
-    const c = await h.stripe.customers.create({ test_clock: clock.id, payment_method: 'pm_card_visa', invoice_settings: { default_payment_method: 'pm_card_visa' } });
+    const c = await h.stripe.customers.create({
+      test_clock: clock.id,
+      payment_method: 'pm_card_visa',
+      invoice_settings: { default_payment_method: 'pm_card_visa' },
+    });
     const sub = await h.stripe.subscriptions.create({ customer: c.id, items: [{ price: 'price_starter_plan_id' }] });
     const updated = await h.stripe.subscriptions.update(sub.id, { pause_collection: { behavior } });
     expect(updated.pause_collection).toEqual({ behavior, resumes_at: null });
@@ -227,7 +258,11 @@ describe('pause_collection', () => {
   it('ends by itself at resumes_at', async () => {
     const T0 = 1_767_225_600;
     const clock = await h.stripe.testHelpers.testClocks.create({ frozen_time: T0 });
-    const c = await h.stripe.customers.create({ test_clock: clock.id, payment_method: 'pm_card_visa', invoice_settings: { default_payment_method: 'pm_card_visa' } });
+    const c = await h.stripe.customers.create({
+      test_clock: clock.id,
+      payment_method: 'pm_card_visa',
+      invoice_settings: { default_payment_method: 'pm_card_visa' },
+    });
     const sub = await h.stripe.subscriptions.create({ customer: c.id, items: [{ price: 'price_starter_plan_id' }] });
     await h.stripe.subscriptions.update(sub.id, { pause_collection: { behavior: 'void', resumes_at: T0 + 40 * DAY } });
     await advanceClock(h.stripe, clock.id, T0 + 62 * DAY);
@@ -239,20 +274,41 @@ describe('pause_collection', () => {
 
 describe("Stripe's documented test cards and tokens", () => {
   const declines = TEST_CARDS.filter((c) => !['succeed', 'authenticate', 'attach_then_fail'].includes(c.behaviour));
-  it.each(declines.flatMap((c) => [c.token ?? '', ...(c.aliases ?? []).filter((a) => a.startsWith('pm_'))]))('%s declines with its code', async (pm) => {
-    const err = await stripeError(() => h.stripe.paymentIntents.create({ amount: 500, currency: 'usd', payment_method: pm, confirm: true }));
-    expect(err.type).toBe('StripeCardError');
-    const card = TEST_CARDS.find((c) => c.token === pm || c.aliases?.includes(pm));
-    const expected = { lost_card: 'lost_card', stolen_card: 'stolen_card', velocity_exceeded: 'card_velocity_exceeded', fraudulent: 'fraudulent', insufficient_funds: 'insufficient_funds', decline: 'generic_decline' } as Record<string, string>;
-    if (card && expected[card.behaviour]) expect([err.code, err.decline_code]).toEqual(['card_declined', expected[card.behaviour]]);
-    else expect(err.code).toBe(card?.behaviour);
-  });
+  it.each(declines.flatMap((c) => [c.token ?? '', ...(c.aliases ?? []).filter((a) => a.startsWith('pm_'))]))(
+    '%s declines with its code',
+    async (pm) => {
+      const err = await stripeError(() =>
+        h.stripe.paymentIntents.create({ amount: 500, currency: 'usd', payment_method: pm, confirm: true }),
+      );
+      expect(err.type).toBe('StripeCardError');
+      const card = TEST_CARDS.find((c) => c.token === pm || c.aliases?.includes(pm));
+      const expected = {
+        lost_card: 'lost_card',
+        stolen_card: 'stolen_card',
+        velocity_exceeded: 'card_velocity_exceeded',
+        fraudulent: 'fraudulent',
+        insufficient_funds: 'insufficient_funds',
+        decline: 'generic_decline',
+      } as Record<string, string>;
+      if (card && expected[card.behaviour]) expect([err.code, err.decline_code]).toEqual(['card_declined', expected[card.behaviour]]);
+      else expect(err.code).toBe(card?.behaviour);
+    },
+  );
 
-  it.each(TEST_CARDS.filter((c) => c.behaviour === 'succeed').map((c) => [c.token ?? '', c.brand, c.number.slice(-4)]))('%s pays (%s ...%s)', async (pm, brand, last4) => {
-    const pi = await h.stripe.paymentIntents.create({ amount: 500, currency: 'usd', payment_method: pm, confirm: true, expand: ['payment_method'] });
-    expect(pi.status).toBe('succeeded');
-    expect((pi.payment_method as Stripe.PaymentMethod).card).toMatchObject({ brand, last4 });
-  });
+  it.each(TEST_CARDS.filter((c) => c.behaviour === 'succeed').map((c) => [c.token ?? '', c.brand, c.number.slice(-4)]))(
+    '%s pays (%s ...%s)',
+    async (pm, brand, last4) => {
+      const pi = await h.stripe.paymentIntents.create({
+        amount: 500,
+        currency: 'usd',
+        payment_method: pm,
+        confirm: true,
+        expand: ['payment_method'],
+      });
+      expect(pi.status).toBe('succeeded');
+      expect((pi.payment_method as Stripe.PaymentMethod).card).toMatchObject({ brand, last4 });
+    },
+  );
 
   it('tok_* tokens through card[token] on POST /v1/payment_methods, refusing unknown ones', async () => {
     const visa = await h.stripe.paymentMethods.create({ type: 'card', card: { token: 'tok_visa' }, billing_details: { name: 'Jenny' } });
@@ -265,7 +321,10 @@ describe("Stripe's documented test cards and tokens", () => {
   });
 
   it('the same test PaymentMethod named twice in one request is one PaymentMethod', async () => {
-    const c = await h.stripe.customers.create({ payment_method: 'pm_card_visa', invoice_settings: { default_payment_method: 'pm_card_visa' } });
+    const c = await h.stripe.customers.create({
+      payment_method: 'pm_card_visa',
+      invoice_settings: { default_payment_method: 'pm_card_visa' },
+    });
     const pms = await h.stripe.customers.listPaymentMethods(c.id);
     expect(pms.data).toHaveLength(1);
     expect(c.invoice_settings.default_payment_method).toBe(pms.data[0]?.id);
@@ -275,7 +334,11 @@ describe("Stripe's documented test cards and tokens", () => {
   });
 
   it('documented PaymentIntent params are stored: shipping, transfer_group', async () => {
-    const shipping = { name: 'Jenny Rosen', phone: '+15555550100', address: { line1: '510 Townsend St', city: 'San Francisco', state: 'CA', postal_code: '94103', country: 'US' } };
+    const shipping = {
+      name: 'Jenny Rosen',
+      phone: '+15555550100',
+      address: { line1: '510 Townsend St', city: 'San Francisco', state: 'CA', postal_code: '94103', country: 'US' },
+    };
     const pi = await h.stripe.paymentIntents.create({ amount: 700, currency: 'usd', shipping, transfer_group: 'ORDER_7' });
     expect(pi.shipping).toEqual({ ...shipping, address: { ...shipping.address, line2: null }, carrier: null, tracking_number: null });
     expect(pi.transfer_group).toBe('ORDER_7');
@@ -313,18 +376,40 @@ describe('documented parameters are accepted and stored', () => {
       marketing_features: [{ name: 'Fast' }],
       default_price_data: { currency: 'usd', unit_amount: 1200, recurring: { interval: 'month' } },
     });
-    expect(product).toMatchObject({ images: ['https://example.com/w.png'], url: 'https://example.com/w', unit_label: 'seat', statement_descriptor: 'WIDGET', marketing_features: [{ name: 'Fast' }] });
+    expect(product).toMatchObject({
+      images: ['https://example.com/w.png'],
+      url: 'https://example.com/w',
+      unit_label: 'seat',
+      statement_descriptor: 'WIDGET',
+      marketing_features: [{ name: 'Fast' }],
+    });
     const dp = await h.stripe.prices.retrieve(String(product.default_price));
     expect(dp).toMatchObject({ unit_amount: 1200, product: product.id, type: 'recurring' });
     const renamed = await h.stripe.products.update(product.id, { name: 'Widget Pro', active: false });
     expect(renamed).toMatchObject({ name: 'Widget Pro', active: false });
     expect(h.local.events('product.updated').at(-1)?.data.previous_attributes).toMatchObject({ name: 'Widget', active: true });
 
-    const a = await h.stripe.prices.create({ product_data: { name: 'Inline' }, unit_amount: 300, currency: 'usd', lookup_key: 'inline_key', tax_behavior: 'exclusive', nickname: 'A' });
+    const a = await h.stripe.prices.create({
+      product_data: { name: 'Inline' },
+      unit_amount: 300,
+      currency: 'usd',
+      lookup_key: 'inline_key',
+      tax_behavior: 'exclusive',
+      nickname: 'A',
+    });
     expect(a).toMatchObject({ lookup_key: 'inline_key', tax_behavior: 'exclusive', nickname: 'A' });
     expect((await h.stripe.products.retrieve(String(a.product))).name).toBe('Inline');
-    expect((await stripeError(() => h.stripe.prices.create({ product: product.id, unit_amount: 1, currency: 'usd', lookup_key: 'inline_key' }))).param).toBe('lookup_key');
-    const b = await h.stripe.prices.create({ product: product.id, unit_amount: 1, currency: 'usd', lookup_key: 'inline_key', transfer_lookup_key: true });
+    expect(
+      (await stripeError(() => h.stripe.prices.create({ product: product.id, unit_amount: 1, currency: 'usd', lookup_key: 'inline_key' })))
+        .param,
+    ).toBe('lookup_key');
+    const b = await h.stripe.prices.create({
+      product: product.id,
+      unit_amount: 1,
+      currency: 'usd',
+      lookup_key: 'inline_key',
+      transfer_lookup_key: true,
+    });
     expect(b.lookup_key).toBe('inline_key');
     expect((await h.stripe.prices.retrieve(a.id)).lookup_key).toBeNull();
     expect((await h.stripe.prices.update(a.id, { active: false, metadata: { old: 'yes' } })).active).toBe(false);
@@ -338,7 +423,14 @@ describe('manual capture (capture_method=manual)', () => {
   it('authorizes on confirm, captures part, refunds only what was captured', async () => {
     const c = await h.stripe.customers.create({});
     const n = h.local.events().length;
-    const pi = await h.stripe.paymentIntents.create({ amount: 5000, currency: 'usd', customer: c.id, capture_method: 'manual', payment_method: 'pm_card_visa', confirm: true });
+    const pi = await h.stripe.paymentIntents.create({
+      amount: 5000,
+      currency: 'usd',
+      customer: c.id,
+      capture_method: 'manual',
+      payment_method: 'pm_card_visa',
+      confirm: true,
+    });
     expect(pi).toMatchObject({ status: 'requires_capture', amount_capturable: 5000, amount_received: 0, capture_method: 'manual' });
     const auth = await h.stripe.charges.retrieve(String(pi.latest_charge));
     expect(auth).toMatchObject({ captured: false, amount_captured: 0, status: 'succeeded' });
@@ -346,18 +438,39 @@ describe('manual capture (capture_method=manual)', () => {
     expect((await stripeError(() => h.stripe.paymentIntents.capture(pi.id, { amount_to_capture: 6000 }))).param).toBe('amount_to_capture');
     const captured = await h.stripe.paymentIntents.capture(pi.id, { amount_to_capture: 3000 });
     expect(captured).toMatchObject({ status: 'succeeded', amount_received: 3000, amount_capturable: 0 });
-    expect(await h.stripe.charges.retrieve(String(pi.latest_charge))).toMatchObject({ captured: true, amount_captured: 3000, amount_refunded: 2000, refunded: false });
-    expect(typesSince(n)).toEqual(['payment_intent.created', 'charge.succeeded', 'payment_intent.amount_capturable_updated', 'charge.captured', 'payment_intent.succeeded']);
+    expect(await h.stripe.charges.retrieve(String(pi.latest_charge))).toMatchObject({
+      captured: true,
+      amount_captured: 3000,
+      amount_refunded: 2000,
+      refunded: false,
+    });
+    expect(typesSince(n)).toEqual([
+      'payment_intent.created',
+      'charge.succeeded',
+      'payment_intent.amount_capturable_updated',
+      'charge.captured',
+      'payment_intent.succeeded',
+    ]);
     const refund = await h.stripe.refunds.create({ payment_intent: pi.id });
     expect(refund.amount).toBe(3000);
     expect((await stripeError(() => h.stripe.paymentIntents.capture(pi.id))).statusCode).toBe(400);
   });
 
   it('canceling an authorization releases it', async () => {
-    const pi = await h.stripe.paymentIntents.create({ amount: 1500, currency: 'usd', capture_method: 'manual', payment_method: 'pm_card_visa', confirm: true });
+    const pi = await h.stripe.paymentIntents.create({
+      amount: 1500,
+      currency: 'usd',
+      capture_method: 'manual',
+      payment_method: 'pm_card_visa',
+      confirm: true,
+    });
     const canceled = await h.stripe.paymentIntents.cancel(pi.id);
     expect(canceled).toMatchObject({ status: 'canceled', amount_capturable: 0 });
-    expect(await h.stripe.charges.retrieve(String(pi.latest_charge))).toMatchObject({ refunded: true, amount_refunded: 1500, captured: false });
+    expect(await h.stripe.charges.retrieve(String(pi.latest_charge))).toMatchObject({
+      refunded: true,
+      amount_refunded: 1500,
+      captured: false,
+    });
   });
 });
 
@@ -365,14 +478,24 @@ describe('add_invoice_items on subscriptions', () => {
   it('bills one-time prices once: on the first invoice at create, on the next invoice at update', async () => {
     const setup = await h.stripe.prices.create({ product_data: { name: 'Setup fee' }, unit_amount: 2500, currency: 'usd' });
     const clock = await h.stripe.testHelpers.testClocks.create({ frozen_time: 1_767_225_600 });
-    const c = await h.stripe.customers.create({ test_clock: clock.id, payment_method: 'pm_card_visa', invoice_settings: { default_payment_method: 'pm_card_visa' } });
-    const sub = await h.stripe.subscriptions.create({ customer: c.id, items: [{ price: 'price_starter_plan_id' }], add_invoice_items: [{ price: setup.id, quantity: 2 }] });
+    const c = await h.stripe.customers.create({
+      test_clock: clock.id,
+      payment_method: 'pm_card_visa',
+      invoice_settings: { default_payment_method: 'pm_card_visa' },
+    });
+    const sub = await h.stripe.subscriptions.create({
+      customer: c.id,
+      items: [{ price: 'price_starter_plan_id' }],
+      add_invoice_items: [{ price: setup.id, quantity: 2 }],
+    });
     const first = await h.stripe.invoices.retrieve(String(sub.latest_invoice));
     expect(first).toMatchObject({ total: 1000 + 5000, status: 'paid' });
     await h.stripe.subscriptions.update(sub.id, { add_invoice_items: [{ price: setup.id }] });
     await advanceClock(h.stripe, clock.id, 1_767_225_600 + 32 * DAY);
     const renewal = (await h.stripe.invoices.list({ subscription: sub.id })).data.find((i) => i.billing_reason === 'subscription_cycle');
     expect(renewal?.total).toBe(1000 + 2500);
-    expect((await stripeError(() => h.stripe.subscriptions.update(sub.id, { add_invoice_items: [{ price: 'price_pro_plan_id' }] }))).param).toBe('add_invoice_items[0][price]');
+    expect(
+      (await stripeError(() => h.stripe.subscriptions.update(sub.id, { add_invoice_items: [{ price: 'price_pro_plan_id' }] }))).param,
+    ).toBe('add_invoice_items[0][price]');
   });
 });

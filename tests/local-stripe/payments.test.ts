@@ -75,8 +75,19 @@ describe('payment methods', () => {
 
 describe('payment intents', () => {
   it('create -> update -> confirm with 4242 succeeds, with a charge', async () => {
-    const pi = await h.stripe.paymentIntents.create({ amount: 1550, currency: 'usd', customer: customer.id, metadata: { kind: 'usage' }, automatic_payment_methods: { enabled: true } });
-    expect(pi).toMatchObject({ status: 'requires_payment_method', amount: 1550, customer: customer.id, automatic_payment_methods: { enabled: true } });
+    const pi = await h.stripe.paymentIntents.create({
+      amount: 1550,
+      currency: 'usd',
+      customer: customer.id,
+      metadata: { kind: 'usage' },
+      automatic_payment_methods: { enabled: true },
+    });
+    expect(pi).toMatchObject({
+      status: 'requires_payment_method',
+      amount: 1550,
+      customer: customer.id,
+      automatic_payment_methods: { enabled: true },
+    });
     expect(pi.client_secret).toMatch(new RegExp(`^${pi.id}_secret_`));
     const updated = await h.stripe.paymentIntents.update(pi.id, { amount: 2000, metadata: { userId: 'user-1' } });
     expect(updated.amount).toBe(2000);
@@ -86,7 +97,10 @@ describe('payment intents', () => {
     const charge = await h.stripe.charges.retrieve(done.latest_charge as string);
     expect(charge).toMatchObject({ status: 'succeeded', paid: true, amount: 2000, payment_intent: pi.id });
     expect(charge.payment_method_details?.card?.last4).toBe('4242');
-    const types = h.local.events().filter((e) => (e.data.object as { id?: string }).id === pi.id).map((e) => e.type);
+    const types = h.local
+      .events()
+      .filter((e) => (e.data.object as { id?: string }).id === pi.id)
+      .map((e) => e.type);
     expect(types).toEqual(['payment_intent.created', 'payment_intent.succeeded']);
   });
 
@@ -118,12 +132,24 @@ describe('payment intents', () => {
   });
 
   it('3155 requires action; completing the challenge succeeds, failing it returns to requires_payment_method', async () => {
-    const pi = await h.stripe.paymentIntents.create({ amount: 3000, currency: 'usd', customer: customer.id, payment_method: 'pm_card_authenticationRequired', confirm: true });
+    const pi = await h.stripe.paymentIntents.create({
+      amount: 3000,
+      currency: 'usd',
+      customer: customer.id,
+      payment_method: 'pm_card_authenticationRequired',
+      confirm: true,
+    });
     expect(pi.status).toBe('requires_action');
     expect(pi.next_action?.type).toBe('use_stripe_sdk');
     expect(h.local.completeAuthentication(pi.id, 'succeed').status).toBe('succeeded');
 
-    const other = await h.stripe.paymentIntents.create({ amount: 3000, currency: 'usd', payment_method: 'pm_card_authenticationRequired', confirm: true, return_url: 'http://localhost/done' });
+    const other = await h.stripe.paymentIntents.create({
+      amount: 3000,
+      currency: 'usd',
+      payment_method: 'pm_card_authenticationRequired',
+      confirm: true,
+      return_url: 'http://localhost/done',
+    });
     expect(other.next_action?.type).toBe('redirect_to_url');
     const failed = h.local.completeAuthentication(other.id, 'fail');
     expect(failed.status).toBe('requires_payment_method');
@@ -160,7 +186,11 @@ describe('publishable key (what Stripe.js does)', () => {
     expect(forbidden.statusCode).toBe(401);
     const res = await fetch(`${h.local.url}/v1/payment_intents/${pi.id}/confirm`, {
       method: 'POST',
-      headers: { Authorization: 'Bearer pk_test_local', 'Content-Type': 'application/x-www-form-urlencoded', Origin: 'http://localhost:3000' },
+      headers: {
+        Authorization: 'Bearer pk_test_local',
+        'Content-Type': 'application/x-www-form-urlencoded',
+        Origin: 'http://localhost:3000',
+      },
       body: `client_secret=${pi.client_secret}&payment_method_data[type]=card&payment_method_data[card][number]=4242424242424242&payment_method_data[card][exp_month]=12&payment_method_data[card][exp_year]=2040`,
     });
     expect(res.status).toBe(200);
@@ -170,16 +200,27 @@ describe('publishable key (what Stripe.js does)', () => {
 
   it('creates a card payment method from a typed number, rejecting bad numbers', async () => {
     const pk = sdk(h.local, 'pk_test_local');
-    const pm = await pk.paymentMethods.create({ type: 'card', card: { number: '4000000000009995', exp_month: 1, exp_year: 2041, cvc: '123' } });
+    const pm = await pk.paymentMethods.create({
+      type: 'card',
+      card: { number: '4000000000009995', exp_month: 1, exp_year: 2041, cvc: '123' },
+    });
     expect(pm.card?.last4).toBe('9995');
-    const bad = await stripeError(() => pk.paymentMethods.create({ type: 'card', card: { number: '4242424242424241', exp_month: 1, exp_year: 2041 } }));
+    const bad = await stripeError(() =>
+      pk.paymentMethods.create({ type: 'card', card: { number: '4242424242424241', exp_month: 1, exp_year: 2041 } }),
+    );
     expect(bad.code).toBe('incorrect_number');
   });
 });
 
 describe('refunds', () => {
   it('refunds a payment intent in part, then the rest, then refuses more', async () => {
-    const pi = await h.stripe.paymentIntents.create({ amount: 5000, currency: 'usd', customer: customer.id, payment_method: 'pm_card_visa', confirm: true });
+    const pi = await h.stripe.paymentIntents.create({
+      amount: 5000,
+      currency: 'usd',
+      customer: customer.id,
+      payment_method: 'pm_card_visa',
+      confirm: true,
+    });
     const part = await h.stripe.refunds.create({ payment_intent: pi.id, amount: 2000, reason: 'requested_by_customer' });
     expect(part).toMatchObject({ object: 'refund', amount: 2000, status: 'succeeded', payment_intent: pi.id });
     const tooMuch = await stripeError(() => h.stripe.refunds.create({ payment_intent: pi.id, amount: 4000 }));

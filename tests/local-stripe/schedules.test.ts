@@ -60,7 +60,10 @@ describe('subscription schedules', () => {
     expect(schedule.phases[0]!.items[0]!.price).toBe('price_enterprise_plan_id');
     expect((await h.stripe.subscriptions.retrieve(sub.id)).schedule).toBe(schedule.id);
     expect(await h.stripe.subscriptionSchedules.retrieve(schedule.id)).toEqual(schedule);
-    const types = h.local.events().filter((e) => (e.data.object as { id?: string }).id === schedule.id).map((e) => e.type);
+    const types = h.local
+      .events()
+      .filter((e) => (e.data.object as { id?: string }).id === schedule.id)
+      .map((e) => e.type);
     expect(types).toEqual(['subscription_schedule.created']);
     // A second schedule for the same subscription is refused.
     const again = await stripeError(() => h.stripe.subscriptionSchedules.create({ from_subscription: sub.id }));
@@ -79,20 +82,39 @@ describe('subscription schedules', () => {
 
     await advanceClock(h.stripe, clock.id, FEB_15 + 60);
     const renewed = await h.stripe.subscriptions.retrieve(sub.id);
-    expect(renewed.items.data[0]).toMatchObject({ price: { id: 'price_starter_plan_id' }, current_period_start: FEB_15, current_period_end: MAR_15 });
+    expect(renewed.items.data[0]).toMatchObject({
+      price: { id: 'price_starter_plan_id' },
+      current_period_start: FEB_15,
+      current_period_end: MAR_15,
+    });
     expect(await invoicesOf(customer.id)).toEqual([
       { reason: 'subscription_create', total: 50000, status: 'paid' },
       { reason: 'subscription_cycle', total: 1000, status: 'paid' },
     ]);
-    expect(await h.stripe.subscriptionSchedules.retrieve(schedule.id)).toMatchObject({ status: 'active', current_phase: { start_date: FEB_15, end_date: MAR_15 } });
+    expect(await h.stripe.subscriptionSchedules.retrieve(schedule.id)).toMatchObject({
+      status: 'active',
+      current_phase: { start_date: FEB_15, end_date: MAR_15 },
+    });
 
     await advanceClock(h.stripe, clock.id, MAR_15 + 60);
-    expect(await h.stripe.subscriptionSchedules.retrieve(schedule.id)).toMatchObject({ status: 'released', released_subscription: sub.id, subscription: null });
+    expect(await h.stripe.subscriptionSchedules.retrieve(schedule.id)).toMatchObject({
+      status: 'released',
+      released_subscription: sub.id,
+      subscription: null,
+    });
     const after = await h.stripe.subscriptions.retrieve(sub.id);
     expect([after.status, after.schedule, after.items.data[0]!.price.id]).toEqual(['active', null, 'price_starter_plan_id']);
     expect((await invoicesOf(customer.id)).map((i) => i.total)).toEqual([50000, 1000, 1000]);
-    const types = h.local.events().filter((e) => (e.data.object as { id?: string }).id === schedule.id).map((e) => e.type);
-    expect(types).toEqual(['subscription_schedule.created', 'subscription_schedule.updated', 'subscription_schedule.updated', 'subscription_schedule.released']);
+    const types = h.local
+      .events()
+      .filter((e) => (e.data.object as { id?: string }).id === schedule.id)
+      .map((e) => e.type);
+    expect(types).toEqual([
+      'subscription_schedule.created',
+      'subscription_schedule.updated',
+      'subscription_schedule.updated',
+      'subscription_schedule.released',
+    ]);
   });
 
   it('release undoes the downgrade: the renewal stays at the old price', async () => {
@@ -106,7 +128,9 @@ describe('subscription schedules', () => {
     expect((await invoicesOf(customer.id)).map((i) => i.total)).toEqual([50000, 50000]);
     // A released schedule can be neither updated nor released again.
     expect((await stripeError(() => h.stripe.subscriptionSchedules.release(schedule.id))).message).toContain('`released` status');
-    expect((await stripeError(() => h.stripe.subscriptionSchedules.update(schedule.id, { end_behavior: 'cancel' }))).message).toContain('`released` status');
+    expect((await stripeError(() => h.stripe.subscriptionSchedules.update(schedule.id, { end_behavior: 'cancel' }))).message).toContain(
+      '`released` status',
+    );
   });
 
   it('end_behavior cancel ends the subscription when the last phase ends', async () => {
@@ -151,7 +175,9 @@ describe('subscription schedules', () => {
     const schedule = await downgradeAtPeriodEnd(sub);
     await h.stripe.subscriptions.cancel(sub.id);
     expect(await h.stripe.subscriptionSchedules.retrieve(schedule.id)).toMatchObject({ status: 'canceled' });
-    const listed = await h.stripe.subscriptionSchedules.list({ customer: typeof sub.customer === 'string' ? sub.customer : sub.customer.id });
+    const listed = await h.stripe.subscriptionSchedules.list({
+      customer: typeof sub.customer === 'string' ? sub.customer : sub.customer.id,
+    });
     expect(listed.data.map((s) => s.id)).toEqual([schedule.id]);
   });
 });

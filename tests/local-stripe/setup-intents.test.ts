@@ -20,10 +20,19 @@ beforeEach(() => {
 });
 
 function typesFor(id: string): string[] {
-  return h.local.events().filter((e) => (e.data.object as { id?: string }).id === id).map((e) => e.type);
+  return h.local
+    .events()
+    .filter((e) => (e.data.object as { id?: string }).id === id)
+    .map((e) => e.type);
 }
 
-async function publishableConfirm(seti: Stripe.SetupIntent, body: Record<string, string>): Promise<{ status: number; json: { error?: { code?: string; type?: string; setup_intent?: Stripe.SetupIntent } } & Partial<Stripe.SetupIntent> }> {
+async function publishableConfirm(
+  seti: Stripe.SetupIntent,
+  body: Record<string, string>,
+): Promise<{
+  status: number;
+  json: { error?: { code?: string; type?: string; setup_intent?: Stripe.SetupIntent } } & Partial<Stripe.SetupIntent>;
+}> {
   const res = await fetch(`${h.local.url}/v1/setup_intents/${seti.id}/confirm`, {
     method: 'POST',
     headers: { Authorization: 'Bearer pk_test_local', 'Content-Type': 'application/x-www-form-urlencoded' },
@@ -35,8 +44,19 @@ async function publishableConfirm(seti: Stripe.SetupIntent, body: Record<string,
 describe('SetupIntents', () => {
   it('create -> confirm with 4242 succeeds and attaches the card to the customer', async () => {
     const customer = await h.stripe.customers.create({ email: 'cards@example.com' });
-    const seti = await h.stripe.setupIntents.create({ customer: customer.id, allowed_payment_method_types: ['card'], metadata: { userId: 'u1' } });
-    expect(seti).toMatchObject({ object: 'setup_intent', status: 'requires_payment_method', customer: customer.id, usage: 'off_session', payment_method: null, metadata: { userId: 'u1' } });
+    const seti = await h.stripe.setupIntents.create({
+      customer: customer.id,
+      allowed_payment_method_types: ['card'],
+      metadata: { userId: 'u1' },
+    });
+    expect(seti).toMatchObject({
+      object: 'setup_intent',
+      status: 'requires_payment_method',
+      customer: customer.id,
+      usage: 'off_session',
+      payment_method: null,
+      metadata: { userId: 'u1' },
+    });
     expect(seti.client_secret).toMatch(new RegExp(`^${seti.id}_secret_`));
     const done = await h.stripe.setupIntents.confirm(seti.id, { payment_method: 'pm_card_visa' });
     expect(done.status).toBe('succeeded');
@@ -57,7 +77,13 @@ describe('SetupIntents', () => {
   it('3155 through the publishable key: requires_action, then the challenge decides', async () => {
     const customer = await h.stripe.customers.create({});
     const seti = await h.stripe.setupIntents.create({ customer: customer.id });
-    const card = { 'payment_method_data[type]': 'card', 'payment_method_data[card][number]': '4000002500003155', 'payment_method_data[card][exp_month]': '12', 'payment_method_data[card][exp_year]': '2034', 'payment_method_data[card][cvc]': '123' };
+    const card = {
+      'payment_method_data[type]': 'card',
+      'payment_method_data[card][number]': '4000002500003155',
+      'payment_method_data[card][exp_month]': '12',
+      'payment_method_data[card][exp_year]': '2034',
+      'payment_method_data[card][cvc]': '123',
+    };
     const r = await publishableConfirm(seti, { ...card, client_secret: seti.client_secret ?? '', use_stripe_sdk: 'true' });
     expect(r.status).toBe(200);
     expect(r.json.status).toBe('requires_action');
@@ -76,7 +102,11 @@ describe('SetupIntents', () => {
     const r2 = await publishableConfirm(other, { ...card, client_secret: other.client_secret ?? '', use_stripe_sdk: 'true' });
     expect(r2.json.status).toBe('requires_action');
     const failed = (await completeAuthentication(h.local.url, other.client_secret ?? '', 'fail')) as unknown as Stripe.SetupIntent;
-    expect(failed).toMatchObject({ status: 'requires_payment_method', payment_method: null, last_setup_error: { code: 'setup_intent_authentication_failure' } });
+    expect(failed).toMatchObject({
+      status: 'requires_payment_method',
+      payment_method: null,
+      last_setup_error: { code: 'setup_intent_authentication_failure' },
+    });
     expect(typesFor(other.id)).toEqual(['setup_intent.created', 'setup_intent.requires_action', 'setup_intent.setup_failed']);
     expect((await h.stripe.customers.listPaymentMethods(customer.id)).data).toHaveLength(1);
     // The wrong client secret cannot answer the challenge.
@@ -85,7 +115,12 @@ describe('SetupIntents', () => {
 
   it('3155 with a return_url: the redirect page and the return with setup_intent and redirect_status', async () => {
     const customer = await h.stripe.customers.create({});
-    const seti = await h.stripe.setupIntents.create({ customer: customer.id, payment_method: 'pm_card_authenticationRequired', confirm: true, return_url: 'http://app.test/cards' });
+    const seti = await h.stripe.setupIntents.create({
+      customer: customer.id,
+      payment_method: 'pm_card_authenticationRequired',
+      confirm: true,
+      return_url: 'http://app.test/cards',
+    });
     expect(seti.status).toBe('requires_action');
     const url = seti.next_action?.redirect_to_url?.url ?? '';
     const page = await fetch(url);
@@ -95,16 +130,29 @@ describe('SetupIntents', () => {
       method: 'POST',
       redirect: 'manual',
       headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ client_secret: seti.client_secret ?? '', outcome: 'succeed', return_url: 'http://app.test/cards' }).toString(),
+      body: new URLSearchParams({
+        client_secret: seti.client_secret ?? '',
+        outcome: 'succeed',
+        return_url: 'http://app.test/cards',
+      }).toString(),
     });
     expect(done.status).toBe(303);
     const back = new URL(done.headers.get('location') ?? '');
-    expect(Object.fromEntries(back.searchParams)).toEqual({ setup_intent: seti.id, setup_intent_client_secret: seti.client_secret, redirect_status: 'succeeded' });
+    expect(Object.fromEntries(back.searchParams)).toEqual({
+      setup_intent: seti.id,
+      setup_intent_client_secret: seti.client_secret,
+      redirect_status: 'succeeded',
+    });
   });
 
   it('the in-process handle answers the challenge too', async () => {
     const customer = await h.stripe.customers.create({});
-    const seti = await h.stripe.setupIntents.create({ customer: customer.id, payment_method: 'pm_card_authenticationRequired', confirm: true, use_stripe_sdk: true });
+    const seti = await h.stripe.setupIntents.create({
+      customer: customer.id,
+      payment_method: 'pm_card_authenticationRequired',
+      confirm: true,
+      use_stripe_sdk: true,
+    });
     expect(seti.next_action?.type).toBe('use_stripe_sdk');
     expect(h.local.completeSetupAuthentication(seti.id, 'succeed').status).toBe('succeeded');
     expect(() => h.local.completeSetupAuthentication(seti.id, 'succeed')).toThrow(/no authentication to complete/);
@@ -118,7 +166,10 @@ describe('SetupIntents', () => {
     expect(err).toMatchObject({ statusCode: 402, code: 'card_declined', decline_code: 'generic_decline' });
     expect((err.raw as { setup_intent?: Stripe.SetupIntent }).setup_intent?.id).toBe(seti.id);
     const after = await h.stripe.setupIntents.retrieve(seti.id);
-    expect(after).toMatchObject({ status: 'requires_payment_method', last_setup_error: { code: 'card_declined', decline_code: 'generic_decline' } });
+    expect(after).toMatchObject({
+      status: 'requires_payment_method',
+      last_setup_error: { code: 'card_declined', decline_code: 'generic_decline' },
+    });
     expect(typesFor(seti.id)).toEqual(['setup_intent.created', 'setup_intent.setup_failed']);
     expect((await h.stripe.customers.listPaymentMethods(customer.id)).data).toEqual([]);
     // It can be tried again with a good card.
@@ -178,7 +229,9 @@ describe('SetupIntents', () => {
     const canceled = await h.stripe.setupIntents.cancel(a.id, { cancellation_reason: 'abandoned' });
     expect(canceled).toMatchObject({ status: 'canceled', cancellation_reason: 'abandoned' });
     expect(typesFor(a.id)).toEqual(['setup_intent.created', 'setup_intent.canceled']);
-    expect((await stripeError(() => h.stripe.setupIntents.confirm(a.id, { payment_method: 'pm_card_visa' }))).code).toBe('setup_intent_unexpected_state');
+    expect((await stripeError(() => h.stripe.setupIntents.confirm(a.id, { payment_method: 'pm_card_visa' }))).code).toBe(
+      'setup_intent_unexpected_state',
+    );
     const list = await h.stripe.setupIntents.list({ customer: customer.id });
     expect(list.data.map((s) => s.id)).toEqual([b.id, a.id]);
     const updated = await h.stripe.setupIntents.update(b.id, { payment_method: 'pm_card_mastercard', metadata: { k: 'v' } });
@@ -209,7 +262,9 @@ describe('a customer swaps cards; the next renewal uses the new default', () => 
     expect(typesFor(oldCard.id)).toEqual(['payment_method.attached', 'payment_method.detached']);
     expect((await h.stripe.customers.listPaymentMethods(customer.id)).data.map((x) => x.id)).toEqual([newCard]);
     // A detached card cannot be the default.
-    const err = await stripeError(() => h.stripe.customers.update(customer.id, { invoice_settings: { default_payment_method: oldCard.id } }));
+    const err = await stripeError(() =>
+      h.stripe.customers.update(customer.id, { invoice_settings: { default_payment_method: oldCard.id } }),
+    );
     expect(err.param).toBe('invoice_settings[default_payment_method]');
 
     await advanceClock(h.stripe, clock.id, start + 32 * DAY);

@@ -10,7 +10,11 @@ import { checkFixtureFile } from './fixture-check.js';
 
 const DIR = resolve(__dirname, '../../../shared/stripe-cli-fixtures');
 const present = existsSync(DIR);
-const files = present ? readdirSync(DIR).filter((f) => f.endsWith('.json')).sort() : [];
+const files = present
+  ? readdirSync(DIR)
+      .filter((f) => f.endsWith('.json'))
+      .sort()
+  : [];
 
 describe('the shared Stripe CLI fixtures folder', () => {
   it('is there (all 31 fixture files) unless this is a clone without it and REQUIRE_SHARED_FIXTURES is unset', () => {

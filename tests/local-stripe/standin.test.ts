@@ -49,7 +49,14 @@ describe('Stripe.js stand-in', () => {
     expect(source).toContain(JSON.stringify(h.local.url));
     expect(Stripe.version).toBe('endive');
     const stripe = Stripe('pk_test_local');
-    for (const method of ['elements', 'createToken', 'createPaymentMethod', 'confirmCardPayment', 'confirmPayment', 'retrievePaymentIntent'] as const) {
+    for (const method of [
+      'elements',
+      'createToken',
+      'createPaymentMethod',
+      'confirmCardPayment',
+      'confirmPayment',
+      'retrievePaymentIntent',
+    ] as const) {
       expect(typeof stripe[method]).toBe('function');
     }
     expect(() => Stripe('sk_test_secret')).toThrow(/publishable key/);
@@ -83,7 +90,11 @@ describe('Stripe.js stand-in', () => {
     const html = await page.text();
     expect(html).toContain('3D Secure authentication');
     expect(html).toContain('>Complete</button>');
-    const form = new URLSearchParams({ client_secret: pi.client_secret ?? '', outcome: 'succeed', return_url: 'http://localhost:3000/billing/payment-success' });
+    const form = new URLSearchParams({
+      client_secret: pi.client_secret ?? '',
+      outcome: 'succeed',
+      return_url: 'http://localhost:3000/billing/payment-success',
+    });
     const res = await fetch(`${h.local.url}/_local/3ds/${pi.id}/complete`, { method: 'POST', body: form, redirect: 'manual' });
     expect(res.status).toBe(303);
     const location = new URL(res.headers.get('location') ?? '');

@@ -30,7 +30,9 @@ const rel = (f: string) => relative(ROOT, f);
 
 describe('local/stripe module graph', () => {
   it('resources/ never imports billing/', () => {
-    const bad = [...graph].filter(([f]) => rel(f).startsWith('resources/')).flatMap(([f, deps]) => deps.filter((d) => rel(d).startsWith('billing/')).map((d) => `${rel(f)} -> ${rel(d)}`));
+    const bad = [...graph]
+      .filter(([f]) => rel(f).startsWith('resources/'))
+      .flatMap(([f, deps]) => deps.filter((d) => rel(d).startsWith('billing/')).map((d) => `${rel(f)} -> ${rel(d)}`));
     expect(bad).toEqual([]);
   });
 

@@ -20,7 +20,13 @@ beforeEach(async () => {
 });
 
 async function paidIntent(customer?: string): Promise<Stripe.PaymentIntent> {
-  return h.stripe.paymentIntents.create({ amount: 2500, currency: 'usd', payment_method: 'pm_card_visa', confirm: true, ...(customer ? { customer } : {}) });
+  return h.stripe.paymentIntents.create({
+    amount: 2500,
+    currency: 'usd',
+    payment_method: 'pm_card_visa',
+    confirm: true,
+    ...(customer ? { customer } : {}),
+  });
 }
 
 describe('delivery to the app endpoint', () => {
@@ -55,7 +61,9 @@ describe('delivery to the app endpoint', () => {
     const customer = await h.stripe.customers.create({ email: 'retry@example.com' });
     await h.receiver.waitFor((all) => all.filter((r) => r.event.type === 'customer.created').length === 3);
     await h.local.webhooks.idle();
-    const log = h.local.webhooks.deliveries().filter((d) => d.type === 'customer.created' && d.eventId === h.receiver.received[0]?.event.id);
+    const log = h.local.webhooks
+      .deliveries()
+      .filter((d) => d.type === 'customer.created' && d.eventId === h.receiver.received[0]?.event.id);
     expect(log.map((d) => [d.attempt, d.status, d.ok])).toEqual([
       [1, 500, false],
       [2, 500, false],
@@ -96,7 +104,9 @@ describe('webhook_endpoints through the SDK', () => {
       const c = await h.stripe.customers.create({ email: 'other@example.com' });
       await paidIntent();
       const got = await other.waitForType('customer.created', c.id);
-      expect(h.stripe.webhooks.constructEvent(got.body, String(got.headers['stripe-signature']), endpoint.secret ?? '').type).toBe('customer.created');
+      expect(h.stripe.webhooks.constructEvent(got.body, String(got.headers['stripe-signature']), endpoint.secret ?? '').type).toBe(
+        'customer.created',
+      );
       await h.local.webhooks.idle();
       expect(other.received.map((r) => r.event.type)).toEqual(['customer.created']);
 

@@ -98,7 +98,8 @@ async function moneyIsConserved(system: ModelSystem, user: ModelUser) {
   for await (const charge of stripe().charges.list({ customer: user.customerId, limit: 100 })) {
     if (charge.status !== 'succeeded') continue;
     let lost = 0;
-    if (charge.disputed) for await (const dispute of stripe().disputes.list({ charge: charge.id })) if (dispute.status === 'lost') lost += dispute.amount;
+    if (charge.disputed)
+      for await (const dispute of stripe().disputes.list({ charge: charge.id })) if (dispute.status === 'lost') lost += dispute.amount;
     stripeNet += BigInt(charge.amount - charge.amount_refunded - lost);
   }
   const { rows } = await system.db.query<{ invoices: string; invoice_refunds: string; invoice_disputes: string; credits_micros: string }>(
@@ -113,7 +114,8 @@ async function moneyIsConserved(system: ModelSystem, user: ModelUser) {
   const credits = big(r.credits_micros);
   if (credits % 10_000n !== 0n) fail('credits granted are not whole cents', user, r);
   const databaseNet = big(r.invoices) - big(r.invoice_refunds) - big(r.invoice_disputes) + credits / 10_000n;
-  if (databaseNet !== stripeNet) fail('money in at Stripe differs from charges plus credits', user, { stripeNet: stripeNet.toString(), ...r });
+  if (databaseNet !== stripeNet)
+    fail('money in at Stripe differs from charges plus credits', user, { stripeNet: stripeNet.toString(), ...r });
 }
 
 /** 5. After reconcile the database agrees with Stripe: subscriptions and top-up payments. */
@@ -129,7 +131,8 @@ async function databaseAgreesWithStripe(system: ModelSystem, user: ModelUser) {
   for (const [id, state] of atStripe) {
     // A first invoice never paid leaves an incomplete subscription Stripe may not have told us of in detail.
     if (state.startsWith('incomplete') && !inDatabase.has(id)) continue;
-    if (inDatabase.get(id) !== state) fail('a subscription differs from Stripe after reconcile', user, { id, stripe: state, database: inDatabase.get(id) });
+    if (inDatabase.get(id) !== state)
+      fail('a subscription differs from Stripe after reconcile', user, { id, stripe: state, database: inDatabase.get(id) });
   }
   const intents = await system.db.query<{ payment_intent_id: string; status: string }>(
     'select payment_intent_id, status from payment_attempts where user_id = $1',

@@ -63,10 +63,12 @@ describe('money model', () => {
   it(
     `holds its invariants over ${RUNS} generated sequences (seed ${SEED})`,
     async () => {
-      await fc.assert(
-        fc.asyncProperty(fc.array(stepArbitrary, { minLength: 1, maxLength: MAX_STEPS }), runSequence),
-        { numRuns: RUNS, seed: SEED, endOnFailure: process.env.MODEL_SHRINK === '0', verbose: 1 },
-      );
+      await fc.assert(fc.asyncProperty(fc.array(stepArbitrary, { minLength: 1, maxLength: MAX_STEPS }), runSequence), {
+        numRuns: RUNS,
+        seed: SEED,
+        endOnFailure: process.env.MODEL_SHRINK === '0',
+        verbose: 1,
+      });
     },
     Number(process.env.MODEL_TIMEOUT_MS ?? 600_000),
   );

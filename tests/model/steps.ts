@@ -46,9 +46,29 @@ const delivery = fc.constantFrom<Delivery>('normal', 'normal', 'normal', 'duplic
 const card = fc.constantFrom<Card>('visa', 'visa', 'visa', 'declined', 'insufficient', '3ds-pass', '3ds-fail', 'dispute');
 
 export const stepArbitrary: fc.Arbitrary<Step> = fc.oneof(
-  { weight: 4, arbitrary: fc.record({ kind: fc.constant('topUp' as const), user, cents: fc.integer({ min: 50, max: 5_000 }), card, delivery }) },
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant('subscribe' as const), user, plan: fc.constantFrom('pro' as const, 'enterprise' as const), card, delivery }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('changePlan' as const), user, plan: fc.constantFrom<Plan>('starter', 'pro', 'enterprise'), delivery }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({ kind: fc.constant('topUp' as const), user, cents: fc.integer({ min: 50, max: 5_000 }), card, delivery }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('subscribe' as const),
+      user,
+      plan: fc.constantFrom('pro' as const, 'enterprise' as const),
+      card,
+      delivery,
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('changePlan' as const),
+      user,
+      plan: fc.constantFrom<Plan>('starter', 'pro', 'enterprise'),
+      delivery,
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('cancel' as const), user, immediately: fc.boolean(), delivery }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('resume' as const), user, delivery }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('refund' as const), user, payment: fc.nat(5), partial: fc.boolean(), delivery }) },
@@ -114,7 +134,11 @@ export async function createModelUser(system: ModelSystem): Promise<ModelUser> {
   const signedUp = await system.auth.signUp();
   const clock = await stripe().testHelpers.testClocks.create({ frozen_time: Math.floor(Date.now() / 1000) - 33 * DAY });
   const customer = await stripe().customers.create({ email: signedUp.email, test_clock: clock.id, metadata: { userId: signedUp.userId } });
-  await system.db.query('insert into users (id, email, stripe_customer_id) values ($1, $2, $3)', [signedUp.userId, signedUp.email, customer.id]);
+  await system.db.query('insert into users (id, email, stripe_customer_id) values ($1, $2, $3)', [
+    signedUp.userId,
+    signedUp.email,
+    customer.id,
+  ]);
   return {
     userId: signedUp.userId,
     token: signedUp.accessToken,
@@ -126,7 +150,7 @@ export async function createModelUser(system: ModelSystem): Promise<ModelUser> {
   };
 }
 
-const ignoreCardErrors = (error: { type?: string }) => {
+const ignoreCardErrors = (error: Error & { type?: string }) => {
   if (error.type !== 'StripeCardError' && error.type !== 'StripeInvalidRequestError') throw error;
   return null;
 };
@@ -147,7 +171,8 @@ async function subscriptionInForce(system: ModelSystem, userId: string): Promise
 /** The customer's succeeded charges, oldest first (top-ups and invoice payments alike). */
 async function succeededCharges(customerId: string): Promise<Stripe.Charge[]> {
   const charges: Stripe.Charge[] = [];
-  for await (const charge of stripe().charges.list({ customer: customerId, limit: 100 })) if (charge.status === 'succeeded') charges.push(charge);
+  for await (const charge of stripe().charges.list({ customer: customerId, limit: 100 }))
+    if (charge.status === 'succeeded') charges.push(charge);
   return charges.sort((a, b) => a.created - b.created || a.id.localeCompare(b.id));
 }
 
@@ -175,7 +200,10 @@ async function runStepBody(system: ModelSystem, model: Model, step: Step): Promi
   switch (step.kind) {
     case 'topUp': {
       const u = model.users[step.user]!;
-      const created = await api(postPaymentIntent, 'POST', '/api/payments/payment-intent', { token: u.token, body: { amount: step.cents / 100 } });
+      const created = await api(postPaymentIntent, 'POST', '/api/payments/payment-intent', {
+        token: u.token,
+        body: { amount: step.cents / 100 },
+      });
       if (created.status !== 200) return; // rate-limited: nothing to pay
       await payIntent(system, created.body.data.id as string, step.card);
       return;
@@ -192,7 +220,11 @@ async function runStepBody(system: ModelSystem, model: Model, step: Step): Promi
       const u = model.users[step.user]!;
       const id = await subscriptionInForce(system, u.userId);
       if (!id) return;
-      await api(putSubscription, 'PUT', `/api/payments/subscriptions/${id}`, { token: u.token, params: { subscriptionId: id }, body: { planId: step.plan } });
+      await api(putSubscription, 'PUT', `/api/payments/subscriptions/${id}`, {
+        token: u.token,
+        params: { subscriptionId: id },
+        body: { planId: step.plan },
+      });
       return;
     }
     case 'cancel': {
@@ -200,14 +232,21 @@ async function runStepBody(system: ModelSystem, model: Model, step: Step): Promi
       const id = await subscriptionInForce(system, u.userId);
       if (!id) return;
       const query = step.immediately ? '?immediately=true' : '';
-      await api(deleteSubscription, 'DELETE', `/api/payments/subscriptions/${id}${query}`, { token: u.token, params: { subscriptionId: id } });
+      await api(deleteSubscription, 'DELETE', `/api/payments/subscriptions/${id}${query}`, {
+        token: u.token,
+        params: { subscriptionId: id },
+      });
       return;
     }
     case 'resume': {
       const u = model.users[step.user]!;
       const id = await subscriptionInForce(system, u.userId);
       if (!id) return;
-      await api(putSubscription, 'PUT', `/api/payments/subscriptions/${id}`, { token: u.token, params: { subscriptionId: id }, body: { cancelAtPeriodEnd: false } });
+      await api(putSubscription, 'PUT', `/api/payments/subscriptions/${id}`, {
+        token: u.token,
+        params: { subscriptionId: id },
+        body: { cancelAtPeriodEnd: false },
+      });
       return;
     }
     case 'refund': {
@@ -251,12 +290,19 @@ async function runStepBody(system: ModelSystem, model: Model, step: Step): Promi
       const u = model.users[step.user]!;
       const body = reserveUsageBodySchema.parse({ estimatedCost: step.cents / 100, idempotencyKey: `res-${randomUUID()}` });
       const held = await reserveUsage(db, asTaskRunner(u.userId), body, 600);
-      if (held.allowed && held.reservationId) u.reservations.push({ id: held.reservationId, amountMicros: held.amountMicros, settled: false });
+      if (held.allowed && held.reservationId)
+        u.reservations.push({ id: held.reservationId, amountMicros: held.amountMicros, settled: false });
       return;
     }
     case 'commit': {
       const u = model.users[step.user]!;
-      const reservation = step.reservation === null ? undefined : pick(u.reservations.filter((r) => !r.settled), step.reservation);
+      const reservation =
+        step.reservation === null
+          ? undefined
+          : pick(
+              u.reservations.filter((r) => !r.settled),
+              step.reservation,
+            );
       const key = `task-${randomUUID()}`;
       const body = commitUsageBodySchema.parse({
         reservationId: reservation?.id,
@@ -280,7 +326,10 @@ async function runStepBody(system: ModelSystem, model: Model, step: Step): Promi
     }
     case 'release': {
       const u = model.users[step.user]!;
-      const reservation = pick(u.reservations.filter((r) => !r.settled), step.reservation);
+      const reservation = pick(
+        u.reservations.filter((r) => !r.settled),
+        step.reservation,
+      );
       if (!reservation) return;
       await releaseUsage(db, asTaskRunner(u.userId), releaseUsageBodySchema.parse({ reservationId: reservation.id }));
       reservation.settled = true;
@@ -289,9 +338,14 @@ async function runStepBody(system: ModelSystem, model: Model, step: Step): Promi
     case 'lapse': {
       // Stands in for the passage of time: the hold's expiry moves into the past, as if the task crashed.
       const u = model.users[step.user]!;
-      const reservation = pick(u.reservations.filter((r) => !r.settled), step.reservation);
+      const reservation = pick(
+        u.reservations.filter((r) => !r.settled),
+        step.reservation,
+      );
       if (!reservation) return;
-      await db.query("update usage_reservations set expires_at = now() - interval '1 second' where id = $1 and status = 'open'", [reservation.id]);
+      await db.query("update usage_reservations set expires_at = now() - interval '1 second' where id = $1 and status = 'open'", [
+        reservation.id,
+      ]);
       return;
     }
     case 'trespass':
@@ -316,9 +370,17 @@ async function trespass(system: ModelSystem, model: Model, step: Extract<Step, {
       const reservation = victim.reservations.find((r) => !r.settled) ?? victim.reservations[0];
       const body =
         step.action === 'commit'
-          ? { reservationId: reservation?.id ?? randomUUID(), agent: 'x', tokens: 0, executionMs: 0, idempotencyKey: `steal-${randomUUID()}` }
+          ? {
+              reservationId: reservation?.id ?? randomUUID(),
+              agent: 'x',
+              tokens: 0,
+              executionMs: 0,
+              idempotencyKey: `steal-${randomUUID()}`,
+            }
           : { reservationId: reservation?.id ?? randomUUID() };
-      status = (await api(step.action === 'commit' ? postCommit : postRelease, 'POST', `/api/usage/${step.action}`, { token: attacker.token, body })).status;
+      status = (
+        await api(step.action === 'commit' ? postCommit : postRelease, 'POST', `/api/usage/${step.action}`, { token: attacker.token, body })
+      ).status;
       break;
     }
     case 'changePlan':
@@ -327,16 +389,28 @@ async function trespass(system: ModelSystem, model: Model, step: Extract<Step, {
       if (step.user === step.victim) return; // one's own subscription is not a trespass
       status =
         step.action === 'cancel'
-          ? (await api(deleteSubscription, 'DELETE', `/api/payments/subscriptions/${id}?immediately=true`, { token: attacker.token, params: { subscriptionId: id } })).status
-          : (await api(putSubscription, 'PUT', `/api/payments/subscriptions/${id}`, { token: attacker.token, params: { subscriptionId: id }, body: { planId: 'starter' } }))
-              .status;
+          ? (
+              await api(deleteSubscription, 'DELETE', `/api/payments/subscriptions/${id}?immediately=true`, {
+                token: attacker.token,
+                params: { subscriptionId: id },
+              })
+            ).status
+          : (
+              await api(putSubscription, 'PUT', `/api/payments/subscriptions/${id}`, {
+                token: attacker.token,
+                params: { subscriptionId: id },
+                body: { planId: 'starter' },
+              })
+            ).status;
       break;
     }
   }
   await system.idle();
-  if (![403, 404].includes(status)) throw new Error(`trespass ${step.action} by user ${step.user} on user ${step.victim} answered ${status}`);
+  if (![403, 404].includes(status))
+    throw new Error(`trespass ${step.action} by user ${step.user} on user ${step.victim} answered ${status}`);
   const after = await fingerprint(system, model);
-  if (JSON.stringify(after) !== JSON.stringify(before)) throw new Error(`trespass ${step.action} changed state:\n${JSON.stringify(before)}\n${JSON.stringify(after)}`);
+  if (JSON.stringify(after) !== JSON.stringify(before))
+    throw new Error(`trespass ${step.action} changed state:\n${JSON.stringify(before)}\n${JSON.stringify(after)}`);
 }
 
 /** Everything money-related of the sequence's users, summarised. */

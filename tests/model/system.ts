@@ -45,7 +45,9 @@ function webhookBridge(isLosing: () => boolean): Promise<{ server: Server; url: 
     });
   });
   return new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () => resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/payments/webhook` })),
+    server.listen(0, '127.0.0.1', () =>
+      resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/payments/webhook` }),
+    ),
   );
 }
 

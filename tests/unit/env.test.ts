@@ -44,7 +44,10 @@ describe('production refuses local defaults', () => {
   });
 
   it('treats empty strings as unset and validates the new settings', () => {
-    expect(parseEnv({ DATABASE_POOLER: '', SUPABASE_JWT_SECRET: '' })).toMatchObject({ DATABASE_POOLER: undefined, SUPABASE_JWT_SECRET: undefined });
+    expect(parseEnv({ DATABASE_POOLER: '', SUPABASE_JWT_SECRET: '' })).toMatchObject({
+      DATABASE_POOLER: undefined,
+      SUPABASE_JWT_SECRET: undefined,
+    });
     expect(() => parseEnv({ DATABASE_POOLER: 'session' })).toThrow(/DATABASE_POOLER/);
     expect(() => parseEnv({ SUPABASE_JWT_SECRET: 'short' })).toThrow(/SUPABASE_JWT_SECRET/);
   });

@@ -22,10 +22,16 @@ describe('page formatting', () => {
 
 describe('safe local paths', () => {
   // Query values arrive decoded (`?next=/%5Cevil` reads as `/\evil`), so these are the decoded forms.
-  it.each(['/', '/billing', '/billing/checkout?paymentIntent=pi_1&reason=usage-limit', '/admin/billing', '/%5Cstays-encoded'])('accepts %s', (path) => {
-    expect(safeLocalPath(path)).toBe(path);
-  });
-  it.each(['//evil.example', '/\\evil.example', '/\t/evil.example', '/ evil', 'https://evil.example', 'evil', '', null])('refuses %j', (path) => {
-    expect(safeLocalPath(path, '/fallback')).toBe('/fallback');
-  });
+  it.each(['/', '/billing', '/billing/checkout?paymentIntent=pi_1&reason=usage-limit', '/admin/billing', '/%5Cstays-encoded'])(
+    'accepts %s',
+    (path) => {
+      expect(safeLocalPath(path)).toBe(path);
+    },
+  );
+  it.each(['//evil.example', '/\\evil.example', '/\t/evil.example', '/ evil', 'https://evil.example', 'evil', '', null])(
+    'refuses %j',
+    (path) => {
+      expect(safeLocalPath(path, '/fallback')).toBe('/fallback');
+    },
+  );
 });

@@ -4,6 +4,7 @@ import { setBudgetBodySchema } from '@/lib/billing/budget-schemas';
 import { SERVER_ACTION_BODY_LIMIT_BYTES } from '@/lib/http/body';
 import { isCleanText } from '@/lib/http/clean-text';
 import { AppError, errorResponse, isAppError } from '@/lib/http/errors';
+import type * as ErrorsModule from '@/lib/http/errors';
 import { createPaymentIntentBodySchema } from '@/lib/payments/schemas';
 
 describe('form amounts (server actions) go through the API money schemas, never Number()', () => {
@@ -16,11 +17,14 @@ describe('form amounts (server actions) go through the API money schemas, never 
     expect(createPaymentIntentBodySchema.parse({ amount: formDollars(typed) })).toEqual({ amount: cents });
   });
 
-  it.each(['0x10', '1e3', '1E3', '-5', '+5', '16.001', 'Infinity', 'NaN', '', ' ', '1,000', '0b11', '0o17', '16.', '.5', '١٦'])('refuses %j', (typed) => {
-    expect(formDollars(typed)).toBeUndefined();
-    expect(createPaymentIntentBodySchema.safeParse({ amount: formDollars(typed) }).success).toBe(false);
-    expect(setBudgetBodySchema.safeParse({ monthlyBudget: formDollars(typed) }).success).toBe(false);
-  });
+  it.each(['0x10', '1e3', '1E3', '-5', '+5', '16.001', 'Infinity', 'NaN', '', ' ', '1,000', '0b11', '0o17', '16.', '.5', '١٦'])(
+    'refuses %j',
+    (typed) => {
+      expect(formDollars(typed)).toBeUndefined();
+      expect(createPaymentIntentBodySchema.safeParse({ amount: formDollars(typed) }).success).toBe(false);
+      expect(setBudgetBodySchema.safeParse({ monthlyBudget: formDollars(typed) }).success).toBe(false);
+    },
+  );
 
   it('refuses a file where text was expected', () => {
     expect(formDollars(new File(['16'], 'amount.txt'))).toBeUndefined();
@@ -43,7 +47,7 @@ describe('errors keep their status across copies of the module (Next.js bundles 
   it('an AppError made by another copy is recognised by its brand and answered with its status', async () => {
     // A second, separate instance of lib/http/errors.ts, as a page bundle and a route bundle have.
     const copyPath = '@/lib/http/errors.ts?copy';
-    const other = (await import(/* @vite-ignore */ copyPath)) as typeof import('@/lib/http/errors');
+    const other = (await import(/* @vite-ignore */ copyPath)) as typeof ErrorsModule;
     expect(other.AppError).not.toBe(AppError);
     const foreign = new other.AppError('unauthorized', 'Invalid access token');
     expect(isAppError(foreign)).toBe(true);
@@ -64,7 +68,9 @@ describe('errors keep their status across copies of the module (Next.js bundles 
 
 it('the server-action body limit in next.config.js is the one the proxy enforces', async () => {
   const configPath = '@/next.config.js';
-  const config = ((await import(/* @vite-ignore */ configPath)) as { default: unknown }).default as { experimental: { serverActions: { bodySizeLimit: string }; proxyClientMaxBodySize: string } };
+  const config = ((await import(/* @vite-ignore */ configPath)) as { default: unknown }).default as {
+    experimental: { serverActions: { bodySizeLimit: string }; proxyClientMaxBodySize: string };
+  };
   expect(config.experimental.serverActions.bodySizeLimit).toBe('1mb');
   expect(config.experimental.proxyClientMaxBodySize).toBe('1mb');
   expect(SERVER_ACTION_BODY_LIMIT_BYTES).toBe(1024 * 1024);

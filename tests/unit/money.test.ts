@@ -23,9 +23,12 @@ describe('dollar amounts', () => {
     expect(amount.parse(1.13)).toBe(1_130_000);
   });
 
-  it.each([0.1 + 0.2, 1.005, 0.0000001, Number.NaN, Number.POSITIVE_INFINITY])('rejects %d (more precision than allowed, or not finite)', (value) => {
-    expect(amount.safeParse(value).success).toBe(false);
-  });
+  it.each([0.1 + 0.2, 1.005, 0.0000001, Number.NaN, Number.POSITIVE_INFINITY])(
+    'rejects %d (more precision than allowed, or not finite)',
+    (value) => {
+      expect(amount.safeParse(value).success).toBe(false);
+    },
+  );
 
   it('reports the number of decimal places it found', () => {
     expect(dollarsToUnits(12.345, 2)).toBeNull();

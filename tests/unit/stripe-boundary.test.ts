@@ -13,7 +13,8 @@ function sourceFiles(dir: string): string[] {
   });
 }
 
-const importsStripeSdk = (text: string) => /from\s+['"]stripe['"]|import\(\s*['"]stripe['"]\s*\)|require\(\s*['"]stripe['"]\s*\)/.test(text);
+const importsStripeSdk = (text: string) =>
+  /from\s+['"]stripe['"]|import\(\s*['"]stripe['"]\s*\)|require\(\s*['"]stripe['"]\s*\)/.test(text);
 
 describe('the Stripe boundary', () => {
   const files = [...sourceFiles('app'), ...sourceFiles('lib'), 'proxy.ts'];
@@ -28,14 +29,17 @@ describe('the Stripe boundary', () => {
     expect(clientFiles.filter((file) => /@\/lib\/(stripe|payments|webhooks)/.test(readFileSync(file, 'utf8')))).toEqual([]);
   });
 
-  it('maps Stripe objects in one module: nothing else unwraps a customer, an invoice\'s subscription or a price\'s plan', () => {
-    const unwraps = /typeof\s+[\w.?]*customer\s*===\s*'string'|\.customer\??\.id\b|subscription_details\??\.subscription|STRIPE_(STARTER|PRO|ENTERPRISE)_PRICE_ID/;
+  it("maps Stripe objects in one module: nothing else unwraps a customer, an invoice's subscription or a price's plan", () => {
+    const unwraps =
+      /typeof\s+[\w.?]*customer\s*===\s*'string'|\.customer\??\.id\b|subscription_details\??\.subscription|STRIPE_(STARTER|PRO|ENTERPRISE)_PRICE_ID/;
     const mapping = path.join('lib', 'stripe', 'mapping.ts');
-    const offenders = files.filter((file) => file !== mapping && file !== path.join('lib', 'env.ts') && unwraps.test(readFileSync(file, 'utf8')));
+    const offenders = files.filter(
+      (file) => file !== mapping && file !== path.join('lib', 'env.ts') && unwraps.test(readFileSync(file, 'utf8')),
+    );
     expect(offenders).toEqual([]);
   });
 
-  it('pins the API version to the SDK\'s own', async () => {
+  it("pins the API version to the SDK's own", async () => {
     const { STRIPE_API_VERSION } = await import('@/lib/stripe/client');
     const sdkVersion = readFileSync('node_modules/stripe/esm/apiVersion.js', 'utf8').match(/ApiVersion = '([^']+)'/)?.[1];
     expect(STRIPE_API_VERSION).toBe(sdkVersion);

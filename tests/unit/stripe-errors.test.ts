@@ -8,7 +8,12 @@ import { toAppError } from '@/lib/stripe/errors';
 
 /** What an error thrown by another bundle's copy of the SDK looks like from here. */
 const foreignCardError = () =>
-  Object.assign(new Error('Your card was declined.'), { type: 'StripeCardError', rawType: 'card_error', code: 'card_declined', decline_code: 'generic_decline' });
+  Object.assign(new Error('Your card was declined.'), {
+    type: 'StripeCardError',
+    rawType: 'card_error',
+    code: 'card_declined',
+    decline_code: 'generic_decline',
+  });
 
 describe('Stripe errors across bundles', () => {
   it('recognises a card error of another SDK copy by its type', () => {

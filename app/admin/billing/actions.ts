@@ -22,7 +22,11 @@ export async function replayWebhookEventAction(_previous: ReplayState, form: For
     return replaySucceeded(await replayWebhookEventAsAdmin(await getDatabase(), user, eventId));
   } catch (error) {
     if (!isAppError(error)) {
-      console.error('admin webhook replay failed', { eventId, admin: user.userId, error: error instanceof Error ? error.message : String(error) });
+      console.error('admin webhook replay failed', {
+        eventId,
+        admin: user.userId,
+        error: error instanceof Error ? error.message : String(error),
+      });
     }
     return replayFailed(eventId, error);
   } finally {

@@ -34,10 +34,7 @@ export default async function AdminBillingPage({ searchParams }: Props) {
   const { month } = query.success ? query.data : getAdminAnalyticsQuerySchema.parse({});
 
   const db = await getDatabase();
-  const [figures, events] = await Promise.all([
-    getAdminAnalyticsAsAdmin(db, user, { month }),
-    listWebhookEventsForAdmin(db, user),
-  ]);
+  const [figures, events] = await Promise.all([getAdminAnalyticsAsAdmin(db, user, { month }), listWebhookEventsForAdmin(db, user)]);
   const { revenue, payments, subscriptions, usageByPlan, webhooks, disputes, flagged } = figures;
   const successRate = percent(payments.successRate);
   const conversion = percent(subscriptions.conversionRate);
@@ -55,7 +52,16 @@ export default async function AdminBillingPage({ searchParams }: Props) {
       <form method="get" action="/admin/billing" className={styles.monthForm}>
         <label htmlFor="month">Month (UTC)</label>
         <div className={styles.monthControls}>
-          <input id="month" name="month" type="month" defaultValue={month} min="2000-01" max="9999-12" required aria-describedby={monthError ? 'month-error' : undefined} />
+          <input
+            id="month"
+            name="month"
+            type="month"
+            defaultValue={month}
+            min="2000-01"
+            max="9999-12"
+            required
+            aria-describedby={monthError ? 'month-error' : undefined}
+          />
           <button type="submit">Show month</button>
         </div>
         {monthError ? (
@@ -111,21 +117,33 @@ export default async function AdminBillingPage({ searchParams }: Props) {
       <section aria-labelledby="revenue-heading" className={styles.card}>
         <h2 id="revenue-heading">Revenue by month</h2>
         <p className={styles.muted}>
-          Usage top-ups by the day they succeeded plus paid subscription invoices by the day they were paid, less refunds (by the
-          day recorded) and disputes lost (by the day closed).
+          Usage top-ups by the day they succeeded plus paid subscription invoices by the day they were paid, less refunds (by the day
+          recorded) and disputes lost (by the day closed).
         </p>
         <RevenueChart months={revenue.byMonth} />
         <div className={styles.scroll}>
           <table className={styles.table} data-testid="revenue-table">
-            <caption>Revenue by month, {monthName(revenue.byMonth[0]?.month ?? month)} to {monthName(month)}, in US dollars</caption>
+            <caption>
+              Revenue by month, {monthName(revenue.byMonth[0]?.month ?? month)} to {monthName(month)}, in US dollars
+            </caption>
             <thead>
               <tr>
                 <th scope="col">Month</th>
-                <th scope="col" className={styles.number}>Top-ups</th>
-                <th scope="col" className={styles.number}>Refunded</th>
-                <th scope="col" className={styles.number}>Disputes lost</th>
-                <th scope="col" className={styles.number}>Invoices</th>
-                <th scope="col" className={styles.number}>Revenue</th>
+                <th scope="col" className={styles.number}>
+                  Top-ups
+                </th>
+                <th scope="col" className={styles.number}>
+                  Refunded
+                </th>
+                <th scope="col" className={styles.number}>
+                  Disputes lost
+                </th>
+                <th scope="col" className={styles.number}>
+                  Invoices
+                </th>
+                <th scope="col" className={styles.number}>
+                  Revenue
+                </th>
               </tr>
             </thead>
             <tbody>
@@ -182,11 +200,21 @@ export default async function AdminBillingPage({ searchParams }: Props) {
             <thead>
               <tr>
                 <th scope="col">Plan</th>
-                <th scope="col" className={styles.number}>Users</th>
-                <th scope="col" className={styles.number}>Tasks</th>
-                <th scope="col" className={styles.number}>Tokens</th>
-                <th scope="col" className={styles.number}>Execution (minutes)</th>
-                <th scope="col" className={styles.number}>Cost</th>
+                <th scope="col" className={styles.number}>
+                  Users
+                </th>
+                <th scope="col" className={styles.number}>
+                  Tasks
+                </th>
+                <th scope="col" className={styles.number}>
+                  Tokens
+                </th>
+                <th scope="col" className={styles.number}>
+                  Execution (minutes)
+                </th>
+                <th scope="col" className={styles.number}>
+                  Cost
+                </th>
               </tr>
             </thead>
             <tbody>
@@ -208,15 +236,17 @@ export default async function AdminBillingPage({ searchParams }: Props) {
       <section aria-labelledby="webhooks-heading" className={styles.card}>
         <h2 id="webhooks-heading">Webhook events needing attention</h2>
         <p className={styles.muted}>
-          Replaying runs an event again from its recorded payload, exactly as a new delivery would; an event already processed is
-          not applied twice. Each replay is recorded in the audit log under your name.
+          Replaying runs an event again from its recorded payload, exactly as a new delivery would; an event already processed is not
+          applied twice. Each replay is recorded in the audit log under your name.
         </p>
         <WebhookEvents events={events} />
       </section>
 
       <section aria-labelledby="runner-keys-heading" className={styles.card}>
         <h2 id="runner-keys-heading">Task-runner API keys</h2>
-        <p className={styles.muted}>Keys the AI task runner sends as a bearer token. A new key is shown once; revoking takes effect within a second.</p>
+        <p className={styles.muted}>
+          Keys the AI task runner sends as a bearer token. A new key is shown once; revoking takes effect within a second.
+        </p>
         <RunnerKeys keys={await listTaskRunnerKeys(db, user.claims)} />
       </section>
     </main>

@@ -3,7 +3,12 @@
 import { revalidatePath } from 'next/cache';
 import { currentUser } from '@/app/_lib/session';
 import { isAdmin } from '@/lib/auth/admin';
-import { createTaskRunnerKey, createTaskRunnerKeyBodySchema, revokeTaskRunnerKey, revokeTaskRunnerKeyBodySchema } from '@/lib/auth/task-runner-keys';
+import {
+  createTaskRunnerKey,
+  createTaskRunnerKeyBodySchema,
+  revokeTaskRunnerKey,
+  revokeTaskRunnerKeyBodySchema,
+} from '@/lib/auth/task-runner-keys';
 import { getDatabase } from '@/lib/db';
 import { AppError } from '@/lib/http/errors';
 

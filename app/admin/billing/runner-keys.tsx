@@ -7,17 +7,25 @@ import { createRunnerKeyAction, revokeRunnerKeyAction, type RunnerKeyState } fro
 
 const IDLE: RunnerKeyState = { status: 'idle' };
 const when = (iso: string | null) =>
-  iso ? new Date(iso).toLocaleString('en-US', { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', hourCycle: 'h23', timeZone: 'UTC' }) + ' UTC' : 'Never';
+  iso
+    ? new Date(iso).toLocaleString('en-US', {
+        month: 'short',
+        day: 'numeric',
+        hour: '2-digit',
+        minute: '2-digit',
+        hourCycle: 'h23',
+        timeZone: 'UTC',
+      }) + ' UTC'
+    : 'Never';
 
 function Outcome({ state }: { state: RunnerKeyState }) {
   if (state.status === 'idle') return null;
   if (state.status === 'error') return <p className={styles.outcomeError}>{state.message}</p>;
-  if (state.status === 'revoked') return <p className={styles.outcomeSuccess}>Key “{state.name}” is revoked: it stops working within a second.</p>;
+  if (state.status === 'revoked')
+    return <p className={styles.outcomeSuccess}>Key “{state.name}” is revoked: it stops working within a second.</p>;
   return (
     <div className={styles.outcomeSuccess}>
-      <p>
-        Key “{state.name}” created. Copy it now: it is shown only once.
-      </p>
+      <p>Key “{state.name}” created. Copy it now: it is shown only once.</p>
       <code data-testid="new-runner-key">{state.key}</code>
     </div>
   );

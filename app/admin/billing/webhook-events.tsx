@@ -10,7 +10,14 @@ import { IDLE } from './replay-outcome';
 const STATUS_WORDS: Record<AdminWebhookEvent['status'], string> = { failed: 'Failed', received: 'Pending' };
 
 const when = (iso: string) =>
-  new Date(iso).toLocaleString('en-US', { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', hourCycle: 'h23', timeZone: 'UTC' }) + ' UTC';
+  new Date(iso).toLocaleString('en-US', {
+    month: 'short',
+    day: 'numeric',
+    hour: '2-digit',
+    minute: '2-digit',
+    hourCycle: 'h23',
+    timeZone: 'UTC',
+  }) + ' UTC';
 
 function ReplayButton({ eventId, disabled }: { eventId: string; disabled: boolean }) {
   const { pending } = useFormStatus();
@@ -47,7 +54,9 @@ export function WebhookEvents({ events }: { events: AdminWebhookEvent[] }) {
                 <th scope="col">Received</th>
                 <th scope="col">Event and type</th>
                 <th scope="col">Status</th>
-                <th scope="col" className={styles.number}>Attempts</th>
+                <th scope="col" className={styles.number}>
+                  Attempts
+                </th>
                 <th scope="col">Last error</th>
                 <th scope="col">Action</th>
               </tr>
@@ -61,7 +70,9 @@ export function WebhookEvents({ events }: { events: AdminWebhookEvent[] }) {
                     <span className={styles.eventType}>{event.type}</span>
                   </th>
                   <td>
-                    <span className={event.status === 'failed' ? styles.badgeFailed : styles.badgePending}>{STATUS_WORDS[event.status]}</span>
+                    <span className={event.status === 'failed' ? styles.badgeFailed : styles.badgePending}>
+                      {STATUS_WORDS[event.status]}
+                    </span>
                   </td>
                   <td className={styles.number}>{event.attempts}</td>
                   <td className={styles.errorText}>{event.lastError ?? '—'}</td>

@@ -36,17 +36,17 @@ export function BarChart({ title, bars, emptyText }: { title: string; bars: Bar[
       </svg>
       {/* A table ignores overflow, so it is hidden inside a div: on its own it widened the page on phones. */}
       <div className="sr-only">
-      <table className={styles.table}>
-        <caption>{title}</caption>
-        <tbody>
-          {bars.map((bar) => (
-            <tr key={bar.label}>
-              <th scope="row">{bar.label}</th>
-              <td>{bar.text}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+        <table className={styles.table}>
+          <caption>{title}</caption>
+          <tbody>
+            {bars.map((bar) => (
+              <tr key={bar.label}>
+                <th scope="row">{bar.label}</th>
+                <td>{bar.text}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
       </div>
     </figure>
   );

@@ -15,7 +15,10 @@ export function BudgetCard({ budget, problem }: { budget: BudgetState; problem: 
       {budget.monthlyBudgetCents !== null ? (
         <>
           <p className={styles.big}>
-            {dollars(budget.usageCents)} <span className={styles.muted} style={{ fontSize: '1rem', fontWeight: 400 }}>of {dollars(budget.monthlyBudgetCents)}</span>
+            {dollars(budget.usageCents)}{' '}
+            <span className={styles.muted} style={{ fontSize: '1rem', fontWeight: 400 }}>
+              of {dollars(budget.monthlyBudgetCents)}
+            </span>
           </p>
           <p>
             <span className={`${styles.badge} ${STATE_TONE[budget.alertState]}`} data-testid="budget-state">
@@ -30,9 +33,18 @@ export function BudgetCard({ budget, problem }: { budget: BudgetState; problem: 
       <form action={setBudgetAction} className={styles.inline}>
         <label>
           Monthly budget in US dollars
-          <input name="monthlyBudget" type="number" inputMode="decimal" min="1" max="1000000" step="0.01" required
-            aria-invalid={problem !== null} aria-describedby={problem ? 'budget-error' : undefined}
-            defaultValue={budget.monthlyBudgetCents !== null ? (budget.monthlyBudgetCents / 100).toFixed(2) : ''} />
+          <input
+            name="monthlyBudget"
+            type="number"
+            inputMode="decimal"
+            min="1"
+            max="1000000"
+            step="0.01"
+            required
+            aria-invalid={problem !== null}
+            aria-describedby={problem ? 'budget-error' : undefined}
+            defaultValue={budget.monthlyBudgetCents !== null ? (budget.monthlyBudgetCents / 100).toFixed(2) : ''}
+          />
         </label>
         <button type="submit">{budget.monthlyBudgetCents !== null ? 'Update budget' : 'Set budget'}</button>
       </form>

@@ -28,7 +28,6 @@ const stripeFor = (publishableKey: string) => {
   return stripes.get(publishableKey)!;
 };
 
-
 type Phase = 'loading' | 'ready' | 'processing' | 'recording' | 'done' | 'pending' | 'failed' | 'unavailable';
 
 async function waitForRecord(target: CheckoutTarget): Promise<boolean> {
@@ -40,7 +39,7 @@ async function waitForRecord(target: CheckoutTarget): Promise<boolean> {
     } else {
       const response = await fetch('/api/payments/billing', { cache: 'no-store' });
       const body = (await response.json()) as { data?: { planId: string; subscription: { status: string } | null } };
-      if (body.data?.planId === target.planId && body.data?.subscription?.status === "active") return true;
+      if (body.data?.planId === target.planId && body.data?.subscription?.status === 'active') return true;
     }
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
@@ -106,14 +105,19 @@ function PayForm({ target }: { target: CheckoutTarget }) {
         onLoadError={() => setPhase('unavailable')}
       />
       <button type="submit" disabled={!stripe || phase === 'loading' || phase === 'unavailable' || busy}>
-        {phase === 'processing' ? 'Processing…' : phase === 'failed' ? `Try again: pay ${dollars(target.amountCents)}` : `Pay ${dollars(target.amountCents)}`}
+        {phase === 'processing'
+          ? 'Processing…'
+          : phase === 'failed'
+            ? `Try again: pay ${dollars(target.amountCents)}`
+            : `Pay ${dollars(target.amountCents)}`}
       </button>
       <div id="checkout-status" role="status" aria-live="polite">
         {phase === 'recording' ? <p>Payment received. Updating your account…</p> : null}
         {phase === 'done' ? <p>Payment complete. Opening your dashboard…</p> : null}
         {phase === 'pending' ? (
           <p>
-            Your bank is still processing the payment. Nothing more to do here: your <a href="/billing">dashboard</a> shows it once it completes.
+            Your bank is still processing the payment. Nothing more to do here: your <a href="/billing">dashboard</a> shows it once it
+            completes.
           </p>
         ) : null}
       </div>

@@ -44,7 +44,10 @@ export async function startAddCardAction(): Promise<AddCardStart> {
 }
 
 /** After Stripe.js confirmed the SetupIntent: check it, make the card the default if asked. */
-export async function cardAddedAction(input: { setupIntentId: string; makeDefault: boolean }): Promise<{ ok: true; paymentMethodId: string } | { ok: false; error: CardErrorCode }> {
+export async function cardAddedAction(input: {
+  setupIntentId: string;
+  makeDefault: boolean;
+}): Promise<{ ok: true; paymentMethodId: string } | { ok: false; error: CardErrorCode }> {
   const user = await signedIn();
   const parsed = cardAddedBodySchema.safeParse(input);
   if (!parsed.success) return { ok: false, error: 'not-possible' };

@@ -77,7 +77,10 @@ function SetupForm(props: {
   return (
     <form onSubmit={save} aria-describedby="add-card-status" style={{ maxWidth: '28rem' }}>
       {phase === 'loading' ? <p>Loading the secure card form…</p> : null}
-      <PaymentElement onReady={() => setPhase((current) => (current === 'loading' ? 'ready' : current))} onLoadError={() => setPhase('unavailable')} />
+      <PaymentElement
+        onReady={() => setPhase((current) => (current === 'loading' ? 'ready' : current))}
+        onLoadError={() => setPhase('unavailable')}
+      />
       {props.askDefault ? (
         <label style={{ display: 'flex', gap: '.5rem', alignItems: 'center', fontWeight: 400 }}>
           <input type="checkbox" checked={makeDefault} onChange={(event) => setMakeDefault(event.target.checked)} />

@@ -3,7 +3,8 @@
 
 export const CARD_ERRORS = {
   'not-yours': 'That card is not one of yours, so nothing was changed.',
-  'only-card': 'This card pays your subscription and is your only card, so it cannot be removed. Add another card first, or cancel the subscription.',
+  'only-card':
+    'This card pays your subscription and is your only card, so it cannot be removed. Add another card first, or cancel the subscription.',
   'rate-limited': 'Too many attempts in a short time. Please wait a few minutes and try again.',
   unavailable: 'The payment provider is not answering right now, so nothing was changed. Please try again in a moment.',
   'not-saved': 'The card was not saved. Please try again, or use another card.',

@@ -13,7 +13,15 @@ import { CARD_DONE, CARD_ERRORS, isCardDone, isCardError } from './messages';
 export const dynamic = 'force-dynamic';
 export const metadata = { title: 'Payment methods' };
 
-const BRANDS: Record<string, string> = { visa: 'Visa', mastercard: 'Mastercard', amex: 'American Express', discover: 'Discover', diners: 'Diners Club', jcb: 'JCB', unionpay: 'UnionPay' };
+const BRANDS: Record<string, string> = {
+  visa: 'Visa',
+  mastercard: 'Mastercard',
+  amex: 'American Express',
+  discover: 'Discover',
+  diners: 'Diners Club',
+  jcb: 'JCB',
+  unionpay: 'UnionPay',
+};
 const brandName = (brand: string) => BRANDS[brand] ?? brand.charAt(0).toUpperCase() + brand.slice(1);
 const describe = (card: PaymentMethodAnswer) => `${brandName(card.brand)} ending ${card.last4}`;
 
@@ -36,7 +44,9 @@ export default async function PaymentMethodsPage({ searchParams }: { searchParam
   return (
     <main style={{ maxWidth: 'none' }}>
       <h1>Payment methods</h1>
-      <p className={styles.muted}>The default card pays your subscription and any later payment. Card details stay with Stripe, our payment provider.</p>
+      <p className={styles.muted}>
+        The default card pays your subscription and any later payment. Card details stay with Stripe, our payment provider.
+      </p>
       {error ? (
         <p className={styles.notice} role="alert">
           {error}
@@ -56,7 +66,20 @@ export default async function PaymentMethodsPage({ searchParams }: { searchParam
         ) : (
           <ul style={{ listStyle: 'none', padding: 0, margin: 0, display: 'grid', gap: '.75rem' }}>
             {cards.map((card) => (
-              <li key={card.id} data-testid="saved-card" aria-label={describe(card)} style={{ display: 'flex', flexWrap: 'wrap', gap: '.5rem 1rem', alignItems: 'center', justifyContent: 'space-between', borderBottom: '1px solid #ececf4', paddingBottom: '.75rem' }}>
+              <li
+                key={card.id}
+                data-testid="saved-card"
+                aria-label={describe(card)}
+                style={{
+                  display: 'flex',
+                  flexWrap: 'wrap',
+                  gap: '.5rem 1rem',
+                  alignItems: 'center',
+                  justifyContent: 'space-between',
+                  borderBottom: '1px solid #ececf4',
+                  paddingBottom: '.75rem',
+                }}
+              >
                 <span>
                   <strong>{describe(card)}</strong>
                   <span className={styles.muted}>

@@ -17,7 +17,8 @@ export const metadata = { title: 'Plans' };
 const planName = (value: string) => PLANS[planIdSchema.catch('starter').parse(value)].name;
 const NOTICES: Record<string, (value: string) => string> = {
   upgraded: (planId) => `You are now on the ${planName(planId)} plan. The prorated difference was charged to your card.`,
-  scheduled: (planId) => `Your plan changes to ${planName(planId)} at the end of this period. Until then you keep your current plan and its allowance; nothing is charged or credited.`,
+  scheduled: (planId) =>
+    `Your plan changes to ${planName(planId)} at the end of this period. Until then you keep your current plan and its allowance; nothing is charged or credited.`,
   kept: (planId) => `You stay on the ${planName(planId)} plan.`,
   canceled: () => 'Your subscription will end at the end of the current period. You can resume it until then.',
   resumed: () => 'Your subscription will renew as usual.',
@@ -90,27 +91,29 @@ export default async function PlansPage({ searchParams }: { searchParams: Promis
       {preview ? (
         <section className={styles.preview} aria-labelledby="preview-heading">
           <h2 id="preview-heading">
-            {currentPlan ? `Switch from ${PLANS[preview.fromPlanId].name} to ${PLANS[preview.toPlanId].name}` : `Subscribe to ${PLANS[preview.toPlanId].name}`}
+            {currentPlan
+              ? `Switch from ${PLANS[preview.fromPlanId].name} to ${PLANS[preview.toPlanId].name}`
+              : `Subscribe to ${PLANS[preview.toPlanId].name}`}
           </h2>
           {/* A downgrade at period end has no lines: no empty Item/Amount table then. */}
           {preview.lines.length > 0 ? (
-          <table>
-            <caption className="sr-only">What the change costs today</caption>
-            <thead>
-              <tr>
-                <th scope="col">Item</th>
-                <th scope="col">Amount</th>
-              </tr>
-            </thead>
-            <tbody>
-              {preview.lines.map((line, index) => (
-                <tr key={index}>
-                  <td>{line.description}</td>
-                  <td>{dollars(line.amountCents)}</td>
+            <table>
+              <caption className="sr-only">What the change costs today</caption>
+              <thead>
+                <tr>
+                  <th scope="col">Item</th>
+                  <th scope="col">Amount</th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
+              </thead>
+              <tbody>
+                {preview.lines.map((line, index) => (
+                  <tr key={index}>
+                    <td>{line.description}</td>
+                    <td>{dollars(line.amountCents)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
           ) : null}
           <p data-testid="due-now">
             {preview.effectiveAt
@@ -122,7 +125,9 @@ export default async function PlansPage({ searchParams }: { searchParams: Promis
           <div className={styles.row}>
             <form action={choosePlanAction}>
               <input type="hidden" name="planId" value={preview.toPlanId} />
-              <SubmitButton pendingText="Working…">{currentPlan ? `Confirm: switch to ${PLANS[preview.toPlanId].name}` : 'Continue to payment'}</SubmitButton>
+              <SubmitButton pendingText="Working…">
+                {currentPlan ? `Confirm: switch to ${PLANS[preview.toPlanId].name}` : 'Continue to payment'}
+              </SubmitButton>
             </form>
             <Link className={styles.link} href="/billing/plans">
               Keep my plan
@@ -140,7 +145,11 @@ export default async function PlansPage({ searchParams }: { searchParams: Promis
         {(offers ?? []).map((offer: PlanOffer) => {
           const isCurrent = offer.id === currentPlan || (!currentPlan && offer.id === 'starter' && !subscription);
           return (
-            <section key={offer.id} className={`${styles.plan} ${offer.id === currentPlan ? styles.current : ''}`} aria-labelledby={`plan-${offer.id}`}>
+            <section
+              key={offer.id}
+              className={`${styles.plan} ${offer.id === currentPlan ? styles.current : ''}`}
+              aria-labelledby={`plan-${offer.id}`}
+            >
               {offer.id === currentPlan ? <span className={styles.badge}>Current plan</span> : null}
               <h2 id={`plan-${offer.id}`}>{offer.name}</h2>
               <p className={styles.price}>
@@ -167,7 +176,12 @@ export default async function PlansPage({ searchParams }: { searchParams: Promis
                 )
               ) : !currentPlan && offer.id === 'starter' ? null : (
                 <Link className={styles.link} href={`/billing/plans?preview=${offer.id}`}>
-                  {currentPlan ? (offer.allowanceCents > PLANS[currentPlan].allowanceMicros / 10_000 ? 'Upgrade' : 'Downgrade') : 'Subscribe'} to {offer.name}
+                  {currentPlan
+                    ? offer.allowanceCents > PLANS[currentPlan].allowanceMicros / 10_000
+                      ? 'Upgrade'
+                      : 'Downgrade'
+                    : 'Subscribe'}{' '}
+                  to {offer.name}
                 </Link>
               )}
               {isCurrent && !currentPlan ? <span className={styles.badge}>Your free allowance</span> : null}

@@ -33,7 +33,10 @@ function codeOf(error: unknown): RecoverErrorCode {
 }
 
 /** Pays, waits for the webhook, and answers where to go: the dashboard, recovered (or pending). */
-async function pay(input: { invoiceId: unknown; paymentMethodId: unknown }): Promise<{ ok: true; href: string } | { ok: false; error: RecoverErrorCode }> {
+async function pay(input: {
+  invoiceId: unknown;
+  paymentMethodId: unknown;
+}): Promise<{ ok: true; href: string } | { ok: false; error: RecoverErrorCode }> {
   const user = await signedIn();
   const parsed = payPastDueBodySchema.safeParse(input);
   if (!parsed.success) return { ok: false, error: input.paymentMethodId ? 'not-yours' : 'choose-card' };

@@ -15,7 +15,8 @@ import { PayWithNewCard } from './pay-with-new-card';
 export const dynamic = 'force-dynamic';
 export const metadata = { title: 'Update card and pay' };
 
-const describe = (card: PaymentMethodAnswer) => `${card.brand.charAt(0).toUpperCase()}${card.brand.slice(1)} ending ${card.last4}, expires ${String(card.expMonth).padStart(2, '0')}/${card.expYear}`;
+const describe = (card: PaymentMethodAnswer) =>
+  `${card.brand.charAt(0).toUpperCase()}${card.brand.slice(1)} ending ${card.last4}, expires ${String(card.expMonth).padStart(2, '0')}/${card.expYear}`;
 
 // "Update card and pay": the past-due renewal's open invoice, paid at once with a saved card or
 // a new one; the card used becomes the default for the renewals that follow.
@@ -49,8 +50,8 @@ export default async function RecoverPage({ searchParams }: { searchParams: Prom
     <main style={{ maxWidth: 'none' }}>
       <h1>Update card and pay</h1>
       <p>
-        Your {pastDue.planName} renewal of <strong>{amount}</strong> could not be charged. Pay it now to make your plan active again
-        and start your new allowance.
+        Your {pastDue.planName} renewal of <strong>{amount}</strong> could not be charged. Pay it now to make your plan active again and
+        start your new allowance.
         {pastDue.nextRetryAt ? ` Otherwise we try your default card again on ${day(pastDue.nextRetryAt)}.` : ''}
       </p>
       {error ? (
@@ -83,7 +84,11 @@ export default async function RecoverPage({ searchParams }: { searchParams: Prom
       </section>
       <section className={styles.card} aria-labelledby="new-heading">
         <h2 id="new-heading">Or pay with a new card</h2>
-        <PayWithNewCard publishableKey={publicConfig().stripePublishableKey} invoiceId={pastDue.invoiceId} amountCents={pastDue.amountDueCents} />
+        <PayWithNewCard
+          publishableKey={publicConfig().stripePublishableKey}
+          invoiceId={pastDue.invoiceId}
+          amountCents={pastDue.amountDueCents}
+        />
       </section>
       <p>
         <Link href="/billing">Back to the dashboard</Link>

@@ -9,7 +9,15 @@ import { RECOVER_ERRORS, type RecoverErrorCode } from './messages';
 
 // Adds a card (SetupIntent through the PaymentElement, 3-D Secure included) and pays the open
 // invoice with it at once.
-export function PayWithNewCard({ publishableKey, invoiceId, amountCents }: { publishableKey: string; invoiceId: string; amountCents: number }) {
+export function PayWithNewCard({
+  publishableKey,
+  invoiceId,
+  amountCents,
+}: {
+  publishableKey: string;
+  invoiceId: string;
+  amountCents: number;
+}) {
   const router = useRouter();
   const [error, setError] = useState<RecoverErrorCode | null>(null);
   const [paying, setPaying] = useState(false);
@@ -23,7 +31,10 @@ export function PayWithNewCard({ publishableKey, invoiceId, amountCents }: { pub
         onSaved={async (paymentMethodId) => {
           setPaying(true);
           setError(null);
-          const result = await payWithNewCardAction({ invoiceId, paymentMethodId }).catch(() => ({ ok: false as const, error: 'unavailable' as const }));
+          const result = await payWithNewCardAction({ invoiceId, paymentMethodId }).catch(() => ({
+            ok: false as const,
+            error: 'unavailable' as const,
+          }));
           if (result.ok) {
             router.push(result.href);
             router.refresh();

@@ -49,7 +49,9 @@ function search(query: Partial<GetTaskReceiptsQuery>, extra: Record<string, stri
 // A receipt for every task: the tasks of a period or behind a payment, read as the user (RLS),
 // with the filter as a plain GET form (works without JavaScript) and the CSV of the same filter.
 export default async function TasksPage({ searchParams }: { searchParams: Promise<Record<string, string | string[] | undefined>> }) {
-  const raw = Object.fromEntries(Object.entries(await searchParams).filter((entry): entry is [string, string] => typeof entry[1] === 'string'));
+  const raw = Object.fromEntries(
+    Object.entries(await searchParams).filter((entry): entry is [string, string] => typeof entry[1] === 'string'),
+  );
   const { user, db } = await requireUser(`/billing/tasks${search(raw)}`);
   const parsed = getTaskReceiptsQuerySchema.safeParse(raw);
   let problem: string | null = parsed.success ? null : (parsed.error.issues[0]?.message ?? 'This filter is not valid.');
@@ -105,10 +107,13 @@ export default async function TasksPage({ searchParams }: { searchParams: Promis
               <input type="date" name="to" defaultValue={query.to ?? ''} />
             </label>
             <button type="submit">Apply</button>
-            {query.agent || query.from || query.to ? <Link href={`/billing/tasks${search({ period: query.period, payment: query.payment })}`}>Clear filters</Link> : null}
+            {query.agent || query.from || query.to ? (
+              <Link href={`/billing/tasks${search({ period: query.period, payment: query.payment })}`}>Clear filters</Link>
+            ) : null}
           </form>
           <p data-testid="task-totals">
-            <strong>{count(page.totals.tasks)}</strong> {page.totals.tasks === 1 ? 'task' : 'tasks'}, costing <strong>{microDollars(page.totals.costMicros)}</strong>
+            <strong>{count(page.totals.tasks)}</strong> {page.totals.tasks === 1 ? 'task' : 'tasks'}, costing{' '}
+            <strong>{microDollars(page.totals.costMicros)}</strong>
             {page.totals.reservedMicros > 0 ? <> ({microDollars(page.totals.reservedMicros)} reserved beforehand)</> : null}.{' '}
             <a href={`/api/payments/tasks/export${search(query)}`} download>
               Download as CSV
@@ -124,11 +129,19 @@ export default async function TasksPage({ searchParams }: { searchParams: Promis
                   <tr>
                     <th scope="col">Time</th>
                     <th scope="col">Agent</th>
-                    <th scope="col" className={styles.num}>Tokens</th>
-                    <th scope="col" className={styles.num}>Minutes</th>
+                    <th scope="col" className={styles.num}>
+                      Tokens
+                    </th>
+                    <th scope="col" className={styles.num}>
+                      Minutes
+                    </th>
                     <th scope="col">Rate</th>
-                    <th scope="col" className={styles.num}>Reserved</th>
-                    <th scope="col" className={styles.num}>Cost</th>
+                    <th scope="col" className={styles.num}>
+                      Reserved
+                    </th>
+                    <th scope="col" className={styles.num}>
+                      Cost
+                    </th>
                   </tr>
                 </thead>
                 <tbody>
@@ -137,14 +150,25 @@ export default async function TasksPage({ searchParams }: { searchParams: Promis
                       <td data-label="Time">
                         {day(task.at)} <span className={own.nowrap}>{task.at.slice(11, 19)} UTC</span>
                       </td>
-                      <td data-label="Agent" className={own.agent}>{task.agent}</td>
-                      <td data-label="Tokens" className={styles.num}>{count(task.tokens)}</td>
-                      <td data-label="Minutes" className={styles.num}>{(task.executionMs / 60_000).toLocaleString('en-US', { maximumFractionDigits: 2 })}</td>
-                      <td data-label="Rate">
-                        <span className={own.nowrap}>{rate(task.tokenRateMicros)}/token,</span> <span className={own.nowrap}>{rate(task.minuteRateMicros)}/min</span>
+                      <td data-label="Agent" className={own.agent}>
+                        {task.agent}
                       </td>
-                      <td data-label="Reserved" className={styles.num}>{task.reservedMicros === null ? <span className={styles.muted}>none</span> : microDollars(task.reservedMicros)}</td>
-                      <td data-label="Cost" className={styles.num}>{microDollars(task.costMicros)}</td>
+                      <td data-label="Tokens" className={styles.num}>
+                        {count(task.tokens)}
+                      </td>
+                      <td data-label="Minutes" className={styles.num}>
+                        {(task.executionMs / 60_000).toLocaleString('en-US', { maximumFractionDigits: 2 })}
+                      </td>
+                      <td data-label="Rate">
+                        <span className={own.nowrap}>{rate(task.tokenRateMicros)}/token,</span>{' '}
+                        <span className={own.nowrap}>{rate(task.minuteRateMicros)}/min</span>
+                      </td>
+                      <td data-label="Reserved" className={styles.num}>
+                        {task.reservedMicros === null ? <span className={styles.muted}>none</span> : microDollars(task.reservedMicros)}
+                      </td>
+                      <td data-label="Cost" className={styles.num}>
+                        {microDollars(task.costMicros)}
+                      </td>
                     </tr>
                   ))}
                 </tbody>

@@ -22,7 +22,9 @@ function metadataUser(charge: Stripe.Charge | null): string | null {
 }
 
 const owedText = (owedMicros: number) =>
-  owedMicros > 0 ? ` ${formatDollars(microsToCentsCeil(owedMicros))} of it had already been used and is now owed: your next top-up pays it first.` : '';
+  owedMicros > 0
+    ? ` ${formatDollars(microsToCentsCeil(owedMicros))} of it had already been used and is now owed: your next top-up pays it first.`
+    : '';
 
 export async function onChargeRefunded(tx: Queryable, charge: Stripe.Charge, eventId: string): Promise<HandlerResult> {
   const { rows } = await tx.query<{ user_id: string; kind: string; refunded_cents: number; taken_micros: number; owed_micros: number }>(
@@ -31,7 +33,10 @@ export async function onChargeRefunded(tx: Queryable, charge: Stripe.Charge, eve
   );
   const row = rows[0];
   if (!row) return { outcome: 'ignored', userId: null };
-  const credit = row.kind === 'usage_topup' ? ` The credit it bought is reduced by ${formatDollars(row.refunded_cents)}.${owedText(row.owed_micros)}` : '';
+  const credit =
+    row.kind === 'usage_topup'
+      ? ` The credit it bought is reduced by ${formatDollars(row.refunded_cents)}.${owedText(row.owed_micros)}`
+      : '';
   await notify(tx, {
     userId: row.user_id,
     kind: 'credit_refunded',
@@ -78,9 +83,14 @@ export async function onDispute(
   const text = {
     open: {
       title: `Your bank disputed a payment of ${amount}`,
-      body: topUp ? `Until the dispute is settled, ${formatDollars(microsToCentsCeil(row.frozen_micros))} of the credit it bought is on hold.` : 'We will tell you how it ends.',
+      body: topUp
+        ? `Until the dispute is settled, ${formatDollars(microsToCentsCeil(row.frozen_micros))} of the credit it bought is on hold.`
+        : 'We will tell you how it ends.',
     },
-    won: { title: `The dispute of your ${amount} payment was settled in our favour`, body: topUp ? 'The credit on hold can be used again.' : 'Nothing changes.' },
+    won: {
+      title: `The dispute of your ${amount} payment was settled in our favour`,
+      body: topUp ? 'The credit on hold can be used again.' : 'Nothing changes.',
+    },
     lost: {
       title: `The dispute of your ${amount} payment was settled in your favour`,
       body: topUp ? `The credit it bought is taken back.${owedText(row.owed_micros)}` : 'The payment was returned to you.',

@@ -58,7 +58,11 @@ async function upsertInvoice(tx: Queryable, userId: string, invoice: Stripe.Invo
 }
 
 /** invoice.finalized and other updates: keep the mirror current. */
-export async function onInvoiceUpdated(tx: Queryable, invoice: Stripe.Invoice, subscription: SubscriptionSnapshot | null): Promise<HandlerResult> {
+export async function onInvoiceUpdated(
+  tx: Queryable,
+  invoice: Stripe.Invoice,
+  subscription: SubscriptionSnapshot | null,
+): Promise<HandlerResult> {
   if (subscription) await recordSubscription(tx, subscription, 'stripe-webhook');
   const userId = await userOfInvoice(tx, invoice);
   if (!userId) return { outcome: 'ignored', userId: null };
@@ -67,7 +71,11 @@ export async function onInvoiceUpdated(tx: Queryable, invoice: Stripe.Invoice, s
 }
 
 /** invoice.paid / invoice.payment_succeeded: a paid first or renewal invoice starts its usage period. */
-export async function onInvoicePaid(tx: Queryable, invoice: Stripe.Invoice, subscription: SubscriptionSnapshot | null): Promise<HandlerResult> {
+export async function onInvoicePaid(
+  tx: Queryable,
+  invoice: Stripe.Invoice,
+  subscription: SubscriptionSnapshot | null,
+): Promise<HandlerResult> {
   const result = await onInvoiceUpdated(tx, invoice, subscription);
   const subscriptionId = subscriptionIdOf(invoice);
   const period = billedPeriod(invoice);

@@ -54,26 +54,16 @@ async function ensureAttempt(tx: Queryable, userId: string, intent: Stripe.Payme
 /** Marks the attempt succeeded and credits exactly what was received, once per intent (in SQL). */
 export async function onPaymentIntentSucceeded(tx: Queryable, intent: Stripe.PaymentIntent, eventCreated: Date): Promise<HandlerResult> {
   const topUp = topUpFields(intent);
-  const { rows } = await tx.query<{ user_id: string | null }>('select app_private.settle_top_up($1, $2, $3, $4, $5, $6, $7, $8) as user_id', [
-    topUp.intentId,
-    topUp.userId,
-    topUp.customerId,
-    topUp.amountCents,
-    topUp.receivedCents,
-    eventCreated,
-    ACTOR,
-    topUp.currency,
-  ]);
+  const { rows } = await tx.query<{ user_id: string | null }>(
+    'select app_private.settle_top_up($1, $2, $3, $4, $5, $6, $7, $8) as user_id',
+    [topUp.intentId, topUp.userId, topUp.customerId, topUp.amountCents, topUp.receivedCents, eventCreated, ACTOR, topUp.currency],
+  );
   const userId = rows[0]?.user_id ?? null;
   return userId ? { outcome: 'processed', userId } : { outcome: 'ignored', userId: null };
 }
 
 /** Records why a payment failed and tells the user, with a way to try again. Never undoes a success. */
-export async function onPaymentIntentFailed(
-  tx: Queryable,
-  intent: Stripe.PaymentIntent,
-  eventId: string,
-): Promise<HandlerResult> {
+export async function onPaymentIntentFailed(tx: Queryable, intent: Stripe.PaymentIntent, eventId: string): Promise<HandlerResult> {
   const userId = await topUpUser(tx, intent);
   if (!userId) return { outcome: 'ignored', userId: null };
   await ensureAttempt(tx, userId, intent);

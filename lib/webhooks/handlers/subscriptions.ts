@@ -55,10 +55,9 @@ export async function endIfDuplicate(db: Database, current: SubscriptionSnapshot
 export async function recordSubscription(tx: Queryable, current: CurrentSubscription, actor: string): Promise<SubscriptionRow | null> {
   const row = await syncSubscription(tx, current, actor);
   if (row && current.duplicateOf) {
-    const { rowCount } = await tx.query(
-      "select 1 from public.audit_log where action = 'subscription.duplicate_ended' and entity_id = $1",
-      [row.id],
-    );
+    const { rowCount } = await tx.query("select 1 from public.audit_log where action = 'subscription.duplicate_ended' and entity_id = $1", [
+      row.id,
+    ]);
     if (!rowCount) {
       console.warn('second subscription ended and refunded', { subscription: row.id, user: row.user_id, ...current.duplicateOf });
       await writeAudit(tx, {
@@ -68,7 +67,11 @@ export async function recordSubscription(tx: Queryable, current: CurrentSubscrip
         entityType: 'subscription',
         entityId: row.id,
         amountMicros: current.duplicateOf.refundedCents * 10_000,
-        details: { reason: 'second_subscription', kept: current.duplicateOf.subscriptionId, refundedCents: current.duplicateOf.refundedCents },
+        details: {
+          reason: 'second_subscription',
+          kept: current.duplicateOf.subscriptionId,
+          refundedCents: current.duplicateOf.refundedCents,
+        },
       });
     }
   }

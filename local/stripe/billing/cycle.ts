@@ -30,7 +30,10 @@ function subscriptionDue(engine: Engine, sub: Stripe.Subscription): Due | null {
   return {
     at: end,
     // A subscription schedule's next phase (e.g. a downgrade at period end) applies first.
-    run: () => (advanceSchedule(engine, sub, end) === 'cancel' ? cancelSubscription(engine, sub, 'cancellation_requested') : renewSubscription(engine, sub)),
+    run: () =>
+      advanceSchedule(engine, sub, end) === 'cancel'
+        ? cancelSubscription(engine, sub, 'cancellation_requested')
+        : renewSubscription(engine, sub),
   };
 }
 
@@ -70,12 +73,7 @@ function nextDue(engine: Engine, inScope: (customer: string) => boolean, until: 
  * Runs every billing action due up to `until`, earliest first. `setTime`
  * moves a test clock to each action's time so objects carry that time.
  */
-export function runDue(
-  engine: Engine,
-  inScope: (customer: string) => boolean,
-  until: number,
-  setTime?: (t: number) => void,
-): number {
+export function runDue(engine: Engine, inScope: (customer: string) => boolean, until: number, setTime?: (t: number) => void): number {
   let count = 0;
   // A bound against a bug looping forever; years of monthly renewals fit well under it.
   for (; count < 10_000; count++) {

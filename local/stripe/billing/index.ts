@@ -2,12 +2,7 @@
 // resources never import billing (the dependency runs billing -> resources).
 import type { Engine } from '../engine.js';
 import { runDue } from './cycle.js';
-import {
-  onInvoiceIntentFailed,
-  onInvoiceIntentRequiresAction,
-  onInvoiceIntentSucceeded,
-  subscriptionOf,
-} from './invoice-payments.js';
+import { onInvoiceIntentFailed, onInvoiceIntentRequiresAction, onInvoiceIntentSucceeded, subscriptionOf } from './invoice-payments.js';
 import { cancelSubscription, onSubscriptionInvoiceFailed, onSubscriptionInvoicePaid } from './subscriptions.js';
 
 export function registerBilling(engine: Engine): void {

@@ -47,7 +47,10 @@ function draftInvoice(engine: Engine, id: string, customer: string): Stripe.Invo
   if (!invoice) throw resourceMissing('invoice', id, 'invoice');
   if (invoice.customer !== customer) throw invalidParam('invoice', `The invoice ${id} belongs to another customer.`);
   if (invoice.status !== 'draft') {
-    throw invalidRequest(`You can only add invoice items to draft invoices; ${id} is ${invoice.status}.`, { code: 'invoice_not_editable', param: 'invoice' });
+    throw invalidRequest(`You can only add invoice items to draft invoices; ${id} is ${invoice.status}.`, {
+      code: 'invoice_not_editable',
+      param: 'invoice',
+    });
   }
   return invoice;
 }
@@ -84,7 +87,8 @@ function createItem(engine: Engine, p: Params): Stripe.InvoiceItem {
     throw invalidParam('currency', `The invoice is in ${invoice.currency}; the item cannot be in ${currency}.`);
   }
   const subscription = p.str('subscription');
-  if (subscription !== undefined && !engine.state.subscriptions[subscription]) throw resourceMissing('subscription', subscription, 'subscription');
+  if (subscription !== undefined && !engine.state.subscriptions[subscription])
+    throw resourceMissing('subscription', subscription, 'subscription');
   const now = engine.now(customer.id);
   const period = p.obj('period');
   const md = p.metadata();
@@ -138,7 +142,22 @@ function requireEditable(engine: Engine, item: Stripe.InvoiceItem): Stripe.Invoi
 }
 
 function updateItem(engine: Engine, item: Stripe.InvoiceItem, p: Params): Stripe.InvoiceItem {
-  p.only(['amount', 'description', 'metadata', 'period', 'price', 'pricing', 'quantity', 'unit_amount_decimal', 'discountable', 'discounts', 'tax_behavior', 'tax_code', 'tax_rates', 'expand']);
+  p.only([
+    'amount',
+    'description',
+    'metadata',
+    'period',
+    'price',
+    'pricing',
+    'quantity',
+    'unit_amount_decimal',
+    'discountable',
+    'discounts',
+    'tax_behavior',
+    'tax_code',
+    'tax_rates',
+    'expand',
+  ]);
   const invoice = requireEditable(engine, item);
   if (p.has('description')) item.description = p.str('description') ?? null;
   if (p.has('discountable')) item.discountable = p.bool('discountable') ?? true;
@@ -175,7 +194,8 @@ function pricingOfUpdate(engine: Engine, p: Params, item: Stripe.InvoiceItem): {
   const quantity = p.int('quantity') ?? item.quantity;
   if (priceId !== undefined) {
     const price = requirePrice(engine, priceId, p.has('price') ? 'price' : 'pricing[price]');
-    if (price.currency !== item.currency) throw invalidParam('price', `The price is in ${price.currency}; the item is in ${item.currency}.`);
+    if (price.currency !== item.currency)
+      throw invalidParam('price', `The price is in ${price.currency}; the item is in ${item.currency}.`);
     item.pricing = {
       type: 'price_details',
       price_details: { price: price.id, product: typeof price.product === 'string' ? price.product : price.product.id },
@@ -232,7 +252,8 @@ export const invoiceItemRoutes: Route[] = [
   {
     method: 'POST',
     path: '/v1/invoiceitems/:id',
-    handler: ({ engine, path, params, expand }) => engine.render(updateItem(engine, requireInvoiceItem(engine, path.id ?? ''), params), expand),
+    handler: ({ engine, path, params, expand }) =>
+      engine.render(updateItem(engine, requireInvoiceItem(engine, path.id ?? ''), params), expand),
   },
   {
     method: 'DELETE',

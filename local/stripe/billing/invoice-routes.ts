@@ -52,7 +52,19 @@ function createPreview(engine: Engine, p: Params): Stripe.Invoice {
   if (customerId === undefined) throw invalidRequest('Missing required param: customer.', { code: 'parameter_missing', param: 'customer' });
   const customer = requireCustomer(engine, customerId, 'customer');
   const details = p.obj('subscription_details');
-  details?.only(['items', 'proration_behavior', 'proration_date', 'cancel_at_period_end', 'cancel_at', 'cancel_now', 'billing_cycle_anchor', 'default_tax_rates', 'trial_end', 'resume_at', 'start_date']);
+  details?.only([
+    'items',
+    'proration_behavior',
+    'proration_date',
+    'cancel_at_period_end',
+    'cancel_at',
+    'cancel_now',
+    'billing_cycle_anchor',
+    'default_tax_rates',
+    'trial_end',
+    'resume_at',
+    'start_date',
+  ]);
   const now = engine.now(customer.id);
   if (!sub) return previewNewSubscription(engine, customer, details, now);
   if (sub.status === 'canceled' || sub.status === 'incomplete_expired') {
@@ -95,7 +107,10 @@ function createPreview(engine: Engine, p: Params): Stripe.Invoice {
 function previewNewSubscription(engine: Engine, customer: Stripe.Customer, details: Params | undefined, now: number): Stripe.Invoice {
   const items = details?.list('items');
   if (!items || items.length === 0) {
-    throw invalidRequest('Missing required param: subscription_details[items].', { code: 'parameter_missing', param: 'subscription_details[items]' });
+    throw invalidRequest('Missing required param: subscription_details[items].', {
+      code: 'parameter_missing',
+      param: 'subscription_details[items]',
+    });
   }
   const lines: LineInput[] = items.map((ip, n) => {
     const price = requirePrice(engine, ip.reqStr('price'), `subscription_details[items][${n}][price]`);
@@ -113,7 +128,15 @@ function previewNewSubscription(engine: Engine, customer: Stripe.Customer, detai
       invoiceItem: null,
     };
   });
-  return buildInvoice(engine, { customer, subscription: null, billingReason: 'subscription_create', lines, periodStart: now, periodEnd: now, preview: true });
+  return buildInvoice(engine, {
+    customer,
+    subscription: null,
+    billingReason: 'subscription_create',
+    lines,
+    periodStart: now,
+    periodEnd: now,
+    preview: true,
+  });
 }
 
 const INVOICE_PARAMS = [
@@ -183,7 +206,11 @@ function applyDraftParams(engine: Engine, invoice: Stripe.Invoice, p: Params): v
 function createInvoice(engine: Engine, p: Params): Stripe.Invoice {
   p.only(INVOICE_PARAMS);
   const customer = requireCustomer(engine, p.reqStr('customer'), 'customer');
-  if (p.has('subscription')) throw invalidParam('subscription', 'The local Stripe creates subscription invoices itself; create a one-off invoice without subscription.');
+  if (p.has('subscription'))
+    throw invalidParam(
+      'subscription',
+      'The local Stripe creates subscription invoices itself; create a one-off invoice without subscription.',
+    );
   const behaviour = p.oneOf('pending_invoice_items_behavior', ['include', 'exclude'] as const) ?? 'exclude';
   const pending =
     behaviour === 'include'
@@ -213,12 +240,18 @@ function createInvoice(engine: Engine, p: Params): Stripe.Invoice {
 }
 
 function updateInvoice(engine: Engine, invoice: Stripe.Invoice, p: Params): Stripe.Invoice {
-  p.only(INVOICE_PARAMS.filter((k) => k !== 'customer' && k !== 'pending_invoice_items_behavior' && k !== 'subscription' && k !== 'currency'));
+  p.only(
+    INVOICE_PARAMS.filter((k) => k !== 'customer' && k !== 'pending_invoice_items_behavior' && k !== 'subscription' && k !== 'currency'),
+  );
   if (invoice.status !== 'draft') {
     // After finalization Stripe lets only these change.
     const allowed = ['metadata', 'description', 'footer', 'auto_advance', 'expand', 'custom_fields', 'rendering'];
     const blocked = Object.keys(p.raw).find((k) => !allowed.includes(k));
-    if (blocked) throw invalidRequest(`You can only update ${blocked} on a draft invoice; this invoice is ${invoice.status}.`, { code: 'invoice_not_editable', param: blocked });
+    if (blocked)
+      throw invalidRequest(`You can only update ${blocked} on a draft invoice; this invoice is ${invoice.status}.`, {
+        code: 'invoice_not_editable',
+        param: blocked,
+      });
   }
   const before = structuredClone(invoice);
   applyDraftParams(engine, invoice, p);
@@ -253,7 +286,10 @@ function payInvoice(engine: Engine, invoice: Stripe.Invoice, params: Params): vo
   if (invoice.status === 'uncollectible') invoice.status = 'open';
   const fallback = typeof invoice.default_payment_method === 'string' ? invoice.default_payment_method : undefined;
   const chosen = pm ?? fallback;
-  const result = attemptInvoicePayment(engine, invoice, { ...(chosen !== undefined ? { paymentMethod: chosen } : {}), offSession: params.bool('off_session') ?? true });
+  const result = attemptInvoicePayment(engine, invoice, {
+    ...(chosen !== undefined ? { paymentMethod: chosen } : {}),
+    offSession: params.bool('off_session') ?? true,
+  });
   if (result && !result.ok) throw result.error;
 }
 
@@ -272,7 +308,10 @@ function markUncollectible(engine: Engine, invoice: Stripe.Invoice): void {
 
 function deleteDraft(engine: Engine, invoice: Stripe.Invoice): Stripe.DeletedInvoice {
   if (invoice.status !== 'draft') {
-    throw unexpectedState(`You can only delete draft invoices. This invoice is ${invoice.status}; void it instead.`, 'invoice_not_editable');
+    throw unexpectedState(
+      `You can only delete draft invoices. This invoice is ${invoice.status}; void it instead.`,
+      'invoice_not_editable',
+    );
   }
   // Its invoice items go back to pending, as Stripe does.
   for (const item of Object.values(engine.state.invoiceItems)) if (item.invoice === invoice.id) item.invoice = null;
@@ -310,7 +349,8 @@ export const invoiceRoutes: Route[] = [
   {
     method: 'POST',
     path: '/v1/invoices/:id',
-    handler: ({ engine, path, params, expand }) => engine.render(updateInvoice(engine, requireInvoice(engine, path.id ?? '', 'id'), params), expand),
+    handler: ({ engine, path, params, expand }) =>
+      engine.render(updateInvoice(engine, requireInvoice(engine, path.id ?? '', 'id'), params), expand),
   },
   {
     method: 'DELETE',
@@ -377,7 +417,10 @@ export const invoiceRoutes: Route[] = [
       params.only(['expand']);
       const invoice = requireInvoice(engine, path.id ?? '', 'id');
       if (invoice.status !== 'open' && invoice.status !== 'uncollectible') {
-        throw unexpectedState(`You can only void an open or uncollectible invoice. This invoice is ${invoice.status}.`, 'invoice_not_editable');
+        throw unexpectedState(
+          `You can only void an open or uncollectible invoice. This invoice is ${invoice.status}.`,
+          'invoice_not_editable',
+        );
       }
       voidInvoice(engine, invoice);
       return engine.render(invoice, expand);

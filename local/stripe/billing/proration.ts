@@ -46,7 +46,8 @@ function planItems(engine: Engine, sub: Stripe.Subscription, changes: Params[]):
     const priceId = c.str('price');
     const price = priceId === undefined ? undefined : requirePrice(engine, priceId, `items[${n}][price]`);
     if (id === undefined) {
-      if (!price) throw invalidRequest('Missing required param: items[0][price].', { code: 'parameter_missing', param: `items[${n}][price]` });
+      if (!price)
+        throw invalidRequest('Missing required param: items[0][price].', { code: 'parameter_missing', param: `items[${n}][price]` });
       next.push({ id: newId('si'), isNew: true, price, quantity: c.int('quantity') ?? 1, metadata: {} });
       return;
     }
@@ -60,7 +61,9 @@ function planItems(engine: Engine, sub: Stripe.Subscription, changes: Params[]):
     next[index] = { ...item, ...(price ? { price } : {}), quantity: c.int('quantity') ?? item.quantity };
   });
   if (next.length === 0) {
-    throw invalidRequest('A subscription must have at least one active plan. To cancel a subscription, please use the cancel API endpoint.');
+    throw invalidRequest(
+      'A subscription must have at least one active plan. To cancel a subscription, please use the cancel API endpoint.',
+    );
   }
   const first = next[0];
   for (const item of next) {

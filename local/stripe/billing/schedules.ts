@@ -40,8 +40,13 @@ function period(sub: Stripe.Subscription): { start: number; end: number } {
   return { start: item?.current_period_start ?? sub.start_date, end: item?.current_period_end ?? sub.start_date };
 }
 
-function phaseOf(items: Array<{ price: Stripe.Price; quantity: number; metadata: Record<string, string> }>, start: number, end: number,
-  proration: Stripe.SubscriptionSchedule.Phase.ProrationBehavior, metadata: Record<string, string>): Phase {
+function phaseOf(
+  items: Array<{ price: Stripe.Price; quantity: number; metadata: Record<string, string> }>,
+  start: number,
+  end: number,
+  proration: Stripe.SubscriptionSchedule.Phase.ProrationBehavior,
+  metadata: Record<string, string>,
+): Phase {
   const first = items[0];
   return {
     add_invoice_items: [],
@@ -131,7 +136,14 @@ function createFromSubscription(engine: Engine, p: Params): Schedule {
       collection_method: 'charge_automatically',
       default_payment_method: null,
       description: null,
-      invoice_settings: { account_tax_ids: null, custom_fields: null, days_until_due: null, description: null, footer: null, issuer: { type: 'self' } },
+      invoice_settings: {
+        account_tax_ids: null,
+        custom_fields: null,
+        days_until_due: null,
+        description: null,
+        footer: null,
+        issuer: { type: 'self' },
+      },
       on_behalf_of: null,
       transfer_data: null,
     },
@@ -191,7 +203,13 @@ function updateSchedule(engine: Engine, schedule: Schedule, p: Params): Schedule
 }
 
 /** The phases as given, checked against what the local Stripe can run. */
-function planPhases(engine: Engine, schedule: Schedule, sub: Stripe.Subscription, given: Params[], proration: Stripe.SubscriptionSchedule.Phase.ProrationBehavior): Phase[] {
+function planPhases(
+  engine: Engine,
+  schedule: Schedule,
+  sub: Stripe.Subscription,
+  given: Params[],
+  proration: Stripe.SubscriptionSchedule.Phase.ProrationBehavior,
+): Phase[] {
   if (given.length === 0) throw invalidParam('phases', 'A schedule needs at least one phase.');
   const running = schedule.current_phase ?? { start_date: period(sub).start, end_date: period(sub).end };
   const anchor = period(sub);
@@ -238,7 +256,10 @@ function planPhases(engine: Engine, schedule: Schedule, sub: Stripe.Subscription
       const unchanged =
         items.length === sub.items.data.length &&
         items.every((i, k) => sub.items.data[k]?.price.id === i.price.id && (sub.items.data[k]?.quantity ?? 1) === i.quantity);
-      if (!unchanged) throw invalidRequest('The local Stripe does not change the items of the running phase; add a later phase instead.', { param: `${at}[items]` });
+      if (!unchanged)
+        throw invalidRequest('The local Stripe does not change the items of the running phase; add a later phase instead.', {
+          param: `${at}[items]`,
+        });
     }
     const phaseMd = gp.metadata();
     const phaseProration = gp.oneOf('proration_behavior', ['create_prorations', 'none', 'always_invoice'] as const) ?? proration;
@@ -301,7 +322,13 @@ export function advanceSchedule(engine: Engine, sub: Stripe.Subscription, at: nu
     const price = requirePrice(engine, priceIdOf(phaseItem.price));
     const existing = kept[k];
     const base = existing ?? { ...kept[0]!, id: newId('si'), created: at };
-    return { ...base, price: engine.render(price), plan: planOf(price), quantity: phaseItem.quantity ?? 1, metadata: phaseItem.metadata ?? {} };
+    return {
+      ...base,
+      price: engine.render(price),
+      plan: planOf(price),
+      quantity: phaseItem.quantity ?? 1,
+      metadata: phaseItem.metadata ?? {},
+    };
   });
   const scheduleBefore = structuredClone(schedule);
   schedule.current_phase = { start_date: next.start_date, end_date: next.end_date };
@@ -361,11 +388,13 @@ export const scheduleRoutes: Route[] = [
   {
     method: 'POST',
     path: '/v1/subscription_schedules/:id',
-    handler: ({ engine, path, params, expand }) => engine.render(updateSchedule(engine, requireSchedule(engine, path.id ?? ''), params), expand),
+    handler: ({ engine, path, params, expand }) =>
+      engine.render(updateSchedule(engine, requireSchedule(engine, path.id ?? ''), params), expand),
   },
   {
     method: 'POST',
     path: '/v1/subscription_schedules/:id/release',
-    handler: ({ engine, path, params, expand }) => engine.render(releaseSchedule(engine, requireSchedule(engine, path.id ?? ''), params), expand),
+    handler: ({ engine, path, params, expand }) =>
+      engine.render(releaseSchedule(engine, requireSchedule(engine, path.id ?? ''), params), expand),
   },
 ];

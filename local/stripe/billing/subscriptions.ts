@@ -21,13 +21,7 @@ import {
   prorationDescription,
   type LineInput,
 } from './invoices.js';
-import {
-  MAX_ATTEMPTS,
-  attemptInvoicePayment,
-  ensureInvoiceIntent,
-  markInvoicePaid,
-  voidInvoice,
-} from './invoice-payments.js';
+import { MAX_ATTEMPTS, attemptInvoicePayment, ensureInvoiceIntent, markInvoicePaid, voidInvoice } from './invoice-payments.js';
 import { currentPeriod, planItemChange, type PlannedItem } from './proration.js';
 import { assertCancellationAllowed, endScheduleOf } from './schedules.js';
 import {
@@ -184,7 +178,8 @@ function createSubscription(engine: Engine, p: Params): Stripe.Subscription {
   const first = planned[0];
   if (!first) throw missingParam('items');
   const collection = p.oneOf('collection_method', ['charge_automatically', 'send_invoice'] as const);
-  if (collection === 'send_invoice') throw invalidRequest('The local Stripe supports only collection_method=charge_automatically.', { param: 'collection_method' });
+  if (collection === 'send_invoice')
+    throw invalidRequest('The local Stripe supports only collection_method=charge_automatically.', { param: 'collection_method' });
   const behaviour =
     p.oneOf('payment_behavior', ['allow_incomplete', 'default_incomplete', 'error_if_incomplete', 'pending_if_incomplete'] as const) ??
     'allow_incomplete';
@@ -440,7 +435,7 @@ function applyCancellation(sub: Stripe.Subscription, p: Params, now: number): vo
     if (sub.cancellation_details) {
       if (details.has('comment')) sub.cancellation_details.comment = details.str('comment') ?? null;
       if (details.has('feedback')) {
-        sub.cancellation_details.feedback = (details.str('feedback') ?? null) as Stripe.Subscription.CancellationDetails.Feedback | null;
+        sub.cancellation_details.feedback = details.str('feedback') ?? null;
       }
     }
   }

@@ -32,7 +32,8 @@ export function requestedTrialEnd(p: Params, now: number): number | undefined {
   }
   const days = p.int('trial_period_days');
   if (days !== undefined) {
-    if (days < 0 || days > MAX_TRIAL_DAYS) throw invalidParam('trial_period_days', `trial_period_days must be between 0 and ${MAX_TRIAL_DAYS}.`);
+    if (days < 0 || days > MAX_TRIAL_DAYS)
+      throw invalidParam('trial_period_days', `trial_period_days must be between 0 and ${MAX_TRIAL_DAYS}.`);
     return days === 0 ? undefined : now + days * 86_400;
   }
   if (!p.has('trial_end')) return undefined;
@@ -40,7 +41,8 @@ export function requestedTrialEnd(p: Params, now: number): number | undefined {
   const end = p.int('trial_end');
   if (end === undefined) throw invalidParam('trial_end', "trial_end must be a timestamp or 'now'.");
   if (end <= now) throw invalidParam('trial_end', 'Invalid timestamp: must be an integer Unix timestamp in the future.');
-  if (end > now + MAX_TRIAL_DAYS * 86_400) throw invalidParam('trial_end', `trial_end can be at most ${MAX_TRIAL_DAYS} days in the future.`);
+  if (end > now + MAX_TRIAL_DAYS * 86_400)
+    throw invalidParam('trial_end', `trial_end can be at most ${MAX_TRIAL_DAYS} days in the future.`);
   return end;
 }
 
@@ -121,7 +123,11 @@ export function applyPauseCollection(sub: Stripe.Subscription, p: Params, now: n
   if (!pc) return;
   pc.only(['behavior', 'resumes_at']);
   const behavior = pc.oneOf('behavior', ['keep_as_draft', 'mark_uncollectible', 'void'] as const);
-  if (behavior === undefined) throw invalidRequest('Missing required param: pause_collection[behavior].', { code: 'parameter_missing', param: 'pause_collection[behavior]' });
+  if (behavior === undefined)
+    throw invalidRequest('Missing required param: pause_collection[behavior].', {
+      code: 'parameter_missing',
+      param: 'pause_collection[behavior]',
+    });
   const resumes = pc.int('resumes_at');
   if (resumes !== undefined && resumes <= now) throw invalidParam('pause_collection[resumes_at]', 'resumes_at must be in the future.');
   sub.pause_collection = { behavior, resumes_at: resumes ?? null };

@@ -71,7 +71,11 @@ function applyPaths(obj: Json, paths: string[][], resolve: Resolver, at = ''): J
 /** A response copy of `obj` with `expand` applied. */
 export function render<T extends object>(obj: T, expand: string[], resolve: Resolver): T {
   const copy = structuredClone(obj) as unknown as Json;
-  return applyPaths(copy, expand.map((p) => p.split('.')), resolve) as unknown as T;
+  return applyPaths(
+    copy,
+    expand.map((p) => p.split('.')),
+    resolve,
+  ) as unknown as T;
 }
 
 /** A plain snapshot (no expansion, includables stripped), as stored in events. */

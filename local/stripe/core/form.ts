@@ -59,9 +59,7 @@ function arrayify(value: FormValue): FormValue {
   const keys = Object.keys(value);
   for (const k of keys) value[k] = arrayify(value[k] as FormValue);
   if (keys.length > 0 && keys.every(isIndexKey)) {
-    return keys
-      .sort((a, b) => Number(a) - Number(b))
-      .map((k) => value[k] as FormValue);
+    return keys.sort((a, b) => Number(a) - Number(b)).map((k) => value[k] as FormValue);
   }
   return value;
 }
@@ -86,6 +84,7 @@ export function encodeForm(data: Record<string, unknown>): string {
   const walk = (key: string, value: unknown): void => {
     if (value === undefined) return;
     if (value === null || typeof value !== 'object') {
+      // eslint-disable-next-line @typescript-eslint/no-base-to-string -- a primitive here: objects are walked below
       pairs.push(`${encodeURIComponent(key)}=${encodeURIComponent(value === null ? '' : String(value))}`);
     } else if (Array.isArray(value)) {
       value.forEach((v, i) => walk(`${key}[${i}]`, v));

@@ -10,12 +10,7 @@ export const LIST_PARAMS = ['limit', 'starting_after', 'ending_before', 'expand'
  * One page of `items` (already filtered, newest first) in Stripe's list shape,
  * with `expand[]=data.x` applied to each item.
  */
-export function paginate<T extends { id: string }>(
-  engine: Engine,
-  items: T[],
-  params: Params,
-  url: string,
-): Stripe.ApiList<T> {
+export function paginate<T extends { id: string }>(engine: Engine, items: T[], params: Params, url: string): Stripe.ApiList<T> {
   const limit = params.int('limit') ?? 10;
   if (limit < 1 || limit > 100) {
     throw invalidParam('limit', 'This value must be greater than or equal to 1 and less than or equal to 100.');

@@ -22,9 +22,7 @@ export function addIntervals(anchor: number, interval: Interval, count: number, 
   const year = d.getUTCFullYear() + Math.floor(total / 12);
   const month = ((total % 12) + 12) % 12;
   const day = Math.min(d.getUTCDate(), daysInMonth(year, month));
-  return Math.floor(
-    Date.UTC(year, month, day, d.getUTCHours(), d.getUTCMinutes(), d.getUTCSeconds()) / 1000,
-  );
+  return Math.floor(Date.UTC(year, month, day, d.getUTCHours(), d.getUTCMinutes(), d.getUTCSeconds()) / 1000);
 }
 
 /** The first period boundary strictly after `after`, counting from `anchor`. */

@@ -47,7 +47,13 @@ function page(title: string, body: string): string {
 
 function customerLabel(engine: Engine, invoice: Stripe.Invoice): string {
   const customer = typeof invoice.customer === 'string' ? engine.state.customers[invoice.customer] : undefined;
-  return invoice.customer_name ?? customer?.name ?? invoice.customer_email ?? customer?.email ?? String(invoice.customer ?? '');
+  return (
+    invoice.customer_name ??
+    customer?.name ??
+    invoice.customer_email ??
+    customer?.email ??
+    (typeof invoice.customer === 'string' ? invoice.customer : (invoice.customer?.id ?? ''))
+  );
 }
 
 function invoiceTitle(invoice: Stripe.Invoice): string {
@@ -57,7 +63,10 @@ function invoiceTitle(invoice: Stripe.Invoice): string {
 function invoiceHtml(engine: Engine, invoice: Stripe.Invoice): string {
   const c = invoice.currency;
   const rows = invoice.lines.data
-    .map((l) => `<tr><td>${escapeHtml(l.description ?? '')}</td><td class="n">${l.quantity ?? 1}</td><td class="n">${money(l.amount, c)}</td></tr>`)
+    .map(
+      (l) =>
+        `<tr><td>${escapeHtml(l.description ?? '')}</td><td class="n">${l.quantity ?? 1}</td><td class="n">${money(l.amount, c)}</td></tr>`,
+    )
     .join('');
   const due = invoice.due_date ? `<p>Due ${formatDate(invoice.due_date)}</p>` : '';
   return page(
@@ -85,7 +94,11 @@ function invoicePdf(engine: Engine, invoice: Stripe.Invoice): Buffer {
     { text: 'Amount', bold: true, sameLine: true, alignRightAt: right },
   ];
   for (const l of invoice.lines.data) {
-    lines.push({ text: (l.description ?? '').slice(0, 70) }, { text: String(l.quantity ?? 1), sameLine: true, alignRightAt: 440 }, { text: money(l.amount, c), sameLine: true, alignRightAt: right });
+    lines.push(
+      { text: (l.description ?? '').slice(0, 70) },
+      { text: String(l.quantity ?? 1), sameLine: true, alignRightAt: 440 },
+      { text: money(l.amount, c), sameLine: true, alignRightAt: right },
+    );
   }
   const total = (label: string, amount: number, bold = false, gap = 0): PdfLine[] => [
     { text: label, x: 330, bold, gap },

@@ -70,7 +70,8 @@ export function pdfDocument(title: string, lines: PdfLine[]): Buffer {
   objects[5] = `<< /Title ${pdfString(title)} /Producer (local-stripe) >>`;
   pages.forEach((content, i) => {
     const id = pageIds[i] ?? 0;
-    objects[id] = `<< /Type /Page /Parent 2 0 R /MediaBox [0 0 ${PAGE_W} ${PAGE_H}] /Resources << /Font << /F1 3 0 R /F2 4 0 R >> >> /Contents ${id + 1} 0 R >>`;
+    objects[id] =
+      `<< /Type /Page /Parent 2 0 R /MediaBox [0 0 ${PAGE_W} ${PAGE_H}] /Resources << /Font << /F1 3 0 R /F2 4 0 R >> >> /Contents ${id + 1} 0 R >>`;
     objects[id + 1] = `<< /Length ${Buffer.byteLength(content, 'latin1')} >>\nstream\n${content}\nendstream`;
   });
 

@@ -101,7 +101,11 @@ function challengeFor(engine: Engine, id: string): Challenge {
         const r = completeSetupAuthentication(engine, seti, outcome);
         return { object: r.seti, succeeded: r.ok && r.seti.status === 'succeeded' };
       },
-      returnParams: (ok) => ({ setup_intent: id, setup_intent_client_secret: seti.client_secret ?? '', redirect_status: ok ? 'succeeded' : 'failed' }),
+      returnParams: (ok) => ({
+        setup_intent: id,
+        setup_intent_client_secret: seti.client_secret ?? '',
+        redirect_status: ok ? 'succeeded' : 'failed',
+      }),
     };
   }
   const pi = requireIntent(engine, id);
@@ -113,7 +117,11 @@ function challengeFor(engine: Engine, id: string): Challenge {
       const r = completeAuthentication(engine, pi, outcome);
       return { object: r.pi, succeeded: r.pi.status === 'succeeded' };
     },
-    returnParams: (ok) => ({ payment_intent: id, payment_intent_client_secret: pi.client_secret ?? '', redirect_status: ok ? 'succeeded' : 'failed' }),
+    returnParams: (ok) => ({
+      payment_intent: id,
+      payment_intent_client_secret: pi.client_secret ?? '',
+      redirect_status: ok ? 'succeeded' : 'failed',
+    }),
   };
 }
 
@@ -194,7 +202,8 @@ export async function handleControl(deps: ControlDeps, req: IncomingMessage, res
         const customer = str(b.customer);
         const amount = num(b.amount);
         const price = str(b.price);
-        if (customer && !deps.engine.state.customers[customer]) throw invalidRequest(`No such customer: '${customer}'`, { code: 'resource_missing', param: 'customer' });
+        if (customer && !deps.engine.state.customers[customer])
+          throw invalidRequest(`No such customer: '${customer}'`, { code: 'resource_missing', param: 'customer' });
         const before = new Set(Object.keys(deps.engine.state.events));
         // The project's fixture for the event, run over HTTP against this server (as `stripe trigger` does).
         let result;
@@ -215,12 +224,14 @@ export async function handleControl(deps: ControlDeps, req: IncomingMessage, res
         return json(res, 200, { customer: typeof made?.id === 'string' ? made.id : (customer ?? null), events });
       }
       case 'GET /clock':
-        if (parts.length !== 2) return json(res, 404, { error: { type: 'invalid_request_error', message: `Unknown control route ${route}` } });
+        if (parts.length !== 2)
+          return json(res, 404, { error: { type: 'invalid_request_error', message: `Unknown control route ${route}` } });
         return json(res, 200, { offset: deps.engine.state.clockOffset, now: deps.engine.wallNow() });
       case 'POST /clock': {
         // POST /_local/clock/advance { seconds }: see billing/wall-clock.ts.
         const seconds = num((await bodyOf(req)).seconds);
-        if (parts[2] !== 'advance' || parts.length !== 3) return json(res, 404, { error: { type: 'invalid_request_error', message: `Unknown control route ${route}` } });
+        if (parts[2] !== 'advance' || parts.length !== 3)
+          return json(res, 404, { error: { type: 'invalid_request_error', message: `Unknown control route ${route}` } });
         if (seconds === undefined || !Number.isInteger(seconds) || seconds <= 0 || seconds > 50 * 365 * 86_400) {
           throw invalidRequest('seconds must be a positive whole number of seconds (at most 50 years).');
         }
@@ -228,9 +239,13 @@ export async function handleControl(deps: ControlDeps, req: IncomingMessage, res
       }
       case 'POST /charges': {
         // POST /_local/charges/:id/dispute { amount?, reason?, inquiry? }: the customer's bank disputes a charge.
-        if (parts[3] !== 'dispute' || parts.length !== 4) return json(res, 404, { error: { type: 'invalid_request_error', message: `Unknown control route ${route}` } });
+        if (parts[3] !== 'dispute' || parts.length !== 4)
+          return json(res, 404, { error: { type: 'invalid_request_error', message: `Unknown control route ${route}` } });
         const charge = deps.engine.state.charges[parts[2] ?? ''];
-        if (!charge) return json(res, 404, { error: { type: 'invalid_request_error', code: 'resource_missing', message: `No such charge: '${parts[2] ?? ''}'` } });
+        if (!charge)
+          return json(res, 404, {
+            error: { type: 'invalid_request_error', code: 'resource_missing', message: `No such charge: '${parts[2] ?? ''}'` },
+          });
         const b = await bodyOf(req);
         const amount = b.amount === undefined ? undefined : num(b.amount);
         if (b.amount !== undefined && amount === undefined) throw invalidRequest('amount must be a whole number of cents.');

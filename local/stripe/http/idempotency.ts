@@ -14,14 +14,7 @@ export function canonical(value: FormValue): string {
  * The saved response for a repeated key, or null for a new key. A key reused
  * for another request is Stripe's 400 `idempotency_error`.
  */
-export function lookup(
-  state: State,
-  scope: string,
-  key: string,
-  method: string,
-  path: string,
-  params: string,
-): IdempotencyRecord | null {
+export function lookup(state: State, scope: string, key: string, method: string, path: string, params: string): IdempotencyRecord | null {
   const record = state.idempotency[`${scope}:${key}`];
   if (!record) return null;
   if (record.method !== method || record.path !== path || record.params !== params) throw idempotencyMismatch(key);

@@ -96,9 +96,7 @@ function buildPrice(p: PriceInput): Stripe.Price {
     metadata: {},
     nickname: p.nickname,
     product: p.product,
-    recurring: p.recurring
-      ? { ...p.recurring, meter: null, trial_period_days: null, usage_type: 'licensed' }
-      : null,
+    recurring: p.recurring ? { ...p.recurring, meter: null, trial_period_days: null, usage_type: 'licensed' } : null,
     tax_behavior: 'unspecified',
     tiers_mode: null,
     transform_quantity: null,
@@ -156,7 +154,20 @@ export function planOf(price: Stripe.Price): Stripe.Plan {
   };
 }
 
-const PRODUCT_FIELDS = ['name', 'description', 'metadata', 'active', 'images', 'url', 'statement_descriptor', 'tax_code', 'unit_label', 'shippable', 'marketing_features', 'expand'] as const;
+const PRODUCT_FIELDS = [
+  'name',
+  'description',
+  'metadata',
+  'active',
+  'images',
+  'url',
+  'statement_descriptor',
+  'tax_code',
+  'unit_label',
+  'shippable',
+  'marketing_features',
+  'expand',
+] as const;
 
 /** Documented product fields, stored as given. */
 function applyProductFields(product: Stripe.Product, p: Params): void {
@@ -169,7 +180,8 @@ function applyProductFields(product: Stripe.Product, p: Params): void {
   if (p.has('tax_code')) product.tax_code = p.str('tax_code') ?? null;
   if (p.has('unit_label')) product.unit_label = p.str('unit_label') ?? null;
   if (p.has('shippable')) product.shippable = p.bool('shippable') ?? null;
-  if (p.has('marketing_features')) product.marketing_features = (p.list('marketing_features') ?? []).map((f) => ({ name: f.reqStr('name') }));
+  if (p.has('marketing_features'))
+    product.marketing_features = (p.list('marketing_features') ?? []).map((f) => ({ name: f.reqStr('name') }));
   product.metadata = mergeMetadata(product.metadata, p.metadata());
 }
 
@@ -230,7 +242,22 @@ function changed<T extends object>(before: T, after: T): Record<string, unknown>
 }
 
 function createPrice(engine: Engine, p: Params): Stripe.Price {
-  p.only(['product', 'product_data', 'unit_amount', 'unit_amount_decimal', 'currency', 'recurring', 'lookup_key', 'transfer_lookup_key', 'nickname', 'metadata', 'active', 'tax_behavior', 'billing_scheme', 'expand']);
+  p.only([
+    'product',
+    'product_data',
+    'unit_amount',
+    'unit_amount_decimal',
+    'currency',
+    'recurring',
+    'lookup_key',
+    'transfer_lookup_key',
+    'nickname',
+    'metadata',
+    'active',
+    'tax_behavior',
+    'billing_scheme',
+    'expand',
+  ]);
   const data = p.obj('product_data');
   let product: Stripe.Product;
   if (data) {
@@ -264,7 +291,8 @@ function newPrice(engine: Engine, product: Stripe.Product, p: Params, more?: (pr
     throw invalidParam('recurring[usage_type]', 'The local Stripe supports licensed prices only.');
   }
   const decimal = p.str('unit_amount_decimal');
-  if (decimal !== undefined && !/^\d+$/.test(decimal)) throw invalidParam('unit_amount_decimal', 'The local Stripe bills whole cents only.');
+  if (decimal !== undefined && !/^\d+$/.test(decimal))
+    throw invalidParam('unit_amount_decimal', 'The local Stripe bills whole cents only.');
   const unitAmount = decimal !== undefined && !p.has('unit_amount') ? Number(decimal) : p.reqInt('unit_amount');
   if (unitAmount < 0) throw invalidParam('unit_amount', 'This value must be greater than or equal to 0.');
   const price = buildPrice({
@@ -299,8 +327,10 @@ function updatePrice(engine: Engine, price: Stripe.Price, p: Params): Stripe.Pri
   if (p.has('nickname')) price.nickname = p.str('nickname') ?? null;
   if (p.has('lookup_key')) {
     const key = p.str('lookup_key');
-    const holder = key === undefined ? undefined : Object.values(engine.state.prices).find((pr) => pr.lookup_key === key && pr.id !== price.id);
-    if (holder && p.bool('transfer_lookup_key') !== true) throw invalidParam('lookup_key', `A price (\`${holder.id}\`) already uses that lookup key.`);
+    const holder =
+      key === undefined ? undefined : Object.values(engine.state.prices).find((pr) => pr.lookup_key === key && pr.id !== price.id);
+    if (holder && p.bool('transfer_lookup_key') !== true)
+      throw invalidParam('lookup_key', `A price (\`${holder.id}\`) already uses that lookup key.`);
     if (holder) holder.lookup_key = null;
     price.lookup_key = key ?? null;
   }
@@ -351,7 +381,8 @@ export const catalogRoutes: Route[] = [
   {
     method: 'POST',
     path: '/v1/products/:id',
-    handler: ({ engine, path, params, expand }) => engine.render(updateProduct(engine, requireProduct(engine, path.id ?? ''), params), expand),
+    handler: ({ engine, path, params, expand }) =>
+      engine.render(updateProduct(engine, requireProduct(engine, path.id ?? ''), params), expand),
   },
   {
     method: 'DELETE',
@@ -376,6 +407,7 @@ export const catalogRoutes: Route[] = [
   {
     method: 'POST',
     path: '/v1/prices/:id',
-    handler: ({ engine, path, params, expand }) => engine.render(updatePrice(engine, requirePrice(engine, path.id ?? '', 'id'), params), expand),
+    handler: ({ engine, path, params, expand }) =>
+      engine.render(updatePrice(engine, requirePrice(engine, path.id ?? '', 'id'), params), expand),
   },
 ];

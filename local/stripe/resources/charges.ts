@@ -10,12 +10,7 @@ import { blocksRefund } from './disputes.js';
 import { receiptUrl } from '../documents/documents.js';
 
 /** The charge a confirmation attempt produces (succeeded, or failed with `decline`). */
-export function createCharge(
-  engine: Engine,
-  pi: Stripe.PaymentIntent,
-  pm: Stripe.PaymentMethod,
-  decline: Decline | null,
-): Stripe.Charge {
+export function createCharge(engine: Engine, pi: Stripe.PaymentIntent, pm: Stripe.PaymentMethod, decline: Decline | null): Stripe.Charge {
   const customer = typeof pi.customer === 'string' ? pi.customer : (pi.customer?.id ?? null);
   const card = pm.card;
   const charge: Stripe.Charge = {
@@ -148,7 +143,9 @@ function createRefund(engine: Engine, params: Parameters<Route['handler']>[0]['p
     throw invalidRequest(`Charge ${charge.id} has already been refunded.`, { code: 'charge_already_refunded' });
   }
   if (!charge.captured) {
-    throw invalidRequest(`Charge ${charge.id} has not been captured; cancel its PaymentIntent to release the authorization.`, { code: 'charge_not_refundable' });
+    throw invalidRequest(`Charge ${charge.id} has not been captured; cancel its PaymentIntent to release the authorization.`, {
+      code: 'charge_not_refundable',
+    });
   }
   const amount = params.int('amount') ?? remaining;
   if (amount <= 0) throw invalidRequest('Invalid positive integer', { param: 'amount', code: 'parameter_invalid_integer' });
@@ -169,7 +166,10 @@ function createRefund(engine: Engine, params: Parameters<Route['handler']>[0]['p
     currency: charge.currency,
     customer_account: null,
     customer,
-    destination_details: { type: 'card', card: { reference_status: 'pending', reference_type: 'acquirer_reference_number', type: 'refund' } },
+    destination_details: {
+      type: 'card',
+      card: { reference_status: 'pending', reference_type: 'acquirer_reference_number', type: 'refund' },
+    },
     metadata: mergeMetadata(null, params.metadata()),
     payment_intent: typeof charge.payment_intent === 'string' ? charge.payment_intent : null,
     payment_method: charge.payment_method,
@@ -205,7 +205,11 @@ export const chargeRoutes: Route[] = [
       return paginate(engine, items, params, '/v1/charges');
     },
   },
-  { method: 'GET', path: '/v1/charges/:id', handler: ({ engine, path, expand }) => engine.render(requireCharge(engine, path.id ?? ''), expand) },
+  {
+    method: 'GET',
+    path: '/v1/charges/:id',
+    handler: ({ engine, path, expand }) => engine.render(requireCharge(engine, path.id ?? ''), expand),
+  },
   { method: 'POST', path: '/v1/refunds', handler: ({ engine, params, expand }) => engine.render(createRefund(engine, params), expand) },
   {
     method: 'GET',

@@ -12,9 +12,21 @@ import { mergeMetadata, type Params } from '../core/params.js';
 import { cardByFingerprint } from '../cards.js';
 
 const REASONS = [
-  'bank_cannot_process', 'check_returned', 'credit_not_processed', 'customer_initiated', 'debit_not_authorized',
-  'duplicate', 'fraudulent', 'general', 'incorrect_account_details', 'insufficient_funds', 'noncompliant',
-  'product_not_received', 'product_unacceptable', 'subscription_canceled', 'unrecognized',
+  'bank_cannot_process',
+  'check_returned',
+  'credit_not_processed',
+  'customer_initiated',
+  'debit_not_authorized',
+  'duplicate',
+  'fraudulent',
+  'general',
+  'incorrect_account_details',
+  'insufficient_funds',
+  'noncompliant',
+  'product_not_received',
+  'product_unacceptable',
+  'subscription_canceled',
+  'unrecognized',
 ];
 
 /** What Stripe charges for a dispute (returned when it is won). */
@@ -82,7 +94,7 @@ function balanceTransaction(_engine: Engine, dispute: Stripe.Dispute, sign: 1 | 
     balance_type: 'payments',
     created: at,
     currency: dispute.currency,
-    description: sign < 0 ? `Chargeback withdrawal for ${String(dispute.charge)}` : `Chargeback reversal for ${String(dispute.charge)}`,
+    description: `${sign < 0 ? 'Chargeback withdrawal' : 'Chargeback reversal'} for ${typeof dispute.charge === 'string' ? dispute.charge : dispute.charge.id}`,
     exchange_rate: null,
     fee,
     fee_details: [{ amount: fee, application: null, currency: dispute.currency, description: 'Dispute fee', type: 'stripe_fee' }],
@@ -116,9 +128,11 @@ export function openDispute(engine: Engine, charge: Stripe.Charge, input: Disput
   if (charge.status !== 'succeeded') {
     throw invalidRequest(`Charge ${charge.id} did not succeed, so it cannot be disputed.`, { param: 'charge' });
   }
-  if (charge.disputed && !multiple) throw invalidRequest(`Charge ${charge.id} is already disputed.`, { code: 'charge_disputed', param: 'charge' });
+  if (charge.disputed && !multiple)
+    throw invalidRequest(`Charge ${charge.id} is already disputed.`, { code: 'charge_disputed', param: 'charge' });
   const disputable = charge.amount - charge.amount_refunded;
-  if (disputable <= 0) throw invalidRequest(`Charge ${charge.id} has been fully refunded, so it cannot be disputed.`, { code: 'charge_already_refunded' });
+  if (disputable <= 0)
+    throw invalidRequest(`Charge ${charge.id} has been fully refunded, so it cannot be disputed.`, { code: 'charge_already_refunded' });
   const amount = input.amount ?? disputable;
   if (!Number.isInteger(amount) || amount <= 0 || amount > disputable) {
     throw invalidParam('amount', `The dispute amount must be a whole number of cents between 1 and ${disputable}.`);
@@ -190,9 +204,7 @@ export function disputeIfTestCard(engine: Engine, charge: Stripe.Charge, pm: Str
 
 /** Whether a dispute keeps the charge from being refunded (an open or lost chargeback). */
 export function blocksRefund(engine: Engine, chargeId: string): boolean {
-  return Object.values(disputesState(engine)).some(
-    (d) => d.charge === chargeId && !d.is_charge_refundable && d.status !== 'won',
-  );
+  return Object.values(disputesState(engine)).some((d) => d.charge === chargeId && !d.is_charge_refundable && d.status !== 'won');
 }
 
 function close(engine: Engine, dispute: Stripe.Dispute, won: boolean): void {
@@ -302,7 +314,8 @@ export const disputeRoutes: Route[] = [
   {
     method: 'POST',
     path: '/v1/disputes/:id',
-    handler: ({ engine, path, params, expand }) => engine.render(updateDispute(engine, requireDispute(engine, path.id ?? ''), params), expand),
+    handler: ({ engine, path, params, expand }) =>
+      engine.render(updateDispute(engine, requireDispute(engine, path.id ?? ''), params), expand),
   },
   {
     method: 'POST',

@@ -151,7 +151,9 @@ function authorized(engine: Engine, pi: Stripe.PaymentIntent, pm: Stripe.Payment
 export function captureIntent(engine: Engine, pi: Stripe.PaymentIntent, p: Params): Stripe.PaymentIntent {
   p.only(['amount_to_capture', 'metadata', 'statement_descriptor', 'statement_descriptor_suffix', 'final_capture', 'expand']);
   if (pi.status !== 'requires_capture') {
-    throw unexpectedState(`This PaymentIntent could not be captured because it has a status of ${pi.status}. Only a PaymentIntent with one of the following statuses may be captured: requires_capture.`);
+    throw unexpectedState(
+      `This PaymentIntent could not be captured because it has a status of ${pi.status}. Only a PaymentIntent with one of the following statuses may be captured: requires_capture.`,
+    );
   }
   const amount = p.int('amount_to_capture') ?? pi.amount_capturable;
   if (amount <= 0 || amount > pi.amount_capturable) {
@@ -205,7 +207,14 @@ function paymentFailed(
   return { ok: false, pi, error: declineError(engine.render(pi), lastError, status) };
 }
 
-function chargeDeclined(engine: Engine, pi: Stripe.PaymentIntent, pm: Stripe.PaymentMethod, code: string, declineCode: string, message: string): ConfirmResult {
+function chargeDeclined(
+  engine: Engine,
+  pi: Stripe.PaymentIntent,
+  pm: Stripe.PaymentMethod,
+  code: string,
+  declineCode: string,
+  message: string,
+): ConfirmResult {
   const charge = createCharge(engine, pi, pm, { code, decline_code: declineCode, message });
   pi.latest_charge = charge.id;
   engine.emit('charge.failed', charge);
@@ -280,8 +289,7 @@ export function completeAuthentication(engine: Engine, pi: Stripe.PaymentIntent,
   return paymentFailed(engine, pi, pm, {
     type: 'invalid_request_error',
     code: 'payment_intent_authentication_failure',
-    message:
-      'We are unable to authenticate your payment method. Please choose a different payment method and try again.',
+    message: 'We are unable to authenticate your payment method. Please choose a different payment method and try again.',
     payment_method: engine.render(pm),
     doc_url: 'https://stripe.com/docs/error-codes/payment-intent-authentication-failure',
   });
@@ -304,7 +312,7 @@ export function cancelIntent(engine: Engine, pi: Stripe.PaymentIntent, reason: s
     charge.refunded = true;
     engine.emit('charge.refunded', charge);
   }
-  pi.cancellation_reason = (reason as Stripe.PaymentIntent.CancellationReason | undefined) ?? null;
+  pi.cancellation_reason = reason ?? null;
   pi.next_action = null;
   engine.store.touch();
   engine.emit('payment_intent.canceled', pi);
@@ -315,7 +323,8 @@ export function cancelIntent(engine: Engine, pi: Stripe.PaymentIntent, reason: s
 function checkClientSecret(rc: RouteContext, pi: Stripe.PaymentIntent): void {
   if (rc.auth !== 'publishable') return;
   const secret = rc.params.str('client_secret');
-  if (secret === undefined) throw invalidRequest('Missing required param: client_secret.', { code: 'parameter_missing', param: 'client_secret' });
+  if (secret === undefined)
+    throw invalidRequest('Missing required param: client_secret.', { code: 'parameter_missing', param: 'client_secret' });
   if (secret !== pi.client_secret) {
     throw invalidRequest('The client_secret provided does not match the client_secret associated with the PaymentIntent.', {
       param: 'client_secret',
@@ -431,7 +440,25 @@ const UPDATABLE_WHEN_DONE = ['metadata', 'description', 'receipt_email', 'expand
 
 function updateFromParams(rc: RouteContext): Stripe.PaymentIntent {
   const { engine, params: p } = rc;
-  p.only(['amount', 'currency', 'customer', 'description', 'metadata', 'payment_method', 'payment_method_types', 'receipt_email', 'setup_future_usage', 'statement_descriptor', 'statement_descriptor_suffix', 'shipping', 'transfer_group', 'payment_method_options', 'payment_method_configuration', 'capture_method', 'expand']);
+  p.only([
+    'amount',
+    'currency',
+    'customer',
+    'description',
+    'metadata',
+    'payment_method',
+    'payment_method_types',
+    'receipt_email',
+    'setup_future_usage',
+    'statement_descriptor',
+    'statement_descriptor_suffix',
+    'shipping',
+    'transfer_group',
+    'payment_method_options',
+    'payment_method_configuration',
+    'capture_method',
+    'expand',
+  ]);
   const pi = requireIntent(engine, rc.path.id ?? '');
   const done = ['succeeded', 'canceled', 'processing'].includes(pi.status);
   const blocked = Object.keys(p.raw).find((k) => !UPDATABLE_WHEN_DONE.includes(k));
@@ -504,7 +531,23 @@ export const paymentIntentRoutes: Route[] = [
     publishable: true,
     handler: (rc) => {
       const { engine, params: p } = rc;
-      p.only(['payment_method', 'payment_method_data', 'return_url', 'off_session', 'setup_future_usage', 'receipt_email', 'use_stripe_sdk', 'client_secret', 'mandate_data', 'payment_method_options', 'error_on_requires_action', 'expand', 'payment_method_types', 'shipping', 'key']);
+      p.only([
+        'payment_method',
+        'payment_method_data',
+        'return_url',
+        'off_session',
+        'setup_future_usage',
+        'receipt_email',
+        'use_stripe_sdk',
+        'client_secret',
+        'mandate_data',
+        'payment_method_options',
+        'error_on_requires_action',
+        'expand',
+        'payment_method_types',
+        'shipping',
+        'key',
+      ]);
       const pi = requireIntent(engine, rc.path.id ?? '');
       checkClientSecret(rc, pi);
       if (p.has('receipt_email')) pi.receipt_email = p.str('receipt_email') ?? null;
@@ -518,7 +561,8 @@ export const paymentIntentRoutes: Route[] = [
   {
     method: 'POST',
     path: '/v1/payment_intents/:id/capture',
-    handler: ({ engine, params, path, expand }) => engine.render(captureIntent(engine, requireIntent(engine, path.id ?? ''), params), expand),
+    handler: ({ engine, params, path, expand }) =>
+      engine.render(captureIntent(engine, requireIntent(engine, path.id ?? ''), params), expand),
   },
   {
     method: 'POST',
@@ -527,9 +571,7 @@ export const paymentIntentRoutes: Route[] = [
       params.only(['cancellation_reason', 'expand']);
       const pi = requireIntent(engine, path.id ?? '');
       if (engine.state.links.invoiceOfIntent[pi.id]) {
-        throw unexpectedState(
-          'You cannot cancel this PaymentIntent because it was created by an invoice. Void the invoice instead.',
-        );
+        throw unexpectedState('You cannot cancel this PaymentIntent because it was created by an invoice. Void the invoice instead.');
       }
       const reason = params.oneOf('cancellation_reason', ['duplicate', 'fraudulent', 'requested_by_customer', 'abandoned'] as const);
       return engine.render(cancelIntent(engine, pi, reason), expand);

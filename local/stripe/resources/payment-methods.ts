@@ -17,11 +17,7 @@ const EMPTY_ADDRESS: Stripe.Address = {
   state: null,
 };
 
-export function cardError(
-  code: string,
-  message: string,
-  extra: { decline_code?: string; param?: string } = {},
-): StripeApiError {
+export function cardError(code: string, message: string, extra: { decline_code?: string; param?: string } = {}): StripeApiError {
   return new StripeApiError(402, {
     type: 'card_error',
     code,
@@ -193,7 +189,12 @@ function createFromParams(engine: Engine, p: Params): Stripe.PaymentMethod {
   }
   return createCardPaymentMethod(
     engine,
-    { number: card.reqStr('number'), expMonth: card.reqInt('exp_month'), expYear: card.reqInt('exp_year'), ...(card.str('cvc') ? { cvc: card.reqStr('cvc') } : {}) },
+    {
+      number: card.reqStr('number'),
+      expMonth: card.reqInt('exp_month'),
+      expYear: card.reqInt('exp_year'),
+      ...(card.str('cvc') ? { cvc: card.reqStr('cvc') } : {}),
+    },
     p.obj('billing_details'),
     metadata === 'unset' ? undefined : metadata,
   );

@@ -47,7 +47,8 @@ function paymentMethodParam(engine: Engine, p: Params): string | undefined {
   if (!data) return p.str('payment_method');
   data.only(['type', 'card', 'billing_details', 'metadata', 'allow_redisplay']);
   const type = data.str('type') ?? 'card';
-  if (type !== 'card') throw invalidParam('payment_method_data[type]', `The local Stripe supports only card payment methods, not '${type}'.`);
+  if (type !== 'card')
+    throw invalidParam('payment_method_data[type]', `The local Stripe supports only card payment methods, not '${type}'.`);
   const card = data.obj('card');
   if (!card) throw invalidParam('payment_method_data[card]', 'Missing card details.');
   return createCardPaymentMethod(
@@ -72,7 +73,9 @@ function checkPaymentMethod(engine: Engine, seti: { customer: string | null }, i
     throw invalidRequest('The provided PaymentMethod belongs to a different Customer.', { param: 'payment_method' });
   }
   if (pm.customer && !seti.customer) {
-    throw invalidRequest('The provided PaymentMethod was previously attached to a Customer; pass that customer with it.', { param: 'payment_method' });
+    throw invalidRequest('The provided PaymentMethod was previously attached to a Customer; pass that customer with it.', {
+      param: 'payment_method',
+    });
   }
 }
 
@@ -167,8 +170,14 @@ function requireAction(engine: Engine, seti: Stripe.SetupIntent, pm: Stripe.Paym
   const challenge = `${engine.baseUrl}/_local/3ds/${seti.id}?client_secret=${encodeURIComponent(seti.client_secret ?? '')}`;
   seti.next_action =
     opts.returnUrl && !opts.useStripeSdk
-      ? { type: 'redirect_to_url', redirect_to_url: { url: `${challenge}&return_url=${encodeURIComponent(opts.returnUrl)}`, return_url: opts.returnUrl } }
-      : { type: 'use_stripe_sdk', use_stripe_sdk: { type: 'three_d_secure_redirect', stripe_js: challenge, source: `src_local_${seti.id}` } };
+      ? {
+          type: 'redirect_to_url',
+          redirect_to_url: { url: `${challenge}&return_url=${encodeURIComponent(opts.returnUrl)}`, return_url: opts.returnUrl },
+        }
+      : {
+          type: 'use_stripe_sdk',
+          use_stripe_sdk: { type: 'three_d_secure_redirect', stripe_js: challenge, source: `src_local_${seti.id}` },
+        };
   engine.store.touch();
   engine.emit('setup_intent.requires_action', seti);
   return { ok: true, seti };
@@ -212,7 +221,10 @@ export function confirmSetupIntent(engine: Engine, seti: Stripe.SetupIntent, opt
 /** The outcome of the 3-D Secure challenge for a SetupIntent in `requires_action`. */
 export function completeSetupAuthentication(engine: Engine, seti: Stripe.SetupIntent, outcome: 'succeed' | 'fail'): SetupResult {
   if (seti.status !== 'requires_action') {
-    throw unexpectedState(`This SetupIntent has a status of ${seti.status}; there is no authentication to complete.`, 'setup_intent_unexpected_state');
+    throw unexpectedState(
+      `This SetupIntent has a status of ${seti.status}; there is no authentication to complete.`,
+      'setup_intent_unexpected_state',
+    );
   }
   const pm = typeof seti.payment_method === 'string' ? engine.state.paymentMethods[seti.payment_method] : undefined;
   if (!pm) throw unexpectedState('This SetupIntent has no payment method to authenticate.', 'setup_intent_unexpected_state');
@@ -235,9 +247,12 @@ export function completeSetupAuthentication(engine: Engine, seti: Stripe.SetupIn
 function checkClientSecret(rc: RouteContext, seti: Stripe.SetupIntent): void {
   if (rc.auth !== 'publishable') return;
   const secret = rc.params.str('client_secret');
-  if (secret === undefined) throw invalidRequest('Missing required param: client_secret.', { code: 'parameter_missing', param: 'client_secret' });
+  if (secret === undefined)
+    throw invalidRequest('Missing required param: client_secret.', { code: 'parameter_missing', param: 'client_secret' });
   if (secret !== seti.client_secret) {
-    throw invalidRequest('The client_secret provided does not match the client_secret associated with the SetupIntent.', { param: 'client_secret' });
+    throw invalidRequest('The client_secret provided does not match the client_secret associated with the SetupIntent.', {
+      param: 'client_secret',
+    });
   }
 }
 
@@ -321,23 +336,40 @@ function createFromParams(rc: RouteContext): Stripe.SetupIntent {
 
 function updateFromParams(rc: RouteContext): Stripe.SetupIntent {
   const { engine, params: p } = rc;
-  p.only(['customer', 'description', 'metadata', 'payment_method', 'payment_method_types', 'allowed_payment_method_types', 'payment_method_options', 'flow_directions', 'attach_to_self', 'payment_method_data', 'expand']);
+  p.only([
+    'customer',
+    'description',
+    'metadata',
+    'payment_method',
+    'payment_method_types',
+    'allowed_payment_method_types',
+    'payment_method_options',
+    'flow_directions',
+    'attach_to_self',
+    'payment_method_data',
+    'expand',
+  ]);
   const seti = requireSetupIntent(engine, rc.path.id ?? '', 'id');
-  if (!['requires_payment_method', 'requires_confirmation', 'requires_action'].includes(seti.status) && Object.keys(p.raw).some((k) => k !== 'metadata' && k !== 'description' && k !== 'expand')) {
+  if (
+    !['requires_payment_method', 'requires_confirmation', 'requires_action'].includes(seti.status) &&
+    Object.keys(p.raw).some((k) => k !== 'metadata' && k !== 'description' && k !== 'expand')
+  ) {
     throw unexpectedState(`You cannot update this SetupIntent because it has a status of ${seti.status}.`, 'setup_intent_unexpected_state');
   }
   const customer = p.str('customer');
   if (customer !== undefined) {
     requireCustomer(engine, customer, 'customer');
     const current = customerId(seti);
-    if (current !== null && current !== customer) throw invalidParam('customer', 'The customer of a SetupIntent cannot be changed once set.');
+    if (current !== null && current !== customer)
+      throw invalidParam('customer', 'The customer of a SetupIntent cannot be changed once set.');
   }
   const metadata = p.metadata();
   const pmParam = p.str('payment_method');
   if (pmParam !== undefined) checkPaymentMethod(engine, { customer: customer ?? customerId(seti) }, pmParam);
   const types = p.strList('payment_method_types');
   if (types?.some((t) => t !== 'card')) throw invalidParam('payment_method_types', 'The local Stripe supports only card payment methods.');
-  if (p.obj('payment_method_data')) throw invalidRequest('payment_method_data is not supported on update by the local Stripe.', { param: 'payment_method_data' });
+  if (p.obj('payment_method_data'))
+    throw invalidRequest('payment_method_data is not supported on update by the local Stripe.', { param: 'payment_method_data' });
 
   if (customer !== undefined) seti.customer = customer;
   if (p.has('description')) seti.description = p.str('description') ?? null;
@@ -400,7 +432,18 @@ export const setupIntentRoutes: Route[] = [
     publishable: true,
     handler: (rc) => {
       const { engine, params: p } = rc;
-      p.only(['payment_method', 'payment_method_data', 'return_url', 'use_stripe_sdk', 'client_secret', 'mandate_data', 'payment_method_options', 'expand', 'key', 'confirmation_token']);
+      p.only([
+        'payment_method',
+        'payment_method_data',
+        'return_url',
+        'use_stripe_sdk',
+        'client_secret',
+        'mandate_data',
+        'payment_method_options',
+        'expand',
+        'key',
+        'confirmation_token',
+      ]);
       const seti = requireSetupIntent(engine, rc.path.id ?? '', 'id');
       checkClientSecret(rc, seti);
       if (!CONFIRMABLE.includes(seti.status)) throw stateError(seti, 'confirm', CONFIRMABLE);
@@ -408,12 +451,16 @@ export const setupIntentRoutes: Route[] = [
       const pmParam = p.str('payment_method');
       if (pmParam !== undefined) checkPaymentMethod(engine, { customer: customerId(seti) }, pmParam);
       const pmId = paymentMethodParam(engine, p);
-      return engine.render(finish(confirmSetupIntent(engine, seti, { ...opts, ...(pmId !== undefined ? { paymentMethod: pmId } : {}) })), rc.expand);
+      return engine.render(
+        finish(confirmSetupIntent(engine, seti, { ...opts, ...(pmId !== undefined ? { paymentMethod: pmId } : {}) })),
+        rc.expand,
+      );
     },
   },
   {
     method: 'POST',
     path: '/v1/setup_intents/:id/cancel',
-    handler: ({ engine, path, params, expand }) => engine.render(cancel(engine, requireSetupIntent(engine, path.id ?? '', 'id'), params), expand),
+    handler: ({ engine, path, params, expand }) =>
+      engine.render(cancel(engine, requireSetupIntent(engine, path.id ?? '', 'id'), params), expand),
   },
 ];

@@ -21,6 +21,7 @@ function encodeForm(data: FormInput, prefix: string, out: string[]): string[] {
     const key = prefix ? `${prefix}[${k}]` : k;
     if (v === undefined || v === null) continue;
     if (typeof v === 'object') encodeForm(v as FormInput, key, out);
+    // eslint-disable-next-line @typescript-eslint/no-base-to-string -- a primitive here: objects recurse above
     else out.push(`${encodeURIComponent(key)}=${encodeURIComponent(String(v))}`);
   }
   return out;
@@ -60,7 +61,9 @@ export class Api {
       if (res.ok) return { data: json };
       return { error: json.error ?? { type: 'api_error', message: 'Request failed' } };
     } catch (e) {
-      return { error: { type: 'api_connection_error', message: `Could not reach the local Stripe: ${e instanceof Error ? e.message : String(e)}` } };
+      return {
+        error: { type: 'api_connection_error', message: `Could not reach the local Stripe: ${e instanceof Error ? e.message : String(e)}` },
+      };
     }
   }
 
@@ -75,7 +78,9 @@ export class Api {
       const json = (await res.json()) as { error?: StripeJsError } & T;
       return res.ok ? { data: json } : { error: json.error ?? { type: 'api_error', message: 'Request failed' } };
     } catch (e) {
-      return { error: { type: 'api_connection_error', message: `Could not reach the local Stripe: ${e instanceof Error ? e.message : String(e)}` } };
+      return {
+        error: { type: 'api_connection_error', message: `Could not reach the local Stripe: ${e instanceof Error ? e.message : String(e)}` },
+      };
     }
   }
 }

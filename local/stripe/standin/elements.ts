@@ -56,7 +56,8 @@ function fullLength(number: string): number {
 /** First problem with the card fields, or null when complete. */
 function cardProblem(state: CardState): ValidationError | null {
   const number = digits(state.number);
-  if (number.length === 0 || number.length < fullLength(number)) return validationError('incomplete_number', 'Your card number is incomplete.');
+  if (number.length === 0 || number.length < fullLength(number))
+    return validationError('incomplete_number', 'Your card number is incomplete.');
   if (!luhnValid(number)) return validationError('invalid_number', 'Your card number is invalid.');
   const exp = parseExpiry(state.expiry);
   if (!exp) return validationError('incomplete_expiry', "Your card's expiration date is incomplete.");
@@ -183,17 +184,30 @@ export class Element {
 
   mount(target: string | HTMLElement): void {
     const node = typeof target === 'string' ? document.querySelector(target) : target;
-    if (!node) throw integrationError(`The selector you specified (${String(target)}) applies to no DOM elements.`);
+    if (!node)
+      throw integrationError(
+        `The selector you specified (${typeof target === 'string' ? target : target.tagName}) applies to no DOM elements.`,
+      );
     if (this.destroyed) throw integrationError('This Element has already been destroyed. Please create a new one.');
     injectStyle();
     const id = nextId();
     const root = document.createElement('div');
     root.className = 'ls-element';
     root.setAttribute('data-local-stripe-element', this.type);
-    const number = field(`${id}-number`, 'Card number', { name: 'cardnumber', autocomplete: 'cc-number', inputmode: 'numeric', placeholder: '1234 1234 1234 1234' });
+    const number = field(`${id}-number`, 'Card number', {
+      name: 'cardnumber',
+      autocomplete: 'cc-number',
+      inputmode: 'numeric',
+      placeholder: '1234 1234 1234 1234',
+    });
     const row = document.createElement('div');
     row.className = 'ls-row';
-    const expiry = field(`${id}-expiry`, 'Expiry', { name: 'exp-date', autocomplete: 'cc-exp', inputmode: 'numeric', placeholder: 'MM / YY' });
+    const expiry = field(`${id}-expiry`, 'Expiry', {
+      name: 'exp-date',
+      autocomplete: 'cc-exp',
+      inputmode: 'numeric',
+      placeholder: 'MM / YY',
+    });
     const cvc = field(`${id}-cvc`, 'CVC', { name: 'cvc', autocomplete: 'cc-csc', inputmode: 'numeric', placeholder: 'CVC' });
     row.appendChild(expiry.wrap);
     row.appendChild(cvc.wrap);

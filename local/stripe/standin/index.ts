@@ -84,7 +84,14 @@ class LocalStripe {
   }
 
   async createPaymentMethod(
-    a: { elements?: Elements; params?: { billing_details?: Record<string, unknown> }; card?: Element; billing_details?: Record<string, unknown> } | string,
+    a:
+      | {
+          elements?: Elements;
+          params?: { billing_details?: Record<string, unknown> };
+          card?: Element;
+          billing_details?: Record<string, unknown>;
+        }
+      | string,
     b?: Element,
   ): Promise<{ paymentMethod: unknown } | { error: StripeJsError | ValidationError }> {
     let element: Element | null | undefined;
@@ -164,10 +171,14 @@ class LocalStripe {
     const clientSecret = args.clientSecret ?? (typeof fromOptions === 'string' ? fromOptions : undefined);
     if (!clientSecret) throw integrationError(`${name}: a \`clientSecret\` is required.`);
     if (kindOf(clientSecret) !== kind) {
-      throw integrationError(`${name}: the client secret is of a ${kindOf(clientSecret) === 'setup' ? 'SetupIntent' : 'PaymentIntent'}; use ${kind === 'setup' ? 'confirmPayment' : 'confirmSetup'}.`);
+      throw integrationError(
+        `${name}: the client secret is of a ${kindOf(clientSecret) === 'setup' ? 'SetupIntent' : 'PaymentIntent'}; use ${kind === 'setup' ? 'confirmPayment' : 'confirmSetup'}.`,
+      );
     }
     if (!elements.options.clientSecret && !elements.submitted) {
-      throw integrationError(`elements.submit() must be called before stripe.${name}(). Call elements.submit() as soon as your customer presses the button.`);
+      throw integrationError(
+        `elements.submit() must be called before stripe.${name}(). Call elements.submit() as soon as your customer presses the button.`,
+      );
     }
     if (redirect === 'always' && !confirmParams.return_url) {
       throw integrationError(`${name}: \`confirmParams.return_url\` is required unless redirect is "if_required".`);
@@ -200,7 +211,12 @@ class LocalStripe {
     return this.confirmWithElements('setup', args);
   }
 
-  private async confirmCard(kind: Kind, clientSecret: string, data: CardData = {}, options?: { handleActions?: boolean }): Promise<Outcome> {
+  private async confirmCard(
+    kind: Kind,
+    clientSecret: string,
+    data: CardData = {},
+    options?: { handleActions?: boolean },
+  ): Promise<Outcome> {
     const handleActions = options?.handleActions !== false;
     const pm = data.payment_method;
     if (pm && typeof pm === 'object' && pm.card) {
@@ -210,7 +226,12 @@ class LocalStripe {
       if (r.error) return { error: r.error };
       return this.confirm(kind, clientSecret, { payment_method: r.data.id, return_url: data.return_url }, handleActions);
     }
-    return this.confirm(kind, clientSecret, { payment_method: typeof pm === 'string' ? pm : undefined, return_url: data.return_url }, handleActions);
+    return this.confirm(
+      kind,
+      clientSecret,
+      { payment_method: typeof pm === 'string' ? pm : undefined, return_url: data.return_url },
+      handleActions,
+    );
   }
 
   confirmCardPayment(clientSecret: string, data?: CardData, options?: { handleActions?: boolean }): Promise<Outcome> {
