@@ -17,11 +17,20 @@ export interface TestStripe {
   close(): Promise<void>;
 }
 
-function bridgeTo(handler: Handler): Promise<{ server: Server; url: string }> {
+/**
+ * A server that hands each delivery to the webhook route handler. While `isLosing()` is true,
+ * deliveries are lost instead: the handler is not called and Stripe sees a 503, as when the app
+ * is down.
+ */
+export function bridgeTo(handler: Handler, isLosing: () => boolean = () => false): Promise<{ server: Server; url: string }> {
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
+      if (isLosing()) {
+        res.writeHead(503).end('{}');
+        return;
+      }
       const headers = new Headers();
       for (const [name, value] of Object.entries(req.headers)) if (typeof value === 'string') headers.set(name, value);
       const request = new Request(`http://app.test${req.url ?? '/'}`, { method: req.method, headers, body: Buffer.concat(chunks) });

@@ -1,11 +1,9 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { useDatabase, type Database } from '@/lib/db';
 import { stripe } from '@/lib/stripe/client';
 import { startLocalStripe, type LocalStripe } from '@/local/stripe/server';
 import { startTestAuth, type TestAuth } from '@/tests/helpers/auth';
 import { openPostgresClone } from '@/tests/helpers/databases';
-import { TEST_WEBHOOK_SECRET } from '@/tests/helpers/stripe';
+import { bridgeTo, TEST_WEBHOOK_SECRET } from '@/tests/helpers/stripe';
 import { POST as postWebhook } from '@/app/api/payments/webhook/route';
 
 // The real system the model test drives: the local Supabase Auth, the local Stripe (real SDK over
@@ -24,38 +22,11 @@ export interface ModelSystem {
   close(): Promise<void>;
 }
 
-function webhookBridge(isLosing: () => boolean): Promise<{ server: Server; url: string }> {
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      if (isLosing()) {
-        res.writeHead(503).end('{}');
-        return;
-      }
-      const headers = new Headers();
-      for (const [name, value] of Object.entries(req.headers)) if (typeof value === 'string') headers.set(name, value);
-      const request = new Request(`http://app.test${req.url ?? '/'}`, { method: req.method, headers, body: Buffer.concat(chunks) });
-      postWebhook(request)
-        .then(async (response) => {
-          res.writeHead(response.status, { 'content-type': 'application/json' });
-          res.end(await response.text());
-        })
-        .catch(() => res.writeHead(500).end('{}'));
-    });
-  });
-  return new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () =>
-      resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/payments/webhook` }),
-    ),
-  );
-}
-
 export async function startModelSystem(): Promise<ModelSystem> {
   let losing = false;
   const auth = await startTestAuth();
   process.env.NEXT_PUBLIC_SUPABASE_URL = auth.url;
-  const bridge = await webhookBridge(() => losing);
+  const bridge = await bridgeTo(postWebhook, () => losing);
   const local = await startLocalStripe({
     port: 0,
     webhookUrl: bridge.url,
