@@ -15,13 +15,23 @@ export type RateLimitedAction = keyof typeof RATE_LIMITS;
 
 export async function enforceRateLimit(db: Database, userId: string, action: RateLimitedAction): Promise<void> {
   const { windowSeconds, limit } = RATE_LIMITS[action];
+  await hit(db, 'app_private.hit_rate_limit', [userId, action, windowSeconds, limit], 'Too many attempts.');
+}
+
+/** Counts one hit with the given SQL counter; throws 429 with the wait when over its limit. */
+async function hit(
+  db: Database,
+  counter: 'app_private.hit_rate_limit' | 'app_private.hit_address_rate_limit',
+  values: unknown[],
+  what: string,
+): Promise<void> {
   const { rows } = await db.query<{ allowed: boolean; retry_after_seconds: number }>(
-    'select allowed, retry_after_seconds from app_private.hit_rate_limit($1, $2, $3, $4)',
-    [userId, action, windowSeconds, limit],
+    `select allowed, retry_after_seconds from ${counter}($1, $2, $3, $4)`,
+    values,
   );
   const row = rows[0];
   if (row && !row.allowed) {
-    throw new AppError('rate_limited', `Too many attempts. Please wait ${row.retry_after_seconds} seconds and try again.`, {
+    throw new AppError('rate_limited', `${what} Please wait ${row.retry_after_seconds} seconds and try again.`, {
       details: { retryAfterSeconds: row.retry_after_seconds },
     });
   }
@@ -39,20 +49,7 @@ export type AddressRateLimitedAction = keyof typeof ADDRESS_RATE_LIMITS;
 
 export async function enforceAddressRateLimit(db: Database, address: string, action: AddressRateLimitedAction): Promise<void> {
   const { windowSeconds, limit } = ADDRESS_RATE_LIMITS[action];
-  const { rows } = await db.query<{ allowed: boolean; retry_after_seconds: number }>(
-    'select allowed, retry_after_seconds from app_private.hit_address_rate_limit($1, $2, $3, $4)',
-    [address, action, windowSeconds, limit],
-  );
-  const row = rows[0];
-  if (row && !row.allowed) {
-    throw new AppError(
-      'rate_limited',
-      `Too many attempts from your network. Please wait ${row.retry_after_seconds} seconds and try again.`,
-      {
-        details: { retryAfterSeconds: row.retry_after_seconds },
-      },
-    );
-  }
+  await hit(db, 'app_private.hit_address_rate_limit', [address, action, windowSeconds, limit], 'Too many attempts from your network.');
 }
 
 /**
