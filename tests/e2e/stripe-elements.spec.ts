@@ -1,50 +1,22 @@
-import { createServer, type Server } from 'node:http';
-import { build } from 'esbuild';
 import { expect, test } from '@playwright/test';
-import Stripe from 'stripe';
-import { startLocalStripe } from '@/local/stripe/server';
+import { startBarePage, type BarePage } from '@/tests/e2e/fixtures/bare-page';
 
 // The Stripe.js stand-in under the real @stripe/react-stripe-js: a bare page (bundled here with
 // esbuild) loads the stand-in from a local Stripe in <head>, mounts <Elements>/<PaymentElement>
 // and confirms a PaymentIntent created through the real SDK. The server's view of the intent is
 // checked after each attempt.
 
-let localStripe: Awaited<ReturnType<typeof startLocalStripe>>;
-let stripe: Stripe;
-let pageServer: Server;
+let barePage: BarePage;
+let stripe: BarePage['stripe'];
 let baseUrl: string;
 
 test.beforeAll(async () => {
-  const bundle = await build({
-    entryPoints: ['tests/e2e/fixtures/elements-checkout.tsx'],
-    bundle: true,
-    write: false,
-    format: 'esm',
-    jsx: 'automatic',
-    define: { 'process.env.NODE_ENV': '"production"' },
-  });
-  const script = bundle.outputFiles[0]!.text;
-  localStripe = await startLocalStripe({ port: 0, deliverWebhooks: false, billingSweepMs: 0 });
-  stripe = new Stripe('sk_test_e2e', localStripe.sdkConfig);
-  pageServer = createServer((request, response) => {
-    if (request.url?.startsWith('/app.js')) {
-      response.writeHead(200, { 'content-type': 'text/javascript' }).end(script);
-      return;
-    }
-    response
-      .writeHead(200, { 'content-type': 'text/html' })
-      .end(
-        `<!doctype html><html lang="en"><head><title>Checkout</title><script src="${localStripe.url}/js/stripe.js"></script></head><body><div id="root"></div><script type="module" src="/app.js"></script></body></html>`,
-      );
-  });
-  await new Promise<void>((resolve) => pageServer.listen(0, '127.0.0.1', resolve));
-  const address = pageServer.address();
-  baseUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  barePage = await startBarePage('tests/e2e/fixtures/elements-checkout.tsx', 'Checkout');
+  ({ stripe, baseUrl } = barePage);
 });
 
 test.afterAll(async () => {
-  await new Promise((resolve) => pageServer.close(resolve));
-  await localStripe.close();
+  await barePage.close();
 });
 
 const CASES = [
