@@ -49,13 +49,15 @@ const envSchema = z.object({
   TASK_RUNNER_API_KEY: z.preprocess(emptyAsMissing, z.string().min(16).default(LOCAL_TASK_RUNNER_KEY)),
   // How long a usage reservation holds allowance before it lapses.
   RESERVATION_TTL_SECONDS: z.preprocess(emptyAsMissing, z.coerce.number().int().min(10).max(86_400).default(900)),
-  // The most one task may cost; a commit above it is refused (422) and nothing is written.
+  // The most one task may cost; a commit above it is refused (422) and nothing is written
+  // (maxTaskCostMicros below).
   MAX_TASK_COST_DOLLARS: z.preprocess(emptyAsMissing, z.coerce.number().int().min(1).max(1_000_000).default(1_000)),
 });
 
 export type Env = z.infer<typeof envSchema>;
 
-const isLoopback = (url: string) => /^https?:\/\/(127\.0\.0\.1|localhost|\[::1\])(:|\/|$)/.test(url);
+/** Whether a service URL points at this machine (the local twins of Supabase and Stripe). */
+export const isLoopback = (url: string) => /^https?:\/\/(127\.0\.0\.1|localhost|\[::1\])(:|\/|$)/.test(url);
 
 export function parseEnv(source: Record<string, string | undefined>): Env {
   const parsed = envSchema.safeParse(source);
@@ -87,3 +89,6 @@ export function env(): Env {
   cached ??= parseEnv(process.env);
   return cached;
 }
+
+/** The per-task ceiling in micro-dollars, for single and batched commits alike. */
+export const maxTaskCostMicros = (): number => env().MAX_TASK_COST_DOLLARS * 1_000_000;

@@ -2,7 +2,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import type { JwtClaims } from '@/lib/auth/claims';
 import type { Database, Queryable } from '@/lib/db';
-import { env } from '@/lib/env';
+import { env, isLoopback } from '@/lib/env';
 import { AppError } from '@/lib/http/errors';
 
 // Named API keys of the AI task runner. A key is `trk_` + 43 base64url characters (32 random
@@ -118,7 +118,7 @@ export async function flushLastUsed(db: Database): Promise<void> {
 
 function isBootstrapKey(token: string): boolean {
   const config = env();
-  if (!/^https?:\/\/(127\.0\.0\.1|localhost|\[::1\])(:|\/|$)/.test(config.NEXT_PUBLIC_SUPABASE_URL)) return false;
+  if (!isLoopback(config.NEXT_PUBLIC_SUPABASE_URL)) return false;
   const given = Buffer.from(token);
   const expected = Buffer.from(config.TASK_RUNNER_API_KEY);
   return given.length === expected.length && timingSafeEqual(given, expected);

@@ -7,6 +7,7 @@ import { paymentMethodAnswerSchema, type CardAddedBody, type PaymentMethodAnswer
 import { enforceRateLimit } from '@/lib/payments/rate-limit';
 import { isStripeError, stripe, type Stripe } from '@/lib/stripe/client';
 import { stripeCall, toAppError } from '@/lib/stripe/errors';
+import { idOf } from '@/lib/stripe/mapping';
 
 // The user's saved cards, kept at Stripe only (nothing about a card is stored here):
 //   - list: brand, last 4, expiry, and which is the default;
@@ -35,8 +36,6 @@ export async function readBilling(tx: Queryable, userId: string): Promise<Billin
   );
   return { customerId: users.rows[0]?.stripe_customer_id ?? null, subscriptions: subs.rows };
 }
-
-const idOf = (value: string | { id: string } | null | undefined) => (typeof value === 'string' ? value : (value?.id ?? null));
 
 async function cardsAtStripe(customerId: string): Promise<{ cards: Stripe.PaymentMethod[]; defaultId: string | null }> {
   const [methods, customer] = await Promise.all([

@@ -1,6 +1,7 @@
 import type { Queryable } from '@/lib/db';
 import { microsToCentsCeil } from '@/lib/billing/money';
 import type { Stripe } from '@/lib/stripe/client';
+import { idOf } from '@/lib/stripe/mapping';
 import { topUpUserId } from '@/lib/webhooks/handlers/payment-intents';
 import { formatDollars, notify } from '@/lib/webhooks/notifications';
 import type { HandlerResult } from '@/lib/webhooks/types';
@@ -12,8 +13,6 @@ import type { HandlerResult } from '@/lib/webhooks/types';
 // app_private.record_dispute: unspent credit first, the rest becomes owed).
 
 const ACTOR = 'stripe-webhook';
-
-const idOf = (value: string | { id: string } | null | undefined) => (typeof value === 'string' ? value : (value?.id ?? null));
 
 /** The top-up user a charge's metadata names (charges of our intents carry its metadata). */
 function metadataUser(charge: Stripe.Charge | null): string | null {
