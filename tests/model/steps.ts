@@ -204,14 +204,16 @@ async function runStepBody(system: ModelSystem, model: Model, step: Step): Promi
         token: u.token,
         body: { amount: step.cents / 100 },
       });
-      if (created.status !== 200) return; // rate-limited: nothing to pay
+      if (created.status === 429) return; // rate-limited: nothing to pay
+      if (created.status !== 200) throw new Error(`top-up answered ${created.status}: ${JSON.stringify(created.body)}`);
       await payIntent(system, created.body.data.id as string, step.card);
       return;
     }
     case 'subscribe': {
       const u = model.users[step.user]!;
       const created = await api(postSubscription, 'POST', '/api/payments/subscriptions', { token: u.token, body: { planId: step.plan } });
-      if (created.status !== 200) return; // 409: one is already in force
+      if (created.status === 409 || created.status === 429) return; // one is already in force, or rate-limited
+      if (created.status !== 200) throw new Error(`subscribe answered ${created.status}: ${JSON.stringify(created.body)}`);
       const secret = created.body.data.clientSecret as string | null;
       if (secret) await payIntent(system, secret.split('_secret_')[0]!, step.card);
       return;
@@ -381,6 +383,21 @@ async function trespass(system: ModelSystem, model: Model, step: Extract<Step, {
       status = (
         await api(step.action === 'commit' ? postCommit : postRelease, 'POST', `/api/usage/${step.action}`, { token: attacker.token, body })
       ).status;
+      // The route refuses any signed-in user; the runner acting for the attacker must not reach the
+      // victim's reservation either.
+      if (reservation && step.user !== step.victim) {
+        const runner = asTaskRunner(attacker.userId);
+        const settle =
+          step.action === 'commit'
+            ? commitUsage(system.db, runner, commitUsageBodySchema.parse(body))
+            : releaseUsage(system.db, runner, releaseUsageBodySchema.parse(body));
+        const refused = await settle.then(
+          () => null,
+          (error: { code?: string }) => error.code,
+        );
+        if (refused !== 'not_found' && refused !== 'forbidden')
+          throw new Error(`the runner for user ${step.user} could ${step.action} user ${step.victim}'s reservation (${String(refused)})`);
+      }
       break;
     }
     case 'changePlan':
