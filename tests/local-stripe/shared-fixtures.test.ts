@@ -8,7 +8,8 @@ import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkFixtureFile } from './fixture-check.js';
 
-const DIR = resolve(__dirname, '../../../shared/stripe-cli-fixtures');
+// SHARED_FIXTURES_DIR (set by .ci/run when the folder is not beside this clone) points elsewhere.
+const DIR = process.env.SHARED_FIXTURES_DIR || resolve(__dirname, '../../../shared/stripe-cli-fixtures');
 const present = existsSync(DIR);
 const files = present
   ? readdirSync(DIR)
