@@ -20,7 +20,7 @@
 // BENCH_RATE (300), DATABASE_URL (a PostgreSQL server; default a throwaway PostgreSQL 15).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
@@ -35,8 +35,12 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const BATCH = Number(process.env.BENCH_BATCH ?? 100);
 const RATE = Number(process.env.BENCH_RATE ?? 300);
-const APP_PORT = 3171;
-const FLOOR_PORT = 3174;
+// Four ports from BENCH_PORT (3171): the app, its local auth, its local Stripe, the floor.
+const BASE_PORT = Number(process.env.BENCH_PORT ?? 3171);
+const APP_PORT = BASE_PORT;
+const AUTH_PORT = BASE_PORT + 1;
+const STRIPE_PORT = BASE_PORT + 2;
+const FLOOR_PORT = BASE_PORT + 3;
 
 interface Figures {
   perSecond: number; // requests (or events) per second
@@ -175,9 +179,20 @@ const inProcessCommits = (db: Database, users: string[]) =>
     return 1;
   });
 
-async function openLoop(port: number, key: string, users: string[]): Promise<Figures & { offered: number; errors: number }> {
+interface OpenSample {
+  due: number; // when the request was due (performance.now())
+  sent: number; // when the client actually sent it
+  done: number; // when its answer had arrived
+}
+
+async function openLoop(
+  port: number,
+  key: string,
+  users: string[],
+): Promise<Figures & { offered: number; errors: number; samples: OpenSample[]; window: [number, number] }> {
   const total = Math.round(RATE * SECONDS);
   const latencies: number[] = [];
+  const samples: OpenSample[] = [];
   let errors = 0;
   const started = performance.now();
   const requests: Promise<void>[] = [];
@@ -186,16 +201,27 @@ async function openLoop(port: number, key: string, users: string[]): Promise<Fig
     const wait = due - performance.now();
     if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
     const userId = users[i % USERS]!;
+    const sent = performance.now();
     requests.push(
       post(port, '/api/usage/reserve', key, { userId, estimatedCost: 0.000001, idempotencyKey: `o${++sequence}` }).then(
-        () => void latencies.push(performance.now() - due),
+        () => {
+          const done = performance.now();
+          latencies.push(done - due);
+          samples.push({ due, sent, done });
+        },
         () => void errors++,
       ),
     );
   }
   await Promise.all(requests);
   const seconds = (performance.now() - started) / 1000;
-  return { ...summarize(latencies, latencies.length, seconds), offered: RATE, errors };
+  return {
+    ...summarize(latencies, latencies.length, seconds),
+    offered: RATE,
+    errors,
+    samples,
+    window: [performance.timeOrigin + started, performance.timeOrigin + performance.now()],
+  };
 }
 
 /** CPU time per request of the reserve route handler in-process, and of reserveUsage() alone. */
@@ -340,6 +366,49 @@ async function withCpu<T extends Figures>(
   return { ...figures, cpuMicrosPerUnit: units > 0 ? ((groupCpuMs(pgid) - before) * 1000) / units : 0 };
 }
 
+interface DiagEntry {
+  t: 'gc' | 'stall' | 'req' | 'pg';
+  at: number; // ms since the epoch
+  ms: number;
+  kind?: number;
+  url?: string;
+  waiting?: number;
+}
+
+/** What bench/diag-preload.mjs wrote under `dir` (every process's file), from `since` on. */
+function readDiag(dir: string, window: [number, number]): DiagEntry[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((file) => file.endsWith('.jsonl'))
+    .flatMap((file) => readFileSync(path.join(dir, file), 'utf8').split('\n'))
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as DiagEntry)
+    .filter((entry) => entry.at + entry.ms >= window[0] && entry.at <= window[1]);
+}
+
+/** BENCH_DIAG: what happened in the server and the client while the open loop ran, and which late requests it explains. */
+function diagReport(label: string, dir: string, open: Awaited<ReturnType<typeof openLoop>>): string {
+  const server = readDiag(path.join(dir, label), open.window);
+  const client = readDiag(path.join(dir, 'client'), open.window);
+  const stat = (entries: DiagEntry[]) =>
+    `${entries.length} (total ${entries.reduce((sum, e) => sum + e.ms, 0).toFixed(0)} ms, max ${Math.max(0, ...entries.map((e) => e.ms)).toFixed(1)} ms)`;
+  const of = (entries: DiagEntry[], t: DiagEntry['t'], kind?: number) =>
+    entries.filter((e) => e.t === t && (kind === undefined || e.kind === kind));
+  const origin = performance.timeOrigin;
+  const late = open.samples.filter((s) => s.done - s.due > 20);
+  const overlaps = (entries: DiagEntry[], s: OpenSample) => entries.some((e) => e.at < origin + s.done && e.at + e.ms > origin + s.due);
+  const serverPauses = server.filter((e) => e.t === 'gc' || e.t === 'stall');
+  const clientPauses = client.filter((e) => e.t === 'gc' || e.t === 'stall');
+  const lines = [
+    // perf_hooks' kinds: 1 minor (scavenge), 4 major (mark-compact), 8 incremental marking, 16 weak callbacks.
+    `    ${label} GC pauses: minor ${stat(of(server, 'gc', 1))}, major ${stat(of(server, 'gc', 4))}, incremental ${stat(of(server, 'gc', 8))}, weak callbacks ${stat(of(server, 'gc', 16))}`,
+    `    ${label} event-loop stalls ≥ 5 ms: ${stat(of(server, 'stall'))}, of which with no GC pause in them ${stat(of(server, 'stall').filter((st) => !of(server, 'gc').some((g) => g.at < st.at + st.ms && g.at + g.ms > st.at)))}; requests ≥ 5 ms in the server: ${stat(of(server, 'req'))}; pg queries ≥ 5 ms: ${stat(of(server, 'pg'))}, most waiting ${Math.max(0, ...of(server, 'pg').map((e) => e.waiting ?? 0))}`,
+    `    client GC: ${stat(of(client, 'gc'))}, stalls ≥ 5 ms: ${stat(of(client, 'stall'))}; requests sent ≥ 5 ms after due: ${open.samples.filter((s) => s.sent - s.due >= 5).length}`,
+    `    late (> 20 ms): ${late.length} of ${open.samples.length}; overlapping a ${label} GC or stall ${late.filter((s) => overlaps(serverPauses, s)).length}, a client GC or stall ${late.filter((s) => overlaps(clientPauses, s)).length}, neither ${late.filter((s) => !overlaps(serverPauses, s) && !overlaps(clientPauses, s)).length}`,
+  ];
+  return lines.join('\n');
+}
+
 const fmt = (f: Figures, unit: string) =>
   `${Math.round(f.perSecond).toLocaleString('en-US')} ${unit}/s, p50 ${f.p50.toFixed(1)} ms, p99 ${f.p99.toFixed(1)} ms`;
 const pct = (a: number, b: number) => `${Math.round((100 * a) / b)}%`;
@@ -401,6 +470,20 @@ async function main() {
     }
 
     const scratch = mkdtempSync(path.join(tmpdir(), 'bench-http-'));
+    // BENCH_DIAG=<dir>: GC pauses, event-loop stalls, slow requests and slow pg queries of each
+    // server and of this client, written by bench/diag-preload.mjs under <dir>/{app,floor,client}.
+    const diag = process.env.BENCH_DIAG ? path.resolve(process.env.BENCH_DIAG) : undefined;
+    const preload = path.resolve('bench/diag-preload.mjs');
+    const nodeOptions = (extra = '') =>
+      [process.env.NODE_OPTIONS ?? '', diag ? `--import=${preload}` : '', extra].filter((o) => o !== '').join(' ');
+    if (diag) {
+      for (const which of ['app', 'floor', 'client']) {
+        rmSync(path.join(diag, which), { recursive: true, force: true });
+        mkdirSync(path.join(diag, which), { recursive: true });
+      }
+      process.env.BENCH_DIAG = path.join(diag, 'client');
+      await import(preload);
+    }
     // BENCH_APP_PROFILE=<dir>: serve with `next start` under node --cpu-prof instead (profiling only).
     const profileDir = process.env.BENCH_APP_PROFILE;
     const command: [string, string[]] = profileDir
@@ -420,14 +503,18 @@ async function main() {
       : ['npm', ['start']];
     const app = spawn(command[0], command[1], {
       detached: true,
-      stdio: ['ignore', 'ignore', 'inherit'],
+      // With BENCH_DIAG the app's output is kept (V8's GC traces go there).
+      stdio: ['ignore', diag ? openSync(path.join(diag, 'app-stdout.log'), 'w') : 'ignore', 'inherit'],
       env: {
         ...process.env,
         NODE_ENV: 'production',
+        // BENCH_APP_NODE_OPTIONS: Node/V8 flags for the app only (e.g. to try GC settings).
+        NODE_OPTIONS: nodeOptions(process.env.BENCH_APP_NODE_OPTIONS),
+        ...(diag ? { BENCH_DIAG: path.join(diag, 'app') } : {}),
         DATABASE_URL: databaseUrl,
         PORT: String(APP_PORT),
-        NEXT_PUBLIC_SUPABASE_URL: 'http://127.0.0.1:3172',
-        STRIPE_API_BASE: 'http://127.0.0.1:3173',
+        NEXT_PUBLIC_SUPABASE_URL: `http://127.0.0.1:${AUTH_PORT}`,
+        STRIPE_API_BASE: `http://127.0.0.1:${STRIPE_PORT}`,
         LOCAL_DATA_DIR: scratch,
       },
     });
@@ -436,6 +523,8 @@ async function main() {
       stdio: ['ignore', 'ignore', 'inherit'],
       env: {
         ...process.env,
+        NODE_OPTIONS: nodeOptions(),
+        ...(diag ? { BENCH_DIAG: path.join(diag, 'floor') } : {}),
         FLOOR_PORT: String(FLOOR_PORT),
         FLOOR_DATABASE_URL: databaseUrl,
         FLOOR_KEY_SHA256: createHash('sha256').update(key).digest('hex'),
@@ -461,6 +550,47 @@ async function main() {
           .map((l) => l.toFixed(1))
           .join(' ')}`,
       );
+
+      const loadAverage = () =>
+        loadavg()
+          .map((l) => l.toFixed(1))
+          .join(' ');
+      const openFigures = (open: Awaited<ReturnType<typeof openLoop>>) =>
+        `p50 ${open.p50.toFixed(1)} ms, p90 ${percentile(
+          open.samples.map((s) => s.done - s.due).sort((a, b) => a - b),
+          90,
+        ).toFixed(
+          1,
+        )} ms, p99 ${open.p99.toFixed(1)} ms, max ${Math.max(0, ...open.samples.map((s) => s.done - s.due)).toFixed(1)} ms, > 20 ms: ${open.samples.filter((s) => s.done - s.due > 20).length}, errors ${open.errors}`;
+      if (process.env.BENCH_ONLY === 'open') {
+        // Only the open loop, floor then app, ROUNDS times (to study the reserve tail quickly).
+        for (let round = 1; round <= ROUNDS; round++) {
+          const floorCpu = groupCpuMs(floor.pid);
+          const floorOpen = await openLoop(FLOOR_PORT, key, users);
+          const floorCpuPer = (groupCpuMs(floor.pid) - floorCpu) / floorOpen.samples.length;
+          await clearHolds();
+          const hrStart = process.hrtime.bigint() / 1000n;
+          const appCpu = groupCpuMs(app.pid);
+          const appOpen = await openLoop(APP_PORT, key, users);
+          const appCpuPer = (groupCpuMs(app.pid) - appCpu) / appOpen.samples.length;
+          // The window on the monotonic clock (µs), which CPU profiles' timestamps use too.
+          if (diag)
+            writeFileSync(
+              path.join(diag, `app-window-${round}.json`),
+              JSON.stringify([hrStart, process.hrtime.bigint() / 1000n].map(Number)),
+            );
+          await clearHolds();
+          if (diag) await new Promise((resolve) => setTimeout(resolve, 1200)); // each process writes its notes once a second
+          console.log(`\n[open round ${round}] ${RATE}/s offered for ${SECONDS} s; load average ${loadAverage()}`);
+          console.log(`  floor ${openFigures(floorOpen)}; CPU ${(floorCpuPer * 1000).toFixed(0)} µs/request`);
+          if (diag) console.log(diagReport('floor', diag, floorOpen));
+          console.log(
+            `  app   ${openFigures(appOpen)}; CPU ${(appCpuPer * 1000).toFixed(0)} µs/request (target p99 ≤ 20 ms: ${appOpen.p99 <= 20 && appOpen.errors === 0 ? 'PASS' : 'FAIL'})`,
+          );
+          if (diag) console.log(diagReport('app', diag, appOpen));
+        }
+        return;
+      }
 
       for (let round = 1; round <= ROUNDS; round++) {
         const servers = { app: app.pid, floor: floor.pid };
