@@ -2,9 +2,10 @@
 // NODE_OPTIONS=--import, so into every Node process of `npm start` (npm, tsx, the app). Each
 // process appends to <dir>/<pid>.jsonl, once a second and at exit, what could stall a request:
 //   {"t":"gc", at, ms, kind}        every GC pause (kind: 1 minor, 4 major, 8 incremental, 16 weak callbacks)
-//   {"t":"stall", at, ms}           the event loop ran a 2 ms timer at least 5 ms late
+//   {"t":"stall", at, ms}           the event loop ran a 10 ms timer at least 5 ms late
 //   {"t":"req", at, ms, url}        an HTTP request that took ≥ 5 ms from its headers to the end of the answer
 //   {"t":"pg", at, ms, waiting}     a pg Pool query that took ≥ 5 ms (with the queue length when it was sent)
+//   {"t":"pgs", at, ms: 0, n}       how many pg Pool queries were sent since the previous note (once a second)
 // `at` is when it started (ms since the epoch). Measurement only: nothing here changes behaviour.
 // BENCH_DIAG_PROFILE=<sampling interval, µs> also writes a CPU profile of the process's whole life to <dir>/<pid>.cpuprofile
 // (--cpu-prof is not allowed in NODE_OPTIONS).
@@ -19,9 +20,14 @@ const dir = process.env.BENCH_DIAG;
 if (dir) {
   const file = path.join(dir, `${process.pid}.jsonl`);
   let lines = [];
+  let queries = 0;
   const origin = performance.timeOrigin;
   const note = (entry) => lines.push(JSON.stringify(entry));
   const flush = () => {
+    if (queries > 0) {
+      note({ t: 'pgs', at: Date.now(), ms: 0, n: queries });
+      queries = 0;
+    }
     if (lines.length === 0) return;
     const text = lines.join('\n') + '\n';
     lines = [];
@@ -55,10 +61,10 @@ if (dir) {
   let last = performance.now();
   setInterval(() => {
     const now = performance.now();
-    const late = now - last - 2;
-    if (late >= 5) note({ t: 'stall', at: origin + last + 2, ms: late });
+    const late = now - last - 10;
+    if (late >= 5) note({ t: 'stall', at: origin + last + 10, ms: late });
     last = now;
-  }, 2).unref();
+  }, 10).unref();
 
   const started = new WeakMap();
   diagnostics.subscribe('http.server.request.start', ({ request }) => started.set(request, performance.now()));
@@ -75,6 +81,7 @@ if (dir) {
     pg.Pool.prototype.query = function (...args) {
       const at = performance.now();
       const waiting = this.waitingCount;
+      queries++;
       const result = query.apply(this, args);
       if (result && typeof result.then === 'function')
         result.then(
