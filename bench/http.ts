@@ -226,7 +226,7 @@ async function openLoop(
 
 /** CPU time per request of the reserve route handler in-process, and of reserveUsage() alone. */
 async function wrapperCost(db: Database, key: string, users: string[], beforeHandler?: () => Promise<void>) {
-  const { POST: reserveRoute } = await import('@/app/api/usage/reserve/route');
+  const { POST: reserveRoute } = await import('@/pages/api/usage/reserve');
   const n = 4000;
   const cpuPer = async (work: (i: number) => Promise<unknown>) => {
     let next = 0;
@@ -266,7 +266,7 @@ async function wrapperCost(db: Database, key: string, users: string[], beforeHan
 
 /** CPU time per batch of BATCH events: the events route in-process, recordUsageEvents(), and the bare SQL call. */
 async function batchCost(db: Database, key: string, users: string[]) {
-  const { POST: eventsRoute } = await import('@/app/api/usage/events/route');
+  const { POST: eventsRoute } = await import('@/pages/api/usage/events');
   const { recordUsageEvents } = await import('@/lib/billing/usage-events');
   const n = 200;
   const events = () =>

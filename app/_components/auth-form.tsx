@@ -21,8 +21,9 @@ const MESSAGES: Record<string, string> = {
 // The form posts to a server action (app/(auth)/actions.ts), which signs in with Supabase Auth
 // on the server and sets an HttpOnly session cookie; this page ships no Supabase client.
 export function AuthForm({ mode }: { mode: Mode }) {
-  // Only same-site paths, so the sign-in page cannot be used to redirect elsewhere.
-  const next = safeLocalPath(useSearchParams().get('next'));
+  // Only same-site paths, so the sign-in page cannot be used to redirect elsewhere. (Never null in
+  // the App Router; typed nullable because the app also has Pages Router API routes, pages/api.)
+  const next = safeLocalPath(useSearchParams()?.get('next') ?? null);
   const [state, formAction, pending] = useActionState<AuthFormState, FormData>(authenticateAction.bind(null, mode), {
     error: null,
     email: '',

@@ -16,7 +16,7 @@ export interface RequestCredentials {
   cookie: string | null;
 }
 
-export function credentialsOf(request: Request): RequestCredentials {
+export function credentialsOf(request: { headers: { get(name: string): string | null } }): RequestCredentials {
   return { authorization: request.headers.get('authorization'), cookie: request.headers.get('cookie') };
 }
 

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import { AppError, errorResponse } from '@/lib/http/errors';
 
 // Request bodies are read as a stream and abandoned at the limit, so an oversized post costs at
@@ -39,6 +40,51 @@ export async function readBodyText(request: Request, limitBytes: number): Promis
     chunks.push(value);
   }
   return new TextDecoder().decode(Buffer.concat(chunks));
+}
+
+/**
+ * The same for a Node.js request (a Pages Router API route): the body as UTF-8 text, or a 413
+ * AppError as soon as it passes `limitBytes`. The rest is then left unread, so the answer must
+ * close the connection (see `nodeRoute`).
+ */
+export function readNodeBodyText(request: IncomingMessage, limitBytes: number): Promise<string> {
+  const declared = request.headers['content-length'];
+  if (declared !== undefined && /^\d+$/.test(declared) && Number(declared) > limitBytes) return Promise.reject(payloadTooLarge(limitBytes));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const stop = () => {
+      request.off('data', onData);
+      request.off('end', onEnd);
+      request.off('error', onError);
+      request.off('close', onClose);
+    };
+    const onData = (chunk: Buffer) => {
+      total += chunk.byteLength;
+      if (total > limitBytes) {
+        stop();
+        request.pause();
+        reject(payloadTooLarge(limitBytes));
+      } else chunks.push(chunk);
+    };
+    // TextDecoder, as for a fetch Request: invalid bytes become U+FFFD and a leading BOM is dropped.
+    const onEnd = () => {
+      stop();
+      resolve(new TextDecoder().decode(Buffer.concat(chunks)));
+    };
+    const onError = (error: Error) => {
+      stop();
+      reject(error);
+    };
+    const onClose = () => {
+      stop();
+      reject(new Error('The request was cut off before its body ended'));
+    };
+    request.on('data', onData);
+    request.on('end', onEnd);
+    request.on('error', onError);
+    request.on('close', onClose);
+  });
 }
 
 /**

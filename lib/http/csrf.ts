@@ -10,8 +10,16 @@ import { AppError } from '@/lib/http/errors';
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
+/** What these checks read of a request: a fetch `Request`, or the same read from a Node.js one. */
+export interface RequestHead {
+  method: string;
+  /** The absolute URL the request reached. */
+  url: string;
+  headers: { get(name: string): string | null };
+}
+
 /** The origins this request may come from: the URL it reached, as the client named it. */
-function ownOrigins(request: Request): Set<string> {
+function ownOrigins(request: RequestHead): Set<string> {
   const url = new URL(request.url);
   const origins = new Set([url.origin]);
   const host = request.headers.get('x-forwarded-host') ?? request.headers.get('host');
@@ -20,12 +28,12 @@ function ownOrigins(request: Request): Set<string> {
   return origins;
 }
 
-export function isCookieAuthenticated(request: Request): boolean {
+export function isCookieAuthenticated(request: Pick<RequestHead, 'headers'>): boolean {
   return !request.headers.get('authorization') && Boolean(request.headers.get('cookie'));
 }
 
 /** Throws 403 / 415 for a cookie-authenticated write that may come from another origin. */
-export function assertSameOriginWrite(request: Request, expectsBody: boolean): void {
+export function assertSameOriginWrite(request: RequestHead, expectsBody: boolean): void {
   if (SAFE_METHODS.has(request.method.toUpperCase()) || !isCookieAuthenticated(request)) return;
   const origin = request.headers.get('origin');
   const fetchSite = request.headers.get('sec-fetch-site');

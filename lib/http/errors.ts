@@ -9,6 +9,7 @@ export const ERROR_STATUS = {
   unauthorized: 401,
   forbidden: 403,
   not_found: 404,
+  method_not_allowed: 405,
   conflict: 409,
   idempotency_conflict: 409,
   payload_too_large: 413,
@@ -70,15 +71,21 @@ export function errorBody(error: AppError): ErrorBody {
 /** Every API answer: never cached (they carry client secrets and billing data), never sniffed. */
 export const API_HEADERS = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' } as const;
 
-export function errorResponse(error: unknown): Response {
+/** The status, headers and body of the answer to a thrown error, whatever the server writes it with. */
+export function errorAnswer(error: unknown): { status: number; headers: Record<string, string>; body: ErrorBody } {
   if (isAppError(error)) {
     const retryAfter = (error.details as { retryAfterSeconds?: unknown } | undefined)?.retryAfterSeconds;
     const headers: Record<string, string> = { ...API_HEADERS };
     if (typeof retryAfter === 'number') headers['retry-after'] = String(retryAfter);
     // A status read from the table, not the getter: a copy from another bundle has the same code.
-    return Response.json(errorBody(error), { status: ERROR_STATUS[error.code], headers });
+    return { status: ERROR_STATUS[error.code], headers, body: errorBody(error) };
   }
   console.error('unhandled error', error);
   const internal = new AppError('internal_error', 'Something went wrong on our side. Please try again.');
-  return Response.json(errorBody(internal), { status: internal.status, headers: API_HEADERS });
+  return { status: internal.status, headers: { ...API_HEADERS }, body: errorBody(internal) };
+}
+
+export function errorResponse(error: unknown): Response {
+  const { status, headers, body } = errorAnswer(error);
+  return Response.json(body, { status, headers });
 }

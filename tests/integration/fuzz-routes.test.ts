@@ -1,6 +1,6 @@
 import { readdirSync } from 'node:fs';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sessionCookieName } from '@/lib/auth/session-cookie';
 import { ERROR_STATUS } from '@/lib/http/errors';
 import { paymentsHarness } from '@/tests/helpers/payments-harness';
@@ -19,10 +19,11 @@ import * as tasksExport from '@/app/api/payments/tasks/export/route';
 import * as tasks from '@/app/api/payments/tasks/route';
 import * as upgradePlan from '@/app/api/payments/upgrade-plan/route';
 import * as webhook from '@/app/api/payments/webhook/route';
-import * as commit from '@/app/api/usage/commit/route';
-import * as usageEvents from '@/app/api/usage/events/route';
-import * as release from '@/app/api/usage/release/route';
-import * as reserve from '@/app/api/usage/reserve/route';
+import * as commit from '@/pages/api/usage/commit';
+import * as usageEvents from '@/pages/api/usage/events';
+import * as release from '@/pages/api/usage/release';
+import * as reserve from '@/pages/api/usage/reserve';
+import { serveNodeRoute, type ServedNodeRoute } from '@/tests/helpers/node-route';
 
 // Every route, in-process, under generated bodies, headers and query strings (fast-check): every
 // answer is 2xx or 4xx in the shared shape with the table's status, never 5xx; and a refused
@@ -54,10 +55,24 @@ const ROUTES: Array<{ path: string; module: Record<string, unknown>; params?: bo
   { path: '/api/usage/release', module: release },
   { path: '/api/usage/reserve', module: reserve },
 ];
+// The Pages Router API routes (pages/api) are also fuzzed as Next.js serves them: their Node.js
+// handler behind a real HTTP server, every method (a method they do not take is a 405).
+const served = new Map<string, ServedNodeRoute>();
+beforeAll(async () => {
+  for (const route of ROUTES)
+    if (typeof route.module.default === 'function')
+      served.set(route.path, await serveNodeRoute(route.module.default as Parameters<typeof serveNodeRoute>[0]));
+});
+afterAll(async () => {
+  for (const server of served.values()) await server.close();
+});
 const ENDPOINTS = ROUTES.flatMap((route) =>
-  ['GET', 'POST', 'PUT', 'DELETE']
-    .filter((method) => typeof route.module[method] === 'function')
-    .map((method) => ({ ...route, method, handler: route.module[method] as Handler })),
+  ['GET', 'POST', 'PUT', 'DELETE'].flatMap((method) => [
+    ...(typeof route.module[method] === 'function' ? [{ ...route, method, via: '', handler: route.module[method] as Handler }] : []),
+    ...(typeof route.module.default === 'function'
+      ? [{ ...route, method, via: ' (Node.js handler)', handler: ((request: Request) => served.get(route.path)!.call(request)) as Handler }]
+      : []),
+  ]),
 );
 
 // Text that attacks parsers and databases: NUL, lone surrogates, huge numbers, JSON look-alikes.
@@ -90,10 +105,15 @@ const nastyValue: fc.Arbitrary<unknown> = fc.oneof(
   fc.uuid(),
   fc.jsonValue({ maxDepth: 2 }),
 );
-/** Every `route.ts` under app/api, as its URL path. */
+/** Every `route.ts` under app/api and every API route under pages/api, as its URL path. */
 function routeFiles(dir = 'app/api'): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
     entry.isDirectory() ? routeFiles(`${dir}/${entry.name}`) : entry.name === 'route.ts' ? [`/${dir.slice('app/'.length)}`] : [],
+  );
+}
+function pagesApiFiles(dir = 'pages/api'): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
+    entry.isDirectory() ? pagesApiFiles(`${dir}/${entry.name}`) : [`/${dir.slice('pages/'.length)}/${entry.name.replace(/\.ts$/, '')}`],
   );
 }
 
@@ -187,7 +207,7 @@ async function moneyState(userId: string) {
 
 describe('fuzzing every route', () => {
   it('covers every route file (a new route must be added here)', () => {
-    expect(ROUTES.map((route) => route.path).sort()).toEqual(routeFiles().sort());
+    expect(ROUTES.map((route) => route.path).sort()).toEqual([...routeFiles(), ...pagesApiFiles()].sort());
   });
 
   it('answers 2xx or 4xx in the shared shape, never 5xx, and a refusal writes nothing', async () => {
@@ -228,7 +248,7 @@ describe('fuzzing every route', () => {
           answered += 1;
           const text = await response.text();
           const json = (response.headers.get('content-type') ?? '').includes('application/json');
-          const label = `${endpoint.method} ${url.pathname}${url.search} -> ${response.status} ${text.slice(0, 300)}`;
+          const label = `${endpoint.method} ${url.pathname}${url.search}${endpoint.via} -> ${response.status} ${text.slice(0, 300)}`;
           expect(response.status, label).toBeLessThan(500);
           expect(json || response.status < 300, label).toBe(true); // only a success may be other than JSON (the CSV export)
           const parsed = (json ? JSON.parse(text) : {}) as { data?: unknown; error?: { code: keyof typeof ERROR_STATUS; message: string } };

@@ -13,8 +13,8 @@ import { POST as postCustomer } from '@/app/api/payments/customers/route';
 import { GET as getHistory } from '@/app/api/payments/history/route';
 import { POST as postPaymentIntent } from '@/app/api/payments/payment-intent/route';
 import { POST as postWebhook } from '@/app/api/payments/webhook/route';
-import { POST as commit } from '@/app/api/usage/commit/route';
-import { POST as reserve } from '@/app/api/usage/reserve/route';
+import { POST as commit } from '@/pages/api/usage/commit';
+import { POST as reserve } from '@/pages/api/usage/reserve';
 
 // The HTTP surface as an attacker probes it (issue 15): forged cross-site writes riding on the
 // session cookie, oversized bodies, control characters, headers, malformed signed webhooks.

@@ -13,7 +13,7 @@ import { POST as checkUsageLimit } from '@/app/api/payments/check-usage-limit/ro
 import { GET as getAnalytics } from '@/app/api/payments/analytics/route';
 import { GET as getBilling } from '@/app/api/payments/billing/route';
 import { GET as getBudgetRoute } from '@/app/api/payments/budget/route';
-import { POST as commit } from '@/app/api/usage/commit/route';
+import { POST as commit } from '@/pages/api/usage/commit';
 
 // Issue 15, finding 1: ~9,000 commits of $1,000,144 pushed a month's summed cost past 2^53
 // micro-dollars, and every read of it answered 500 ("int8 out of safe range") for good.

@@ -6,7 +6,7 @@ import { createTaskRunnerKey, flushLastUsed, listTaskRunnerKeys, revokeTaskRunne
 import { connectPostgres, type Database } from '@/lib/db/database';
 import { useDatabase } from '@/lib/db';
 import { AppError } from '@/lib/http/errors';
-import { POST as reserve } from '@/app/api/usage/reserve/route';
+import { POST as reserve } from '@/pages/api/usage/reserve';
 import { startTestAuth, type TestAuth } from '@/tests/helpers/auth';
 import { backends, createPostgresClone } from '@/tests/helpers/databases';
 import { call } from '@/tests/helpers/http';

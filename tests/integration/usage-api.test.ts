@@ -6,9 +6,9 @@ import { backends } from '@/tests/helpers/databases';
 import { startTestAuth, type TestAuth } from '@/tests/helpers/auth';
 import { call } from '@/tests/helpers/http';
 import { POST as checkUsageLimit } from '@/app/api/payments/check-usage-limit/route';
-import { POST as reserve } from '@/app/api/usage/reserve/route';
-import { POST as commit } from '@/app/api/usage/commit/route';
-import { POST as release } from '@/app/api/usage/release/route';
+import { POST as reserve } from '@/pages/api/usage/reserve';
+import { POST as commit } from '@/pages/api/usage/commit';
+import { POST as release } from '@/pages/api/usage/release';
 import { POST as webhook } from '@/app/api/payments/webhook/route';
 import { startTestStripe, type TestStripe } from '@/tests/helpers/stripe';
 

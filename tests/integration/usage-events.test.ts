@@ -4,7 +4,7 @@ import { createTaskRunnerKey, revokeTaskRunnerKey } from '@/lib/auth/task-runner
 import { reserveUsage } from '@/lib/billing/usage';
 import type { Database } from '@/lib/db';
 import { useDatabase } from '@/lib/db';
-import { POST as recordEvents } from '@/app/api/usage/events/route';
+import { POST as recordEvents } from '@/pages/api/usage/events';
 import { startTestAuth, type TestAuth } from '@/tests/helpers/auth';
 import { backends } from '@/tests/helpers/databases';
 import { api, call } from '@/tests/helpers/http';

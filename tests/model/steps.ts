@@ -9,8 +9,8 @@ import { asTaskRunner } from '@/tests/helpers/users';
 import { POST as postPaymentIntent } from '@/app/api/payments/payment-intent/route';
 import { POST as postSubscription } from '@/app/api/payments/subscriptions/route';
 import { PUT as putSubscription, DELETE as deleteSubscription } from '@/app/api/payments/subscriptions/[subscriptionId]/route';
-import { POST as postCommit } from '@/app/api/usage/commit/route';
-import { POST as postRelease } from '@/app/api/usage/release/route';
+import { POST as postCommit } from '@/pages/api/usage/commit';
+import { POST as postRelease } from '@/pages/api/usage/release';
 import type { ModelSystem } from './system';
 
 // The steps a sequence is made of, as data (so a failing sequence prints and shrinks), and how

@@ -1,9 +1,0 @@
-import { MAX_EVENTS_PER_BATCH, recordUsageEventsBodySchema, recordUsageEvents } from '@/lib/billing/usage-events';
-import { maxTaskCostMicros } from '@/lib/env';
-import { route } from '@/lib/http/route';
-
-// POST /api/usage/events – record up to 500 finished tasks at once, each on its own (task runner only)
-export const POST = route(
-  { auth: 'task-runner-batch', body: recordUsageEventsBodySchema, maxBodyBytes: MAX_EVENTS_PER_BATCH * 1024 },
-  async ({ db, body }) => ({ results: await recordUsageEvents(db, body.events, maxTaskCostMicros()) }),
-);
