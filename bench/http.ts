@@ -645,6 +645,7 @@ async function main() {
         console.log(
           `  reserve open loop at ${RATE}/s  floor p50 ${floorOpen.p50.toFixed(1)} ms p99 ${floorOpen.p99.toFixed(1)} ms | app p50 ${appOpen.p50.toFixed(1)} ms p99 ${appOpen.p99.toFixed(1)} ms (target p99 ≤ 20 ms: ${appOpen.p99 <= 20 && appOpen.errors === 0 ? 'PASS' : 'FAIL'}), errors ${floorOpen.errors}/${appOpen.errors}`,
         );
+        if (diag) console.log(`${diagReport('floor', diag, floorOpen)}\n${diagReport('app', diag, appOpen)}`);
         console.log(
           `  route wrapper (in-process reserve)  handler ${wrapper.handler.cpuMicros.toFixed(0)} µs CPU/req (${Math.round(wrapper.handler.perSecond)}/s) | reserveUsage ${wrapper.lib.cpuMicros.toFixed(0)} µs CPU/req (${Math.round(wrapper.lib.perSecond)}/s) | wrapper ≈ ${wrapper.wrapperCpuMicros.toFixed(0)} µs CPU/req`,
         );
