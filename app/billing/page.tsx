@@ -1,5 +1,5 @@
 import Link from 'next/link';
-import { day, dollars, monthName } from '@/app/_lib/format';
+import { brandName, day, dollars, monthName } from '@/app/_lib/format';
 import { requireUser } from '@/app/_lib/require-user';
 import { getAnalyticsQuerySchema } from '@/lib/analytics/schemas';
 import { getUserAnalytics } from '@/lib/analytics/user';
@@ -14,6 +14,9 @@ import { BudgetCard } from './_components/budget-card';
 import { HistoryLinks } from './_components/history-links';
 import { PastDueNotice } from './_components/past-due-notice';
 import { getPastDue } from '@/lib/payments/recovery';
+import { getAutoRecharge } from '@/lib/payments/auto-recharge';
+import { AutoRechargeCard } from './_components/auto-recharge-card';
+import { isAutoRechargeError } from './auto-recharge/messages';
 import { dismissNotificationAction } from './actions';
 import { keepPlanAction } from './plans/actions';
 import styles from './dashboard.module.css';
@@ -36,6 +39,15 @@ const STATUS_TEXT: Record<string, [string, string]> = {
   trialing: ['Trial', styles.ok!],
 };
 
+/** The button of a notification with a link, by its kind. */
+const NOTICE_ACTIONS: Record<string, string> = {
+  payment_failed: 'Try the payment again',
+  auto_recharge_action_required: 'Confirm the payment',
+  auto_recharge_failed: 'Update your card',
+  auto_recharge_disabled: 'Update your card',
+  auto_recharge_cap: 'Review auto-recharge',
+};
+
 function Badge({ status }: { status: string }) {
   const [text, tone] = STATUS_TEXT[status] ?? [status, styles.neutral!];
   return <span className={`${styles.badge} ${tone}`}>{text}</span>;
@@ -56,7 +68,7 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
   const historyQuery = getHistoryQuerySchema.safeParse({ limit: '10', ...(params.cursor ? { cursor: params.cursor } : {}) });
   // A cursor that does not decode shows the first page rather than an error.
   const firstPage = { limit: 10 };
-  const [billing, analytics, notifications, history, budget] = await Promise.all([
+  const [billing, analytics, notifications, history, budget, autoRecharge] = await Promise.all([
     getBillingOverview(db, user),
     getUserAnalytics(db, user, lastSixMonths()),
     listUnreadNotifications(db, user),
@@ -65,6 +77,7 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
       throw error;
     }),
     getBudget(db, user),
+    getAutoRecharge(db, user),
   ]);
   const pastDue =
     billing.subscription?.status === 'past_due' || billing.subscription?.status === 'unpaid' ? await getPastDue(db, user) : null;
@@ -102,7 +115,7 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
               <div className={styles.actions}>
                 {notice.actionUrl && notice.actionUrl !== '/billing' ? (
                   <Link className={styles.button} href={notice.actionUrl}>
-                    {notice.kind === 'payment_failed' ? 'Try the payment again' : 'Review'}
+                    {NOTICE_ACTIONS[notice.kind] ?? 'Review'}
                   </Link>
                 ) : notice.kind.startsWith('budget_') ? (
                   <Link className={styles.button} href="#budget">
@@ -153,7 +166,7 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
           </p>
           {billing.paymentMethod ? (
             <p className={styles.muted}>
-              Card: {billing.paymentMethod.brand} ending {billing.paymentMethod.last4}, expires {billing.paymentMethod.expMonth}/
+              Card: {brandName(billing.paymentMethod.brand)} ending {billing.paymentMethod.last4}, expires {billing.paymentMethod.expMonth}/
               {billing.paymentMethod.expYear}
             </p>
           ) : null}
@@ -255,6 +268,13 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
         <BudgetCard
           budget={budget}
           problem={params.budgetError ? 'Enter a budget from $1 to $1,000,000, with at most two decimals.' : null}
+        />
+
+        <AutoRechargeCard
+          settings={autoRecharge}
+          hasDefaultCard={billing.paymentMethod?.isDefault ?? false}
+          problem={isAutoRechargeError(params.autoRechargeError) ? params.autoRechargeError : null}
+          saved={params.autoRecharge === 'on' || params.autoRecharge === 'off' ? params.autoRecharge : null}
         />
 
         <section className={`${styles.card} ${styles.wide}`} aria-labelledby="trend-heading">

@@ -124,8 +124,8 @@ const PAYMENT_METHODS: Record<Card, string> = {
   visa: 'pm_card_visa',
   declined: 'pm_card_visa_chargeDeclined',
   insufficient: 'pm_card_visa_chargeDeclinedInsufficientFunds',
-  '3ds-pass': 'pm_card_authenticationRequired',
-  '3ds-fail': 'pm_card_authenticationRequired',
+  '3ds-pass': 'pm_card_authenticationRequiredOnSetup',
+  '3ds-fail': 'pm_card_authenticationRequiredOnSetup',
   dispute: 'pm_card_createDispute',
 };
 
