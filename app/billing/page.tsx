@@ -39,6 +39,9 @@ const STATUS_TEXT: Record<string, [string, string]> = {
   trialing: ['Trial', styles.ok!],
 };
 
+/** Notifications that report something done for the user, shown in green rather than as a warning. */
+const GOOD_NEWS = new Set(['auto_recharge_succeeded']);
+
 /** The button of a notification with a link, by its kind. */
 const NOTICE_ACTIONS: Record<string, string> = {
   payment_failed: 'Try the payment again',
@@ -99,7 +102,7 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
       ) : null}
       {pastDue ? <PastDueNotice pastDue={pastDue} /> : null}
       {params.recovered === '1' ? (
-        <p className={styles.notice} role="status" style={{ borderLeftColor: '#17663a', background: '#f3fbf6' }}>
+        <p className={`${styles.notice} ${styles.goodNews}`} role="status">
           Thank you: your renewal is paid and your plan is active again, with a new allowance.
         </p>
       ) : null}
@@ -109,7 +112,7 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
             Notifications
           </h2>
           {notices.map((notice) => (
-            <div key={notice.id} className={styles.notice} role="status">
+            <div key={notice.id} className={`${styles.notice} ${GOOD_NEWS.has(notice.kind) ? styles.goodNews : ''}`} role="status">
               <h3>{notice.title}</h3>
               <p>{notice.body}</p>
               <div className={styles.actions}>
@@ -304,7 +307,7 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
             bars={analytics.byAgent.slice(0, 8).map((agent) => ({
               label: agent.agent,
               value: Number(agent.costMicros),
-              text: `${dollars(agent.costCents)} · ${agent.tasks} tasks`,
+              text: `${dollars(agent.costCents)} · ${agent.tasks} ${agent.tasks === 1 ? 'task' : 'tasks'}`,
             }))}
           />
         </section>

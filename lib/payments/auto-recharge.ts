@@ -283,7 +283,9 @@ export async function getRechargeForConfirmation(db: Database, actor: Actor, rec
   if (intent.status === 'succeeded') return { state: 'paid', ...base };
   if (intent.status === 'canceled') return { state: 'canceled', ...base };
   if (!intent.client_secret || intent.status === 'processing') return { state: 'processing', ...base };
-  const method = typeof intent.payment_method === 'object' ? intent.payment_method : null;
+  // After the off-session refusal Stripe keeps the card on the error, not on the intent.
+  const method =
+    (typeof intent.payment_method === 'object' ? intent.payment_method : null) ?? intent.last_payment_error?.payment_method ?? null;
   return {
     state: 'payable',
     ...base,

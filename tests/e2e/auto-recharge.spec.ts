@@ -42,8 +42,11 @@ async function turnOn(page: Page, threshold: string, amount: string, cap: string
   return card;
 }
 
+// A fresh connection each time: a kept-alive one the server closed while the test waited resets.
+const readSettings = (page: Page) => page.request.get('/api/payments/auto-recharge', { headers: { connection: 'close' } });
+
 async function stored(page: Page): Promise<AutoRechargeState> {
-  return ((await (await page.request.get('/api/payments/auto-recharge')).json()) as { data: AutoRechargeState }).data;
+  return ((await (await readSettings(page)).json()) as { data: AutoRechargeState }).data;
 }
 
 test('turned on from the dashboard, a task below the threshold recharges the default card once, and the credit shows', async ({
@@ -56,7 +59,7 @@ test('turned on from the dashboard, a task below the threshold recharges the def
   // Without a card it explains, and saves nothing.
   let card = await turnOn(page, '1', '5', '20');
   await expect(card.getByRole('alert')).toHaveText('Add a card and make it your default first: auto-recharge charges it.');
-  expect((await page.request.get('/api/payments/auto-recharge').then((r) => r.json())) as unknown).toEqual({ data: null });
+  expect(await (await readSettings(page)).json()).toEqual({ data: null });
 
   await saveCard(page, '4242 4242 4242 4242', false);
   card = await turnOn(page, '1', '5', '20');

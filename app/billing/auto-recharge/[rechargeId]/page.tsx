@@ -56,19 +56,21 @@ export default async function ConfirmRechargePage({
             {recharge.card ? ` with your ${brandName(recharge.card.brand)} ending ${recharge.card.last4}` : ''} before it goes through.
             Nothing has been charged yet.
           </p>
-          <ConfirmRecharge
-            publishableKey={publicConfig().stripePublishableKey}
-            rechargeId={recharge.rechargeId}
-            clientSecret={recharge.clientSecret}
-            paymentMethodId={recharge.paymentMethodId}
-            amountCents={recharge.amountCents}
-          />
-          <form action={cancelAutoRechargeAction} style={{ marginTop: '1rem' }}>
-            <input type="hidden" name="rechargeId" value={recharge.rechargeId} />
-            <button type="submit" className={styles.secondary}>
-              Cancel this recharge
-            </button>
-          </form>
+          <div className={styles.actions}>
+            <ConfirmRecharge
+              publishableKey={publicConfig().stripePublishableKey}
+              rechargeId={recharge.rechargeId}
+              clientSecret={recharge.clientSecret}
+              paymentMethodId={recharge.paymentMethodId}
+              amountCents={recharge.amountCents}
+            />
+            <form action={cancelAutoRechargeAction} className={styles.inline}>
+              <input type="hidden" name="rechargeId" value={recharge.rechargeId} />
+              <button type="submit" className={styles.secondary}>
+                Cancel this recharge
+              </button>
+            </form>
+          </div>
         </>
       ) : (
         <p role="status" data-testid="recharge-state">
