@@ -43,7 +43,18 @@ export type Step =
   | { kind: 'release'; user: number; reservation: number }
   | { kind: 'lapse'; user: number; reservation: number }
   | { kind: 'trespass'; user: number; victim: number; action: 'commit' | 'release' | 'changePlan' | 'cancel' }
-  | { kind: 'autoRecharge'; user: number; on: boolean; card: RechargeCard; thresholdCents: number; amountCents: number; capCents: number }
+  | {
+      kind: 'autoRecharge';
+      user: number;
+      on: boolean;
+      card: RechargeCard;
+      thresholdCents: number;
+      amountCents: number;
+      capCents: number;
+      /** Tasks the runner commits right after (each may start a recharge), of taskTokens each. */
+      tasks: number;
+      taskTokens: number;
+    }
   | { kind: 'confirmRecharge'; user: number; passes: boolean; delivery: Delivery }
   | { kind: 'reconcile' };
 
@@ -105,7 +116,7 @@ export const stepArbitrary: fc.Arbitrary<Step> = fc.oneof(
   },
   { weight: 1, arbitrary: fc.constant({ kind: 'reconcile' as const }) },
   {
-    weight: 2,
+    weight: 3,
     arbitrary: fc.record({
       kind: fc.constant('autoRecharge' as const),
       user,
@@ -114,6 +125,8 @@ export const stepArbitrary: fc.Arbitrary<Step> = fc.oneof(
       thresholdCents: fc.integer({ min: 0, max: 60_000 }),
       amountCents: fc.integer({ min: 50, max: 5_000 }),
       capCents: fc.integer({ min: 50, max: 20_000 }),
+      tasks: fc.integer({ min: 0, max: 3 }),
+      taskTokens: fc.integer({ min: 0, max: 2_000_000 }),
     }),
   },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('confirmRecharge' as const), user, passes: fc.boolean(), delivery }) },
@@ -398,6 +411,12 @@ async function runStepBody(system: ModelSystem, model: Model, step: Step): Promi
       });
       if (saved.status !== 200) throw new Error(`auto-recharge answered ${saved.status}: ${JSON.stringify(saved.body)}`);
       u.maxRechargeCapCents = Math.max(u.maxRechargeCapCents, step.capCents, step.amountCents);
+      for (let i = 0; i < step.tasks; i++) {
+        const key = `task-${randomUUID()}`;
+        const body = commitUsageBodySchema.parse({ agent: 'model-agent', tokens: step.taskTokens, executionMs: 0, idempotencyKey: key });
+        u.commits.set(key, (await commitUsageAndRecharge(db, asTaskRunner(u.userId), body, null)).costMicros);
+        await system.idle();
+      }
       return;
     }
     case 'confirmRecharge': {
