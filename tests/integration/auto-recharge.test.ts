@@ -434,6 +434,12 @@ describe('auto-recharge', () => {
     expect((await intentsAtStripe(user)).map((intent) => intent.metadata.autoRechargeId).sort()).toEqual([first, second, third].sort());
     expect((await recharges(user)).map((r) => r.status)).toEqual(['succeeded', 'succeeded', 'succeeded']);
     expect(await creditedCents(user)).toBe(1500);
+
+    // Turned off before the crashed one was charged: it is dropped, not charged.
+    const fourth = await leftPending();
+    await settings(user, { enabled: false, threshold: 1, amount: 5, monthlyCap: 100 });
+    expect(await chargeAutoRecharge(h.db, fourth)).toBe('canceled');
+    expect(await intentsAtStripe(user)).toHaveLength(3);
   });
 
   it('turns itself off at once when the default card is gone', async () => {
