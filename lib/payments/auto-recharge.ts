@@ -215,7 +215,12 @@ export async function chargeAutoRecharge(db: Database, rechargeId: string): Prom
       const { outcome, code } = declineOutcome(error);
       return recordRechargeOutcome(db, rechargeId, userId, outcome, intent?.id ?? null, code);
     }
-    // Stripe unreachable or refusing: the recharge stays pending; the next commit or reconcile
+    // Stripe refusing the request itself (the card was detached meanwhile, say) will refuse it
+    // again: a failed attempt, like a decline.
+    if (isStripeError(error, 'StripeInvalidRequestError')) {
+      return recordRechargeOutcome(db, rechargeId, userId, 'declined', null, error.code ?? 'invalid_request');
+    }
+    // Stripe unreachable, or failing: the recharge stays pending; the next commit or reconcile
     // takes it again after the lease.
     console.warn('auto-recharge charge failed, will retry', { rechargeId, error: error instanceof Error ? error.message : String(error) });
     return 'pending';

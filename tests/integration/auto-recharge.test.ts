@@ -451,5 +451,18 @@ describe('auto-recharge', () => {
     expect((await recharges(user)).map((r) => [r.status, r.failure_code])).toEqual([['failed', 'no_card']]);
     expect(await getAutoRecharge(h.db, user.actor)).toMatchObject({ enabled: false, disabledReason: 'no_card' });
     expect((await notifications(user)).map((n) => n.kind)).toEqual(['auto_recharge_disabled']);
+
+    // A retried attempt whose card was detached after the first try: Stripe refuses the request,
+    // which counts as a failed attempt rather than staying pending for ever.
+    const second = await defaultCard(user, 'pm_card_visa');
+    await turnOn(user, 100, 5, 100);
+    const { rows } = await h.db.query<{ id: string }>(
+      `insert into auto_recharges (user_id, amount_cents, cap_month, payment_method_id)
+       values ($1, 500, date_trunc('month', now() at time zone 'UTC')::date, $2) returning id`,
+      [user.userId, second],
+    );
+    await stripe().paymentMethods.detach(second);
+    expect(await chargeAutoRecharge(h.db, rows[0]!.id)).toBe('failed');
+    expect(await intentsAtStripe(user)).toHaveLength(0);
   });
 });

@@ -320,6 +320,20 @@ describe("Stripe's documented test cards and tokens", () => {
     expect((await offSession(onSetup.id)).status).toBe('succeeded');
   });
 
+  it('refuses a card detached from its customer: it can be neither charged nor attached again', async () => {
+    const customer = await h.stripe.customers.create({});
+    const card = await h.stripe.paymentMethods.attach('pm_card_visa', { customer: customer.id });
+    await h.stripe.paymentMethods.detach(card.id);
+    const charge = await stripeError(() =>
+      h.stripe.paymentIntents.create({ amount: 500, currency: 'usd', customer: customer.id, payment_method: card.id, confirm: true }),
+    );
+    expect(charge).toMatchObject({ type: 'StripeInvalidRequestError', param: 'payment_method' });
+    expect(charge.message).toMatch(/may not be used again/);
+    const attach = await stripeError(() => h.stripe.paymentMethods.attach(card.id, { customer: customer.id }));
+    expect(attach).toMatchObject({ type: 'StripeInvalidRequestError' });
+    expect((await h.stripe.paymentIntents.list({ customer: customer.id })).data).toHaveLength(0);
+  });
+
   it.each(TEST_CARDS.filter((c) => c.behaviour === 'succeed').map((c) => [c.token ?? '', c.brand, c.number.slice(-4)]))(
     '%s pays (%s ...%s)',
     async (pm, brand, last4) => {

@@ -9,7 +9,7 @@ import { declineFor } from '../cards.js';
 import { createCharge } from './charges.js';
 import { disputeIfTestCard } from './disputes.js';
 import { requireCustomer } from './customers.js';
-import { cardBehaviour, createCardPaymentMethod, resolvePaymentMethod } from './payment-methods.js';
+import { cardBehaviour, createCardPaymentMethod, refuseIfDetached, resolvePaymentMethod } from './payment-methods.js';
 
 const CONFIRMABLE = ['requires_payment_method', 'requires_confirmation', 'requires_action'];
 const CANCELABLE = ['requires_payment_method', 'requires_capture', 'requires_confirmation', 'requires_action', 'processing'];
@@ -260,6 +260,7 @@ export function confirmIntent(engine: Engine, pi: Stripe.PaymentIntent, opts: Co
     );
   }
   const pm = resolvePaymentMethod(engine, pmId);
+  refuseIfDetached(engine, pm);
   const customer = typeof pi.customer === 'string' ? pi.customer : null;
   if (pm.customer && customer && pm.customer !== customer) {
     throw invalidRequest('The provided PaymentMethod belongs to a different Customer.', { param: 'payment_method' });
