@@ -127,3 +127,33 @@ test('a card that needs the bank: the notification leads to the confirmation, th
   await page.goto('/billing');
   await expect(page.getByTestId('credits')).toHaveText('$5.00');
 });
+
+test('three declines in a row turn auto-recharge off, and the dashboard says why and what to do', async ({ page, request }) => {
+  const email = await signUpAtBilling(page);
+  const userId = await currentUserId(page);
+  // 0341 is saved (the card check passes) but every charge of it is declined.
+  await saveCard(page, '4000 0000 0000 0341', false);
+  const card = await turnOn(page, '100', '5', '50');
+  await expect(card.getByRole('status').filter({ hasText: 'Auto-recharge is on.' })).toBeVisible();
+
+  for (let attempt = 1; attempt <= 4; attempt++) {
+    await runTask(request, userId, { agent: 'writer', tokens: 100 });
+    await expect.poll(async () => (await stored(page)).openRecharge, { timeout: 20_000 }).toBeNull();
+  }
+  expect(await stored(page)).toMatchObject({ enabled: false, thisMonthCents: 0 });
+
+  await page.goto('/billing');
+  await expect(page.getByRole('heading', { name: 'Auto-recharge is off after 3 declined payments' })).toBeVisible();
+  await expect(page.getByRole('region', { name: 'Auto-recharge' }).getByTestId('auto-recharge-state')).toContainText(
+    'Auto-recharge turned itself off after your card was declined 3 times in a row.',
+  );
+  await expectNoSeriousAxeViolations(page);
+  await page.screenshot({ path: 'test-results/auto-recharge-off.png', fullPage: true });
+
+  // At Stripe: three declined attempts (the fourth task started none), nothing taken.
+  const customer = await customerOf(email);
+  const intents = (await localStripe.paymentIntents.list({ customer: customer.id })).data;
+  expect(intents.map((intent) => intent.status)).toEqual(['requires_payment_method', 'requires_payment_method', 'requires_payment_method']);
+  await page.getByRole('link', { name: 'Update your card' }).first().click();
+  await expect(page.getByRole('heading', { name: 'Payment methods', level: 1 })).toBeVisible();
+});

@@ -60,7 +60,7 @@ export function AutoRechargeCard({
       ) : null}
       <form action={saveAutoRechargeAction} className={styles.stack}>
         <label className={styles.check}>
-          <input type="checkbox" name="enabled" defaultChecked={settings?.enabled ?? true} /> Turn on auto-recharge
+          <input type="checkbox" name="enabled" defaultChecked={settings?.enabled ?? false} /> Turn on auto-recharge
         </label>
         <label>
           When my balance falls below (US dollars)
