@@ -5,8 +5,8 @@ import { PLANS, type PlanId } from '@/lib/billing/plans';
 import { getUsageSnapshot } from '@/lib/billing/usage';
 import { AppError } from '@/lib/http/errors';
 import { listPlanOffers } from '@/lib/payments/catalog';
+import { cardInUse } from '@/lib/payments/payment-methods';
 import type { GetHistoryQuery } from '@/lib/payments/schemas';
-import { stripe } from '@/lib/stripe/client';
 
 // What the billing dashboard and GET /api/payments/billing|history show. Reads run as the user
 // (RLS); only the card summary comes from Stripe, and the page still works without it.
@@ -71,8 +71,8 @@ async function renewalPriceCents(planId: PlanId): Promise<number> {
 async function cardSummary(customerId: string | null): Promise<BillingOverview['paymentMethod']> {
   if (!customerId) return null;
   try {
-    const methods = await stripe().customers.listPaymentMethods(customerId, { limit: 1, type: 'card' });
-    const card = methods.data[0]?.card;
+    // The default card (the one renewals charge), not merely the newest one.
+    const card = (await cardInUse(customerId))?.card;
     return card ? { brand: card.brand, last4: card.last4, expMonth: card.exp_month, expYear: card.exp_year } : null;
   } catch (error) {
     console.warn('card summary unavailable', { error: error instanceof Error ? error.message : String(error) });

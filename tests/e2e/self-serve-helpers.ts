@@ -111,6 +111,19 @@ export async function defaultCardAtStripe(customerId: string): Promise<string | 
   return typeof value === 'string' ? value : (value?.id ?? null);
 }
 
+/**
+ * Moves the local Stripe's clock forward (for every customer without a test clock); answers once
+ * the renewals it caused have been charged and their webhooks delivered.
+ */
+export async function advanceLocalStripeClock(seconds: number): Promise<void> {
+  const advanced = await fetch(`${e2eEnv.STRIPE_API_BASE}/_local/clock/advance`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ seconds }),
+  });
+  expect(advanced.status).toBe(200);
+}
+
 /** Subscribes to Pro on the plans page and pays the first invoice with 4242 on checkout. */
 export async function subscribeToPro(page: Page) {
   await page.goto('/billing/plans');
