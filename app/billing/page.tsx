@@ -1,5 +1,5 @@
 import Link from 'next/link';
-import { day, dollars, monthName } from '@/app/_lib/format';
+import { brandName, day, dollars, monthName } from '@/app/_lib/format';
 import { requireUser } from '@/app/_lib/require-user';
 import { getAnalyticsQuerySchema } from '@/lib/analytics/schemas';
 import { getUserAnalytics } from '@/lib/analytics/user';
@@ -136,12 +136,17 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
             {billing.subscription?.cancelAtPeriodEnd ? <span> Ends on {day(billing.subscription.currentPeriodEnd)}</span> : null}
           </p>
           {billing.subscription?.scheduledChange ? (
-            <form action={keepPlanAction}>
+            <form action={keepPlanAction} className={styles.scheduled}>
               <p data-testid="scheduled-change">
-                Changes to {billing.subscription.scheduledChange.planName} on {day(billing.subscription.scheduledChange.effectiveAt)}{' '}
-                <input type="hidden" name="subscriptionId" value={billing.subscription.id} />
-                <button type="submit">Keep {billing.planName}</button>
+                Changes to {billing.subscription.scheduledChange.planName} on{' '}
+                <time dateTime={billing.subscription.scheduledChange.effectiveAt}>
+                  {day(billing.subscription.scheduledChange.effectiveAt)}
+                </time>
               </p>
+              <input type="hidden" name="subscriptionId" value={billing.subscription.id} />
+              <button type="submit" className={styles.secondary}>
+                Keep {billing.planName}
+              </button>
             </form>
           ) : null}
           <p className={styles.muted}>
@@ -153,7 +158,7 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
           </p>
           {billing.paymentMethod ? (
             <p className={styles.muted}>
-              Card: {billing.paymentMethod.brand} ending {billing.paymentMethod.last4}, expires {billing.paymentMethod.expMonth}/
+              Card: {brandName(billing.paymentMethod.brand)} ending {billing.paymentMethod.last4}, expires {billing.paymentMethod.expMonth}/
               {billing.paymentMethod.expYear}
             </p>
           ) : null}

@@ -97,7 +97,7 @@ test('a failed renewal is recovered from the dashboard with a new card', async (
   expect(after.status).toBe('active');
   expect(after.default_payment_method).toBe(secure.id);
   expect(await defaultCardAtStripe(customer.id)).toBe(secure.id);
-  await expect(page.getByText('Card: visa ending 3155, expires 12/2034')).toBeVisible();
+  await expect(page.getByText('Card: Visa ending 3155, expires 12/2034')).toBeVisible();
   // In our database (read back through the API as the user): active, the renewal paid in the history.
   const billing = await billingAsRead(page);
   expect(billing.subscription.status).toBe('active');
@@ -141,7 +141,7 @@ test('the saved card preselected on "Update card and pay" pays with the keyboard
   await page.keyboard.press('Enter');
   await expect(page).toHaveURL(/\/billing\?recovered=1$/, { timeout: 30_000 });
   // The dashboard names the card that pays from now on.
-  await expect(page.getByText('Card: visa ending 4242, expires 12/2034')).toBeVisible();
+  await expect(page.getByText('Card: Visa ending 4242, expires 12/2034')).toBeVisible();
 
   // At Stripe: paid with 4242, which is now the default of the subscription and the customer.
   const paid = await localStripe.invoices.retrieve(renewal.id);

@@ -1,6 +1,6 @@
 import Link from 'next/link';
 import { SubmitButton } from '@/app/_components/submit-button';
-import { day, dollars } from '@/app/_lib/format';
+import { brandName, day, dollars } from '@/app/_lib/format';
 import { publicConfig } from '@/app/_lib/public-config';
 import { requireUser } from '@/app/_lib/require-user';
 import { AppError } from '@/lib/http/errors';
@@ -15,7 +15,7 @@ export const dynamic = 'force-dynamic';
 export const metadata = { title: 'Update card and pay' };
 
 const describe = (card: RecoveryCard) =>
-  `${card.brand.charAt(0).toUpperCase()}${card.brand.slice(1)} ending ${card.last4}, expires ${String(card.expMonth).padStart(2, '0')}/${card.expYear}`;
+  `${brandName(card.brand)} ending ${card.last4}, expires ${String(card.expMonth).padStart(2, '0')}/${card.expYear}`;
 
 /** What to know about a card before paying with it, in words (none for an ordinary card). */
 const remarks = (card: RecoveryCard) =>
