@@ -7,6 +7,7 @@ import { getPastDue, payPastDueInvoice, recoveryCards, waitForRecovery } from '@
 import { stripe } from '@/lib/stripe/client';
 import { api } from '@/tests/helpers/http';
 import { paymentsHarness } from '@/tests/helpers/payments-harness';
+import { advanceTestClock } from '@/tests/helpers/stripe';
 import { POST as postSubscription } from '@/app/api/payments/subscriptions/route';
 
 // Recovery from a failed renewal, against the local Stripe on test clocks and PostgreSQL 15: a
@@ -40,12 +41,6 @@ async function failingProUser(daysAgo: number) {
   return { user, actor: actorOf(user), clock, customerId: customer.id, subscriptionId, failingCard: failing.id };
 }
 
-async function advanceTo(clockId: string, at: number) {
-  let clock = await stripe().testHelpers.testClocks.advance(clockId, { frozen_time: at });
-  while (clock.status !== 'ready') clock = await stripe().testHelpers.testClocks.retrieve(clockId);
-  await h.local.idle();
-}
-
 const subscriptionRow = async (id: string) =>
   (
     await h.db.query<{ status: string; current_period_start: Date }>(
@@ -71,7 +66,7 @@ describe('recovery from a failed renewal', () => {
     expect(await getPastDue(h.db, actor)).toBeNull();
     // Usage in the paid period: $20 of Pro's $50.
     await h.db.query("select * from app_private.commit_usage($1, null, 'writer', 40000, 0, 'before-renewal')", [user.userId]);
-    await advanceTo(clock.id, Math.floor(Date.now() / 1000) - 60);
+    await advanceTestClock(h.local, clock.id);
 
     expect(await subscriptionRow(subscriptionId)).toEqual({ status: 'past_due', current_period_start: firstStart });
     const pastDue = await getPastDue(h.db, actor);
@@ -150,7 +145,7 @@ describe('recovery from a failed renewal', () => {
     const firstCard = (await stripe().customers.listPaymentMethods(customerId, { type: 'card' })).data.find(
       (card) => card.id !== failingCard,
     )!;
-    await advanceTo(clock.id, Math.floor(Date.now() / 1000) - 60);
+    await advanceTestClock(h.local, clock.id);
     const pastDue = (await getPastDue(h.db, actor))!;
     expect((await getBillingOverview(h.db, actor)).paymentMethod?.last4).toBe('0341');
 
@@ -202,7 +197,7 @@ describe('recovery from a failed renewal', () => {
     const firstCard = (await stripe().customers.listPaymentMethods(customerId, { type: 'card' })).data.find(
       (card) => card.id !== failingCard,
     )!;
-    await advanceTo(clock.id, Math.floor(Date.now() / 1000) - 60);
+    await advanceTestClock(h.local, clock.id);
     const pastDue = (await getPastDue(h.db, actor))!;
     const marks = (cards: { id: string; failed: boolean; isDefault: boolean }[]) =>
       Object.fromEntries(cards.map((card) => [card.id, { failed: card.failed, isDefault: card.isDefault }]));
@@ -245,7 +240,7 @@ describe('recovery from a failed renewal', () => {
   it('when Stripe gives up after its retries the subscription ends and the user is back on Starter', async () => {
     const { user, actor, clock, subscriptionId } = await failingProUser(47);
     await h.db.query("select * from app_private.commit_usage($1, null, 'writer', 1000, 0, 'in-paid-period')", [user.userId]);
-    await advanceTo(clock.id, Math.floor(Date.now() / 1000) - 60);
+    await advanceTestClock(h.local, clock.id);
     await h.local.idle();
     expect((await subscriptionRow(subscriptionId)).status).toBe('canceled');
     expect(await getPastDue(h.db, actor)).toBeNull();
