@@ -54,6 +54,5 @@ const BRANDS: Record<string, string> = {
   jcb: 'JCB',
   unionpay: 'UnionPay',
 };
-
-/** A card brand as people write it: "visa" -> "Visa", "amex" -> "American Express". */
+/** A card brand as people write it (Stripe's `visa` -> Visa). */
 export const brandName = (brand: string) => BRANDS[brand] ?? brand.charAt(0).toUpperCase() + brand.slice(1);

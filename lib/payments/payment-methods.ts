@@ -57,12 +57,6 @@ function answer(card: Stripe.PaymentMethod, defaultId: string | null): PaymentMe
   });
 }
 
-/** The card that pays: the customer's default, else the newest saved card; null without one. */
-export async function cardInUse(customerId: string): Promise<Stripe.PaymentMethod | null> {
-  const { cards, defaultId } = await cardsAtStripe(customerId);
-  return cards.find((card) => card.id === defaultId) ?? cards[0] ?? null;
-}
-
 /** The saved cards, the default first, then newest first. */
 export async function listPaymentMethods(db: Database, actor: Actor): Promise<PaymentMethodAnswer[]> {
   const { customerId } = await asActor(db, actor, (tx) => readBilling(tx, actor.userId));

@@ -8,6 +8,7 @@ import * as health from '@/app/api/health/route';
 import * as analytics from '@/app/api/payments/analytics/route';
 import * as billing from '@/app/api/payments/billing/route';
 import * as budget from '@/app/api/payments/budget/route';
+import * as autoRecharge from '@/app/api/payments/auto-recharge/route';
 import * as checkUsageLimit from '@/app/api/payments/check-usage-limit/route';
 import * as customers from '@/app/api/payments/customers/route';
 import * as history from '@/app/api/payments/history/route';
@@ -54,6 +55,7 @@ const ROUTES: Array<{ path: string; module: Record<string, unknown>; params?: bo
   { path: '/api/payments/analytics', module: analytics },
   { path: '/api/payments/billing', module: billing },
   { path: '/api/payments/budget', module: budget },
+  { path: '/api/payments/auto-recharge', module: autoRecharge },
   { path: '/api/payments/check-usage-limit', module: checkUsageLimit },
   { path: '/api/payments/customers', module: customers },
   { path: '/api/payments/history', module: history },
@@ -195,6 +197,7 @@ async function moneyState(userId: string) {
             (select count(*)::int from payment_attempts where user_id = $1) as attempts,
             (select count(*)::int from subscriptions where user_id = $1) as subscriptions,
             (select monthly_budget_cents from budgets where user_id = $1) as budget,
+            (select row(enabled, threshold_cents, amount_cents, monthly_cap_cents)::text from auto_recharge_settings where user_id = $1) as auto_recharge,
             (select row(stripe_customer_id, billing_email, name)::text from users where id = $1) as customer`,
     [userId],
   );

@@ -269,8 +269,21 @@ export function confirmIntent(engine: Engine, pi: Stripe.PaymentIntent, opts: Co
   const behaviour = cardBehaviour(pm);
   const decline = declineFor(behaviour);
   if (decline) return chargeDeclined(engine, pi, pm, decline.code, decline.decline_code, decline.message);
-  // 3155 asks for 3-D Secure on-session; off-session (a saved card) it goes through.
-  if (behaviour === 'authenticate' && !opts.offSession) return requireAction(engine, pi, pm, opts);
+  // 3155 asks for 3-D Secure on-session; off-session (a saved card) it goes through. 3184 asks
+  // every time: off-session nobody is there to answer, so the charge is refused.
+  if (behaviour === 'authenticate_always' && opts.offSession) {
+    return chargeDeclined(
+      engine,
+      pi,
+      pm,
+      'authentication_required',
+      'authentication_required',
+      'Your card was declined. This transaction requires authentication.',
+    );
+  }
+  if ((behaviour === 'authenticate' || behaviour === 'authenticate_always') && !opts.offSession) {
+    return requireAction(engine, pi, pm, opts);
+  }
   chargeSucceeded(engine, pi, pm);
   return { ok: true, pi };
 }
