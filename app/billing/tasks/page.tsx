@@ -122,7 +122,10 @@ export default async function TasksPage({ searchParams }: { searchParams: Promis
                   {page.tasks.map((task) => (
                     <tr key={task.id} data-testid="task-row">
                       <td data-label="Time">
-                        {day(task.at)} <span className={own.nowrap}>{task.at.slice(11, 19)} UTC</span>
+                        {/* One value, so the phone layout keeps date and time together at the right. */}
+                        <span>
+                          {day(task.at)} <span className={own.nowrap}>{task.at.slice(11, 19)} UTC</span>
+                        </span>
                       </td>
                       <td data-label="Agent" className={own.agent}>
                         {task.agent}
@@ -134,8 +137,10 @@ export default async function TasksPage({ searchParams }: { searchParams: Promis
                         {(task.executionMs / 60_000).toLocaleString('en-US', { maximumFractionDigits: 2 })}
                       </td>
                       <td data-label="Rate">
-                        <span className={own.nowrap}>{rate(task.tokenRateMicros)}/token,</span>{' '}
-                        <span className={own.nowrap}>{rate(task.minuteRateMicros)}/min</span>
+                        <span>
+                          <span className={own.nowrap}>{rate(task.tokenRateMicros)}/token,</span>{' '}
+                          <span className={own.nowrap}>{rate(task.minuteRateMicros)}/min</span>
+                        </span>
                       </td>
                       <td data-label="Reserved" className={styles.num}>
                         {task.reservedMicros === null ? <span className={styles.muted}>none</span> : microDollars(task.reservedMicros)}
