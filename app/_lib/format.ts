@@ -9,6 +9,12 @@ export const dollars = (cents: number | string) => {
 
 export const day = (iso: string) => new Date(iso).toLocaleDateString('en-US', { dateStyle: 'medium', timeZone: 'UTC' });
 
+const dayFormat = new Intl.DateTimeFormat('en-US', { dateStyle: 'medium', timeZone: 'UTC' });
+
+/** Two UTC dates as one range, the shared parts said once: "Nov 1 – Dec 1, 2026" (plain spaces). */
+export const dayRange = (startIso: string, endIso: string) =>
+  dayFormat.formatRange(new Date(startIso), new Date(endIso)).replace(/\u2009/g, ' ');
+
 export const monthName = (yyyyMm: string) =>
   new Date(`${yyyyMm}-01T00:00:00Z`).toLocaleDateString('en-US', { month: 'short', year: 'numeric', timeZone: 'UTC' });
 

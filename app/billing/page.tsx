@@ -152,12 +152,17 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
             {billing.subscription?.cancelAtPeriodEnd ? <span> Ends on {day(billing.subscription.currentPeriodEnd)}</span> : null}
           </p>
           {billing.subscription?.scheduledChange ? (
-            <form action={keepPlanAction}>
+            <form action={keepPlanAction} className={styles.scheduled}>
               <p data-testid="scheduled-change">
-                Changes to {billing.subscription.scheduledChange.planName} on {day(billing.subscription.scheduledChange.effectiveAt)}{' '}
-                <input type="hidden" name="subscriptionId" value={billing.subscription.id} />
-                <button type="submit">Keep {billing.planName}</button>
+                Changes to {billing.subscription.scheduledChange.planName} on{' '}
+                <time dateTime={billing.subscription.scheduledChange.effectiveAt}>
+                  {day(billing.subscription.scheduledChange.effectiveAt)}
+                </time>
               </p>
+              <input type="hidden" name="subscriptionId" value={billing.subscription.id} />
+              <button type="submit" className={styles.secondary}>
+                Keep {billing.planName}
+              </button>
             </form>
           ) : null}
           <p className={styles.muted}>

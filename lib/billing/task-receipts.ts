@@ -21,7 +21,7 @@ import { AppError } from '@/lib/http/errors';
 export type TaskScope =
   | { kind: 'all'; start: null; end: null }
   | { kind: 'period'; start: string; end: string }
-  | { kind: 'invoice'; id: string; start: string; end: string; amountCents: number; billingReason: string | null }
+  | { kind: 'invoice'; id: string; issuedAt: string; start: string; end: string; amountCents: number; billingReason: string | null }
   | { kind: 'top_up'; id: string; start: string; end: string | null; amountCents: number; grantId: string | null };
 
 export interface TaskReceipt {
@@ -101,8 +101,9 @@ async function resolveScope(tx: Queryable, userId: string, filter: TaskReceiptsF
       period_end: Date | null;
       amount_due_cents: number;
       billing_reason: string | null;
+      stripe_created: Date;
     }>(
-      `select id, period_start, period_end, amount_due_cents, billing_reason from public.invoices
+      `select id, period_start, period_end, amount_due_cents, billing_reason, stripe_created from public.invoices
        where user_id = $1 and id = $2 and status <> 'draft'`,
       [userId, filter.payment],
     );
@@ -114,6 +115,7 @@ async function resolveScope(tx: Queryable, userId: string, filter: TaskReceiptsF
     return {
       kind: 'invoice',
       id: invoice.id,
+      issuedAt: invoice.stripe_created.toISOString(),
       start: invoice.period_start.toISOString(),
       end: invoice.period_end.toISOString(),
       amountCents: invoice.amount_due_cents,

@@ -7,6 +7,7 @@ import { reconcile } from '@/lib/payments/reconcile';
 import { stripe, type Stripe } from '@/lib/stripe/client';
 import { api } from '@/tests/helpers/http';
 import { asTaskRunner } from '@/tests/helpers/users';
+import { advanceClock } from '@/tests/local-stripe/helpers';
 import { POST as postPaymentIntent } from '@/app/api/payments/payment-intent/route';
 import { POST as postSubscription } from '@/app/api/payments/subscriptions/route';
 import { PUT as putAutoRecharge } from '@/app/api/payments/auto-recharge/route';
@@ -325,8 +326,7 @@ async function runStepBody(system: ModelSystem, model: Model, step: Step): Promi
         const failing = await stripe().paymentMethods.attach('pm_card_chargeCustomerFail', { customer: u.customerId });
         await stripe().subscriptions.update(id, { default_payment_method: failing.id });
       }
-      let clock = await stripe().testHelpers.testClocks.advance(u.clockId, { frozen_time: Math.floor(Date.now() / 1000) - 60 });
-      while (clock.status !== 'ready') clock = await stripe().testHelpers.testClocks.retrieve(u.clockId);
+      await advanceClock(stripe(), u.clockId, Math.floor(Date.now() / 1000) - 60);
       return;
     }
     case 'reserve': {

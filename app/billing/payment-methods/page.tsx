@@ -1,7 +1,7 @@
 import Link from 'next/link';
 import { SubmitButton } from '@/app/_components/submit-button';
-import { publicConfig } from '@/app/_lib/public-config';
 import { brandName } from '@/app/_lib/format';
+import { publicConfig } from '@/app/_lib/public-config';
 import { requireUser } from '@/app/_lib/require-user';
 import { AppError } from '@/lib/http/errors';
 import type { PaymentMethodAnswer } from '@/lib/payments/payment-method-schemas';
