@@ -166,11 +166,13 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
             </form>
           ) : null}
           <p className={styles.muted}>
-            {billing.nextInvoice
-              ? `Renews on ${day(billing.nextInvoice.date)} for ${dollars(billing.nextInvoice.amountCents)}`
-              : billing.subscription
-                ? 'No further renewals'
-                : `Allowance renews on ${day(billing.periodEnd)}`}
+            {pastDue
+              ? `Renewal of ${dollars(pastDue.amountDueCents)} unpaid${pastDue.nextRetryAt ? `: tried again on ${day(pastDue.nextRetryAt)}` : ''}`
+              : billing.nextInvoice
+                ? `Renews on ${day(billing.nextInvoice.date)} for ${dollars(billing.nextInvoice.amountCents)}`
+                : billing.subscription
+                  ? 'No further renewals'
+                  : `Allowance renews on ${day(billing.periodEnd)}`}
           </p>
           {billing.paymentMethod ? (
             <p className={styles.muted}>
@@ -337,13 +339,13 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
               <tbody>
                 {history.entries.map((entry) => (
                   <tr key={`${entry.kind}-${entry.id}`}>
-                    <td>{day(entry.createdAt)}</td>
+                    <td className={styles.nowrap}>{day(entry.createdAt)}</td>
                     <td>
                       {entry.description}
                       {entry.refundedCents > 0 ? <span className={styles.muted}> (refunded {dollars(entry.refundedCents)})</span> : null}
                       <HistoryLinks entry={entry} />
                     </td>
-                    <td className={styles.num}>{dollars(entry.amountCents)}</td>
+                    <td className={`${styles.num} ${styles.nowrap}`}>{dollars(entry.amountCents)}</td>
                     <td>
                       <Badge status={entry.status} />
                     </td>

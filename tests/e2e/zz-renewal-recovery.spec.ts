@@ -59,6 +59,9 @@ test('a failed renewal is recovered from the dashboard with a new card', async (
   const retryOn = new Date(renewal.next_payment_attempt! * 1000).toLocaleDateString('en-US', { dateStyle: 'medium', timeZone: 'UTC' });
   await expect(notice).toContainText(`We will try again automatically on ${retryOn}.`);
   await expect(notice.getByRole('link')).toHaveText(['Update card and pay']);
+  // The plan card no longer promises a renewal that already failed.
+  await expect(page.getByText(/^Renewal of \$50\.00 unpaid/)).toBeVisible();
+  await expect(page.getByText(/Renews on/)).toHaveCount(0);
   await page.screenshot({ path: 'test-results/dashboard-past-due.png', fullPage: true });
   await expectNoSeriousAxeViolations(page);
   await expectFitsPhone(page, 'dashboard-past-due-phone.png');
