@@ -339,7 +339,7 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
               <tbody>
                 {history.entries.map((entry) => (
                   <tr key={`${entry.kind}-${entry.id}`}>
-                    <td className={styles.nowrap}>{day(entry.createdAt)}</td>
+                    <td>{day(entry.createdAt)}</td>
                     <td>
                       {entry.description}
                       {entry.refundedCents > 0 ? <span className={styles.muted}> (refunded {dollars(entry.refundedCents)})</span> : null}
