@@ -103,7 +103,8 @@ export async function setAutoRecharge(db: Database, actor: Actor, body: SetAutoR
      on conflict (user_id) do update set
        enabled = excluded.enabled, threshold_cents = excluded.threshold_cents, amount_cents = excluded.amount_cents,
        monthly_cap_cents = excluded.monthly_cap_cents,
-       declines_in_a_row = case when excluded.enabled then 0 else s.declines_in_a_row end,
+       -- Switching it back on starts the count again; editing the amounts while it is on does not.
+       declines_in_a_row = case when excluded.enabled and not s.enabled then 0 else s.declines_in_a_row end,
        disabled_reason = case when excluded.enabled then null else s.disabled_reason end,
        updated_at = now()`,
     [actor.userId, body.enabled, body.threshold, body.amount, body.monthlyCap],
@@ -150,6 +151,8 @@ interface ClaimedRow {
   payment_method_id: string | null;
   stripe_customer_id: string | null;
   enabled: boolean;
+  /** Charging it now would pass the monthly cap in force (lowered since it was started). */
+  over_cap: boolean;
 }
 
 /** The recharge's authentication or decline, from Stripe's card error. */
@@ -170,14 +173,18 @@ export async function chargeAutoRecharge(db: Database, rechargeId: string): Prom
      from public.users u, public.auto_recharge_settings s
      where r.id = $1 and u.id = r.user_id and s.user_id = r.user_id and r.status = 'pending'
        and (r.claimed_at is null or r.claimed_at < now() - interval '1 minute')
-     returning r.id, r.user_id, r.amount_cents, r.payment_method_id, u.stripe_customer_id, s.enabled`,
+     returning r.id, r.user_id, r.amount_cents, r.payment_method_id, u.stripe_customer_id, s.enabled,
+       (select coalesce(sum(o.amount_cents), 0) from public.auto_recharges o
+         where o.user_id = r.user_id and o.cap_month = r.cap_month and o.id <> r.id
+           and o.status in ('processing', 'requires_action', 'succeeded')) + r.amount_cents > s.monthly_cap_cents as over_cap`,
     [rechargeId],
   );
   const claimed = rows[0];
   if (!claimed) return null;
   const { user_id: userId, stripe_customer_id: customerId } = claimed;
-  // Turned off since the commit that started it (only a crash leaves that much time): not charged.
-  if (!claimed.enabled) return recordRechargeOutcome(db, rechargeId, userId, 'canceled');
+  // Turned off, or the cap lowered, since the commit that started it (only a crash leaves that
+  // much time): the settings in force now decide, and it is not charged.
+  if (!claimed.enabled || claimed.over_cap) return recordRechargeOutcome(db, rechargeId, userId, 'canceled');
 
   // The card is fixed at the first attempt, so a retry sends Stripe the same parameters.
   let paymentMethodId = claimed.payment_method_id;

@@ -29,7 +29,17 @@ export interface UsageLimitAnswer extends UsageLimitCheck {
  * for as usual; the recharge's own intent is handed back when it covers the shortfall.
  */
 export async function checkUsageLimitOrRequestPayment(db: Database, actor: Actor, estimatedCostMicros: number): Promise<UsageLimitAnswer> {
-  const check = await checkUsageLimit(db, actor, estimatedCostMicros);
+  let check = await checkUsageLimit(db, actor, estimatedCostMicros);
+  if (!check.allowed && check.rechargeStatus === 'pending') {
+    // A recharge started but not charged (Stripe failed, or the server stopped, after the commit
+    // that started it): no commit may come while the user is short, so the check charges it, once
+    // its lease has run out (start_auto_recharge hands it back only then), and looks again.
+    const due = await startDueRecharges(db, [actor.userId]);
+    if (due.length > 0) {
+      await chargeDueRecharges(db, due);
+      check = await checkUsageLimit(db, actor, estimatedCostMicros);
+    }
+  }
   if (check.allowed) return { ...check, requiresPayment: false, paymentIntent: null };
   if (check.rechargeStatus === 'pending' || check.rechargeStatus === 'processing') {
     return { ...check, requiresPayment: false, paymentIntent: null };

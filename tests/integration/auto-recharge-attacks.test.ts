@@ -18,7 +18,7 @@ import { POST as reserve } from '@/app/api/usage/reserve/route';
 // Red-team tests of auto-recharge (issue 14, point 4): what an attacker, a careless user, a flaky
 // network or a late webhook would try first. Real PostgreSQL, the local Stripe through the SDK
 // with its signed webhooks, route handlers in-process. Starter: $10 allowance, $0.001 a token,
-// so 1,000 tokens = $1. Tests marked `it.fails` show a bug (see the comment above each).
+// so 1,000 tokens = $1. Tests whose comment starts FOUND showed a bug when written (now fixed).
 
 const h = paymentsHarness();
 const RUNNER_KEY = 'tr_auto_recharge_attacks_key_1';
@@ -346,14 +346,14 @@ describe('declines', () => {
     await expectMoneyConserved(user);
   });
 
-  // BUG: a declined recharge leaves its PaymentIntent payable at Stripe (requires_payment_method)
+  // FOUND (fixed): a declined recharge leaves its PaymentIntent payable at Stripe (requires_payment_method)
   // and its payment_attempts row 'failed', which reusableIntent (lib/payments/payment-intents.ts)
   // hands back for any later top-up of the same amount. The user's hand-made top-up then pays the
   // *recharge's* intent: the webhook marks the failed recharge succeeded, says "Auto-recharge
   // added $5 ... with your default card, as you asked", labels the payment "Auto-recharge" in the
   // history, resets the decline count, and counts it against the monthly cap, which the month's
   // recharges then pass (here $10 against a $5 cap).
-  it.fails('a manual top-up never pays a declined recharge intent, so the monthly cap and the history stay right', async () => {
+  it('a manual top-up never pays a declined recharge intent, so the monthly cap and the history stay right', async () => {
     const user = await newUser();
     await defaultCard(user, 'pm_card_chargeCustomerFail');
     await turnOn(user, 100, 5, 5);
@@ -382,12 +382,12 @@ describe('declines', () => {
     expect(answer!.thisMonthCents).toBeLessThanOrEqual(answer!.monthlyCapCents);
   });
 
-  // BUG: setAutoRecharge (lib/payments/auto-recharge.ts) resets declines_in_a_row whenever the
+  // FOUND (fixed): setAutoRecharge (lib/payments/auto-recharge.ts) resets declines_in_a_row whenever the
   // saved settings say enabled (`case when excluded.enabled then 0`), not only when the user turns
   // it back on after it turned itself off. Editing the threshold, the amount or the cap while it
   // is on wipes the count, so a card that keeps declining is charged 4, 5, ... times in a row
   // without auto-recharge ever turning itself off.
-  it.fails('editing the amounts while it is on does not wipe the count of declines in a row', async () => {
+  it('editing the amounts while it is on does not wipe the count of declines in a row', async () => {
     const user = await newUser();
     await defaultCard(user, 'pm_card_chargeCustomerFail');
     await turnOn(user, 100, 5, 100);
@@ -422,11 +422,11 @@ describe('declines', () => {
 });
 
 describe('the monthly cap', () => {
-  // BUG: chargeAutoRecharge (lib/payments/auto-recharge.ts) re-checks only `enabled` before
+  // FOUND (fixed): chargeAutoRecharge (lib/payments/auto-recharge.ts) re-checks only `enabled` before
   // charging a recharge left pending by a crash; it never re-checks the cap (or the amount) in
   // force. A user who lowers the cap meanwhile is charged past it by the next commit or by
   // reconcile: here $10 in a month whose cap is now $5.
-  it.fails('a recharge left pending by a crash is not charged past a cap the user lowered meanwhile', async () => {
+  it('a recharge left pending by a crash is not charged past a cap the user lowered meanwhile', async () => {
     const user = await newUser();
     await defaultCard(user, 'pm_card_visa');
     await turnOn(user, 100, 5, 10);
@@ -708,13 +708,13 @@ describe('stale pages', () => {
 });
 
 describe('the task runner’s answers', () => {
-  // BUG: a recharge whose charge failed for a passing reason (Stripe 5xx or unreachable) stays
+  // FOUND (fixed): a recharge whose charge failed for a passing reason (Stripe 5xx or unreachable) stays
   // 'pending'. Only a commit (start_auto_recharge) or `npm run reconcile` retries it; but a user
   // out of balance gets no commits: check-usage-limit answers { allowed: false, requiresPayment:
   // false, rechargePending: true } and reserve refuses, for ever ("ask again shortly"), and no
   // payment is offered. lib/payments/usage-payment.ts checkUsageLimitOrRequestPayment treats any
   // 'pending' recharge as on its way, even one whose lease expired and that nobody is charging.
-  it.fails('a recharge stuck pending after a Stripe outage does not leave the user unable to run or pay', async () => {
+  it('a recharge stuck pending after a Stripe outage does not leave the user unable to run or pay', async () => {
     const user = await newUser();
     await defaultCard(user, 'pm_card_visa');
     await turnOn(user, 3, 5, 100);
