@@ -34,8 +34,8 @@ export const autoRechargeAnswerSchema = z.object({
   /** What this calendar month's recharges (open or succeeded) add up to, against the cap. */
   thisMonthCents: z.int(),
   declinesInARow: z.int(),
-  /** Why the system turned it off: three declines in a row, or no card to charge. */
-  disabledReason: z.enum(['declined', 'no_card']).nullable(),
+  /** Why it is off other than by the switch: three declines in a row, no card, a disputed recharge, a cancelled one. */
+  disabledReason: z.enum(['declined', 'no_card', 'disputed', 'canceled']).nullable(),
   /** The recharge on its way, if any (requires_action: the user must confirm it). */
   openRecharge: z
     .object({

@@ -310,7 +310,7 @@ export async function getRechargeForConfirmation(db: Database, actor: Actor, rec
   };
 }
 
-/** The user declines a held-back recharge: the payment is cancelled at Stripe, nothing is charged. */
+/** The user declines a held-back recharge: the payment is cancelled at Stripe, nothing is charged, auto-recharge pauses. */
 export async function cancelAutoRecharge(db: Database, actor: Actor, rechargeId: string): Promise<void> {
   const confirmation = await getRechargeForConfirmation(db, actor, rechargeId);
   if (confirmation.state !== 'payable') {
@@ -331,4 +331,10 @@ export async function cancelAutoRecharge(db: Database, actor: Actor, rechargeId:
     throw error;
   }
   await recordRechargeOutcome(db, rechargeId, actor.userId, 'canceled', intentId);
+  // Otherwise the next task below the threshold would start another on the same card, and the
+  // bank would ask again: paused until the user turns it on again.
+  await db.query(
+    "update public.auto_recharge_settings set enabled = false, disabled_reason = 'canceled', updated_at = now() where user_id = $1 and enabled",
+    [actor.userId],
+  );
 }

@@ -19,6 +19,8 @@
 --   * A card that needs authentication leaves the recharge open (requires_action) and notifies the
 --     user with a link to a page where they confirm it; no other recharge starts meanwhile.
 --   * No default card at charge time turns auto-recharge off at once and says why.
+--   * A dispute of a recharge's payment turns it off (no more charges to a card whose holder
+--     disputes them); cancelling a held-back recharge pauses it until the user turns it on again.
 
 -- ---------------------------------------------------------------------------------------------
 -- auto_recharge_settings: the user's opt-in. Written by the server only (lib/payments/
@@ -32,8 +34,10 @@ create table public.auto_recharge_settings (
   amount_cents       integer not null check (amount_cents >= 50 and amount_cents <= 1000000),
   monthly_cap_cents  integer not null check (monthly_cap_cents >= amount_cents and monthly_cap_cents <= 10000000),
   declines_in_a_row  integer not null default 0 check (declines_in_a_row >= 0),
-  -- Why the system turned it off: 'declined' (three declines in a row) or 'no_card'.
-  disabled_reason    text check (disabled_reason in ('declined', 'no_card')),
+  -- Why it was turned off other than by the user's switch: 'declined' (three declines in a row),
+  -- 'no_card', 'disputed' (a recharge's payment was disputed), 'canceled' (the user cancelled a
+  -- recharge their bank held back: paused until they turn it on again).
+  disabled_reason    text check (disabled_reason in ('declined', 'no_card', 'disputed', 'canceled')),
   updated_at         timestamptz not null default now()
 );
 comment on table public.auto_recharge_settings is 'Owner: system (the server writes it for the user). Readers: the user themself.';
@@ -242,3 +246,26 @@ begin
 end $$;
 comment on function app_private.record_auto_recharge(uuid, uuid, text, text, text) is
   'Moves an auto-recharge forward from a charge attempt or a webhook; idempotent. Called by the system only.';
+
+-- A recharge's payment was disputed: auto-recharge is turned off and the user told why, so a card
+-- whose holder disputes its charges is not charged again (each dispute also costs a fee).
+create or replace function app_private.pause_auto_recharge_after_dispute(p_user uuid, p_intent text)
+returns void language plpgsql as $$
+begin
+  if not exists (select 1 from public.auto_recharges r where r.user_id = p_user and r.payment_intent_id = p_intent) then
+    return;
+  end if;
+  update public.auto_recharge_settings set enabled = false, disabled_reason = 'disputed', updated_at = now()
+    where user_id = p_user and enabled;
+  if found then
+    insert into public.notifications (user_id, kind, title, body, data, dedupe_key)
+      values (p_user, 'auto_recharge_disabled', 'Auto-recharge is off: a recharge was disputed',
+              'A payment auto-recharge made was disputed with your bank, so auto-recharge turned itself off. '
+                || 'Turn it on again on your billing page if you want it back.',
+              jsonb_build_object('reason', 'disputed', 'paymentIntentId', p_intent, 'retryUrl', '/billing#auto-recharge'),
+              'auto_recharge_disabled:dispute:' || p_intent)
+      on conflict (user_id, dedupe_key) do nothing;
+  end if;
+end $$;
+comment on function app_private.pause_auto_recharge_after_dispute(uuid, text) is
+  'Turns auto-recharge off after a dispute of one of its payments. Called by the system only.';

@@ -135,6 +135,9 @@ test('three declines in a row turn auto-recharge off, and the dashboard says why
   await saveCard(page, '4000 0000 0000 0341', false);
   const card = await turnOn(page, '100', '5', '50');
   await expect(card.getByRole('status').filter({ hasText: 'Auto-recharge is on.' })).toBeVisible();
+  // Another tab keeps the form as it was while auto-recharge was on.
+  const staleTab = await page.context().newPage();
+  await staleTab.goto('/billing#auto-recharge');
 
   for (let attempt = 1; attempt <= 4; attempt++) {
     await runTask(request, userId, { agent: 'writer', tokens: 100 });
@@ -154,6 +157,14 @@ test('three declines in a row turn auto-recharge off, and the dashboard says why
   const customer = await customerOf(email);
   const intents = (await localStripe.paymentIntents.list({ customer: customer.id })).data;
   expect(intents.map((intent) => intent.status)).toEqual(['requires_payment_method', 'requires_payment_method', 'requires_payment_method']);
+  // Saving the stale tab does not silently turn it back on.
+  await staleTab.getByRole('button', { name: 'Save auto-recharge' }).click();
+  await expect(staleTab.getByRole('region', { name: 'Auto-recharge' }).getByRole('alert')).toContainText(
+    'Auto-recharge was turned off while this page was open',
+  );
+  expect(await stored(page)).toMatchObject({ enabled: false });
+  await staleTab.close();
+
   await page.getByRole('link', { name: 'Update your card' }).first().click();
   await expect(page.getByRole('heading', { name: 'Payment methods', level: 1 })).toBeVisible();
 });

@@ -390,7 +390,12 @@ describe('auto-recharge', () => {
     expect((await recharges(owner))[0]).toMatchObject({ status: 'canceled' });
     expect((await stripe().paymentIntents.retrieve(recharge!.payment_intent_id!)).status).toBe('canceled');
     expect(await creditedCents(owner)).toBe(0);
-    // With none open, the next commit below the threshold starts another.
+    // Cancelling pauses auto-recharge, so the next task below the threshold does not ask the bank
+    // again; turning it on again does.
+    expect(await getAutoRecharge(h.db, owner.actor)).toMatchObject({ enabled: false, disabledReason: 'canceled' });
+    await commitTask(owner, 0.1);
+    expect(await recharges(owner)).toHaveLength(1);
+    await turnOn(owner, 2, 5, 100);
     await commitTask(owner, 0.1);
     expect(await recharges(owner)).toHaveLength(2);
   });

@@ -8,6 +8,8 @@ import styles from '../dashboard.module.css';
 const DISABLED_TEXT = {
   declined: 'Auto-recharge turned itself off after your card was declined 3 times in a row. Update your card, then turn it on again.',
   no_card: 'Auto-recharge turned itself off because there was no card to charge. Add a card, then turn it on again.',
+  disputed: 'Auto-recharge turned itself off because one of its payments was disputed. Turn it on again if you want it back.',
+  canceled: 'Auto-recharge is paused because you cancelled a recharge your bank held back. Turn it on again when you are ready.',
 } as const;
 
 // Auto-recharge, opt-in: "when my remaining balance falls below $X, add $Y with my default card,
@@ -59,6 +61,7 @@ export function AutoRechargeCard({
         </p>
       ) : null}
       <form action={saveAutoRechargeAction} className={styles.stack}>
+        <input type="hidden" name="shownEnabled" value={settings?.enabled ? 'on' : 'off'} />
         <label className={styles.check}>
           <input type="checkbox" name="enabled" defaultChecked={settings?.enabled ?? false} /> Turn on auto-recharge
         </label>

@@ -6,7 +6,7 @@ import { currentUser } from '@/app/_lib/session';
 import { formDollars } from '@/lib/billing/form-money';
 import { getDatabase } from '@/lib/db';
 import { AppError } from '@/lib/http/errors';
-import { cancelAutoRecharge, setAutoRecharge } from '@/lib/payments/auto-recharge';
+import { cancelAutoRecharge, getAutoRecharge, setAutoRecharge } from '@/lib/payments/auto-recharge';
 import { autoRechargeIdSchema, setAutoRechargeBodySchema } from '@/lib/payments/auto-recharge-schemas';
 import type { AutoRechargeErrorCode } from './messages';
 
@@ -36,9 +36,16 @@ export async function saveAutoRechargeAction(form: FormData): Promise<void> {
     monthlyCap: formDollars(form.get('monthlyCap')),
   });
   if (!parsed.success) redirect('/billing?autoRechargeError=invalid#auto-recharge');
+  const db = await getDatabase();
+  // A page loaded while it was on, saved after the system turned it off (three declines, a
+  // dispute): saving it as is would silently turn it back on.
+  if (parsed.data.enabled && form.get('shownEnabled') === 'on') {
+    const current = await getAutoRecharge(db, user);
+    if (current && !current.enabled && current.disabledReason) redirect('/billing?autoRechargeError=stale#auto-recharge');
+  }
   let target = `/billing?autoRecharge=${parsed.data.enabled ? 'on' : 'off'}#auto-recharge`;
   try {
-    await setAutoRecharge(await getDatabase(), user, parsed.data);
+    await setAutoRecharge(db, user, parsed.data);
   } catch (error) {
     target = `/billing?autoRechargeError=${codeOf(error)}#auto-recharge`;
   }
