@@ -69,7 +69,7 @@ export interface Reservation {
   shortfallMicros: number;
   shortfallCents: number;
   expiresAt: string | null;
-  /** The user's auto-recharge is on its way: a refused reservation may fit once it lands. */
+  /** On a refused reservation: the user's auto-recharge is on its way, so it may fit once it lands (false when allowed). */
   rechargePending: boolean;
 }
 

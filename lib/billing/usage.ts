@@ -142,7 +142,7 @@ export interface Reservation {
   shortfallMicros: ExactInt;
   shortfallCents: number;
   expiresAt: string | null;
-  /** An auto-recharge is on its way: a refused reservation may fit once it lands. */
+  /** A refused reservation only: an auto-recharge is on its way, so it may fit once it lands (false when allowed). */
   rechargePending: boolean;
 }
 
@@ -170,8 +170,10 @@ export async function reserveUsage(db: Database, actor: Actor, request: ReserveU
   const { rows } = await db
     .prepared<ReserveRow>(
       'reserve_usage',
+      // Whether a recharge is on its way matters to a refused reservation only (the runner may
+      // wait for it): asked then, so an allowed reservation costs nothing more.
       `select reservation_id, allowed, duplicate, amount_micros, remaining_micros::text, shortfall_micros::text, expires_at,
-              app_private.open_recharge_status($1) as recharge_status
+              case when allowed then null else app_private.open_recharge_status($1) end as recharge_status
        from app_private.reserve_usage($1, $2, $3, $4)`,
       [actor.userId, request.estimatedCost, request.idempotencyKey, ttlSeconds],
     )
@@ -231,10 +233,9 @@ export async function commitUsage(
       'commit_usage',
       // In the same statement (one transaction, the period row still locked): start an
       // auto-recharge when this commit left the balance below the user's threshold.
-      `select event_id, duplicate, cost_micros, plan_id, remaining_micros::text,
-              case when not duplicate then app_private.start_auto_recharge($1, remaining_micros) end as due_recharge_id,
-              app_private.open_recharge_status($1) as recharge_status
-       from app_private.commit_usage($1, $2, $3, $4, $5, $6, $7)`,
+      `select c.event_id, c.duplicate, c.cost_micros, c.plan_id, c.remaining_micros::text, r.due_recharge_id, r.recharge_status
+       from app_private.commit_usage($1, $2, $3, $4, $5, $6, $7) c
+       cross join lateral app_private.auto_recharge_after_commit($1, c.remaining_micros, c.duplicate) r`,
       [
         actor.userId,
         request.reservationId ?? null,
@@ -255,8 +256,7 @@ export async function commitUsage(
     planId: row.plan_id,
     remainingMicros: exactInt(toBig(row.remaining_micros)),
     remainingCents: cents(bigMicrosToCentsFloor(toBig(row.remaining_micros))),
-    // The status is read with the statement's snapshot, before a recharge it started.
-    rechargePending: row.due_recharge_id !== null || row.recharge_status !== null,
+    rechargePending: row.recharge_status !== null,
     dueRechargeId: row.due_recharge_id,
   };
 }

@@ -152,6 +152,26 @@ end $$;
 comment on function app_private.start_auto_recharge(uuid, bigint) is
   'Starts an auto-recharge when the remaining balance is below the user''s threshold. Called by the system only.';
 
+-- What a single commit's statement calls after commit_usage (lib/billing/usage.ts): starts a
+-- recharge when one is due (not for a retried commit) and says what is on its way. A user who
+-- never opted in has no settings row and so can have no recharge: one primary-key probe, the
+-- cost every commit of theirs pays for this feature.
+create or replace function app_private.auto_recharge_after_commit(
+  p_user uuid, p_remaining_micros bigint, p_duplicate boolean,
+  out due_recharge_id uuid, out recharge_status text
+) language plpgsql as $$
+begin
+  if not exists (select 1 from public.auto_recharge_settings s where s.user_id = p_user) then
+    return;
+  end if;
+  if not p_duplicate then
+    due_recharge_id := app_private.start_auto_recharge(p_user, p_remaining_micros);
+  end if;
+  recharge_status := app_private.open_recharge_status(p_user);
+end $$;
+comment on function app_private.auto_recharge_after_commit(uuid, bigint, boolean) is
+  'Starts a due auto-recharge after a commit and reports the open one. Called by the system only.';
+
 -- Records what became of a recharge, from the server's charge attempt or from Stripe's webhook
 -- (whichever comes first; the other changes nothing). p_outcome:
 --   charged          Stripe accepted the off-session charge (pending -> processing)
