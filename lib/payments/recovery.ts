@@ -3,7 +3,7 @@ import type { Database } from '@/lib/db';
 import { PLANS, type PlanId } from '@/lib/billing/plans';
 import { AppError } from '@/lib/http/errors';
 import type { PaymentMethodAnswer } from '@/lib/payments/payment-method-schemas';
-import { listPaymentMethods, makeDefault, ownCard, readBilling, retrieveOrNull } from '@/lib/payments/payment-methods';
+import { listPaymentMethods, makeDefault, ownCard, readBilling, retrieveOrNull, withCardLock } from '@/lib/payments/payment-methods';
 import { isStripeError, stripe, type Stripe } from '@/lib/stripe/client';
 import { stripeCall, toAppError } from '@/lib/stripe/errors';
 import { customerIdOf, idOf, paymentIntentIdsOfInvoice } from '@/lib/stripe/mapping';
@@ -179,6 +179,7 @@ export async function recoveryCards(
  * default and the one it replaced, or null when nothing changed.
  */
 export async function adoptCardThatPaid(
+  db: Database,
   invoice: Stripe.Invoice,
   subscription: Stripe.Subscription,
 ): Promise<{ paymentMethodId: string; previousId: string | null } | null> {
@@ -193,18 +194,27 @@ export async function adoptCardThatPaid(
   const intent = await stripeCall(() => stripe().paymentIntents.retrieve(intentId));
   const cardId = idOf(intent.payment_method);
   if (!cardId) return null;
-  const [card, customer] = await Promise.all([
-    retrieveOrNull(() => stripe().paymentMethods.retrieve(cardId)),
-    stripeCall(() => stripe().customers.retrieve(customerId)),
-  ]);
-  if (!card || idOf(card.customer) !== customerId || ('deleted' in customer && customer.deleted)) return null;
-  const customerDefault = 'deleted' in customer ? null : idOf(customer.invoice_settings?.default_payment_method);
-  const subscriptionDefault = idOf(subscription.default_payment_method);
-  if (customerDefault === cardId && (subscriptionDefault === null || subscriptionDefault === cardId)) return null;
-  await makeDefault(customerId, [subscription.id], cardId);
-  // With save_default_payment_method the subscription may have taken the card already; the
-  // customer's default (which later payments such as recharges use) had not.
-  return { paymentMethodId: cardId, previousId: [subscriptionDefault, customerDefault].find((id) => id && id !== cardId) ?? null };
+  const failed = await cardsThatFailed(invoice.id);
+  // Under the card lock, and reading the defaults there: the user's own changes come first.
+  return withCardLock(db, customerId, async () => {
+    const [card, customer] = await Promise.all([
+      retrieveOrNull(() => stripe().paymentMethods.retrieve(cardId)),
+      stripeCall(() => stripe().customers.retrieve(customerId, { expand: ['invoice_settings.default_payment_method'] })),
+    ]);
+    if (!card || idOf(card.customer) !== customerId || ('deleted' in customer && customer.deleted)) return null;
+    const current = 'deleted' in customer ? null : customer.invoice_settings?.default_payment_method;
+    const customerDefault = idOf(current);
+    const subscriptionDefault = idOf(subscription.default_payment_method);
+    if (customerDefault === cardId && (subscriptionDefault === null || subscriptionDefault === cardId)) return null;
+    // Only a default that is still the card that failed (or none, or one no longer saved) is
+    // replaced: a late webhook must not undo a card the user chose after paying.
+    const currentStillSaved = typeof current === 'object' && current !== null && idOf(current.customer) === customerId;
+    if (customerDefault !== null && currentStillSaved && !failed.has(customerDefault)) return null;
+    await makeDefault(customerId, [subscription.id], cardId);
+    // With save_default_payment_method the subscription may have taken the card already; the
+    // customer's default (which later payments such as recharges use) had not.
+    return { paymentMethodId: cardId, previousId: [subscriptionDefault, customerDefault].find((id) => id && id !== cardId) ?? null };
+  });
 }
 
 /** Waits (briefly) until the webhook has recorded the paid invoice and the subscription is active again. */

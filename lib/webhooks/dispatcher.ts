@@ -68,7 +68,7 @@ export async function prefetch(db: Database, event: Stripe.Event): Promise<Prefe
   if (!subscriptionId) return { subscription: null };
   const subscription = await endIfDuplicate(db, await fetchSubscription(subscriptionId));
   if (!INVOICE_PAID_EVENTS.has(event.type)) return { subscription };
-  return { subscription, adoptedCard: await adoptCardThatPaid(event.data.object as Stripe.Invoice, subscription.subscription) };
+  return { subscription, adoptedCard: await adoptCardThatPaid(db, event.data.object as Stripe.Invoice, subscription.subscription) };
 }
 
 export function needsPrefetch(event: Stripe.Event): boolean {

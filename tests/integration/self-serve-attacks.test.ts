@@ -21,7 +21,7 @@ import { GET as exportRoute } from '@/app/api/payments/tasks/export/route';
 // Red-team tests of self-serve billing (issue 14): the tests an attacker or a careless user would
 // write first against payment methods, "Update card and pay", invoice/receipt links and task
 // receipts. Real PostgreSQL, the local Stripe through the SDK, lib functions and route handlers
-// in-process. Tests marked `it.fails` show a bug (described beside them); the rest hold as
+// in-process. Comments starting "Found (fixed)" mark the four bugs these tests found; all hold as
 // regressions.
 
 const DAY = 86_400;
@@ -178,8 +178,8 @@ describe("payment methods: someone else's ids and races", () => {
     await expectAppError(payPastDueInvoice(h.db, a.actor, { invoiceId: 'in_x', paymentMethodId: bCard }), 'not_found');
   });
 
-  it.fails('two tabs: "Make default" and "Remove" on the same card at once leave the subscriber with a default card', async () => {
-    // Bug, see the report: setDefaultPaymentMethod does not take the removal's advisory lock. The
+  it('two tabs: "Make default" and "Remove" on the same card at once leave the subscriber with a default card', async () => {
+    // Found (fixed): setDefaultPaymentMethod does not take the removal's advisory lock. The
     // removal reads the default (A), then the other tab makes B the default, then the removal
     // detaches B, which clears the customer's and the subscription's default: A is left and
     // nothing pays the renewals. The removal's first detach call is held (a timeout the SDK
@@ -381,8 +381,8 @@ describe('recovery webhooks: duplicated, reordered, late, and the card adopted',
     expect(await succeededCharges(customerId, 5000)).toHaveLength(3);
   });
 
-  it.fails('a default chosen by the user after paying is not overwritten when the invoice.paid webhook comes late', async () => {
-    // Bug, see the report: adoptCardThatPaid (lib/payments/recovery.ts) makes the card that paid
+  it('a default chosen by the user after paying is not overwritten when the invoice.paid webhook comes late', async () => {
+    // Found (fixed): adoptCardThatPaid (lib/payments/recovery.ts) makes the card that paid
     // the default whenever it is not already, with no regard to a choice the user made after the
     // payment. A delayed invoice.paid (the app was down; Stripe retries for days; an operator's
     // replay of a failed event) silently takes the user's new default away.
@@ -505,42 +505,39 @@ describe('recovery webhooks: duplicated, reordered, late, and the card adopted',
     await expectCountersEqualLedgers(user.userId);
   });
 
-  it.fails(
-    'the receipts of a period and of the renewal invoice list the tasks counted in that period (a grace task is not moved to the next one)',
-    async () => {
-      // Bug, see the report: task receipts (lib/billing/task-receipts.ts, resolveScope/windowOf)
-      // scope a period and an invoice by created_at between the period's start and end. A task run
-      // while past due counts in the last paid period (usage_events.period_start, used_micros), but
-      // its time is after that period's end: the old period's receipt omits it ($0 against a $10
-      // counter) and the recovered renewal's receipt claims it ("Tasks paid by the invoice of …",
-      // $15 against a $5 counter).
-      const { user, invoiceId } = await graceThenRecovered();
-      const counters = await h.db.query<{ period_start: Date; used_micros: string }>(
-        'select period_start, used_micros::text from user_usage where user_id = $1 order by period_start',
-        [user.userId],
-      );
-      expect(counters.rows).toHaveLength(2);
-      const seen: number[][] = [];
-      for (const row of counters.rows) {
-        const receipt = await api(tasksRoute, 'GET', `/api/payments/tasks?period=${encodeURIComponent(row.period_start.toISOString())}`, {
-          token: user.accessToken,
-        });
-        expect(receipt.status).toBe(200);
-        seen.push([Number(row.used_micros), receipt.body.data.totals.costMicros as number]);
-      }
-      const invoiceReceipt = await api(tasksRoute, 'GET', `/api/payments/tasks?payment=${invoiceId}`, { token: user.accessToken });
-      expect({
-        periods: seen,
-        invoice: invoiceReceipt.body.data.tasks.map((task: { agent: string }) => task.agent),
-      }).toEqual({
-        periods: [
-          [10_000_000, 10_000_000],
-          [5_000_000, 5_000_000],
-        ],
-        invoice: ['new-agent'],
+  it('the receipts of a period and of the renewal invoice list the tasks counted in that period (a grace task is not moved to the next one)', async () => {
+    // Found (fixed): task receipts (lib/billing/task-receipts.ts, resolveScope/windowOf)
+    // scope a period and an invoice by created_at between the period's start and end. A task run
+    // while past due counts in the last paid period (usage_events.period_start, used_micros), but
+    // its time is after that period's end: the old period's receipt omits it ($0 against a $10
+    // counter) and the recovered renewal's receipt claims it ("Tasks paid by the invoice of …",
+    // $15 against a $5 counter).
+    const { user, invoiceId } = await graceThenRecovered();
+    const counters = await h.db.query<{ period_start: Date; used_micros: string }>(
+      'select period_start, used_micros::text from user_usage where user_id = $1 order by period_start',
+      [user.userId],
+    );
+    expect(counters.rows).toHaveLength(2);
+    const seen: number[][] = [];
+    for (const row of counters.rows) {
+      const receipt = await api(tasksRoute, 'GET', `/api/payments/tasks?period=${encodeURIComponent(row.period_start.toISOString())}`, {
+        token: user.accessToken,
       });
-    },
-  );
+      expect(receipt.status).toBe(200);
+      seen.push([Number(row.used_micros), receipt.body.data.totals.costMicros as number]);
+    }
+    const invoiceReceipt = await api(tasksRoute, 'GET', `/api/payments/tasks?payment=${invoiceId}`, { token: user.accessToken });
+    expect({
+      periods: seen,
+      invoice: invoiceReceipt.body.data.tasks.map((task: { agent: string }) => task.agent),
+    }).toEqual({
+      periods: [
+        [10_000_000, 10_000_000],
+        [5_000_000, 5_000_000],
+      ],
+      invoice: ['new-agent'],
+    });
+  });
 
   it('invariant: money in at Stripe (net of refunds) = invoices paid + top-up credits granted, after a recovery and a top-up', async () => {
     const { user, actor, customerId, subscriptionId, firstCard, invoiceId } = await pastDueProUser();
@@ -675,8 +672,8 @@ describe('task receipts: crafted filters and cursors', () => {
     expect(lines).toHaveLength(1);
   });
 
-  it.fails('a crafted cursor with an impossible date (Feb 30) is a 400, not a 500', async () => {
-    // Bug, see the report: decodeCursor (lib/billing/task-receipts.ts) checks the time with
+  it('a crafted cursor with an impossible date (Feb 30) is a 400, not a 500', async () => {
+    // Found (fixed): decodeCursor (lib/billing/task-receipts.ts) checks the time with
     // Date.parse, which rolls Feb 30 over to Mar 2, so the cursor passes and PostgreSQL then
     // refuses '2026-02-30…' as a timestamptz: an unhandled error, answered 500.
     const { a } = await twoUsersWithTasks();
