@@ -111,6 +111,11 @@ async function main() {
             await sleep(10_000, stop.signal);
             continue;
           }
+          if (outcome.status === 'rechargePending') {
+            console.log(`[demo] ${kind.agent}: short by ${outcome.shortfallCents}¢, auto-recharge on its way; trying again shortly`);
+            await sleep(2_000, stop.signal);
+            continue;
+          }
           spentMicros += outcome.usage.costMicros;
           console.log(
             `[demo] ${kind.agent}: ${tokens} tokens, ${(executionMs / 1000).toFixed(1)} s, $${(outcome.usage.costMicros / 1e6).toFixed(4)} (total $${(spentMicros / 1e6).toFixed(2)})`,

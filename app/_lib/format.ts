@@ -9,6 +9,12 @@ export const dollars = (cents: number | string) => {
 
 export const day = (iso: string) => new Date(iso).toLocaleDateString('en-US', { dateStyle: 'medium', timeZone: 'UTC' });
 
+const dayFormat = new Intl.DateTimeFormat('en-US', { dateStyle: 'medium', timeZone: 'UTC' });
+
+/** Two UTC dates as one range, the shared parts said once: "Nov 1 – Dec 1, 2026" (plain spaces). */
+export const dayRange = (startIso: string, endIso: string) =>
+  dayFormat.formatRange(new Date(startIso), new Date(endIso)).replace(/\u2009/g, ' ');
+
 export const monthName = (yyyyMm: string) =>
   new Date(`${yyyyMm}-01T00:00:00Z`).toLocaleDateString('en-US', { month: 'short', year: 'numeric', timeZone: 'UTC' });
 
@@ -38,3 +44,15 @@ export function microDollars(micros: number): string {
 /** A moment as a UTC date and time, to the second. */
 export const moment = (iso: string) =>
   `${new Date(iso).toLocaleString('en-US', { dateStyle: 'medium', timeStyle: 'medium', timeZone: 'UTC', hourCycle: 'h23' })} UTC`;
+
+const BRANDS: Record<string, string> = {
+  visa: 'Visa',
+  mastercard: 'Mastercard',
+  amex: 'American Express',
+  discover: 'Discover',
+  diners: 'Diners Club',
+  jcb: 'JCB',
+  unionpay: 'UnionPay',
+};
+/** A card brand as people write it (Stripe's `visa` -> Visa). */
+export const brandName = (brand: string) => BRANDS[brand] ?? brand.charAt(0).toUpperCase() + brand.slice(1);

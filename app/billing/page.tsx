@@ -1,5 +1,5 @@
 import Link from 'next/link';
-import { day, dollars, monthName } from '@/app/_lib/format';
+import { brandName, day, dollars, monthName } from '@/app/_lib/format';
 import { requireUser } from '@/app/_lib/require-user';
 import { getAnalyticsQuerySchema } from '@/lib/analytics/schemas';
 import { getUserAnalytics } from '@/lib/analytics/user';
@@ -14,6 +14,9 @@ import { BudgetCard } from './_components/budget-card';
 import { HistoryLinks } from './_components/history-links';
 import { PastDueNotice } from './_components/past-due-notice';
 import { getPastDue } from '@/lib/payments/recovery';
+import { getAutoRecharge } from '@/lib/payments/auto-recharge';
+import { AutoRechargeCard } from './_components/auto-recharge-card';
+import { isAutoRechargeError } from './auto-recharge/messages';
 import { dismissNotificationAction } from './actions';
 import { keepPlanAction } from './plans/actions';
 import styles from './dashboard.module.css';
@@ -36,6 +39,18 @@ const STATUS_TEXT: Record<string, [string, string]> = {
   trialing: ['Trial', styles.ok!],
 };
 
+/** Notifications that report something done for the user, shown in green rather than as a warning. */
+const GOOD_NEWS = new Set(['auto_recharge_succeeded']);
+
+/** The button of a notification with a link, by its kind. */
+const NOTICE_ACTIONS: Record<string, string> = {
+  payment_failed: 'Try the payment again',
+  auto_recharge_action_required: 'Confirm the payment',
+  auto_recharge_failed: 'Update your card',
+  auto_recharge_disabled: 'Update your card',
+  auto_recharge_cap: 'Review auto-recharge',
+};
+
 function Badge({ status }: { status: string }) {
   const [text, tone] = STATUS_TEXT[status] ?? [status, styles.neutral!];
   return <span className={`${styles.badge} ${tone}`}>{text}</span>;
@@ -56,7 +71,7 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
   const historyQuery = getHistoryQuerySchema.safeParse({ limit: '10', ...(params.cursor ? { cursor: params.cursor } : {}) });
   // A cursor that does not decode shows the first page rather than an error.
   const firstPage = { limit: 10 };
-  const [billing, analytics, notifications, history, budget] = await Promise.all([
+  const [billing, analytics, notifications, history, budget, autoRecharge] = await Promise.all([
     getBillingOverview(db, user),
     getUserAnalytics(db, user, lastSixMonths()),
     listUnreadNotifications(db, user),
@@ -65,6 +80,7 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
       throw error;
     }),
     getBudget(db, user),
+    getAutoRecharge(db, user),
   ]);
   const pastDue =
     billing.subscription?.status === 'past_due' || billing.subscription?.status === 'unpaid' ? await getPastDue(db, user) : null;
@@ -86,7 +102,7 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
       ) : null}
       {pastDue ? <PastDueNotice pastDue={pastDue} /> : null}
       {params.recovered === '1' ? (
-        <p className={styles.notice} role="status" style={{ borderLeftColor: '#17663a', background: '#f3fbf6' }}>
+        <p className={`${styles.notice} ${styles.goodNews}`} role="status">
           Thank you: your renewal is paid and your plan is active again, with a new allowance.
         </p>
       ) : null}
@@ -96,13 +112,13 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
             Notifications
           </h2>
           {notices.map((notice) => (
-            <div key={notice.id} className={styles.notice} role="status">
+            <div key={notice.id} className={`${styles.notice} ${GOOD_NEWS.has(notice.kind) ? styles.goodNews : ''}`} role="status">
               <h3>{notice.title}</h3>
               <p>{notice.body}</p>
               <div className={styles.actions}>
                 {notice.actionUrl && notice.actionUrl !== '/billing' ? (
                   <Link className={styles.button} href={notice.actionUrl}>
-                    {notice.kind === 'payment_failed' ? 'Try the payment again' : 'Review'}
+                    {NOTICE_ACTIONS[notice.kind] ?? 'Review'}
                   </Link>
                 ) : notice.kind.startsWith('budget_') ? (
                   <Link className={styles.button} href="#budget">
@@ -136,24 +152,31 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
             {billing.subscription?.cancelAtPeriodEnd ? <span> Ends on {day(billing.subscription.currentPeriodEnd)}</span> : null}
           </p>
           {billing.subscription?.scheduledChange ? (
-            <form action={keepPlanAction}>
+            <form action={keepPlanAction} className={styles.scheduled}>
               <p data-testid="scheduled-change">
-                Changes to {billing.subscription.scheduledChange.planName} on {day(billing.subscription.scheduledChange.effectiveAt)}{' '}
-                <input type="hidden" name="subscriptionId" value={billing.subscription.id} />
-                <button type="submit">Keep {billing.planName}</button>
+                Changes to {billing.subscription.scheduledChange.planName} on{' '}
+                <time dateTime={billing.subscription.scheduledChange.effectiveAt}>
+                  {day(billing.subscription.scheduledChange.effectiveAt)}
+                </time>
               </p>
+              <input type="hidden" name="subscriptionId" value={billing.subscription.id} />
+              <button type="submit" className={styles.secondary}>
+                Keep {billing.planName}
+              </button>
             </form>
           ) : null}
           <p className={styles.muted}>
-            {billing.nextInvoice
-              ? `Renews on ${day(billing.nextInvoice.date)} for ${dollars(billing.nextInvoice.amountCents)}`
-              : billing.subscription
-                ? 'No further renewals'
-                : `Allowance renews on ${day(billing.periodEnd)}`}
+            {pastDue
+              ? `Renewal of ${dollars(pastDue.amountDueCents)} unpaid${pastDue.nextRetryAt ? `: tried again on ${day(pastDue.nextRetryAt)}` : ''}`
+              : billing.nextInvoice
+                ? `Renews on ${day(billing.nextInvoice.date)} for ${dollars(billing.nextInvoice.amountCents)}`
+                : billing.subscription
+                  ? 'No further renewals'
+                  : `Allowance renews on ${day(billing.periodEnd)}`}
           </p>
           {billing.paymentMethod ? (
             <p className={styles.muted}>
-              Card: {billing.paymentMethod.brand} ending {billing.paymentMethod.last4}, expires {billing.paymentMethod.expMonth}/
+              Card: {brandName(billing.paymentMethod.brand)} ending {billing.paymentMethod.last4}, expires {billing.paymentMethod.expMonth}/
               {billing.paymentMethod.expYear}
             </p>
           ) : null}
@@ -257,6 +280,13 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
           problem={params.budgetError ? 'Enter a budget from $1 to $1,000,000, with at most two decimals.' : null}
         />
 
+        <AutoRechargeCard
+          settings={autoRecharge}
+          hasDefaultCard={billing.paymentMethod?.isDefault ?? false}
+          problem={isAutoRechargeError(params.autoRechargeError) ? params.autoRechargeError : null}
+          saved={params.autoRecharge === 'on' || params.autoRecharge === 'off' ? params.autoRecharge : null}
+        />
+
         <section className={`${styles.card} ${styles.wide}`} aria-labelledby="trend-heading">
           <h2 id="trend-heading">Spending, last six months</h2>
           <BarChart
@@ -284,7 +314,7 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
             bars={analytics.byAgent.slice(0, 8).map((agent) => ({
               label: agent.agent,
               value: Number(agent.costMicros),
-              text: `${dollars(agent.costCents)} · ${agent.tasks} tasks`,
+              text: `${dollars(agent.costCents)} · ${agent.tasks} ${agent.tasks === 1 ? 'task' : 'tasks'}`,
             }))}
           />
         </section>
@@ -315,7 +345,7 @@ export default async function BillingDashboard({ searchParams }: { searchParams:
                       {entry.refundedCents > 0 ? <span className={styles.muted}> (refunded {dollars(entry.refundedCents)})</span> : null}
                       <HistoryLinks entry={entry} />
                     </td>
-                    <td className={styles.num}>{dollars(entry.amountCents)}</td>
+                    <td className={`${styles.num} ${styles.nowrap}`}>{dollars(entry.amountCents)}</td>
                     <td>
                       <Badge status={entry.status} />
                     </td>

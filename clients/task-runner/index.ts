@@ -6,6 +6,7 @@
 //     ...; return { tokens: 1200, executionMs: 5300 };
 //   });
 //   if (outcome.status === 'requiresPayment') showPayment(outcome.paymentIntent.clientSecret);
+//   if (outcome.status === 'rechargePending') retryShortly(); // the user's auto-recharge is landing
 //   await billing.close();
 //
 // Every call has a timeout. Network errors, timeouts and 5xx answers are retried with exponential
@@ -53,6 +54,10 @@ export interface UsageCheck {
   requiresPayment: boolean;
   /** A PaymentIntent for the shortfall, when short (null if the user made too many lately). */
   paymentIntent: PaymentIntentInfo | null;
+  /** The user's auto-recharge is on its way: when short, ask again shortly rather than asking them to pay. */
+  rechargePending: boolean;
+  /** requires_action: the user's bank wants them to confirm the recharge (the payment above is it). */
+  rechargeStatus: 'pending' | 'processing' | 'requires_action' | null;
 }
 
 export interface Reservation {
@@ -64,6 +69,8 @@ export interface Reservation {
   shortfallMicros: number;
   shortfallCents: number;
   expiresAt: string | null;
+  /** On a refused reservation: the user's auto-recharge is on its way, so it may fit once it lands (false when allowed). */
+  rechargePending: boolean;
 }
 
 export interface UsageEvent {
@@ -109,7 +116,9 @@ export type RunTaskOutcome<T> =
       result: T;
       usage: { eventId: string; costMicros: number; duplicate: boolean };
     }
-  | { status: 'requiresPayment'; taskId: string; shortfallCents: number; paymentIntent: PaymentIntentInfo | null };
+  | { status: 'requiresPayment'; taskId: string; shortfallCents: number; paymentIntent: PaymentIntentInfo | null }
+  /** Short, but the user's auto-recharge is being charged: the task did not run; run it again shortly. */
+  | { status: 'rechargePending'; taskId: string; shortfallCents: number };
 
 /** An answer the API refused (4xx), or a failure that outlasted the retries. */
 export class TaskRunnerApiError extends Error {
@@ -242,6 +251,9 @@ export function createTaskRunnerClient(options: TaskRunnerClientOptions): TaskRu
       if (!held.allowed || !held.reservationId) {
         // Short: the task does not run; the user is shown a payment for the shortfall.
         const check = await client.check(input.userId, input.estimatedCost);
+        if (!check.requiresPayment && check.rechargePending) {
+          return { status: 'rechargePending', taskId, shortfallCents: check.shortfallCents };
+        }
         return { status: 'requiresPayment', taskId, shortfallCents: check.shortfallCents, paymentIntent: check.paymentIntent };
       }
       const reservationId = held.reservationId;

@@ -53,14 +53,14 @@ export async function authenticateUser(credentials: RequestCredentials): Promise
  * A signature proves who the token was issued to, not that the session still exists: after a
  * sign-out (here or everywhere), a revoked session (refresh-token reuse) or the user's deletion,
  * Supabase Auth removes the row from auth.sessions, in this same database. One primary-key
- * lookup per request refuses such tokens at once instead of for up to an hour.
+ * lookup per request refuses such tokens at once instead of for up to an hour. Exported so the
+ * test of its plan explains this very statement ($1 the session id, $2 the user id).
  */
+export const LIVE_SESSION_SQL = 'select 1 from auth.sessions where id = $1 and user_id = $2 and (not_after is null or not_after > now())';
+
 async function assertLiveSession(db: Queryable, claims: JwtClaims): Promise<void> {
   if (!claims.session_id) throw new AppError('unauthorized', 'Invalid access token');
-  const { rowCount } = await db.query(
-    'select 1 from auth.sessions where id = $1 and user_id = $2 and (not_after is null or not_after > now())',
-    [claims.session_id, claims.sub],
-  );
+  const { rowCount } = await db.query(LIVE_SESSION_SQL, [claims.session_id, claims.sub]);
   if (!rowCount) throw new AppError('unauthorized', 'Your session has ended. Please sign in again.');
 }
 

@@ -14,7 +14,9 @@ export interface AuditEntry {
     | 'plan.change_scheduled'
     | 'plan.change_unscheduled'
     | 'subscription.duplicate_ended'
-    | 'invoice.flagged';
+    | 'invoice.flagged'
+    // lib/webhooks/handlers/invoices.ts: the card that paid a failed renewal pays the next ones
+    | 'payment_method.default_changed';
   entityType: string;
   entityId: string;
   amountMicros?: number | null;

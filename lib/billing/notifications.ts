@@ -19,7 +19,7 @@ export interface UserNotification {
 export const dismissNotificationSchema = z.strictObject({ id: z.uuid({ error: 'id must be a UUID' }) });
 
 // Our own paths only (not `//host`), in the characters our links use.
-const LOCAL_PATH = /^\/(?![/\\])[A-Za-z0-9/_?=&.-]*$/;
+const LOCAL_PATH = /^\/(?![/\\])[A-Za-z0-9/_?=&.#-]*$/;
 
 export async function listUnreadNotifications(
   db: Database,

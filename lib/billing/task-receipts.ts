@@ -21,7 +21,7 @@ import { AppError } from '@/lib/http/errors';
 export type TaskScope =
   | { kind: 'all'; start: null; end: null }
   | { kind: 'period'; start: string; end: string }
-  | { kind: 'invoice'; id: string; start: string; end: string; amountCents: number; billingReason: string | null }
+  | { kind: 'invoice'; id: string; issuedAt: string; start: string; end: string; amountCents: number; billingReason: string | null }
   | { kind: 'top_up'; id: string; start: string; end: string | null; amountCents: number; grantId: string | null };
 
 export interface TaskReceipt {
@@ -52,6 +52,8 @@ interface Window {
   end: Date | null;
   /** Only the tasks this credit grant paid for. */
   grantId: string | null;
+  /** Only the tasks counted in the usage period starting then (a period's or an invoice's). */
+  periodStart: Date | null;
 }
 
 interface ReceiptRow {
@@ -101,8 +103,9 @@ async function resolveScope(tx: Queryable, userId: string, filter: TaskReceiptsF
       period_end: Date | null;
       amount_due_cents: number;
       billing_reason: string | null;
+      stripe_created: Date;
     }>(
-      `select id, period_start, period_end, amount_due_cents, billing_reason from public.invoices
+      `select id, period_start, period_end, amount_due_cents, billing_reason, stripe_created from public.invoices
        where user_id = $1 and id = $2 and status <> 'draft'`,
       [userId, filter.payment],
     );
@@ -114,6 +117,7 @@ async function resolveScope(tx: Queryable, userId: string, filter: TaskReceiptsF
     return {
       kind: 'invoice',
       id: invoice.id,
+      issuedAt: invoice.stripe_created.toISOString(),
       start: invoice.period_start.toISOString(),
       end: invoice.period_end.toISOString(),
       amountCents: invoice.amount_due_cents,
@@ -152,12 +156,17 @@ function windowOf(scope: TaskScope, filter: TaskReceiptsFilter): Window {
   const from = filter.from ? new Date(`${filter.from}T00:00:00Z`) : null;
   const to = filter.to ? new Date(Date.parse(`${filter.to}T00:00:00Z`) + 86_400_000) : null;
   const grantId = scope.kind === 'top_up' ? scope.grantId : null;
-  // A grant names its tasks; its purchase time is no bound (it may pay what was owed before).
-  const scopeStart = scope.start && !grantId ? new Date(scope.start) : null;
-  const scopeEnd = scope.end ? new Date(scope.end) : null;
+  // A period's tasks (and an invoice's, which bills a period) are those counted in it, whenever
+  // they ran: a task run while a renewal was past due counts in the last paid period (the grace),
+  // after that period's end. A grant names its tasks; its purchase time is no bound either (it may
+  // pay what was owed before). Only a top-up without a grant falls back to times.
+  const byPeriod = scope.kind === 'period' || scope.kind === 'invoice';
+  const periodStart = byPeriod && scope.start ? new Date(scope.start) : null;
+  const scopeStart = scope.start && !grantId && !byPeriod ? new Date(scope.start) : null;
+  const scopeEnd = scope.end && !byPeriod ? new Date(scope.end) : null;
   const later = (a: Date | null, b: Date | null) => (a && b ? (a > b ? a : b) : (a ?? b));
   const earlier = (a: Date | null, b: Date | null) => (a && b ? (a < b ? a : b) : (a ?? b));
-  return { start: later(scopeStart, from), end: earlier(scopeEnd, to), grantId };
+  return { start: later(scopeStart, from), end: earlier(scopeEnd, to), grantId, periodStart };
 }
 
 // ---- cursor -----------------------------------------------------------------------------------
@@ -173,7 +182,9 @@ function decodeCursor(cursor: string): { at: string; id: string } {
   const valid =
     /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/.test(at) &&
     /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id) &&
-    !Number.isNaN(Date.parse(at));
+    // A real moment: Date.parse quietly turns Feb 30 into Mar 2, which PostgreSQL refuses.
+    !Number.isNaN(Date.parse(at)) &&
+    new Date(at).toISOString().slice(0, 19) === at.slice(0, 19);
   if (!valid) throw new AppError('validation_failed', 'cursor is not valid');
   return { at, id };
 }
@@ -184,6 +195,7 @@ const FILTER = `e.user_id = $1
   and ($2::timestamptz is null or e.created_at >= $2::timestamptz)
   and ($3::timestamptz is null or e.created_at < $3::timestamptz)
   and ($4::text is null or e.agent = $4::text)
+  and ($6::timestamptz is null or e.period_start = $6::timestamptz)
   and ($5::uuid is null or exists (
     select 1 from public.credit_movements m
     where m.grant_id = $5::uuid and m.user_id = e.user_id and m.kind = 'usage' and m.reference = 'usage_event:' || e.id::text))`;
@@ -202,10 +214,10 @@ async function readPage(
      from public.usage_events e
      left join public.usage_reservations r on r.id = e.reservation_id and r.user_id = e.user_id
      where ${FILTER}
-       and ($6::timestamptz is null or (e.created_at, e.id) < ($6::timestamptz, $7::uuid))
+       and ($7::timestamptz is null or (e.created_at, e.id) < ($7::timestamptz, $8::uuid))
      order by e.created_at desc, e.id desc
-     limit $8`,
-    [userId, window.start, window.end, agent, window.grantId, after?.at ?? null, after?.id ?? null, limit],
+     limit $9`,
+    [userId, window.start, window.end, agent, window.grantId, window.periodStart, after?.at ?? null, after?.id ?? null, limit],
   );
   return result.rows;
 }
@@ -239,12 +251,12 @@ export async function listTaskReceipts(db: Database, actor: Actor, query: GetTas
        from public.usage_events e
        left join public.usage_reservations r on r.id = e.reservation_id and r.user_id = e.user_id
        where ${FILTER}`,
-      [actor.userId, window.start, window.end, agent, window.grantId],
+      [actor.userId, window.start, window.end, agent, window.grantId, window.periodStart],
     );
     // The agents of the scope and dates, whatever agent is chosen, so the filter can be changed.
     const agents = await tx.query<{ agent: string }>(
       `select e.agent from public.usage_events e where ${FILTER} group by e.agent order by count(*) desc, e.agent limit 100`,
-      [actor.userId, window.start, window.end, null, window.grantId],
+      [actor.userId, window.start, window.end, null, window.grantId, window.periodStart],
     );
     const page = rows.slice(0, query.limit);
     const sums = totals.rows[0]!;

@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { commitUsageBodySchema } from '@/lib/billing/schemas';
 import type { Database } from '@/lib/db';
-import { translateDatabaseError } from '@/lib/db/errors';
-import { AppError, type ErrorCode } from '@/lib/http/errors';
+import { databaseErrorAsAppError } from '@/lib/db/errors';
+import type { ErrorCode } from '@/lib/http/errors';
 import { validationError } from '@/lib/http/route';
 
 // Batch ingestion of finished tasks (POST /api/usage/events). Each event is what one
@@ -43,12 +43,10 @@ interface BatchRow {
 
 // The SQL function's refusals, as the same codes and messages a single commit would answer.
 function rejection(sqlstate: string, message: string): UsageEventResult {
-  try {
-    translateDatabaseError(Object.assign(new Error(message), { code: sqlstate }));
-  } catch (error) {
-    if (error instanceof AppError) return { status: 'rejected', code: error.code, message: error.message };
-  }
-  return { status: 'rejected', code: 'unprocessable', message: 'The usage amounts are out of range' };
+  const error = databaseErrorAsAppError(Object.assign(new Error(message), { code: sqlstate }));
+  return error
+    ? { status: 'rejected', code: error.code, message: error.message }
+    : { status: 'rejected', code: 'unprocessable', message: 'The usage amounts are out of range' };
 }
 
 /**

@@ -30,7 +30,14 @@ export interface UsageSnapshot {
   reservedCents: number;
   owedCents: number;
   remainingCents: number;
+  /** An auto-recharge is on its way (started, charged and not yet credited, or awaiting the user's confirmation). */
+  rechargePending: boolean;
+  /** Its status, when there is one (requires_action: the user must confirm it). */
+  rechargeStatus: RechargeStatus | null;
 }
+
+/** The status of an open auto-recharge (supabase/migrations/20261202000000_auto_recharge.sql). */
+export type RechargeStatus = 'pending' | 'processing' | 'requires_action';
 
 interface SnapshotRow {
   plan_id: PlanId;
@@ -42,6 +49,7 @@ interface SnapshotRow {
   reserved_micros: string;
   owed_micros: string;
   remaining_micros: string;
+  recharge_status: RechargeStatus | null;
 }
 
 const cents = (value: bigint) => Number(value);
@@ -49,7 +57,8 @@ const cents = (value: bigint) => Number(value);
 async function readSnapshot(tx: Queryable, userId: string): Promise<UsageSnapshot> {
   const { rows } = await tx.query<SnapshotRow>(
     `select plan_id, period_start, period_end, allowance_micros::text, used_micros::text, credits_micros::text,
-            reserved_micros::text, owed_micros::text, remaining_micros::text
+            reserved_micros::text, owed_micros::text, remaining_micros::text,
+            app_private.open_recharge_status($1) as recharge_status
      from app_private.usage_snapshot($1)`,
     [userId],
   );
@@ -79,6 +88,8 @@ async function readSnapshot(tx: Queryable, userId: string): Promise<UsageSnapsho
     reservedCents: cents(bigMicrosToCentsCeil(reserved)),
     owedCents: cents(bigMicrosToCentsCeil(owed)),
     remainingCents: cents(bigMicrosToCentsFloor(remaining)),
+    rechargePending: row.recharge_status !== null,
+    rechargeStatus: row.recharge_status,
   };
 }
 
@@ -97,6 +108,9 @@ export interface UsageLimitCheck {
   shortfallCents: number;
   planId: PlanId;
   periodEnd: string;
+  /** An auto-recharge is on its way: the task may fit once it lands. */
+  rechargePending: boolean;
+  rechargeStatus: RechargeStatus | null;
 }
 
 /** Whether a task of the estimated cost fits in the remaining allowance. No side effect. */
@@ -113,6 +127,8 @@ export async function checkUsageLimit(db: Database, actor: Actor, estimatedCostM
     shortfallCents: cents(bigMicrosToCentsCeil(shortfall)),
     planId: snapshot.planId,
     periodEnd: snapshot.periodEnd,
+    rechargePending: snapshot.rechargePending,
+    rechargeStatus: snapshot.rechargeStatus,
   };
 }
 
@@ -126,6 +142,8 @@ export interface Reservation {
   shortfallMicros: ExactInt;
   shortfallCents: number;
   expiresAt: string | null;
+  /** A refused reservation only: an auto-recharge is on its way, so it may fit once it lands (false when allowed). */
+  rechargePending: boolean;
 }
 
 interface ReserveRow {
@@ -136,6 +154,7 @@ interface ReserveRow {
   remaining_micros: string;
   shortfall_micros: string;
   expires_at: Date | null;
+  recharge_status: RechargeStatus | null;
 }
 
 // Usage is written by the task runner only; a signed-in user checks and reads. The routes refuse
@@ -151,7 +170,10 @@ export async function reserveUsage(db: Database, actor: Actor, request: ReserveU
   const { rows } = await db
     .prepared<ReserveRow>(
       'reserve_usage',
-      `select reservation_id, allowed, duplicate, amount_micros, remaining_micros::text, shortfall_micros::text, expires_at
+      // Whether a recharge is on its way matters to a refused reservation only (the runner may
+      // wait for it): asked then, so an allowed reservation costs nothing more.
+      `select reservation_id, allowed, duplicate, amount_micros, remaining_micros::text, shortfall_micros::text, expires_at,
+              case when allowed then null else app_private.open_recharge_status($1) end as recharge_status
        from app_private.reserve_usage($1, $2, $3, $4)`,
       [actor.userId, request.estimatedCost, request.idempotencyKey, ttlSeconds],
     )
@@ -168,6 +190,7 @@ export async function reserveUsage(db: Database, actor: Actor, request: ReserveU
     shortfallMicros: exactInt(toBig(row.shortfall_micros)),
     shortfallCents: cents(bigMicrosToCentsCeil(toBig(row.shortfall_micros))),
     expiresAt: row.expires_at?.toISOString() ?? null,
+    rechargePending: row.recharge_status !== null,
   };
 }
 
@@ -178,6 +201,10 @@ export interface CommittedUsage {
   planId: PlanId;
   remainingMicros: ExactInt;
   remainingCents: number;
+  /** An auto-recharge is on its way (this commit may have started it). */
+  rechargePending: boolean;
+  /** A recharge this commit started (or found left uncharged) that must now be charged; not an answer field. */
+  dueRechargeId: string | null;
 }
 
 interface CommitRow {
@@ -186,6 +213,8 @@ interface CommitRow {
   cost_micros: number;
   plan_id: PlanId;
   remaining_micros: string;
+  due_recharge_id: string | null;
+  recharge_status: RechargeStatus | null;
 }
 
 /**
@@ -202,8 +231,11 @@ export async function commitUsage(
   const { rows } = await db
     .prepared<CommitRow>(
       'commit_usage',
-      `select event_id, duplicate, cost_micros, plan_id, remaining_micros::text
-       from app_private.commit_usage($1, $2, $3, $4, $5, $6, $7)`,
+      // In the same statement (one transaction, the period row still locked): start an
+      // auto-recharge when this commit left the balance below the user's threshold.
+      `select c.event_id, c.duplicate, c.cost_micros, c.plan_id, c.remaining_micros::text, r.due_recharge_id, r.recharge_status
+       from app_private.commit_usage($1, $2, $3, $4, $5, $6, $7) c
+       cross join lateral app_private.auto_recharge_after_commit($1, c.remaining_micros, c.duplicate) r`,
       [
         actor.userId,
         request.reservationId ?? null,
@@ -224,6 +256,8 @@ export async function commitUsage(
     planId: row.plan_id,
     remainingMicros: exactInt(toBig(row.remaining_micros)),
     remainingCents: cents(bigMicrosToCentsFloor(toBig(row.remaining_micros))),
+    rechargePending: row.recharge_status !== null,
+    dueRechargeId: row.due_recharge_id,
   };
 }
 

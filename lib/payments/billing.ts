@@ -7,6 +7,7 @@ import { AppError } from '@/lib/http/errors';
 import { listPlanOffers } from '@/lib/payments/catalog';
 import type { GetHistoryQuery } from '@/lib/payments/schemas';
 import { stripe } from '@/lib/stripe/client';
+import { idOf } from '@/lib/stripe/mapping';
 
 // What the billing dashboard and GET /api/payments/billing|history show. Reads run as the user
 // (RLS); only the card summary comes from Stripe, and the page still works without it.
@@ -37,7 +38,8 @@ export interface BillingOverview {
   creditGrants: CreditGrantView[];
   /** The next renewal at the plan's price (prorations and credits are settled by Stripe). */
   nextInvoice: { date: string; amountCents: number } | null;
-  paymentMethod: { brand: string; last4: string; expMonth: number; expYear: number } | null;
+  /** The default card, else the first saved one (isDefault false: nothing pays off-session). */
+  paymentMethod: { brand: string; last4: string; expMonth: number; expYear: number; isDefault: boolean } | null;
 }
 
 export interface CreditGrantView {
@@ -68,12 +70,18 @@ async function renewalPriceCents(planId: PlanId): Promise<number> {
   return offers.find((offer) => offer.id === planId)?.priceCents ?? microsToCentsFloor(PLANS[planId].allowanceMicros);
 }
 
+/** The default card (the one renewals and auto-recharges charge), else the first saved one. */
 async function cardSummary(customerId: string | null): Promise<BillingOverview['paymentMethod']> {
   if (!customerId) return null;
   try {
-    const methods = await stripe().customers.listPaymentMethods(customerId, { limit: 1, type: 'card' });
-    const card = methods.data[0]?.card;
-    return card ? { brand: card.brand, last4: card.last4, expMonth: card.exp_month, expYear: card.exp_year } : null;
+    const customer = await stripe().customers.retrieve(customerId, { expand: ['invoice_settings.default_payment_method'] });
+    const preferred = 'deleted' in customer && customer.deleted ? null : customer.invoice_settings?.default_payment_method;
+    const defaultCard =
+      typeof preferred === 'object' && preferred !== null && idOf(preferred.customer) === customerId ? preferred.card : null;
+    const card = defaultCard ?? (await stripe().customers.listPaymentMethods(customerId, { limit: 1, type: 'card' })).data[0]?.card;
+    return card
+      ? { brand: card.brand, last4: card.last4, expMonth: card.exp_month, expYear: card.exp_year, isDefault: defaultCard !== null }
+      : null;
   } catch (error) {
     console.warn('card summary unavailable', { error: error instanceof Error ? error.message : String(error) });
     return null;
@@ -212,9 +220,11 @@ export async function getPaymentHistory(db: Database, actor: Actor, query: GetHi
     const result = await tx.query<HistoryRow>(
       `select * from (
          -- Times at millisecond precision, as the cursor carries them (a JavaScript Date).
-         select 'payment' as kind, coalesce(payment_intent_id, id::text) as id, null as billing_reason, amount_cents,
-                refunded_cents, status, failure_message, date_trunc('milliseconds', created_at) as created_at
-         from public.payment_attempts where user_id = $1 and kind = 'usage_topup'
+         select 'payment' as kind, coalesce(a.payment_intent_id, a.id::text) as id,
+                case when exists (select 1 from public.auto_recharges r where r.payment_intent_id = a.payment_intent_id)
+                     then 'auto_recharge' end as billing_reason,
+                a.amount_cents, a.refunded_cents, a.status, a.failure_message, date_trunc('milliseconds', a.created_at) as created_at
+         from public.payment_attempts a where a.user_id = $1 and a.kind = 'usage_topup'
          union all
          select 'invoice', id, billing_reason, amount_due_cents, 0, status, failure_message, date_trunc('milliseconds', stripe_created)
          from public.invoices where user_id = $1 and status <> 'draft'
@@ -231,7 +241,12 @@ export async function getPaymentHistory(db: Database, actor: Actor, query: GetHi
     entries: page.map((row) => ({
       kind: row.kind,
       id: row.id,
-      description: row.kind === 'payment' ? 'Usage top-up' : (INVOICE_DESCRIPTIONS[row.billing_reason ?? ''] ?? 'Invoice'),
+      description:
+        row.kind === 'payment'
+          ? row.billing_reason === 'auto_recharge'
+            ? 'Auto-recharge'
+            : 'Usage top-up'
+          : (INVOICE_DESCRIPTIONS[row.billing_reason ?? ''] ?? 'Invoice'),
       amountCents: row.amount_cents,
       refundedCents: row.refunded_cents,
       status: row.status,

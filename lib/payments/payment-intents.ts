@@ -42,12 +42,17 @@ async function reusableIntent(
   amountCents: number,
   coverAtLeast: boolean,
 ): Promise<Stripe.PaymentIntent | null> {
+  // An auto-recharge's intent is handed back only while it waits for the user's confirmation: a
+  // declined one stays payable at Stripe, and paying it would turn a failed recharge into a paid
+  // one (past the month's cap, "charged to your default card").
   const { rows } = await db.query<{ payment_intent_id: string }>(
-    `select payment_intent_id from public.payment_attempts
-     where user_id = $1 and kind = 'usage_topup' and status in ('pending', 'failed')
-       and (amount_cents = $2 or ($4 and amount_cents >= $2 and amount_cents <= $5))
-       and payment_intent_id is not null and created_at > now() - make_interval(mins => $3)
-     order by amount_cents, created_at desc limit 1`,
+    `select a.payment_intent_id from public.payment_attempts a
+     where a.user_id = $1 and a.kind = 'usage_topup' and a.status in ('pending', 'failed')
+       and (a.amount_cents = $2 or ($4 and a.amount_cents >= $2 and a.amount_cents <= $5))
+       and a.payment_intent_id is not null and a.created_at > now() - make_interval(mins => $3)
+       and not exists (select 1 from public.auto_recharges r
+                       where r.payment_intent_id = a.payment_intent_id and r.status <> 'requires_action')
+     order by a.amount_cents, a.created_at desc limit 1`,
     [userId, amountCents, REUSE_MINUTES, coverAtLeast, MAX_TOP_UP_DOLLARS * 100],
   );
   const id = rows[0]?.payment_intent_id;

@@ -95,6 +95,24 @@ export async function ownCard(customerId: string, paymentMethodId: string): Prom
   return card;
 }
 
+/**
+ * Runs `work` while holding the customer's card lock (a session advisory lock), so two changes of
+ * the customer's cards never interleave: a removal that decided which card stays the default is
+ * never overtaken by a "make default" of the card it is removing, and the webhook adopting a card
+ * waits for both. Every change of the default or of the saved cards takes it.
+ */
+export async function withCardLock<T>(db: Database, customerId: string, work: (session: Queryable) => Promise<T>): Promise<T> {
+  // Reads inside go through `session`: with PGlite the pool has one connection, which this holds.
+  return db.withSession(async (session) => {
+    await session.query('select pg_advisory_lock(hashtext($1))', [`payment-methods:${customerId}`]);
+    try {
+      return await work(session);
+    } finally {
+      await session.query('select pg_advisory_unlock(hashtext($1))', [`payment-methods:${customerId}`]).catch(() => undefined);
+    }
+  });
+}
+
 /** Makes a saved card the one that pays the subscription and every later payment. */
 export async function makeDefault(customerId: string, subscriptionIds: string[], paymentMethodId: string): Promise<void> {
   await stripeCall(() => stripe().customers.update(customerId, { invoice_settings: { default_payment_method: paymentMethodId } }));
@@ -106,12 +124,16 @@ export async function makeDefault(customerId: string, subscriptionIds: string[],
 export async function setDefaultPaymentMethod(db: Database, actor: Actor, paymentMethodId: string): Promise<PaymentMethodAnswer[]> {
   const billing = await asActor(db, actor, (tx) => readBilling(tx, actor.userId));
   if (!billing.customerId) throw new AppError('not_found', 'That card is not one of yours.');
-  await ownCard(billing.customerId, paymentMethodId);
-  await makeDefault(
-    billing.customerId,
-    billing.subscriptions.map((sub) => sub.id),
-    paymentMethodId,
-  );
+  const customerId = billing.customerId;
+  await withCardLock(db, customerId, async () => {
+    // Checked under the lock: a removal of this card that was under way has finished.
+    await ownCard(customerId, paymentMethodId);
+    await makeDefault(
+      customerId,
+      billing.subscriptions.map((sub) => sub.id),
+      paymentMethodId,
+    );
+  });
   return listPaymentMethods(db, actor);
 }
 
@@ -135,54 +157,53 @@ export async function cardAdded(
   }
   const paymentMethodId = idOf(intent.payment_method);
   if (!paymentMethodId) throw new AppError('unprocessable', 'The card was not saved. Please try again or use another card.');
-  const { cards, defaultId } = await cardsAtStripe(billing.customerId);
-  const defaultStillSaved = defaultId !== null && cards.some((card) => card.id === defaultId);
-  if (body.makeDefault || !defaultStillSaved) {
-    await makeDefault(
-      billing.customerId,
-      billing.subscriptions.map((sub) => sub.id),
-      paymentMethodId,
-    );
-  }
+  const customerId = billing.customerId;
+  await withCardLock(db, customerId, async () => {
+    const { cards, defaultId } = await cardsAtStripe(customerId);
+    const defaultStillSaved = defaultId !== null && cards.some((card) => card.id === defaultId);
+    if (body.makeDefault || !defaultStillSaved) {
+      await makeDefault(
+        customerId,
+        billing.subscriptions.map((sub) => sub.id),
+        paymentMethodId,
+      );
+    }
+  });
   return { paymentMethodId, methods: await listPaymentMethods(db, actor) };
 }
 
 /**
  * Removes a saved card. The card paying a subscription in force cannot be removed while it is
  * the only card; when the default card goes and others remain, the newest other card becomes the
- * default, so renewals always have a card. One removal per user at a time (an advisory lock), so
- * two removals at once cannot take away both of the last two cards.
+ * default, so renewals always have a card. Under the customer's card lock (withCardLock), so two
+ * removals at once cannot take away both of the last two cards, and a "make default" of the card
+ * being removed waits and then finds it gone.
  */
 export async function removePaymentMethod(db: Database, actor: Actor, paymentMethodId: string): Promise<PaymentMethodAnswer[]> {
   const billing = await asActor(db, actor, (tx) => readBilling(tx, actor.userId));
   if (!billing.customerId) throw new AppError('not_found', 'That card is not one of yours.');
   const customerId = billing.customerId;
-  await db.withSession(async (session) => {
-    await session.query('select pg_advisory_lock(hashtext($1))', [`payment-methods:${actor.userId}`]);
-    try {
-      // Read again under the lock: a subscription may have started meanwhile.
-      const current = await readBilling(session, actor.userId);
-      await ownCard(customerId, paymentMethodId);
-      const { cards, defaultId } = await cardsAtStripe(customerId);
-      const others = cards.filter((card) => card.id !== paymentMethodId);
-      if (current.subscriptions.length > 0 && others.length === 0) {
-        throw new AppError(
-          'conflict',
-          'This card pays your subscription and is your only card, so it cannot be removed. Add another card first, or cancel the subscription.',
-        );
-      }
-      if (defaultId === paymentMethodId || defaultId === null) {
-        const next = others.sort((a, b) => b.created - a.created)[0];
-        if (next)
-          await makeDefault(
-            customerId,
-            current.subscriptions.map((sub) => sub.id),
-            next.id,
-          );
-      }
-      await stripeCall(() => stripe().paymentMethods.detach(paymentMethodId));
-    } finally {
-      await session.query('select pg_advisory_unlock(hashtext($1))', [`payment-methods:${actor.userId}`]).catch(() => undefined);
+  await withCardLock(db, customerId, async (session) => {
+    // Read again under the lock: a subscription may have started meanwhile.
+    const current = await readBilling(session, actor.userId);
+    await ownCard(customerId, paymentMethodId);
+    const { cards, defaultId } = await cardsAtStripe(customerId);
+    const others = cards.filter((card) => card.id !== paymentMethodId);
+    if (current.subscriptions.length > 0 && others.length === 0) {
+      throw new AppError(
+        'conflict',
+        'This card pays your subscription and is your only card, so it cannot be removed. Add another card first, or cancel the subscription.',
+      );
+    }
+    const subscriptionIds = current.subscriptions.map((sub) => sub.id);
+    const next = others.sort((a, b) => b.created - a.created)[0];
+    if ((defaultId === paymentMethodId || defaultId === null) && next) await makeDefault(customerId, subscriptionIds, next.id);
+    await stripeCall(() => stripe().paymentMethods.detach(paymentMethodId));
+    // Backstop: whatever happened meanwhile (a default set outside this app, at Stripe), a
+    // customer with cards left never ends without a default.
+    const after = await cardsAtStripe(customerId);
+    if (after.cards.length > 0 && !after.cards.some((card) => card.id === after.defaultId)) {
+      await makeDefault(customerId, subscriptionIds, after.cards.sort((a, b) => b.created - a.created)[0]!.id);
     }
   });
   return listPaymentMethods(db, actor);

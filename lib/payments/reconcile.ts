@@ -1,4 +1,5 @@
 import type { Database } from '@/lib/db';
+import { chargeStalePendingRecharges } from '@/lib/payments/auto-recharge';
 import { TOP_UP_PURPOSE } from '@/lib/payments/payment-intents';
 import { userOfSubscription } from '@/lib/payments/subscriptions';
 import { stripe, type Stripe } from '@/lib/stripe/client';
@@ -12,7 +13,9 @@ import { processEvent } from '@/lib/webhooks/inbox';
 //   1. customers with our user id in their metadata are linked to users missing one;
 //   2. events Stripe sent since `since` that the inbox never finished are processed now;
 //   3. every subscription is brought in step with Stripe;
-//   4. top-up PaymentIntents that succeeded or were canceled are applied if still pending.
+//   4. top-up PaymentIntents that succeeded or were canceled are applied if still pending;
+//   5. auto-recharges started but never charged (the server stopped between a commit and its
+//      charge) are charged now, under their own idempotency keys.
 // Steps 3 and 4 run the webhooks' own handlers through the dispatcher (`dispatch` with the
 // object's current state), so a healed object ends exactly as its webhook would have left it.
 // Reports what it changed; objects it cannot match to a user are counted, not touched.
@@ -23,6 +26,7 @@ export interface ReconcileReport {
   customersLinked: number;
   subscriptionsHealed: number;
   paymentsHealed: number;
+  rechargesCharged: number;
   unmatched: number;
 }
 
@@ -129,11 +133,13 @@ export async function reconcile(db: Database, since: Date): Promise<ReconcileRep
     customersLinked: 0,
     subscriptionsHealed: 0,
     paymentsHealed: 0,
+    rechargesCharged: 0,
     unmatched: 0,
   };
   await linkCustomers(db, report);
   await replayMissedEvents(db, since, report);
   await healSubscriptions(db, report);
   await healPayments(db, since, report);
+  report.rechargesCharged = await chargeStalePendingRecharges(db);
   return report;
 }

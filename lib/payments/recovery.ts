@@ -2,16 +2,18 @@ import { asActor, type Actor } from '@/lib/auth/actor';
 import type { Database } from '@/lib/db';
 import { PLANS, type PlanId } from '@/lib/billing/plans';
 import { AppError } from '@/lib/http/errors';
-import { makeDefault, ownCard, readBilling, retrieveOrNull } from '@/lib/payments/payment-methods';
-import { isStripeError, stripe } from '@/lib/stripe/client';
-import { toAppError } from '@/lib/stripe/errors';
+import type { PaymentMethodAnswer } from '@/lib/payments/payment-method-schemas';
+import { listPaymentMethods, makeDefault, ownCard, readBilling, retrieveOrNull, withCardLock } from '@/lib/payments/payment-methods';
+import { isStripeError, stripe, type Stripe } from '@/lib/stripe/client';
+import { stripeCall, toAppError } from '@/lib/stripe/errors';
+import { customerIdOf, idOf, paymentIntentIdsOfInvoice } from '@/lib/stripe/mapping';
 
 // Recovery from a failed renewal. When Stripe cannot charge a renewal, the subscription turns
 // past_due and the invoice stays open while Stripe retries on its schedule. The dashboard says so
 // (amount, next retry) and offers one action: pick a saved card or add one, and pay the open
-// invoice at once. The card becomes the default, so the next renewals use it too. Paying sends
-// `invoice.paid`, whose webhook starts the new usage period and makes the subscription active
-// again, as after any paid renewal.
+// invoice at once. Paying sends `invoice.paid`, whose webhook makes the card that paid the
+// default (adoptCardThatPaid), so the next renewals use it and not the card that failed, then
+// starts the new usage period and makes the subscription active again, as after any paid renewal.
 //
 // Allowance while past due (the grace): the usage period moves only when its invoice is paid, so
 // until then the user's tasks keep drawing on what is left of the last paid period's allowance,
@@ -68,9 +70,10 @@ export async function getPastDue(db: Database, actor: Actor): Promise<PastDue | 
 const minute = () => Math.floor(Date.now() / 60_000);
 
 /**
- * Pays the open invoice of the user's past-due subscription with one of their saved cards, and
- * makes that card the default. A double click pays once: the same card within the same minute
- * reaches Stripe with the same idempotency key, and Stripe refuses to pay a paid invoice.
+ * Pays the open invoice of the user's past-due subscription with one of their saved cards. A
+ * double click pays once: the same card within the same minute reaches Stripe with the same
+ * idempotency key, and Stripe refuses to pay a paid invoice. The card becomes the default through
+ * the `invoice.paid` webhook (adoptCardThatPaid), so it does even when this call's answer is lost.
  */
 export async function payPastDueInvoice(
   db: Database,
@@ -83,15 +86,7 @@ export async function payPastDueInvoice(
   }
   const billing = await asActor(db, actor, (tx) => readBilling(tx, actor.userId));
   if (!billing.customerId) throw new AppError('not_found', 'That card is not one of yours.');
-  const customerId = billing.customerId;
-  await ownCard(customerId, input.paymentMethodId);
-  // The card that paid becomes the default only once it has paid: a declined card never does.
-  const adopt = () =>
-    makeDefault(
-      customerId,
-      billing.subscriptions.map((sub) => sub.id),
-      input.paymentMethodId,
-    );
+  await ownCard(billing.customerId, input.paymentMethodId);
   try {
     const invoice = await stripe().invoices.pay(
       input.invoiceId,
@@ -101,7 +96,6 @@ export async function payPastDueInvoice(
       { payment_method: input.paymentMethodId, off_session: true },
       { idempotencyKey: `invoice-pay:${input.invoiceId}:${input.paymentMethodId}:${minute()}` },
     );
-    if (invoice.status === 'paid') await adopt();
     return { invoiceId: invoice.id, status: invoice.status ?? 'open' };
   } catch (error) {
     if (isStripeError(error, 'StripeCardError')) {
@@ -129,6 +123,98 @@ export async function payPastDueInvoice(
     }
     throw toAppError(error);
   }
+}
+
+/** The PaymentIntents of an invoice's payments (all of them, paid or not), oldest first. */
+async function intentsOfInvoice(invoiceId: string): Promise<string[]> {
+  const invoice = await stripeCall(() => stripe().invoices.retrieve(invoiceId, { expand: ['payments'] }));
+  return (invoice.payments?.data ?? []).map((payment) => idOf(payment.payment.payment_intent)).filter((id): id is string => id !== null);
+}
+
+/** The cards declined for an invoice so far (its automatic attempts and the user's), by id. */
+export async function cardsThatFailed(invoiceId: string): Promise<Set<string>> {
+  const failed = new Set<string>();
+  for (const intentId of await intentsOfInvoice(invoiceId)) {
+    const charges = await stripeCall(() => stripe().charges.list({ payment_intent: intentId, limit: 100 }));
+    for (const charge of charges.data) {
+      const card = idOf(charge.payment_method);
+      if (charge.status === 'failed' && card) failed.add(card);
+    }
+  }
+  return failed;
+}
+
+export type RecoveryCard = PaymentMethodAnswer & { failed: boolean; expired: boolean };
+
+/** A card is usable to pay the renewal when it has not expired and was not declined for it. */
+const usable = (card: RecoveryCard) => !card.failed && !card.expired;
+
+/**
+ * The saved cards offered on "Update card and pay", each marked when it was declined for this
+ * renewal or has expired, and the one to preselect: the default card when it is usable, else the
+ * most recently added usable card, else none (the user picks or adds one).
+ */
+export async function recoveryCards(
+  db: Database,
+  actor: Actor,
+  pastDue: PastDue,
+  now = new Date(),
+): Promise<{ cards: RecoveryCard[]; preselectedId: string | null }> {
+  const [saved, failed] = await Promise.all([listPaymentMethods(db, actor), cardsThatFailed(pastDue.invoiceId)]);
+  const month = now.getUTCFullYear() * 12 + now.getUTCMonth() + 1;
+  const cards = saved.map((card) => ({ ...card, failed: failed.has(card.id), expired: card.expYear * 12 + card.expMonth < month }));
+  // listPaymentMethods puts the default first, then the newest first.
+  const preselected = cards.find((card) => card.isDefault && usable(card)) ?? cards.find((card) => !card.isDefault && usable(card));
+  return { cards, preselectedId: preselected?.id ?? null };
+}
+
+/**
+ * After a renewal that had failed is paid with another saved card, that card pays the renewals
+ * that follow: it becomes the default of the subscription and of the customer. Whichever way the
+ * invoice was paid ("Update card and pay", a payment whose answer was lost, Stripe's hosted
+ * invoice page), `invoice.paid` comes, and its webhook calls this before its transaction (a
+ * failure here fails the event, which Stripe then delivers again). Only for the subscription's
+ * latest invoice, so a late or replayed event of an older one changes nothing, and only for a card
+ * saved on the customer (a one-off card cannot pay later renewals). Returns the card made the
+ * default and the one it replaced, or null when nothing changed.
+ */
+export async function adoptCardThatPaid(
+  db: Database,
+  invoice: Stripe.Invoice,
+  subscription: Stripe.Subscription,
+): Promise<{ paymentMethodId: string; previousId: string | null } | null> {
+  const recoveredRenewal = invoice.status === 'paid' && invoice.billing_reason === 'subscription_cycle' && invoice.attempt_count > 1;
+  if (!recoveredRenewal || idOf(subscription.latest_invoice) !== invoice.id) return null;
+  if (!['active', 'trialing', 'past_due'].includes(subscription.status)) return null;
+  const customerId = customerIdOf(invoice);
+  if (!customerId) return null;
+  const paid = await stripeCall(() => stripe().invoices.retrieve(invoice.id, { expand: ['payments'] }));
+  const intentId = paymentIntentIdsOfInvoice(paid).at(-1);
+  if (!intentId) return null;
+  const intent = await stripeCall(() => stripe().paymentIntents.retrieve(intentId));
+  const cardId = idOf(intent.payment_method);
+  if (!cardId) return null;
+  const failed = await cardsThatFailed(invoice.id);
+  // Under the card lock, and reading the defaults there: the user's own changes come first.
+  return withCardLock(db, customerId, async () => {
+    const [card, customer] = await Promise.all([
+      retrieveOrNull(() => stripe().paymentMethods.retrieve(cardId)),
+      stripeCall(() => stripe().customers.retrieve(customerId, { expand: ['invoice_settings.default_payment_method'] })),
+    ]);
+    if (!card || idOf(card.customer) !== customerId || ('deleted' in customer && customer.deleted)) return null;
+    const current = 'deleted' in customer ? null : customer.invoice_settings?.default_payment_method;
+    const customerDefault = idOf(current);
+    const subscriptionDefault = idOf(subscription.default_payment_method);
+    if (customerDefault === cardId && (subscriptionDefault === null || subscriptionDefault === cardId)) return null;
+    // Only a default that is still the card that failed (or none, or one no longer saved) is
+    // replaced: a late webhook must not undo a card the user chose after paying.
+    const currentStillSaved = typeof current === 'object' && current !== null && idOf(current.customer) === customerId;
+    if (customerDefault !== null && currentStillSaved && !failed.has(customerDefault)) return null;
+    await makeDefault(customerId, [subscription.id], cardId);
+    // With save_default_payment_method the subscription may have taken the card already; the
+    // customer's default (which later payments such as recharges use) had not.
+    return { paymentMethodId: cardId, previousId: [subscriptionDefault, customerDefault].find((id) => id && id !== cardId) ?? null };
+  });
 }
 
 /** Waits (briefly) until the webhook has recorded the paid invoice and the subscription is active again. */

@@ -23,6 +23,8 @@ import { customerIdOf, idOf, paymentIntentIdsOfInvoice, planIdOfSubscription, pr
 // subscription that becomes active anyway is ended and refunded (endDuplicateSubscription).
 
 export const IN_FORCE_STATUSES = ['active', 'trialing', 'past_due'] as const;
+/** Whether a subscription status is one of IN_FORCE_STATUSES. */
+export const isInForce = (status: string) => (IN_FORCE_STATUSES as readonly string[]).includes(status);
 const ENDED_STATUSES = new Set(['canceled', 'incomplete_expired']);
 
 export interface SubscriptionRow {
@@ -125,11 +127,10 @@ export async function syncSubscription(tx: Queryable, snapshot: SubscriptionSnap
   const previous = before.rows[0];
   if (previous?.stripe_updated_at && previous.stripe_updated_at > fetchedAt) return previous;
   if (previous && ENDED_STATUSES.has(previous.status) && !ENDED_STATUSES.has(subscription.status)) return previous;
-  const inForce = (status: string) => (IN_FORCE_STATUSES as readonly string[]).includes(status);
   // A plan change within the paid period prorates that period's allowance (see the
   // prorated_allowance migration): the period's row is pinned to the old plan first.
   const planChangesInPeriod =
-    previous !== undefined && inForce(previous.status) && inForce(subscription.status) && previous.plan_id !== planId;
+    previous !== undefined && isInForce(previous.status) && isInForce(subscription.status) && previous.plan_id !== planId;
   if (planChangesInPeriod) await tx.query('select app_private.lock_usage_period($1)', [userId]);
 
   const { rows } = await tx.query<SubscriptionRow>(
@@ -175,9 +176,9 @@ export async function syncSubscription(tx: Queryable, snapshot: SubscriptionSnap
   );
   const row = rows[0]!;
   if (planChangesInPeriod) await tx.query('select app_private.lock_usage_period($1)', [userId]);
-  const wasInForce = previous !== undefined && inForce(previous.status);
-  const isInForce = inForce(row.status);
-  if (previous && wasInForce && isInForce && previous.plan_id !== row.plan_id) {
+  const wasInForce = previous !== undefined && isInForce(previous.status);
+  const nowInForce = isInForce(row.status);
+  if (previous && wasInForce && nowInForce && previous.plan_id !== row.plan_id) {
     await writeAudit(tx, {
       userId,
       actor,
@@ -188,7 +189,7 @@ export async function syncSubscription(tx: Queryable, snapshot: SubscriptionSnap
     });
   }
   const scheduledBefore = previous?.scheduled_plan_id ?? null;
-  if (isInForce && scheduledBefore !== row.scheduled_plan_id && (row.scheduled_plan_id || row.plan_id !== scheduledBefore)) {
+  if (nowInForce && scheduledBefore !== row.scheduled_plan_id && (row.scheduled_plan_id || row.plan_id !== scheduledBefore)) {
     await writeAudit(tx, {
       userId,
       actor,
@@ -198,14 +199,14 @@ export async function syncSubscription(tx: Queryable, snapshot: SubscriptionSnap
       details: { from: row.plan_id, to: row.scheduled_plan_id ?? scheduledBefore, at: row.scheduled_change_at },
     });
   }
-  if (isInForce !== wasInForce) {
+  if (nowInForce !== wasInForce) {
     await writeAudit(tx, {
       userId,
       actor,
-      action: isInForce ? 'plan.changed' : 'subscription.canceled',
+      action: nowInForce ? 'plan.changed' : 'subscription.canceled',
       entityType: 'subscription',
       entityId: row.id,
-      details: isInForce ? { from: 'starter', to: row.plan_id, status: row.status } : { plan: row.plan_id, status: row.status },
+      details: nowInForce ? { from: 'starter', to: row.plan_id, status: row.status } : { plan: row.plan_id, status: row.status },
     });
   }
   return row;
@@ -232,8 +233,6 @@ export async function subscriptionInForce(db: Queryable, userId: string): Promis
 
 const retrieveWithSecret = (id: string) =>
   stripeCall(() => stripe().subscriptions.retrieve(id, { expand: ['latest_invoice.confirmation_secret', 'schedule'] }));
-
-const isInForce = (status: string) => (IN_FORCE_STATUSES as readonly string[]).includes(status);
 
 async function record(db: Database, snapshot: SubscriptionSnapshot, actor = 'user'): Promise<SubscriptionRow | null> {
   return db.systemTransaction((tx) => syncSubscription(tx, snapshot, actor));

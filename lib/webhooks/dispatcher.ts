@@ -1,4 +1,5 @@
 import type { Database, Queryable } from '@/lib/db';
+import { adoptCardThatPaid } from '@/lib/payments/recovery';
 import { fetchSubscription } from '@/lib/payments/subscriptions';
 import { stripe, type Stripe } from '@/lib/stripe/client';
 import { stripeCall } from '@/lib/stripe/errors';
@@ -17,12 +18,15 @@ export type Prefetched = {
   subscription: CurrentSubscription | null;
   /** A dispute's charge: Stripe's dispute names it by id only, and the customer is on the charge. */
   disputedCharge?: Stripe.Charge | null;
+  /** A recovered renewal's card, made the default at Stripe (lib/payments/recovery.ts). */
+  adoptedCard?: { paymentMethodId: string; previousId: string | null } | null;
 };
 
 const DISPUTE_EVENTS = new Set(['charge.dispute.created', 'charge.dispute.closed']);
 
 const SUBSCRIPTION_EVENTS = new Set(['customer.subscription.created', 'customer.subscription.updated', 'customer.subscription.deleted']);
 const INVOICE_EVENTS = new Set(['invoice.paid', 'invoice.payment_succeeded', 'invoice.payment_failed', 'invoice.finalized']);
+const INVOICE_PAID_EVENTS = new Set(['invoice.paid', 'invoice.payment_succeeded']);
 // A schedule's events re-read the subscription it manages (with the schedule expanded).
 const SCHEDULE_EVENTS = new Set([
   'subscription_schedule.created',
@@ -47,7 +51,8 @@ export const HANDLED_EVENT_TYPES = [
 /**
  * What an event's handler needs from Stripe beyond the event itself (network, outside the
  * transaction): the subscription as it is now; a second subscription of the user that has
- * become active is ended and refunded here (endIfDuplicate), before anything is recorded.
+ * become active is ended and refunded here (endIfDuplicate), before anything is recorded; the
+ * card that paid a renewal which had failed becomes the default (adoptCardThatPaid).
  */
 export async function prefetch(db: Database, event: Stripe.Event): Promise<Prefetched> {
   if (DISPUTE_EVENTS.has(event.type)) {
@@ -61,7 +66,9 @@ export async function prefetch(db: Database, event: Stripe.Event): Promise<Prefe
   if (INVOICE_EVENTS.has(event.type)) subscriptionId = subscriptionIdOfInvoice(event.data.object as Stripe.Invoice);
   if (SCHEDULE_EVENTS.has(event.type)) subscriptionId = subscriptionIdOfSchedule(event.data.object as Stripe.SubscriptionSchedule);
   if (!subscriptionId) return { subscription: null };
-  return { subscription: await endIfDuplicate(db, await fetchSubscription(subscriptionId)) };
+  const subscription = await endIfDuplicate(db, await fetchSubscription(subscriptionId));
+  if (!INVOICE_PAID_EVENTS.has(event.type)) return { subscription };
+  return { subscription, adoptedCard: await adoptCardThatPaid(db, event.data.object as Stripe.Invoice, subscription.subscription) };
 }
 
 export function needsPrefetch(event: Stripe.Event): boolean {
@@ -99,7 +106,7 @@ export async function dispatch(tx: Queryable, event: Stripe.Event, fetched: Pref
       return fetched.subscription ? onSubscriptionChanged(tx, fetched.subscription) : { outcome: 'ignored', userId: null };
     case 'invoice.paid':
     case 'invoice.payment_succeeded':
-      return onInvoicePaid(tx, event.data.object, fetched.subscription);
+      return onInvoicePaid(tx, event.data.object, fetched.subscription, fetched.adoptedCard ?? null);
     case 'invoice.payment_failed':
       return onInvoicePaymentFailed(tx, event.data.object, fetched.subscription);
     case 'invoice.finalized':

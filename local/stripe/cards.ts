@@ -12,6 +12,7 @@ export type CardBehaviour =
   | 'incorrect_cvc' // incorrect_cvc
   | 'processing_error' // processing_error
   | 'authenticate' // 3-D Secure on-session; off-session charges go through
+  | 'authenticate_always' // 3-D Secure on every charge: off-session it fails with authentication_required
   | 'attach_then_fail'; // attaches to a customer, every charge fails
 
 /** How a card that succeeds is later disputed (Stripe's dispute test cards; disputes themselves live elsewhere). */
@@ -213,8 +214,17 @@ export const TEST_CARDS: TestCard[] = [
     number: '4000002500003155',
     brand: 'visa',
     behaviour: 'authenticate',
+    token: 'pm_card_authenticationRequiredOnSetup',
+    aliases: ['tok_authenticationRequiredOnSetup'],
+  },
+  // 3184 asks on every charge, saved or not: off-session it is refused with authentication_required,
+  // and the customer has to come back and confirm on-session.
+  {
+    number: '4000002760003184',
+    brand: 'visa',
+    behaviour: 'authenticate_always',
     token: 'pm_card_authenticationRequired',
-    aliases: ['pm_card_authenticationRequiredOnSetup', 'tok_authenticationRequired', 'tok_authenticationRequiredOnSetup'],
+    aliases: ['tok_authenticationRequired'],
   },
 ];
 

@@ -54,6 +54,8 @@ export interface State {
     invoiceOfIntent: Record<string, string>;
     /** Subscription id -> the trial end its `trial_will_end` was sent for. */
     trialWillEndSent: Record<string, number>;
+    /** PaymentMethods detached from their customer: Stripe refuses to use or attach them again. */
+    detachedPaymentMethods: Record<string, true>;
   };
 }
 
@@ -80,7 +82,7 @@ export function emptyState(): State {
     idempotency: {},
     clockOffset: 0,
     documentSecret: randomToken(32),
-    links: { invoiceOfIntent: {}, trialWillEndSent: {} },
+    links: { invoiceOfIntent: {}, trialWillEndSent: {}, detachedPaymentMethods: {} },
   };
 }
 

@@ -98,3 +98,53 @@ test('an admin sees revenue and replays a failed webhook', async ({ page }) => {
   await expect(page.getByTestId('replay-outcome')).toContainText(`Event ${eventId} was replayed`);
   await expect(row).toHaveCount(0);
 });
+
+test('an admin creates a named task-runner key (shown once), the runner uses it, and a revoked key is refused', async ({ page }) => {
+  await signIn(page, await createUser(true));
+  await expect(page).toHaveURL(/\/admin\/billing$/);
+  const name = `agents-${randomUUID().slice(0, 8)}`;
+  await page.getByLabel('New key name').fill(name);
+  await page.getByRole('button', { name: 'Create key' }).click();
+  const shown = page.getByTestId('new-runner-key');
+  await expect(shown).toBeVisible();
+  const key = (await shown.textContent())!.trim();
+  const row = page.getByTestId('runner-key-row').filter({ hasText: name });
+  await expect(row).toContainText('Never');
+
+  // The runner's reserve with the new key, for a user (the user row is made by their first request).
+  const user = await createUser(false);
+  const signedIn = await fetch(`${e2eEnv.NEXT_PUBLIC_SUPABASE_URL}/auth/v1/token?grant_type=password`, {
+    method: 'POST',
+    headers: { apikey: 'sb_publishable_local_dev_key', 'content-type': 'application/json' },
+    body: JSON.stringify({ email: user, password: PASSWORD }),
+  });
+  const session = (await signedIn.json()) as { access_token: string; user: { id: string } };
+  const app = `http://127.0.0.1:${e2eEnv.PORT}`;
+  await fetch(`${app}/api/payments/billing`, { headers: { authorization: `Bearer ${session.access_token}` } });
+  const reserve = () =>
+    fetch(`${app}/api/usage/reserve`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ userId: session.user.id, estimatedCost: 0.5, idempotencyKey: randomUUID() }),
+    });
+  expect((await reserve()).status).toBe(200);
+
+  // After a reload the key itself is gone from the page; its last use is shown once the server
+  // has written it (last-used times are written every few seconds, on a runner's request).
+  await expect
+    .poll(
+      async () => {
+        expect((await reserve()).status).toBe(200);
+        await page.reload();
+        return (await page.getByTestId('runner-key-row').filter({ hasText: name }).textContent()) ?? '';
+      },
+      { timeout: 30_000, intervals: [1_000] },
+    )
+    .not.toContain('Never');
+  await expect(page.getByTestId('new-runner-key')).toHaveCount(0);
+  expect(await page.content()).not.toContain(key);
+
+  await page.getByRole('button', { name: `Revoke key ${name}` }).click();
+  await expect(page.getByTestId('runner-key-outcome')).toContainText(`Key “${name}” is revoked`);
+  await expect.poll(async () => (await reserve()).status, { timeout: 1_500 }).toBe(401);
+});

@@ -61,6 +61,51 @@ export async function expectFitsPhone(page: Page, screenshot: string) {
   if (size) await page.setViewportSize(size);
 }
 
+/**
+ * At each width: no button (nor link drawn as one) breaks its label over two lines, is cut off,
+ * or reaches past the screen; then a full-page screenshot per width.
+ */
+export async function expectButtonsIntact(page: Page, name: string, widths = [390, 1280]) {
+  const size = page.viewportSize();
+  for (const width of widths) {
+    await page.setViewportSize({ width, height: 900 });
+    const broken = await page.evaluate(() =>
+      [...document.querySelectorAll<HTMLElement>('button, a[class*="button"], a[role="button"]')]
+        .filter((element) => element.offsetParent !== null)
+        .map((element) => {
+          const box = element.getBoundingClientRect();
+          const range = document.createRange();
+          range.selectNodeContents(element);
+          // One line of text: every fragment of the label shares a line box.
+          const tops = [...range.getClientRects()].map((rect) => rect.top);
+          const wraps = tops.length > 0 && Math.max(...tops) - Math.min(...tops) > 4;
+          const problems = [
+            wraps ? 'wraps' : null,
+            element.scrollWidth > element.clientWidth + 1 ? 'cut off' : null,
+            box.left < 0 || box.right > window.innerWidth + 0.5 ? 'past the screen' : null,
+          ].filter(Boolean);
+          return problems.length ? `"${element.textContent?.trim()}" ${problems.join(', ')}` : null;
+        })
+        .filter((problem) => problem !== null),
+    );
+    expect(broken, `${page.url()} at ${width} px`).toEqual([]);
+    await page.screenshot({ path: `test-results/${name}-${width}.png`, fullPage: true });
+  }
+  if (size) await page.setViewportSize(size);
+}
+
+/** Records every answer with status 404 the page receives, and each console error saying so. */
+export function collectNotFound(page: Page): string[] {
+  const missing: string[] = [];
+  page.on('response', (response) => {
+    if (response.status() === 404) missing.push(response.url());
+  });
+  page.on('console', (message) => {
+    if (message.type() === 'error' && message.text().includes('404')) missing.push(`console: ${message.text()}`);
+  });
+  return missing;
+}
+
 const runner = { authorization: `Bearer ${e2eEnv.TASK_RUNNER_API_KEY}` };
 
 /** The task runner reserves (optionally) and commits one task for the user. */
@@ -109,6 +154,19 @@ export async function defaultCardAtStripe(customerId: string): Promise<string | 
   if ('deleted' in customer && customer.deleted) return null;
   const value = customer.invoice_settings.default_payment_method;
   return typeof value === 'string' ? value : (value?.id ?? null);
+}
+
+/**
+ * Moves the local Stripe's clock forward (for every customer without a test clock); answers once
+ * the renewals it caused have been charged and their webhooks delivered.
+ */
+export async function advanceLocalStripeClock(seconds: number): Promise<void> {
+  const advanced = await fetch(`${e2eEnv.STRIPE_API_BASE}/_local/clock/advance`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ seconds }),
+  });
+  expect(advanced.status).toBe(200);
 }
 
 /** Subscribes to Pro on the plans page and pays the first invoice with 4242 on checkout. */

@@ -2,7 +2,16 @@ import { readFileSync } from 'node:fs';
 import { expect, test } from '@playwright/test';
 import { e2eEnv } from '@/playwright.config';
 import { currentUserId } from './session';
-import { expectFitsPhone, expectNoSeriousAxeViolations, fillCard, localStripe, runTask, signUpAtBilling } from './self-serve-helpers';
+import {
+  customerOf,
+  expectFitsPhone,
+  expectNoSeriousAxeViolations,
+  fillCard,
+  localStripe,
+  runTask,
+  signUpAtBilling,
+  subscribeToPro,
+} from './self-serve-helpers';
 
 // A receipt for every task, in Chromium against the production build: from the dashboard's
 // period and from a payment in the history, the tasks behind it, filtered, paged, as CSV.
@@ -20,7 +29,8 @@ test("the period's tasks: reserved beside actual, filter by agent, pages, CSV", 
 
   await page.goto('/billing');
   await page.getByRole('link', { name: "This period's tasks" }).click();
-  await expect(page.getByRole('heading', { name: 'Tasks of a usage period' })).toBeVisible();
+  // Headed by the period's dates in words.
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText(/^Tasks in the period \w{3} \d{1,2}(, \d{4})? – \w{3} \d{1,2}, \d{4}$/);
   // 1,350,000 + 5,000 + 3,000 + 26 x 1,000 micro-dollars.
   await expect(page.getByTestId('task-totals')).toHaveText(/^29 tasks, costing \$1\.384 \(\$2\.00 reserved beforehand\)\./);
   await expect(page.getByTestId('task-row')).toHaveCount(25);
@@ -88,7 +98,12 @@ test('a top-up in the history opens the tasks it paid for; a bad filter is expla
   expect((await localStripe.paymentIntents.retrieve(paymentIntentId)).status).toBe('succeeded');
   await expectFitsPhone(page, 'dashboard-history-links-phone.png');
   await tasksLink.click();
-  await expect(page.getByRole('heading', { name: `Tasks behind top-up ${paymentIntentId}` })).toBeVisible();
+  // Headed by the top-up's date and amount, not by its Stripe id.
+  const paidOn = new Date((await localStripe.paymentIntents.retrieve(paymentIntentId)).created * 1000).toLocaleDateString('en-US', {
+    dateStyle: 'medium',
+    timeZone: 'UTC',
+  });
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText(`Tasks paid by the top-up of ${paidOn} ($10.00)`);
   await expect(page.getByTestId('task-row')).toHaveCount(1);
   await expect(page.getByTestId('task-row').getByRole('cell').nth(1)).toHaveText('after-top-up');
   await page.screenshot({ path: 'test-results/tasks-top-up.png', fullPage: true });
@@ -108,4 +123,32 @@ test('a top-up in the history opens the tasks it paid for; a bad filter is expla
   await expect(page.getByRole('alert').filter({ hasText: 'from must be a real calendar date' })).toBeVisible();
   await page.goto('/billing/tasks?payment=in_not_mine');
   await expect(page.getByRole('alert').filter({ hasText: 'You have no invoice with that id' })).toBeVisible();
+});
+
+test("a subscription invoice in the history opens its period's tasks, headed by the invoice's date and amount", async ({
+  page,
+  request,
+}) => {
+  const email = await signUpAtBilling(page);
+  await subscribeToPro(page);
+  const userId = await currentUserId(page);
+  await runTask(request, userId, { agent: 'on-pro', tokens: 2_000 });
+  const [invoice] = (await localStripe.invoices.list({ customer: (await customerOf(email)).id })).data;
+  expect(invoice?.status).toBe('paid');
+  const issuedOn = new Date(invoice!.created * 1000).toLocaleDateString('en-US', { dateStyle: 'medium', timeZone: 'UTC' });
+
+  await page.goto('/billing');
+  await page.getByRole('link', { name: /^Tasks behind the invoice of / }).click();
+  await expect(page).toHaveURL(new RegExp(`/billing/tasks\\?payment=${invoice!.id}$`));
+  const heading = page.getByRole('heading', { level: 1 });
+  await expect(heading).toHaveText(`Tasks paid by the invoice of ${issuedOn} ($50.00)`);
+  await expect(page.getByText(/^The first subscription payment for the usage period /)).toBeVisible();
+  await expect(page.getByTestId('task-row')).toHaveCount(1);
+  await expect(page.getByTestId('task-row').getByRole('cell').nth(1)).toHaveText('on-pro');
+  // No Stripe id in the title, nor in the line under it.
+  expect(await page.locator('main h1, main h1 + p').allTextContents()).not.toContainEqual(
+    expect.stringMatching(/\b(in|pi|sub)_[A-Za-z0-9]/),
+  );
+  await page.screenshot({ path: 'test-results/tasks-invoice.png', fullPage: true });
+  await expectFitsPhone(page, 'tasks-invoice-phone.png');
 });

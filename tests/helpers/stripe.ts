@@ -1,6 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { stripe } from '@/lib/stripe/client';
 import { startLocalStripe, type LocalStripe } from '@/local/stripe/server';
+import { advanceClock } from '@/tests/local-stripe/helpers';
 
 // The local Stripe for integration tests: in memory, on a free port, delivering its signed
 // webhooks over real HTTP to a small server that hands each request to the app's webhook route
@@ -77,4 +79,13 @@ export async function startTestStripe(webhookHandler: Handler): Promise<TestStri
       });
     },
   };
+}
+
+/**
+ * Moves a test clock to `at` (seconds; by default a minute before now), waits until the local
+ * Stripe has run what fell due (renewals, retries), then until every webhook it sent is delivered.
+ */
+export async function advanceTestClock(local: TestStripe, clockId: string, at = Math.floor(Date.now() / 1000) - 60): Promise<void> {
+  await advanceClock(stripe(), clockId, at);
+  await local.idle();
 }

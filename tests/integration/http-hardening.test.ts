@@ -3,10 +3,9 @@ import { sessionCookieName } from '@/lib/auth/session-cookie';
 import { JSON_BODY_LIMIT_BYTES, WEBHOOK_BODY_LIMIT_BYTES } from '@/lib/http/body';
 import { errorResponse } from '@/lib/http/errors';
 import { stripe } from '@/lib/stripe/client';
-import { signatureHeader } from '@/local/stripe/webhooks/sign';
 import { api } from '@/tests/helpers/http';
 import { paymentsHarness } from '@/tests/helpers/payments-harness';
-import { TEST_WEBHOOK_SECRET } from '@/tests/helpers/stripe';
+import { deliverWebhook } from '@/tests/helpers/webhooks';
 import { GET as getBilling } from '@/app/api/payments/billing/route';
 import { PUT as putBudget } from '@/app/api/payments/budget/route';
 import { POST as postCustomer } from '@/app/api/payments/customers/route';
@@ -278,10 +277,7 @@ describe('API answers are never cached or sniffed', () => {
 });
 
 describe('webhooks: signed but malformed, or from the future', () => {
-  function deliver(payload: string, timestamp = Math.floor(Date.now() / 1000)) {
-    const signature = signatureHeader(payload, TEST_WEBHOOK_SECRET, timestamp);
-    return send(postWebhook, '/api/payments/webhook', { headers: { 'stripe-signature': signature }, body: payload });
-  }
+  const deliver = (payload: string, timestamp?: number) => deliverWebhook(payload, { timestamp });
   const eventCount = async () => (await h.db.query<{ n: number }>('select count(*)::int as n from webhook_events')).rows[0]?.n;
 
   it.each([

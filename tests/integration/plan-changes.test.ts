@@ -3,6 +3,7 @@ import { stripe, type Stripe } from '@/lib/stripe/client';
 import { processEvent } from '@/lib/webhooks/inbox';
 import { api } from '@/tests/helpers/http';
 import { paymentsHarness } from '@/tests/helpers/payments-harness';
+import { advanceTestClock } from '@/tests/helpers/stripe';
 import { GET as getBilling } from '@/app/api/payments/billing/route';
 import { POST as postSubscription } from '@/app/api/payments/subscriptions/route';
 import { PUT as putSubscription, DELETE as deleteSubscription } from '@/app/api/payments/subscriptions/[subscriptionId]/route';
@@ -37,12 +38,6 @@ async function enterpriseUser(daysAgo?: number, planId: 'pro' | 'enterprise' = '
 /** $490 of Enterprise usage (2,450,000 tokens at $0.0002), committed by the runner. */
 async function use490(userId: string) {
   await h.db.query("select * from app_private.commit_usage($1, null, 'writer', 2450000, 0, 'heavy-use')", [userId]);
-}
-
-async function advanceToNow(clockId: string) {
-  let clock = await stripe().testHelpers.testClocks.advance(clockId, { frozen_time: Math.floor(Date.now() / 1000) - 60 });
-  while (clock.status !== 'ready') clock = await stripe().testHelpers.testClocks.retrieve(clockId);
-  await h.local.idle();
 }
 
 const put = (token: string, subscriptionId: string, body: unknown) =>
@@ -107,7 +102,7 @@ describe('downgrades at the end of the period', () => {
     await use490(user.userId);
     expect((await put(user.accessToken, subscriptionId, { planId: 'starter' })).status).toBe(200);
     await h.local.idle();
-    await advanceToNow(clock!.id);
+    await advanceTestClock(h.local, clock!.id);
 
     const invoices = await stripe().invoices.list({ customer: customerId });
     expect(invoices.data.map((invoice) => [invoice.billing_reason, invoice.total, invoice.status]).reverse()).toEqual([
@@ -149,7 +144,7 @@ describe('downgrades at the end of the period', () => {
     expect(again.body.data).toMatchObject({ planId: 'enterprise', scheduledChange: { planId: 'pro' } });
     expect((await put(user.accessToken, subscriptionId, { planId: 'enterprise' })).body.data).toMatchObject({ scheduledChange: null });
     await h.local.idle();
-    await advanceToNow(clock!.id);
+    await advanceTestClock(h.local, clock!.id);
     const invoices = await stripe().invoices.list({ customer: customerId });
     expect(invoices.data.map((invoice) => invoice.total)).toEqual([50000, 50000]);
     const billing = await api(getBilling, 'GET', '/api/payments/billing', { token: user.accessToken });

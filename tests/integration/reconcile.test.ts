@@ -61,6 +61,7 @@ describe('npm run reconcile', () => {
       customersLinked: 0,
       subscriptionsHealed: 1,
       paymentsHealed: 0,
+      rechargesCharged: 0,
       unmatched: 0,
     });
     expect((await h.db.query('select plan_id, cancel_at_period_end from subscriptions where id = $1', [subscriptionId])).rows).toEqual([
@@ -76,6 +77,7 @@ describe('npm run reconcile', () => {
       customersLinked: 0,
       subscriptionsHealed: 0,
       paymentsHealed: 0,
+      rechargesCharged: 0,
       unmatched: 0,
     });
     expect((await h.db.query('select count(*)::int as n from credit_grants where user_id = $1', [payer.userId])).rows).toEqual([{ n: 1 }]);

@@ -2,10 +2,12 @@ import { describe, expect, it } from 'vitest';
 import type { Actor } from '@/lib/auth/actor';
 import { getBillingOverview } from '@/lib/payments/billing';
 import { AppError } from '@/lib/http/errors';
-import { getPastDue, payPastDueInvoice, waitForRecovery } from '@/lib/payments/recovery';
+import { setDefaultPaymentMethod } from '@/lib/payments/payment-methods';
+import { getPastDue, payPastDueInvoice, recoveryCards, waitForRecovery } from '@/lib/payments/recovery';
 import { stripe } from '@/lib/stripe/client';
 import { api } from '@/tests/helpers/http';
 import { paymentsHarness } from '@/tests/helpers/payments-harness';
+import { advanceTestClock } from '@/tests/helpers/stripe';
 import { POST as postSubscription } from '@/app/api/payments/subscriptions/route';
 
 // Recovery from a failed renewal, against the local Stripe on test clocks and PostgreSQL 15: a
@@ -39,12 +41,6 @@ async function failingProUser(daysAgo: number) {
   return { user, actor: actorOf(user), clock, customerId: customer.id, subscriptionId, failingCard: failing.id };
 }
 
-async function advanceTo(clockId: string, at: number) {
-  let clock = await stripe().testHelpers.testClocks.advance(clockId, { frozen_time: at });
-  while (clock.status !== 'ready') clock = await stripe().testHelpers.testClocks.retrieve(clockId);
-  await h.local.idle();
-}
-
 const subscriptionRow = async (id: string) =>
   (
     await h.db.query<{ status: string; current_period_start: Date }>(
@@ -70,7 +66,7 @@ describe('recovery from a failed renewal', () => {
     expect(await getPastDue(h.db, actor)).toBeNull();
     // Usage in the paid period: $20 of Pro's $50.
     await h.db.query("select * from app_private.commit_usage($1, null, 'writer', 40000, 0, 'before-renewal')", [user.userId]);
-    await advanceTo(clock.id, Math.floor(Date.now() / 1000) - 60);
+    await advanceTestClock(h.local, clock.id);
 
     expect(await subscriptionRow(subscriptionId)).toEqual({ status: 'past_due', current_period_start: firstStart });
     const pastDue = await getPastDue(h.db, actor);
@@ -144,10 +140,107 @@ describe('recovery from a failed renewal', () => {
     await expectAppError(payPastDueInvoice(h.db, actor, { invoiceId: renewal.id, paymentMethodId: visa }), 'not_found');
   });
 
+  it('the card that pays a failed renewal becomes the default (an older saved card, and a payment whose answer was lost): at Stripe, on the dashboard, audited', async () => {
+    const { actor, clock, customerId, subscriptionId, failingCard } = await failingProUser(32);
+    const firstCard = (await stripe().customers.listPaymentMethods(customerId, { type: 'card' })).data.find(
+      (card) => card.id !== failingCard,
+    )!;
+    await advanceTestClock(h.local, clock.id);
+    const pastDue = (await getPastDue(h.db, actor))!;
+    expect((await getBillingOverview(h.db, actor)).paymentMethod?.last4).toBe('0341');
+
+    // Stripe pays the invoice, but the answer never reaches us (nor the SDK's retry): the user
+    // sees an error, and the webhook still moves the default to the card that paid.
+    h.local.local.faults.inject({
+      type: 'timeout',
+      afterProcessing: true,
+      count: 2,
+      method: 'POST',
+      path: `/v1/invoices/${pastDue.invoiceId}/pay`,
+    });
+    try {
+      await expectAppError(
+        payPastDueInvoice(h.db, actor, { invoiceId: pastDue.invoiceId, paymentMethodId: firstCard.id }),
+        'service_unavailable',
+      );
+    } finally {
+      h.local.local.faults.clear();
+    }
+    expect(await waitForRecovery(h.db, actor, subscriptionId)).toBe(true);
+    await h.local.idle();
+
+    expect((await stripe().invoices.retrieve(pastDue.invoiceId)).status).toBe('paid');
+    expect((await stripe().subscriptions.retrieve(subscriptionId)).default_payment_method).toBe(firstCard.id);
+    const customer = await stripe().customers.retrieve(customerId);
+    expect('deleted' in customer ? null : customer.invoice_settings.default_payment_method).toBe(firstCard.id);
+    // The dashboard names the card that pays now (the default), not merely the newest (0341).
+    expect((await getBillingOverview(h.db, actor)).paymentMethod).toMatchObject({ brand: 'visa', last4: '4242' });
+    // In our database: the subscription active again, the renewal paid, the change audited once.
+    expect((await subscriptionRow(subscriptionId)).status).toBe('active');
+    const invoice = await h.db.query('select status, amount_paid_cents from invoices where id = $1', [pastDue.invoiceId]);
+    expect(invoice.rows).toEqual([{ status: 'paid', amount_paid_cents: 5000 }]);
+    const audit = await h.db.query(
+      "select actor, entity_id, details from audit_log where action = 'payment_method.default_changed' and user_id = $1",
+      [actor.userId],
+    );
+    expect(audit.rows).toEqual([
+      {
+        actor: 'stripe-webhook',
+        entity_id: subscriptionId,
+        details: { paymentMethod: firstCard.id, previous: failingCard, invoice: pastDue.invoiceId, reason: 'paid-renewal' },
+      },
+    ]);
+  });
+
+  it('"Update card and pay" preselects the default card when usable, else the newest card that did not fail, else none', async () => {
+    const { actor, clock, customerId, failingCard } = await failingProUser(32);
+    const firstCard = (await stripe().customers.listPaymentMethods(customerId, { type: 'card' })).data.find(
+      (card) => card.id !== failingCard,
+    )!;
+    await advanceTestClock(h.local, clock.id);
+    const pastDue = (await getPastDue(h.db, actor))!;
+    const marks = (cards: { id: string; failed: boolean; isDefault: boolean }[]) =>
+      Object.fromEntries(cards.map((card) => [card.id, { failed: card.failed, isDefault: card.isDefault }]));
+
+    // The default (0341) is the card the renewal failed on: the other card, 4242.
+    let offered = await recoveryCards(h.db, actor, pastDue);
+    expect(marks(offered.cards)).toEqual({
+      [failingCard]: { failed: true, isDefault: true },
+      [firstCard.id]: { failed: false, isDefault: false },
+    });
+    expect(offered.preselectedId).toBe(firstCard.id);
+
+    // A card added since is the newest usable one.
+    const added = (await stripe().paymentMethods.attach('pm_card_mastercard', { customer: customerId })).id;
+    offered = await recoveryCards(h.db, actor, pastDue);
+    expect(offered.preselectedId).toBe(added);
+
+    // A card declined on this page counts as failed too.
+    const declining = (await stripe().paymentMethods.attach('pm_card_chargeCustomerFail', { customer: customerId })).id;
+    await expectAppError(payPastDueInvoice(h.db, actor, { invoiceId: pastDue.invoiceId, paymentMethodId: declining }), 'unprocessable');
+    offered = await recoveryCards(h.db, actor, pastDue);
+    expect(
+      offered.cards
+        .filter((card) => card.failed)
+        .map((card) => card.id)
+        .sort(),
+    ).toEqual([declining, failingCard].sort());
+    expect(offered.preselectedId).toBe(added);
+
+    // A usable default wins over a newer card.
+    await setDefaultPaymentMethod(h.db, actor, firstCard.id);
+    expect((await recoveryCards(h.db, actor, pastDue)).preselectedId).toBe(firstCard.id);
+
+    // Once every card has expired, none is preselected.
+    offered = await recoveryCards(h.db, actor, pastDue, new Date('2040-01-01T00:00:00Z'));
+    expect(offered.cards.every((card) => card.expired)).toBe(true);
+    expect(offered.preselectedId).toBeNull();
+  });
+
   it('when Stripe gives up after its retries the subscription ends and the user is back on Starter', async () => {
     const { user, actor, clock, subscriptionId } = await failingProUser(47);
     await h.db.query("select * from app_private.commit_usage($1, null, 'writer', 1000, 0, 'in-paid-period')", [user.userId]);
-    await advanceTo(clock.id, Math.floor(Date.now() / 1000) - 60);
+    await advanceTestClock(h.local, clock.id);
     await h.local.idle();
     expect((await subscriptionRow(subscriptionId)).status).toBe('canceled');
     expect(await getPastDue(h.db, actor)).toBeNull();

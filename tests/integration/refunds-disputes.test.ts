@@ -2,13 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { commitUsage, getUsageSnapshot } from '@/lib/billing/usage';
 import { stripe, type Stripe } from '@/lib/stripe/client';
-import { signatureHeader } from '@/local/stripe/webhooks/sign';
 import { api } from '@/tests/helpers/http';
 import { paymentsHarness } from '@/tests/helpers/payments-harness';
-import { TEST_WEBHOOK_SECRET } from '@/tests/helpers/stripe';
 import { asTaskRunner } from '@/tests/helpers/users';
+import { deliverWebhook as deliver } from '@/tests/helpers/webhooks';
 import { POST as postPaymentIntent } from '@/app/api/payments/payment-intent/route';
-import { POST as postWebhook } from '@/app/api/payments/webhook/route';
 
 // Refunds and disputes of top-ups through the webhook route (issue 11, finding 5): real top-ups
 // paid on the local Stripe, real refunds and disputes and their events; reorderings as signed
@@ -16,20 +14,6 @@ import { POST as postWebhook } from '@/app/api/payments/webhook/route';
 
 const h = paymentsHarness();
 const DOLLAR = 1_000_000;
-
-function deliver(event: Stripe.Event) {
-  const payload = JSON.stringify(event);
-  const signature = signatureHeader(payload, TEST_WEBHOOK_SECRET, Math.floor(Date.now() / 1000));
-  const request = new Request('http://app.test/api/payments/webhook', {
-    method: 'POST',
-    headers: { 'stripe-signature': signature },
-    body: payload,
-  });
-  return postWebhook(request).then(async (response) => ({
-    status: response.status,
-    body: (await response.json()) as Record<string, unknown>,
-  }));
-}
 
 /** A signed-up user with a paid top-up of `dollars` (4242), and its charge. */
 async function paidTopUp(dollars: number, options: { pauseBeforeConfirm?: boolean } = {}) {

@@ -4,6 +4,7 @@ import { stripe, type Stripe } from '@/lib/stripe/client';
 import { processEvent } from '@/lib/webhooks/inbox';
 import { api } from '@/tests/helpers/http';
 import { paymentsHarness } from '@/tests/helpers/payments-harness';
+import { advanceTestClock } from '@/tests/helpers/stripe';
 import { openPostgresClone } from '@/tests/helpers/databases';
 import { GET as getBilling } from '@/app/api/payments/billing/route';
 import { POST as postPaymentIntent } from '@/app/api/payments/payment-intent/route';
@@ -31,12 +32,6 @@ async function proUserOnClock() {
   return { user, clock, customer, subscriptionId: created.body.data.subscriptionId as string };
 }
 
-async function advanceToNow(clockId: string) {
-  let clock = await stripe().testHelpers.testClocks.advance(clockId, { frozen_time: Math.floor(Date.now() / 1000) - 60 });
-  while (clock.status !== 'ready') clock = await stripe().testHelpers.testClocks.retrieve(clockId);
-  await h.local.idle();
-}
-
 const subscriptionRow = async (id: string) =>
   (
     await h.db.query<{ status: string; current_period_start: Date }>(
@@ -50,7 +45,7 @@ describe('renewals', () => {
     const { user, clock, subscriptionId } = await proUserOnClock();
     await h.db.query("select * from app_private.commit_usage($1, null, 'writer', 10000, 0, 'before-renewal')", [user.userId]);
     const firstStart = (await subscriptionRow(subscriptionId)).current_period_start;
-    await advanceToNow(clock.id);
+    await advanceTestClock(h.local, clock.id);
 
     const renewed = await subscriptionRow(subscriptionId);
     expect(renewed.status).toBe('active');
@@ -85,16 +80,14 @@ describe('renewals', () => {
     const periodEnd = (
       await h.db.query<{ end: Date }>('select current_period_end as end from subscriptions where id = $1', [subscriptionId])
     ).rows[0]!.end;
-    let moved = await stripe().testHelpers.testClocks.advance(clock.id, { frozen_time: Math.floor(periodEnd.getTime() / 1000) - DAY });
-    while (moved.status !== 'ready') moved = await stripe().testHelpers.testClocks.retrieve(clock.id);
-    await h.local.idle();
+    await advanceTestClock(h.local, clock.id, Math.floor(periodEnd.getTime() / 1000) - DAY);
     const topUp = await api(postPaymentIntent, 'POST', '/api/payments/payment-intent', { token: user.accessToken, body: { amount: 20 } });
     await stripe().paymentIntents.confirm(topUp.body.data.id, { payment_method: 'pm_card_visa' });
     await h.local.idle();
     const before = await api(getBilling, 'GET', '/api/payments/billing', { token: user.accessToken });
     expect(before.body.data).toMatchObject({ creditsCents: 2000, remainingCents: 7000 });
 
-    await advanceToNow(clock.id);
+    await advanceTestClock(h.local, clock.id);
     const renewed = await subscriptionRow(subscriptionId);
     expect(renewed.current_period_start.getTime()).toBeGreaterThanOrEqual(periodEnd.getTime());
     const after = await api(getBilling, 'GET', '/api/payments/billing', { token: user.accessToken });
@@ -113,7 +106,7 @@ describe('renewals', () => {
     await stripe().subscriptions.update(subscriptionId, { default_payment_method: failing.id });
     await h.local.idle();
     const before = (await subscriptionRow(subscriptionId)).current_period_start;
-    await advanceToNow(clock.id);
+    await advanceTestClock(h.local, clock.id);
 
     const row = await subscriptionRow(subscriptionId);
     expect(row).toEqual({ status: 'past_due', current_period_start: before });

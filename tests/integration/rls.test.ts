@@ -124,6 +124,17 @@ const TABLES: Record<string, { owner: string; insertForB: (b: string) => [string
       [b],
     ],
   },
+  auto_recharge_settings: {
+    owner: 'user_id',
+    insertForB: (b) => [
+      'insert into auto_recharge_settings (user_id, enabled, threshold_cents, amount_cents, monthly_cap_cents) values ($1, true, 100000, 1000000, 10000000)',
+      [b],
+    ],
+  },
+  auto_recharges: {
+    owner: 'user_id',
+    insertForB: (b) => ["insert into auto_recharges (user_id, amount_cents, cap_month) values ($1, 1000000, '2026-12-01')", [b]],
+  },
   audit_log: {
     owner: 'user_id',
     insertForB: (b) => ["insert into audit_log (user_id, actor, action, entity_type, entity_id) values ($1, 'x', 'x', 'x', 'x')", [b]],
@@ -168,6 +179,13 @@ async function seedRowsOf(db: Database, userId: string) {
     "insert into task_runner_keys (name, key_prefix, key_sha256, created_by) values ('seed', 'trk_', encode(sha256(convert_to($1, 'utf8')), 'hex'), $1)",
     [userId],
   );
+  await db.query(
+    'insert into auto_recharge_settings (user_id, enabled, threshold_cents, amount_cents, monthly_cap_cents) values ($1, true, 500, 500, 1000)',
+    [userId],
+  );
+  await db.query("insert into auto_recharges (user_id, amount_cents, cap_month, status) values ($1, 500, '2026-12-01', 'succeeded')", [
+    userId,
+  ]);
 }
 
 /** Runs one statement as the user; a refusal by the database counts as "changed nothing". */

@@ -271,6 +271,7 @@ describe.each(backends())('task receipts on $name', (backend) => {
     expect(invoice.body.data.scope).toEqual({
       kind: 'invoice',
       id: invoiceId,
+      issuedAt: '2026-10-01T00:00:00.000Z',
       start: '2026-10-01T00:00:00.000Z',
       end: '2026-11-01T00:00:00.000Z',
       amountCents: 5000,

@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { stripe, type Stripe } from '@/lib/stripe/client';
-import { signatureHeader } from '@/local/stripe/webhooks/sign';
+import { stripe } from '@/lib/stripe/client';
 import { api } from '@/tests/helpers/http';
 import { paymentsHarness } from '@/tests/helpers/payments-harness';
-import { TEST_WEBHOOK_SECRET } from '@/tests/helpers/stripe';
+import { deliverWebhook as deliver } from '@/tests/helpers/webhooks';
 import { POST as checkUsageLimit } from '@/app/api/payments/check-usage-limit/route';
 import { POST as postPaymentIntent } from '@/app/api/payments/payment-intent/route';
 import { POST as postWebhook } from '@/app/api/payments/webhook/route';
@@ -21,18 +20,6 @@ async function confirm(intentId: string, paymentMethod: string) {
       if (error.type !== 'StripeCardError') throw error;
     });
   await h.local.idle();
-}
-
-function deliver(event: Stripe.Event | string, options: { secret?: string; timestamp?: number; tamper?: boolean } = {}) {
-  const payload = typeof event === 'string' ? event : JSON.stringify(event);
-  const timestamp = options.timestamp ?? Math.floor(Date.now() / 1000);
-  const signature = signatureHeader(payload, options.secret ?? TEST_WEBHOOK_SECRET, timestamp);
-  const body = options.tamper ? payload.replace('"amount_received":', '"amount_received":9') : payload;
-  const request = new Request('http://app.test/api/payments/webhook', { method: 'POST', headers: { 'stripe-signature': signature }, body });
-  return postWebhook(request).then(async (response) => ({
-    status: response.status,
-    body: (await response.json()) as Record<string, unknown>,
-  }));
 }
 
 const creditsOf = async (userId: string) =>

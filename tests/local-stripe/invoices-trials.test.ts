@@ -273,7 +273,7 @@ describe('pause_collection', () => {
 });
 
 describe("Stripe's documented test cards and tokens", () => {
-  const declines = TEST_CARDS.filter((c) => !['succeed', 'authenticate', 'attach_then_fail'].includes(c.behaviour));
+  const declines = TEST_CARDS.filter((c) => !['succeed', 'authenticate', 'authenticate_always', 'attach_then_fail'].includes(c.behaviour));
   it.each(declines.flatMap((c) => [c.token ?? '', ...(c.aliases ?? []).filter((a) => a.startsWith('pm_'))]))(
     '%s declines with its code',
     async (pm) => {
@@ -294,6 +294,45 @@ describe("Stripe's documented test cards and tokens", () => {
       else expect(err.code).toBe(card?.behaviour);
     },
   );
+
+  it('3184 asks for authentication on every charge (off-session: declined with authentication_required); 3155 only on-session', async () => {
+    const customer = await h.stripe.customers.create({});
+    const always = await h.stripe.paymentMethods.attach('pm_card_authenticationRequired', { customer: customer.id });
+    const onSetup = await h.stripe.paymentMethods.attach('pm_card_authenticationRequiredOnSetup', { customer: customer.id });
+    expect([always.card?.last4, onSetup.card?.last4]).toEqual(['3184', '3155']);
+    const offSession = (payment_method: string) =>
+      h.stripe.paymentIntents.create({
+        amount: 500,
+        currency: 'usd',
+        customer: customer.id,
+        payment_method,
+        off_session: true,
+        confirm: true,
+      });
+
+    const err = await stripeError(() => offSession(always.id));
+    expect(err).toMatchObject({ type: 'StripeCardError', code: 'authentication_required', decline_code: 'authentication_required' });
+    const held = err.payment_intent!;
+    expect(held.status).toBe('requires_payment_method');
+    // The customer comes back and confirms on-session: the challenge, then paid.
+    const onSession = await h.stripe.paymentIntents.confirm(held.id, { payment_method: always.id });
+    expect(onSession.status).toBe('requires_action');
+    expect((await offSession(onSetup.id)).status).toBe('succeeded');
+  });
+
+  it('refuses a card detached from its customer: it can be neither charged nor attached again', async () => {
+    const customer = await h.stripe.customers.create({});
+    const card = await h.stripe.paymentMethods.attach('pm_card_visa', { customer: customer.id });
+    await h.stripe.paymentMethods.detach(card.id);
+    const charge = await stripeError(() =>
+      h.stripe.paymentIntents.create({ amount: 500, currency: 'usd', customer: customer.id, payment_method: card.id, confirm: true }),
+    );
+    expect(charge).toMatchObject({ type: 'StripeInvalidRequestError', param: 'payment_method' });
+    expect(charge.message).toMatch(/may not be used again/);
+    const attach = await stripeError(() => h.stripe.paymentMethods.attach(card.id, { customer: customer.id }));
+    expect(attach).toMatchObject({ type: 'StripeInvalidRequestError' });
+    expect((await h.stripe.paymentIntents.list({ customer: customer.id })).data).toHaveLength(0);
+  });
 
   it.each(TEST_CARDS.filter((c) => c.behaviour === 'succeed').map((c) => [c.token ?? '', c.brand, c.number.slice(-4)]))(
     '%s pays (%s ...%s)',

@@ -146,6 +146,50 @@ async function databaseAgreesWithStripe(system: ModelSystem, user: ModelUser) {
 }
 
 /**
+ * 6. Auto-recharge: at most one recharge open per user; the month's open and succeeded recharges
+ * within the cap; one PaymentIntent at Stripe per recharge, of its amount, charged only to the
+ * user's customer; and (once no webhook is lost) every succeeded recharge credited exactly once.
+ */
+async function rechargesWithinTheRules(system: ModelSystem, model: Model, user: ModelUser) {
+  const { rows } = await system.db.query<{
+    id: string;
+    status: string;
+    amount_cents: number;
+    payment_intent_id: string | null;
+    credited: number;
+  }>(
+    `select r.id, r.status, r.amount_cents, r.payment_intent_id,
+       (select count(*) from credit_grants g where g.source = 'payment_intent' and g.source_id = r.payment_intent_id)::int as credited
+     from auto_recharges r where r.user_id = $1`,
+    [user.userId],
+  );
+  if (rows.length === 0) return;
+  const open = rows.filter((r) => ['pending', 'processing', 'requires_action'].includes(r.status));
+  if (open.length > 1) fail('more than one auto-recharge open', user, open);
+  const { rows: month } = await system.db.query<{ cents: number }>(
+    `select coalesce(sum(r.amount_cents), 0)::int as cents from auto_recharges r where r.user_id = $1
+       and r.cap_month = (date_trunc('month', now() at time zone 'UTC'))::date
+       and r.status in ('pending', 'processing', 'requires_action', 'succeeded')`,
+    [user.userId],
+  );
+  if ((month[0]?.cents ?? 0) > user.maxRechargeCapCents)
+    fail('auto-recharges passed the highest monthly cap ever set', user, { month: month[0], cap: user.maxRechargeCapCents });
+  const charged = new Map<string, number>();
+  for await (const intent of stripe().paymentIntents.list({ customer: user.customerId, limit: 100 })) {
+    const id = intent.metadata?.autoRechargeId;
+    if (!id) continue;
+    charged.set(id, (charged.get(id) ?? 0) + 1);
+    const recharge = rows.find((r) => r.id === id);
+    if (!recharge || recharge.amount_cents !== intent.amount)
+      fail('a recharge intent matches no recharge of its amount', user, { id, amount: intent.amount });
+  }
+  for (const [id, count] of charged) if (count > 1) fail('a recharge was charged more than once', user, { id, count });
+  if (!model.lostSinceReconcile)
+    for (const r of rows.filter((x) => x.status === 'succeeded'))
+      if (r.credited !== 1) fail('a succeeded recharge is not credited exactly once', user, r);
+}
+
+/**
  * Checks the users a step touched (a trespass touches two, reconcile everyone): the others were
  * checked after their own last step and nothing of theirs moved since (a trespass proves that
  * with its before/after fingerprint of both users).
@@ -156,6 +200,7 @@ export async function checkInvariants(system: ModelSystem, model: Model, touched
     await countersEqualLedgers(system, user);
     await remainingAddsUp(system, user);
     if (!model.lostSinceReconcile) await moneyIsConserved(system, user);
+    await rechargesWithinTheRules(system, model, user);
     if (afterReconcile) await databaseAgreesWithStripe(system, user);
   }
 }

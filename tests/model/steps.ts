@@ -1,13 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { commitUsage, releaseUsage, reserveUsage } from '@/lib/billing/usage';
+import { commitUsageAndRecharge } from '@/lib/payments/usage-payment';
 import { commitUsageBodySchema, releaseUsageBodySchema, reserveUsageBodySchema } from '@/lib/billing/schemas';
 import { reconcile } from '@/lib/payments/reconcile';
 import { stripe, type Stripe } from '@/lib/stripe/client';
 import { api } from '@/tests/helpers/http';
 import { asTaskRunner } from '@/tests/helpers/users';
+import { advanceClock } from '@/tests/local-stripe/helpers';
 import { POST as postPaymentIntent } from '@/app/api/payments/payment-intent/route';
 import { POST as postSubscription } from '@/app/api/payments/subscriptions/route';
+import { PUT as putAutoRecharge } from '@/app/api/payments/auto-recharge/route';
 import { PUT as putSubscription, DELETE as deleteSubscription } from '@/app/api/payments/subscriptions/[subscriptionId]/route';
 import { POST as postCommit } from '@/pages/api/usage/commit';
 import { POST as postRelease } from '@/pages/api/usage/release';
@@ -24,6 +27,8 @@ const DAY = 86_400;
 export type Card = 'visa' | 'declined' | 'insufficient' | '3ds-pass' | '3ds-fail' | 'dispute';
 export type Delivery = 'normal' | 'duplicate' | 'reorder' | 'lost';
 export type Plan = 'starter' | 'pro' | 'enterprise';
+/** The default card auto-recharge charges: pays, declines, or needs the user (3184). */
+export type RechargeCard = 'visa' | 'declined' | 'needs-user';
 
 export type Step =
   | { kind: 'topUp'; user: number; cents: number; card: Card; delivery: Delivery }
@@ -39,6 +44,19 @@ export type Step =
   | { kind: 'release'; user: number; reservation: number }
   | { kind: 'lapse'; user: number; reservation: number }
   | { kind: 'trespass'; user: number; victim: number; action: 'commit' | 'release' | 'changePlan' | 'cancel' }
+  | {
+      kind: 'autoRecharge';
+      user: number;
+      on: boolean;
+      card: RechargeCard;
+      thresholdCents: number;
+      amountCents: number;
+      capCents: number;
+      /** Tasks the runner commits right after (each may start a recharge), of taskTokens each. */
+      tasks: number;
+      taskTokens: number;
+    }
+  | { kind: 'confirmRecharge'; user: number; passes: boolean; delivery: Delivery }
   | { kind: 'reconcile' };
 
 const user = fc.integer({ min: 0, max: USERS - 1 });
@@ -98,7 +116,28 @@ export const stepArbitrary: fc.Arbitrary<Step> = fc.oneof(
     }),
   },
   { weight: 1, arbitrary: fc.constant({ kind: 'reconcile' as const }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('autoRecharge' as const),
+      user,
+      on: fc.constantFrom(true, true, true, false),
+      card: fc.constantFrom<RechargeCard>('visa', 'visa', 'declined', 'needs-user'),
+      thresholdCents: fc.integer({ min: 0, max: 60_000 }),
+      amountCents: fc.integer({ min: 50, max: 5_000 }),
+      capCents: fc.integer({ min: 50, max: 20_000 }),
+      tasks: fc.integer({ min: 0, max: 3 }),
+      taskTokens: fc.integer({ min: 0, max: 2_000_000 }),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('confirmRecharge' as const), user, passes: fc.boolean(), delivery }) },
 );
+
+const RECHARGE_CARDS: Record<RechargeCard, string> = {
+  visa: 'pm_card_visa',
+  declined: 'pm_card_chargeCustomerFail',
+  'needs-user': 'pm_card_authenticationRequired',
+};
 
 /** What the test knows about one user: who they are, and what the runner did for them. */
 export interface ModelUser {
@@ -111,6 +150,8 @@ export interface ModelUser {
   reservations: Array<{ id: string; amountMicros: number; settled: boolean }>;
   /** Every commit the runner made (idempotency key -> cost): the usage ledger must be exactly these. */
   commits: Map<string, number>;
+  /** The highest monthly auto-recharge cap the user ever saved: no month's recharges may pass it. */
+  maxRechargeCapCents: number;
 }
 
 export interface Model {
@@ -124,8 +165,8 @@ const PAYMENT_METHODS: Record<Card, string> = {
   visa: 'pm_card_visa',
   declined: 'pm_card_visa_chargeDeclined',
   insufficient: 'pm_card_visa_chargeDeclinedInsufficientFunds',
-  '3ds-pass': 'pm_card_authenticationRequired',
-  '3ds-fail': 'pm_card_authenticationRequired',
+  '3ds-pass': 'pm_card_authenticationRequiredOnSetup',
+  '3ds-fail': 'pm_card_authenticationRequiredOnSetup',
   dispute: 'pm_card_createDispute',
 };
 
@@ -147,6 +188,7 @@ export async function createModelUser(system: ModelSystem): Promise<ModelUser> {
     renewed: false,
     reservations: [],
     commits: new Map(),
+    maxRechargeCapCents: 0,
   };
 }
 
@@ -284,8 +326,7 @@ async function runStepBody(system: ModelSystem, model: Model, step: Step): Promi
         const failing = await stripe().paymentMethods.attach('pm_card_chargeCustomerFail', { customer: u.customerId });
         await stripe().subscriptions.update(id, { default_payment_method: failing.id });
       }
-      let clock = await stripe().testHelpers.testClocks.advance(u.clockId, { frozen_time: Math.floor(Date.now() / 1000) - 60 });
-      while (clock.status !== 'ready') clock = await stripe().testHelpers.testClocks.retrieve(u.clockId);
+      await advanceClock(stripe(), u.clockId, Math.floor(Date.now() / 1000) - 60);
       return;
     }
     case 'reserve': {
@@ -315,7 +356,8 @@ async function runStepBody(system: ModelSystem, model: Model, step: Step): Promi
       });
       const attempts = step.retry ? 2 : 1; // a retried commit (same key) must count once
       for (let i = 0; i < attempts; i++) {
-        const done = await commitUsage(db, asTaskRunner(u.userId), body).catch((error: { code?: string }) => {
+        // The commit route's path: it starts and charges an auto-recharge when one is due.
+        const done = await commitUsageAndRecharge(db, asTaskRunner(u.userId), body, null).catch((error: { code?: string }) => {
           // The runner's commit may be refused (a ceiling, a reservation already settled): then nothing is recorded.
           if (typeof error.code === 'string' && error.code !== 'internal_error') return null;
           throw error;
@@ -352,6 +394,46 @@ async function runStepBody(system: ModelSystem, model: Model, step: Step): Promi
     }
     case 'trespass':
       return trespass(system, model, step);
+    case 'autoRecharge': {
+      const u = model.users[step.user]!;
+      if (step.on) {
+        const card = await stripe().paymentMethods.attach(RECHARGE_CARDS[step.card], { customer: u.customerId });
+        await stripe().customers.update(u.customerId, { invoice_settings: { default_payment_method: card.id } });
+      }
+      const saved = await api(putAutoRecharge, 'PUT', '/api/payments/auto-recharge', {
+        token: u.token,
+        body: {
+          enabled: step.on,
+          threshold: step.thresholdCents / 100,
+          amount: step.amountCents / 100,
+          monthlyCap: Math.max(step.capCents, step.amountCents) / 100,
+        },
+      });
+      if (saved.status !== 200) throw new Error(`auto-recharge answered ${saved.status}: ${JSON.stringify(saved.body)}`);
+      u.maxRechargeCapCents = Math.max(u.maxRechargeCapCents, step.capCents, step.amountCents);
+      for (let i = 0; i < step.tasks; i++) {
+        const key = `task-${randomUUID()}`;
+        const body = commitUsageBodySchema.parse({ agent: 'model-agent', tokens: step.taskTokens, executionMs: 0, idempotencyKey: key });
+        u.commits.set(key, (await commitUsageAndRecharge(db, asTaskRunner(u.userId), body, null)).costMicros);
+        await system.idle();
+      }
+      return;
+    }
+    case 'confirmRecharge': {
+      // The user answers their bank's challenge for a held-back recharge, on-session.
+      const u = model.users[step.user]!;
+      const { rows } = await db.query<{ payment_intent_id: string; payment_method_id: string }>(
+        "select payment_intent_id, payment_method_id from auto_recharges where user_id = $1 and status = 'requires_action'",
+        [u.userId],
+      );
+      const held = rows[0];
+      if (!held) return;
+      const intent = await stripe()
+        .paymentIntents.confirm(held.payment_intent_id, { payment_method: held.payment_method_id })
+        .catch(ignoreCardErrors);
+      if (intent?.status === 'requires_action') system.local.completeAuthentication(intent.id, step.passes ? 'succeed' : 'fail');
+      return;
+    }
     case 'reconcile': {
       await reconcile(db, new Date(model.startedAt.getTime() - 60 * DAY * 1000));
       model.lostSinceReconcile = false;
@@ -438,7 +520,8 @@ async function fingerprint(system: ModelSystem, model: Model) {
        (select count(*) from usage_events e where e.user_id = u.id)::int as events,
        (select coalesce(sum(cost_micros), 0)::text from usage_events e where e.user_id = u.id) as cost,
        (select count(*) from usage_reservations r where r.user_id = u.id and r.status = 'open')::int as open_holds,
-       (select string_agg(s.id || s.plan_id || s.status || s.cancel_at_period_end, ',' order by s.id) from subscriptions s where s.user_id = u.id) as subs
+       (select string_agg(s.id || s.plan_id || s.status || s.cancel_at_period_end, ',' order by s.id) from subscriptions s where s.user_id = u.id) as subs,
+       (select string_agg(a.id || a.status, ',' order by a.id) from auto_recharges a where a.user_id = u.id) as recharges
      from users u where u.id = any($1::uuid[]) order by u.id`,
     [ids],
   );

@@ -1,5 +1,6 @@
 import Link from 'next/link';
 import { SubmitButton } from '@/app/_components/submit-button';
+import { brandName } from '@/app/_lib/format';
 import { publicConfig } from '@/app/_lib/public-config';
 import { requireUser } from '@/app/_lib/require-user';
 import { AppError } from '@/lib/http/errors';
@@ -13,16 +14,6 @@ import { CARD_DONE, CARD_ERRORS, isCardDone, isCardError } from './messages';
 export const dynamic = 'force-dynamic';
 export const metadata = { title: 'Payment methods' };
 
-const BRANDS: Record<string, string> = {
-  visa: 'Visa',
-  mastercard: 'Mastercard',
-  amex: 'American Express',
-  discover: 'Discover',
-  diners: 'Diners Club',
-  jcb: 'JCB',
-  unionpay: 'UnionPay',
-};
-const brandName = (brand: string) => BRANDS[brand] ?? brand.charAt(0).toUpperCase() + brand.slice(1);
 const describe = (card: PaymentMethodAnswer) => `${brandName(card.brand)} ending ${card.last4}`;
 
 // The user's saved cards at Stripe: which pays the subscription and later payments (the

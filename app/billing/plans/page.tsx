@@ -77,7 +77,8 @@ export default async function PlansPage({ searchParams }: { searchParams: Promis
       {subscription?.scheduledChange ? (
         <div className={styles.row}>
           <p data-testid="scheduled-change">
-            Changes to {subscription.scheduledChange.planName} on {day(subscription.scheduledChange.effectiveAt)}
+            Changes to {subscription.scheduledChange.planName} on{' '}
+            <time dateTime={subscription.scheduledChange.effectiveAt}>{day(subscription.scheduledChange.effectiveAt)}</time>
           </p>
           <form action={keepPlanAction}>
             <input type="hidden" name="subscriptionId" value={subscription.id} />

@@ -7,7 +7,9 @@ export const RECOVER_ERRORS = {
   'not-yours': 'That card is not one of yours, so nothing was paid.',
   'nothing-owed': 'There is no unpaid invoice any more: it may have been paid already. Your dashboard shows where things stand.',
   'choose-card': 'Choose a card to pay with, or add a new one.',
-  unavailable: 'The payment provider is not answering right now, so nothing was paid. Please try again in a moment.',
+  // Also after a payment whose answer was lost: it may have gone through, so never "nothing was paid".
+  unavailable:
+    'The payment provider is not answering right now. Nothing is charged twice: your dashboard shows in a moment whether the invoice was paid; if it is still unpaid, try again.',
   'not-possible': 'That could not be done. Please reload the page and try again.',
 } as const;
 

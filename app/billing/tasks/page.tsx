@@ -1,41 +1,15 @@
 import Link from 'next/link';
-import { count, day, dollars, microDollars, moment, rate } from '@/app/_lib/format';
+import { count, day, microDollars, rate } from '@/app/_lib/format';
 import { requireUser } from '@/app/_lib/require-user';
 import { getTaskReceiptsQuerySchema, type GetTaskReceiptsQuery } from '@/lib/billing/task-receipt-schemas';
-import { listTaskReceipts, type TaskReceiptPage, type TaskScope } from '@/lib/billing/task-receipts';
+import { listTaskReceipts, type TaskReceiptPage } from '@/lib/billing/task-receipts';
 import { AppError } from '@/lib/http/errors';
 import styles from '../dashboard.module.css';
+import { scopeTitle } from './scope-title';
 import own from './tasks.module.css';
 
 export const dynamic = 'force-dynamic';
 export const metadata = { title: 'Tasks' };
-
-const INVOICE_KIND: Record<string, string> = {
-  subscription_create: 'first subscription payment',
-  subscription_cycle: 'subscription renewal',
-  subscription_update: 'plan change',
-};
-
-function scopeTitle(scope: TaskScope): { heading: string; detail: string } {
-  switch (scope.kind) {
-    case 'period':
-      return { heading: 'Tasks of a usage period', detail: `From ${day(scope.start)} to ${day(scope.end)}.` };
-    case 'invoice':
-      return {
-        heading: `Tasks behind invoice ${scope.id}`,
-        detail: `${dollars(scope.amountCents)}, ${INVOICE_KIND[scope.billingReason ?? ''] ?? 'invoice'}, for the usage period from ${day(scope.start)} to ${day(scope.end)}.`,
-      };
-    case 'top_up':
-      return {
-        heading: `Tasks behind top-up ${scope.id}`,
-        detail: scope.grantId
-          ? `${dollars(scope.amountCents)} of credit paid on ${moment(scope.start)}: the tasks its credit paid for (in full or in part, beyond your plan's allowance).`
-          : `${dollars(scope.amountCents)} paid on ${moment(scope.start)}, not yet credited: the tasks from then to the end of that usage period${scope.end ? ` (${day(scope.end)})` : ''}.`,
-      };
-    default:
-      return { heading: 'All your tasks', detail: 'Every task recorded for your account.' };
-  }
-}
 
 /** The query string of a filter, optionally with a cursor, without empty values. */
 function search(query: Partial<GetTaskReceiptsQuery>, extra: Record<string, string> = {}): string {
@@ -148,7 +122,10 @@ export default async function TasksPage({ searchParams }: { searchParams: Promis
                   {page.tasks.map((task) => (
                     <tr key={task.id} data-testid="task-row">
                       <td data-label="Time">
-                        {day(task.at)} <span className={own.nowrap}>{task.at.slice(11, 19)} UTC</span>
+                        {/* One value, so the phone layout keeps date and time together at the right. */}
+                        <span>
+                          {day(task.at)} <span className={own.nowrap}>{task.at.slice(11, 19)} UTC</span>
+                        </span>
                       </td>
                       <td data-label="Agent" className={own.agent}>
                         {task.agent}
@@ -160,8 +137,10 @@ export default async function TasksPage({ searchParams }: { searchParams: Promis
                         {(task.executionMs / 60_000).toLocaleString('en-US', { maximumFractionDigits: 2 })}
                       </td>
                       <td data-label="Rate">
-                        <span className={own.nowrap}>{rate(task.tokenRateMicros)}/token,</span>{' '}
-                        <span className={own.nowrap}>{rate(task.minuteRateMicros)}/min</span>
+                        <span>
+                          <span className={own.nowrap}>{rate(task.tokenRateMicros)}/token,</span>{' '}
+                          <span className={own.nowrap}>{rate(task.minuteRateMicros)}/min</span>
+                        </span>
                       </td>
                       <td data-label="Reserved" className={styles.num}>
                         {task.reservedMicros === null ? <span className={styles.muted}>none</span> : microDollars(task.reservedMicros)}

@@ -103,5 +103,10 @@ export async function onDispute(
     data: { disputeId: dispute.id, amountCents: row.amount_cents, status },
     dedupeKey: `dispute:${dispute.id}:${status}`,
   });
+  // A disputed auto-recharge: no more charges to that card without the user saying so again.
+  const paymentIntentId = idOf(dispute.payment_intent) ?? idOf(charge?.payment_intent);
+  if (status === 'open' && paymentIntentId) {
+    await tx.query('select app_private.pause_auto_recharge_after_dispute($1, $2)', [row.user_id, paymentIntentId]);
+  }
   return { outcome: 'processed', userId: row.user_id };
 }

@@ -70,14 +70,34 @@ export async function onInvoiceUpdated(
   return { outcome: 'processed', userId };
 }
 
-/** invoice.paid / invoice.payment_succeeded: a paid first or renewal invoice starts its usage period. */
+/**
+ * invoice.paid / invoice.payment_succeeded: a paid first or renewal invoice starts its usage
+ * period. When the card that paid a renewal which had failed was made the default (before this
+ * transaction, lib/payments/recovery.ts adoptCardThatPaid), that is audited.
+ */
 export async function onInvoicePaid(
   tx: Queryable,
   invoice: Stripe.Invoice,
   subscription: SubscriptionSnapshot | null,
+  adoptedCard: { paymentMethodId: string; previousId: string | null } | null = null,
 ): Promise<HandlerResult> {
   const result = await onInvoiceUpdated(tx, invoice, subscription);
   const subscriptionId = subscriptionIdOf(invoice);
+  if (result.userId && subscriptionId && adoptedCard) {
+    await writeAudit(tx, {
+      userId: result.userId,
+      actor: 'stripe-webhook',
+      action: 'payment_method.default_changed',
+      entityType: 'subscription',
+      entityId: subscriptionId,
+      details: {
+        paymentMethod: adoptedCard.paymentMethodId,
+        previous: adoptedCard.previousId,
+        invoice: invoice.id,
+        reason: 'paid-renewal',
+      },
+    });
+  }
   const period = billedPeriod(invoice);
   const startsPeriod = invoice.billing_reason === 'subscription_cycle' || invoice.billing_reason === 'subscription_create';
   if (result.userId && !isUsd(invoice)) {

@@ -1,4 +1,5 @@
 import type { Queryable } from '@/lib/db';
+import { recordRechargeOutcome } from '@/lib/payments/auto-recharge';
 import { TOP_UP_PURPOSE } from '@/lib/payments/payment-intents';
 import type { Stripe } from '@/lib/stripe/client';
 import { customerIdOf } from '@/lib/stripe/mapping';
@@ -30,6 +31,12 @@ async function topUpUser(tx: Queryable, intent: Stripe.PaymentIntent): Promise<s
   return rows[0]?.id ?? null;
 }
 
+/** The auto-recharge an intent pays (lib/payments/auto-recharge.ts), if it is one. */
+function autoRechargeOf(intent: Stripe.PaymentIntent): string | null {
+  const id = intent.metadata?.autoRechargeId;
+  return id && UUID.test(id) ? id : null;
+}
+
 /** What app_private.settle_top_up needs to know of an intent. */
 export function topUpFields(intent: Stripe.PaymentIntent) {
   return {
@@ -59,7 +66,11 @@ export async function onPaymentIntentSucceeded(tx: Queryable, intent: Stripe.Pay
     [topUp.intentId, topUp.userId, topUp.customerId, topUp.amountCents, topUp.receivedCents, eventCreated, ACTOR, topUp.currency],
   );
   const userId = rows[0]?.user_id ?? null;
-  return userId ? { outcome: 'processed', userId } : { outcome: 'ignored', userId: null };
+  if (!userId) return { outcome: 'ignored', userId: null };
+  // An auto-recharge's credit landed above, as any top-up's: the recharge is done.
+  const recharge = autoRechargeOf(intent);
+  if (recharge) await recordRechargeOutcome(tx, recharge, userId, 'succeeded', intent.id);
+  return { outcome: 'processed', userId };
 }
 
 /** Records why a payment failed and tells the user, with a way to try again. Never undoes a success. */
@@ -77,6 +88,22 @@ export async function onPaymentIntentFailed(tx: Queryable, intent: Stripe.Paymen
   );
   if (!rowCount) return { outcome: 'processed', userId };
   console.warn('payment failed', { paymentIntent: intent.id, userId, reason });
+  const recharge = autoRechargeOf(intent);
+  if (recharge) {
+    // The recharge's own notifications say what happened and what to do (record_auto_recharge). A
+    // failed confirmation by the user leaves it waiting for them: they may try again or cancel.
+    if (reason !== 'payment_intent_authentication_failure') {
+      await recordRechargeOutcome(
+        tx,
+        recharge,
+        userId,
+        reason === 'authentication_required' ? 'requires_action' : 'declined',
+        intent.id,
+        reason,
+      );
+    }
+    return { outcome: 'processed', userId };
+  }
   await notify(tx, {
     userId,
     kind: 'payment_failed',
@@ -95,5 +122,7 @@ export async function onPaymentIntentCanceled(tx: Queryable, intent: Stripe.Paym
     "update public.payment_attempts set status = 'canceled' where payment_intent_id = $1 and status in ('pending', 'failed')",
     [intent.id],
   );
+  const recharge = autoRechargeOf(intent);
+  if (recharge) await recordRechargeOutcome(tx, recharge, userId, 'canceled', intent.id);
   return { outcome: 'processed', userId };
 }

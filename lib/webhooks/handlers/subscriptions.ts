@@ -2,6 +2,7 @@ import type { Database, Queryable } from '@/lib/db';
 import { writeAudit } from '@/lib/billing/audit';
 import {
   IN_FORCE_STATUSES,
+  isInForce,
   endDuplicateSubscription,
   fetchSubscription,
   syncSubscription,
@@ -19,8 +20,6 @@ import type { HandlerResult } from '@/lib/webhooks/types';
 /** The subscription as Stripe has it now, and whether it was just ended as a second one. */
 export type CurrentSubscription = SubscriptionSnapshot & { duplicateOf?: { subscriptionId: string; refundedCents: number } };
 
-const inForce = (status: string) => (IN_FORCE_STATUSES as readonly string[]).includes(status);
-
 /**
  * One subscription per user, whatever got past creation (an old unpaid invoice paid late, a
  * race): when a subscription is in force at Stripe while another one of the same user is in
@@ -29,7 +28,7 @@ const inForce = (status: string) => (IN_FORCE_STATUSES as readonly string[]).inc
  */
 export async function endIfDuplicate(db: Database, current: SubscriptionSnapshot): Promise<CurrentSubscription> {
   const { subscription } = current;
-  if (!inForce(subscription.status)) return current;
+  if (!isInForce(subscription.status)) return current;
   const userId = await userOfSubscription(db, subscription);
   if (!userId) return current;
   const { rows } = await db.query<Pick<SubscriptionRow, 'id' | 'status'>>(
@@ -40,7 +39,7 @@ export async function endIfDuplicate(db: Database, current: SubscriptionSnapshot
   if (rows.some((row) => row.id === subscription.id)) return current;
   for (const other of rows) {
     const incumbent = await fetchSubscription(other.id);
-    if (!inForce(incumbent.subscription.status)) {
+    if (!isInForce(incumbent.subscription.status)) {
       // Our row was stale (it ended at Stripe): record that; the newcomer may stay.
       await db.systemTransaction((tx) => syncSubscription(tx, incumbent, 'stripe-webhook'));
       continue;

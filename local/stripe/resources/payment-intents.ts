@@ -9,7 +9,7 @@ import { declineFor } from '../cards.js';
 import { createCharge } from './charges.js';
 import { disputeIfTestCard } from './disputes.js';
 import { requireCustomer } from './customers.js';
-import { cardBehaviour, createCardPaymentMethod, resolvePaymentMethod } from './payment-methods.js';
+import { cardBehaviour, createCardPaymentMethod, refuseIfDetached, resolvePaymentMethod } from './payment-methods.js';
 
 const CONFIRMABLE = ['requires_payment_method', 'requires_confirmation', 'requires_action'];
 const CANCELABLE = ['requires_payment_method', 'requires_capture', 'requires_confirmation', 'requires_action', 'processing'];
@@ -260,6 +260,7 @@ export function confirmIntent(engine: Engine, pi: Stripe.PaymentIntent, opts: Co
     );
   }
   const pm = resolvePaymentMethod(engine, pmId);
+  refuseIfDetached(engine, pm);
   const customer = typeof pi.customer === 'string' ? pi.customer : null;
   if (pm.customer && customer && pm.customer !== customer) {
     throw invalidRequest('The provided PaymentMethod belongs to a different Customer.', { param: 'payment_method' });
@@ -269,8 +270,21 @@ export function confirmIntent(engine: Engine, pi: Stripe.PaymentIntent, opts: Co
   const behaviour = cardBehaviour(pm);
   const decline = declineFor(behaviour);
   if (decline) return chargeDeclined(engine, pi, pm, decline.code, decline.decline_code, decline.message);
-  // 3155 asks for 3-D Secure on-session; off-session (a saved card) it goes through.
-  if (behaviour === 'authenticate' && !opts.offSession) return requireAction(engine, pi, pm, opts);
+  // 3155 asks for 3-D Secure on-session; off-session (a saved card) it goes through. 3184 asks
+  // every time: off-session nobody is there to answer, so the charge is refused.
+  if (behaviour === 'authenticate_always' && opts.offSession) {
+    return chargeDeclined(
+      engine,
+      pi,
+      pm,
+      'authentication_required',
+      'authentication_required',
+      'Your card was declined. This transaction requires authentication.',
+    );
+  }
+  if ((behaviour === 'authenticate' || behaviour === 'authenticate_always') && !opts.offSession) {
+    return requireAction(engine, pi, pm, opts);
+  }
   chargeSucceeded(engine, pi, pm);
   return { ok: true, pi };
 }

@@ -136,6 +136,7 @@ export function cardBehaviour(pm: Stripe.PaymentMethod) {
 export function attachPaymentMethod(engine: Engine, pm: Stripe.PaymentMethod, customerId: string): Stripe.PaymentMethod {
   requireCustomer(engine, customerId, 'customer');
   if (pm.customer === customerId) return pm;
+  refuseIfDetached(engine, pm);
   if (pm.customer) {
     throw invalidRequest('The payment method you provided has already been attached to a customer.', {
       code: 'payment_method_unexpected_state',
@@ -150,6 +151,16 @@ export function attachPaymentMethod(engine: Engine, pm: Stripe.PaymentMethod, cu
   engine.store.touch();
   engine.emit('payment_method.attached', pm);
   return pm;
+}
+
+/** Stripe's refusal of a PaymentMethod that was detached from its customer: it may not be used again. */
+export function refuseIfDetached(engine: Engine, pm: Stripe.PaymentMethod): void {
+  if (engine.state.links.detachedPaymentMethods[pm.id]) {
+    throw invalidRequest(
+      'The provided PaymentMethod was previously used with a PaymentIntent without Customer attachment, shared with a connected account without Customer attachment, or was detached from a Customer. It may not be used again. To use a PaymentMethod multiple times, you must attach it to a Customer first.',
+      { param: 'payment_method' },
+    );
+  }
 }
 
 export function detachPaymentMethod(engine: Engine, pm: Stripe.PaymentMethod): Stripe.PaymentMethod {
@@ -167,6 +178,7 @@ export function detachPaymentMethod(engine: Engine, pm: Stripe.PaymentMethod): S
     if (sub.default_payment_method === pm.id) sub.default_payment_method = null;
   }
   pm.customer = null;
+  engine.state.links.detachedPaymentMethods[pm.id] = true;
   engine.store.touch();
   engine.emit('payment_method.detached', pm);
   return pm;

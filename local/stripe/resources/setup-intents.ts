@@ -214,7 +214,7 @@ export function confirmSetupIntent(engine: Engine, seti: Stripe.SetupIntent, opt
     );
   }
   // Saving a 3155 card always asks for authentication (it is on-session by nature).
-  if (behaviour === 'authenticate') return requireAction(engine, seti, pm, opts);
+  if (behaviour === 'authenticate' || behaviour === 'authenticate_always') return requireAction(engine, seti, pm, opts);
   return succeeded(engine, seti, pm);
 }
 
