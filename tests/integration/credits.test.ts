@@ -217,8 +217,17 @@ describe.each(backends())('credits and pricing on $name', (backend) => {
         status,
         'test',
       ]);
+    // Each top-up bought a millisecond after the one before: credits are spent oldest first, and
+    // PGlite's clock moves in milliseconds, so two top-ups settled back to back could tie (their
+    // order then falls to their random ids).
+    let settled = 0;
     const settle = (intent: string, userId: string, cents: number) =>
-      db.query("select app_private.settle_top_up($1, $2, null, $3, $3, now(), 'test')", [intent, userId, cents]);
+      db.query("select app_private.settle_top_up($1, $2, null, $3, $3, now() + make_interval(secs => $4 / 1000.0), 'test')", [
+        intent,
+        userId,
+        cents,
+        ++settled,
+      ]);
 
     it('takes a partial then a full refund out of what is left, the spent part becoming owed; repeats change nothing', async () => {
       const user = await createUser(db);
