@@ -2,11 +2,10 @@ import { asActor, type Actor } from '@/lib/auth/actor';
 import type { Database, Queryable } from '@/lib/db';
 import { AppError } from '@/lib/http/errors';
 import { autoRechargeAnswerSchema, type AutoRechargeAnswer, type SetAutoRechargeBody } from '@/lib/payments/auto-recharge-schemas';
-import { readBilling, retrieveOrNull } from '@/lib/payments/payment-methods';
+import { defaultCardOf, readBilling } from '@/lib/payments/payment-methods';
 import { recordAttempt, TOP_UP_PURPOSE } from '@/lib/payments/payment-intents';
 import { isStripeError, stripe, type Stripe } from '@/lib/stripe/client';
 import { stripeCall } from '@/lib/stripe/errors';
-import { idOf } from '@/lib/stripe/mapping';
 
 // Auto-recharge: "when my remaining balance falls below $X, add $Y with my default card, at most
 // $Z a month". The rules (when one starts, the cap, declines, authentication) are in SQL, in one
@@ -70,17 +69,6 @@ export function getAutoRecharge(db: Database, actor: Actor): Promise<AutoRecharg
   return asActor(db, actor, (tx) => readSettings(tx, actor.userId));
 }
 
-/** The customer's default card at Stripe, if it is still attached to them. */
-async function defaultCard(customerId: string): Promise<Stripe.PaymentMethod | null> {
-  const customer = await stripeCall(() => stripe().customers.retrieve(customerId, { expand: ['invoice_settings.default_payment_method'] }));
-  if ('deleted' in customer && customer.deleted) return null;
-  const card = customer.invoice_settings?.default_payment_method;
-  const id = idOf(card);
-  if (!id) return null;
-  const method = typeof card === 'object' && card !== null ? card : await retrieveOrNull(() => stripe().paymentMethods.retrieve(id));
-  return method && idOf(method.customer) === customerId ? method : null;
-}
-
 /**
  * Saves the user's settings. Turning it on needs a default card (the one recharges charge), and
  * clears what turned it off before (the decline count, the reason). Only the user sets it.
@@ -89,7 +77,7 @@ export async function setAutoRecharge(db: Database, actor: Actor, body: SetAutoR
   if (actor.kind !== 'user') throw new AppError('forbidden', 'Only the user may change their auto-recharge');
   if (body.enabled) {
     const { customerId } = await asActor(db, actor, (tx) => readBilling(tx, actor.userId));
-    const card = customerId ? await defaultCard(customerId) : null;
+    const card = customerId ? await defaultCardOf(customerId) : null;
     if (!card) {
       throw new AppError(
         'unprocessable',
@@ -189,7 +177,7 @@ export async function chargeAutoRecharge(db: Database, rechargeId: string): Prom
   // The card is fixed at the first attempt, so a retry sends Stripe the same parameters.
   let paymentMethodId = claimed.payment_method_id;
   if (!paymentMethodId) {
-    const card = customerId ? await defaultCard(customerId) : null;
+    const card = customerId ? await defaultCardOf(customerId) : null;
     if (!card || !customerId) return recordRechargeOutcome(db, rechargeId, userId, 'no_card');
     const fixed = await db.query<{ payment_method_id: string }>(
       `update public.auto_recharges set payment_method_id = coalesce(payment_method_id, $2) where id = $1 returning payment_method_id`,
@@ -264,6 +252,7 @@ export type RechargeConfirmation =
       state: 'payable';
       rechargeId: string;
       amountCents: number;
+      intentId: string;
       clientSecret: string;
       paymentMethodId: string | null;
       card: { brand: string; last4: string } | null;
@@ -304,6 +293,7 @@ export async function getRechargeForConfirmation(db: Database, actor: Actor, rec
   return {
     state: 'payable',
     ...base,
+    intentId,
     clientSecret: intent.client_secret,
     paymentMethodId: row.payment_method_id,
     card: method?.card ? { brand: method.card.brand, last4: method.card.last4 } : null,
@@ -316,11 +306,7 @@ export async function cancelAutoRecharge(db: Database, actor: Actor, rechargeId:
   if (confirmation.state !== 'payable') {
     throw new AppError('conflict', 'This recharge can no longer be cancelled: it was paid, cancelled or is being processed.');
   }
-  const { rows } = await db.query<{ payment_intent_id: string }>('select payment_intent_id from public.auto_recharges where id = $1', [
-    rechargeId,
-  ]);
-  const intentId = rows[0]?.payment_intent_id;
-  if (!intentId) throw new AppError('conflict', 'This recharge can no longer be cancelled.');
+  const { intentId } = confirmation;
   try {
     await stripe().paymentIntents.cancel(intentId, {}, { idempotencyKey: `auto-recharge-cancel:${rechargeId}` });
   } catch (error) {

@@ -5,9 +5,9 @@ import { PLANS, type PlanId } from '@/lib/billing/plans';
 import { getUsageSnapshot } from '@/lib/billing/usage';
 import { AppError } from '@/lib/http/errors';
 import { listPlanOffers } from '@/lib/payments/catalog';
+import { defaultCardOf } from '@/lib/payments/payment-methods';
 import type { GetHistoryQuery } from '@/lib/payments/schemas';
 import { stripe } from '@/lib/stripe/client';
-import { idOf } from '@/lib/stripe/mapping';
 
 // What the billing dashboard and GET /api/payments/billing|history show. Reads run as the user
 // (RLS); only the card summary comes from Stripe, and the page still works without it.
@@ -74,10 +74,7 @@ async function renewalPriceCents(planId: PlanId): Promise<number> {
 async function cardSummary(customerId: string | null): Promise<BillingOverview['paymentMethod']> {
   if (!customerId) return null;
   try {
-    const customer = await stripe().customers.retrieve(customerId, { expand: ['invoice_settings.default_payment_method'] });
-    const preferred = 'deleted' in customer && customer.deleted ? null : customer.invoice_settings?.default_payment_method;
-    const defaultCard =
-      typeof preferred === 'object' && preferred !== null && idOf(preferred.customer) === customerId ? preferred.card : null;
+    const defaultCard = (await defaultCardOf(customerId))?.card ?? null;
     const card = defaultCard ?? (await stripe().customers.listPaymentMethods(customerId, { limit: 1, type: 'card' })).data[0]?.card;
     return card
       ? { brand: card.brand, last4: card.last4, expMonth: card.exp_month, expYear: card.exp_year, isDefault: defaultCard !== null }

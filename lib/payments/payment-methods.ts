@@ -89,6 +89,17 @@ export async function retrieveOrNull<T>(work: () => Promise<T>): Promise<T | nul
   }
 }
 
+/** The customer's default card at Stripe (the one renewals and auto-recharges charge), if it is still attached to them. */
+export async function defaultCardOf(customerId: string): Promise<Stripe.PaymentMethod | null> {
+  const customer = await stripeCall(() => stripe().customers.retrieve(customerId, { expand: ['invoice_settings.default_payment_method'] }));
+  if ('deleted' in customer && customer.deleted) return null;
+  const card = customer.invoice_settings?.default_payment_method;
+  const id = idOf(card);
+  if (!id) return null;
+  const method = typeof card === 'object' && card !== null ? card : await retrieveOrNull(() => stripe().paymentMethods.retrieve(id));
+  return method && idOf(method.customer) === customerId ? method : null;
+}
+
 export async function ownCard(customerId: string, paymentMethodId: string): Promise<Stripe.PaymentMethod> {
   const card = await retrieveOrNull(() => stripe().paymentMethods.retrieve(paymentMethodId));
   if (!card || idOf(card.customer) !== customerId) throw new AppError('not_found', 'That card is not one of yours.');

@@ -1,16 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { Actor } from '@/lib/auth/actor';
 import { isAppError } from '@/lib/http/errors';
 import { cancelAutoRecharge, chargeAutoRecharge, getAutoRecharge, getRechargeForConfirmation } from '@/lib/payments/auto-recharge';
-import { ensureCustomerId } from '@/lib/payments/customers';
 import { reconcile } from '@/lib/payments/reconcile';
 import { stripe } from '@/lib/stripe/client';
 import { api } from '@/tests/helpers/http';
+import { autoRechargeKit, type AutoRechargeTestUser } from '@/tests/helpers/auto-recharge';
 import { paymentsHarness } from '@/tests/helpers/payments-harness';
 import { GET as getSettings, PUT as putSettings } from '@/app/api/payments/auto-recharge/route';
 import { POST as checkUsageLimit } from '@/app/api/payments/check-usage-limit/route';
-import { POST as commit } from '@/pages/api/usage/commit';
 import { POST as events } from '@/pages/api/usage/events';
 import { POST as reserve } from '@/pages/api/usage/reserve';
 
@@ -21,71 +19,15 @@ import { POST as reserve } from '@/pages/api/usage/reserve';
 
 const h = paymentsHarness();
 const RUNNER_KEY = 'tr_auto_recharge_test_key_01';
-const runner = { token: RUNNER_KEY };
+const { runner, newUser, defaultCard, settings, turnOn, commitTask, recharges, intentsAtStripe, remainingCents } = autoRechargeKit(
+  h,
+  RUNNER_KEY,
+);
+type TestUser = AutoRechargeTestUser;
 
 beforeAll(() => {
   process.env.TASK_RUNNER_API_KEY = RUNNER_KEY;
 });
-
-interface TestUser {
-  userId: string;
-  accessToken: string;
-  actor: Actor;
-  customerId: string;
-}
-
-async function newUser(): Promise<TestUser> {
-  const signed = await h.auth.signUp();
-  await h.db.query('insert into users (id, email) values ($1, $2)', [signed.userId, signed.email]);
-  const actor: Actor = {
-    kind: 'user',
-    userId: signed.userId,
-    claims: { sub: signed.userId, aud: 'authenticated', role: 'authenticated', exp: Math.floor(Date.now() / 1000) + 3600 },
-  };
-  return { userId: signed.userId, accessToken: signed.accessToken, actor, customerId: await ensureCustomerId(h.db, signed.userId) };
-}
-
-/** Saves a test card and makes it the customer's default, as the payment-methods page does. */
-async function defaultCard(user: TestUser, testCard: string): Promise<string> {
-  const card = await stripe().paymentMethods.attach(testCard, { customer: user.customerId });
-  await stripe().customers.update(user.customerId, { invoice_settings: { default_payment_method: card.id } });
-  return card.id;
-}
-
-const settings = (user: TestUser, body: Record<string, unknown>) =>
-  api(putSettings, 'PUT', '/api/payments/auto-recharge', { token: user.accessToken, body });
-
-async function turnOn(user: TestUser, threshold: number, amount: number, monthlyCap: number) {
-  const saved = await settings(user, { enabled: true, threshold, amount, monthlyCap });
-  expect(saved.status).toBe(200);
-  return saved.body.data;
-}
-
-/** A task of `dollars` (Starter rates) committed by the task runner. */
-const commitTask = (user: TestUser, dollars: number, key = randomUUID()) =>
-  api(commit, 'POST', '/api/usage/commit', {
-    ...runner,
-    body: { userId: user.userId, agent: 'writer', tokens: Math.round(dollars * 1000), executionMs: 0, idempotencyKey: key },
-  });
-
-async function recharges(user: TestUser) {
-  const { rows } = await h.db.query<{
-    id: string;
-    status: string;
-    amount_cents: number;
-    payment_intent_id: string | null;
-    failure_code: string | null;
-  }>('select id, status, amount_cents, payment_intent_id, failure_code from auto_recharges where user_id = $1 order by created_at', [
-    user.userId,
-  ]);
-  return rows;
-}
-
-async function intentsAtStripe(user: TestUser) {
-  return (await stripe().paymentIntents.list({ customer: user.customerId, limit: 100 })).data.filter(
-    (intent) => intent.metadata.autoRechargeId,
-  );
-}
 
 async function creditedCents(user: TestUser): Promise<number> {
   const { rows } = await h.db.query<{ cents: number }>(
@@ -101,11 +43,6 @@ async function notifications(user: TestUser) {
     [user.userId],
   );
   return rows;
-}
-
-async function remainingCents(user: TestUser): Promise<number> {
-  const { rows } = await h.db.query<{ r: string }>('select remaining_micros::text as r from app_private.usage_snapshot($1)', [user.userId]);
-  return Number(rows[0]!.r) / 10_000;
 }
 
 describe('auto-recharge settings', () => {

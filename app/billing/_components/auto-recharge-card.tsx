@@ -12,6 +12,21 @@ const DISABLED_TEXT = {
   canceled: 'Auto-recharge is paused because you cancelled a recharge your bank held back. Turn it on again when you are ready.',
 } as const;
 
+// The form's three amounts: the field the action reads, its bounds (the API schema's), the saved
+// value it shows, and the suggestion before anything is saved.
+const AMOUNT_FIELDS = [
+  {
+    name: 'threshold',
+    label: 'When my balance falls below (US dollars)',
+    min: '0',
+    max: '100000',
+    saved: 'thresholdCents',
+    initial: '5.00',
+  },
+  { name: 'amount', label: 'Add (US dollars)', min: '0.5', max: '10000', saved: 'amountCents', initial: '20.00' },
+  { name: 'monthlyCap', label: 'At most per month (US dollars)', min: '0.5', max: '100000', saved: 'monthlyCapCents', initial: '100.00' },
+] as const;
+
 // Auto-recharge, opt-in: "when my remaining balance falls below $X, add $Y with my default card,
 // at most $Z a month". Shows what it did this month and a recharge on its way (with the link to
 // confirm one the bank held back); the form saves all three amounts and the switch at once.
@@ -27,7 +42,6 @@ export function AutoRechargeCard({
   saved: 'on' | 'off' | null;
 }) {
   const open = settings?.openRecharge ?? null;
-  const value = (cents: number | undefined, fallback: string) => (cents !== undefined ? (cents / 100).toFixed(2) : fallback);
   return (
     <section className={styles.card} aria-labelledby="auto-recharge-heading" id="auto-recharge">
       <h2 id="auto-recharge-heading">Auto-recharge</h2>
@@ -65,45 +79,21 @@ export function AutoRechargeCard({
         <label className={styles.check}>
           <input type="checkbox" name="enabled" defaultChecked={settings?.enabled ?? false} /> Turn on auto-recharge
         </label>
-        <label>
-          When my balance falls below (US dollars)
-          <input
-            name="threshold"
-            type="number"
-            inputMode="decimal"
-            min="0"
-            max="100000"
-            step="0.01"
-            required
-            defaultValue={value(settings?.thresholdCents, '5.00')}
-          />
-        </label>
-        <label>
-          Add (US dollars)
-          <input
-            name="amount"
-            type="number"
-            inputMode="decimal"
-            min="0.5"
-            max="10000"
-            step="0.01"
-            required
-            defaultValue={value(settings?.amountCents, '20.00')}
-          />
-        </label>
-        <label>
-          At most per month (US dollars)
-          <input
-            name="monthlyCap"
-            type="number"
-            inputMode="decimal"
-            min="0.5"
-            max="100000"
-            step="0.01"
-            required
-            defaultValue={value(settings?.monthlyCapCents, '100.00')}
-          />
-        </label>
+        {AMOUNT_FIELDS.map((field) => (
+          <label key={field.name}>
+            {field.label}
+            <input
+              name={field.name}
+              type="number"
+              inputMode="decimal"
+              min={field.min}
+              max={field.max}
+              step="0.01"
+              required
+              defaultValue={settings ? (settings[field.saved] / 100).toFixed(2) : field.initial}
+            />
+          </label>
+        ))}
         <button type="submit">Save auto-recharge</button>
       </form>
       <div role="status" aria-live="polite">
